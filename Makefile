@@ -1,0 +1,31 @@
+# The two commands of the README, on a fresh machine:
+#   make compare   trains teacher -> student from scratch -> distilled student on MNIST
+#   make test      runs the test suite (and executes the notebooks in FAST mode)
+# Both create .venv from requirements.txt on first use.
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+export KD_DATA_DIR ?= $(abspath ../shared/data)
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+PROFILE ?= full
+
+.PHONY: compare test venv clean-venv
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -r requirements.txt
+	$(PY) -m pip install --no-deps -e .
+	touch $@
+
+venv: $(VENV)/.installed
+
+compare: venv
+	$(PY) -m kd_utils compare --profile $(PROFILE)
+
+test: venv
+	$(PY) -m pytest
+
+clean-venv:
+	rm -rf $(VENV)

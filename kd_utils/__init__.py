@@ -1,0 +1,12 @@
+"""kd_utils: a small knowledge-distillation lab for Keras 3 on TensorFlow.
+
+Modules, one concept each: `data` (datasets and pipelines), `models` (teachers and students,
+logits out), `losses` (Hinton et al.'s soft and hard losses), `distiller` (the `Distiller`
+model), `runs` (configs and run records), `plots` (figures).
+"""
+
+from . import data, distiller, losses, models
+from .distiller import Distiller, NonFiniteLossError
+
+__all__ = ["Distiller", "NonFiniteLossError", "data", "distiller", "losses", "models"]
+__version__ = "0.1.0"

@@ -1,0 +1,344 @@
+"""Datasets for the distillation lab: loading, checksums, validation splits and tf.data pipelines.
+
+`load(name)` returns a `Splits` of numpy arrays: train, validation (carved from the
+training set with a fixed seed) and test. The test set is only ever used for reporting;
+model selection (epochs, T, alpha) uses the validation split.
+
+Where files come from, in this order:
+1. the `data_dir` argument,
+2. the `$KD_DATA_DIR` environment variable,
+3. the repository's `data/` folder,
+4. the library's normal download path (keras / tensorflow-datasets), for users online.
+
+MNIST and Fashion-MNIST are read from the official gzip IDX files with numpy and their md5
+is checked against the published checksums. EMNIST Letters and CIFAR-10 go through
+tensorflow-datasets. `digits` (scikit-learn's bundled 8x8 digits) and `moons`
+(`make_moons`) need no files. The +-2 pixel jitter follows Hinton, Vinyals & Dean (2015).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+# Official file names and md5 checksums, as published by the datasets' providers.
+IDX_FILES = {
+    "mnist": {
+        "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+        "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+        "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+        "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+    },
+    "fashion_mnist": {
+        "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+        "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+        "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+        "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+    },
+}
+
+NUM_CLASSES = {
+    "mnist": 10,
+    "fashion_mnist": 10,
+    "emnist_letters": 26,
+    "cifar10": 10,
+    "digits": 10,
+    "moons": 2,
+}
+DATASETS = tuple(NUM_CLASSES)
+
+# 5,000 of MNIST's 60,000 training images: large enough that one error is 0.02% of
+# validation accuracy, small enough to leave 55,000 for training.
+DEFAULT_VAL_SIZE = 5000
+
+
+class DataFileError(FileNotFoundError):
+    """A dataset file is missing, truncated or has the wrong checksum."""
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Train / validation / test arrays of one dataset. Images are float32 in [0, 1]."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+    def limit_train(self, n: int | None) -> Splits:
+        """The same splits with only the first `n` training examples (for FAST profiles)."""
+        if n is None or n >= len(self.x_train):
+            return self
+        return Splits(self.name, self.x_train[:n], self.y_train[:n], self.x_val, self.y_val,
+                      self.x_test, self.y_test, self.num_classes)
+
+
+def md5sum(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read a (gzip-compressed or raw) IDX file of unsigned bytes into a numpy array.
+
+    Raises:
+        DataFileError: the file is not IDX of unsigned bytes, or is shorter than its header says.
+    """
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as err:  # gzip raises EOFError on a truncated stream
+        raise DataFileError(f"cannot read IDX file {path}: {err}") from err
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise DataFileError(f"{path} is not an IDX file of unsigned bytes (bad magic number)")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    expected = int(np.prod(shape))
+    if len(raw) - header != expected:
+        raise DataFileError(
+            f"{path} is truncated or padded: its header promises shape {shape} "
+            f"({expected} bytes) but {len(raw) - header} bytes follow"
+        )
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def candidate_dirs(data_dir: str | Path | None = None) -> list[Path]:
+    """The folders searched for dataset files, in order of precedence."""
+    dirs = []
+    if data_dir is not None:
+        dirs.append(Path(data_dir))
+    if os.environ.get("KD_DATA_DIR"):
+        dirs.append(Path(os.environ["KD_DATA_DIR"]))
+    dirs.append(REPO_DATA_DIR)
+    return dirs
+
+
+def find_idx_files(name: str, data_dir: str | Path | None = None) -> dict[str, Path] | None:
+    """Locate and verify the four IDX files of `name`, or None if no folder holds them.
+
+    A folder counts when it holds the files directly or in a `<name>/` subfolder. A file that
+    is present but corrupt is never skipped in favour of a later folder: it raises.
+    """
+    expected = IDX_FILES[name]
+    for base in candidate_dirs(data_dir):
+        for folder in (base / name, base):
+            if not any((folder / fname).exists() for fname in expected):
+                continue
+            paths = {}
+            for fname, md5 in expected.items():
+                path = folder / fname
+                if not path.exists():
+                    raise DataFileError(
+                        f"{name}: {fname} is missing from {folder} (the other {name} files are "
+                        f"there); expected a file with md5 {md5}"
+                    )
+                actual = md5sum(path)
+                if actual != md5:
+                    raise DataFileError(
+                        f"{name}: {path} has md5 {actual}, expected {md5} (the official file); "
+                        "it is corrupt or truncated: download it again"
+                    )
+                paths[fname] = path
+            return paths
+    return None
+
+
+def _load_idx_dataset(name: str, data_dir, download: bool):
+    paths = find_idx_files(name, data_dir)
+    if paths is not None:
+        arrays = {fname: read_idx(path) for fname, path in paths.items()}
+        return (
+            (arrays["train-images-idx3-ubyte.gz"], arrays["train-labels-idx1-ubyte.gz"]),
+            (arrays["t10k-images-idx3-ubyte.gz"], arrays["t10k-labels-idx1-ubyte.gz"]),
+        )
+    looked = ", ".join(str(d) for d in candidate_dirs(data_dir))
+    missing = ", ".join(f"{f} (md5 {m})" for f, m in IDX_FILES[name].items())
+    message = (f"{name}: no data files found. Looked in {looked} (each directly and in a "
+               f"'{name}/' subfolder) for {missing}. Set KD_DATA_DIR or pass data_dir=...")
+    if not download:
+        raise DataFileError(message)
+    try:  # keras' own loader downloads and checks its own hash (needs internet)
+        import keras
+
+        return getattr(keras.datasets, name).load_data()
+    except Exception as err:  # offline or blocked: say where we looked, and why it failed
+        raise DataFileError(f"{message}; the keras download failed too: {err}") from err
+
+
+def _load_tfds(tfds_name: str, data_dir, download: bool):
+    import tensorflow_datasets as tfds
+
+    tfds_dir = next((str(d) for d in candidate_dirs(data_dir) if d.exists()), None)
+    train, test = tfds.load(tfds_name, split=["train", "test"], as_supervised=True, batch_size=-1,
+                            data_dir=tfds_dir, download=download)
+    (x_train, y_train), (x_test, y_test) = tfds.as_numpy(train), tfds.as_numpy(test)
+    return (x_train, y_train), (x_test, y_test)
+
+
+def _load_emnist_letters(data_dir, download):
+    (x_train, y_train), (x_test, y_test) = _load_tfds("emnist/letters", data_dir, download)
+    for split, labels in (("train", y_train), ("test", y_test)):
+        if labels.min() < 1 or labels.max() > 26:
+            raise ValueError(f"emnist_letters {split} labels span {labels.min()}..{labels.max()}, "
+                             "expected the letters 1..26")
+    # EMNIST stores letters transposed relative to MNIST, and numbers them from 1.
+    return ((x_train.transpose(0, 2, 1, 3), y_train - 1),
+            (x_test.transpose(0, 2, 1, 3), y_test - 1))
+
+
+def _load_digits():
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    images = (digits.images / 16.0 * 255.0).astype(np.uint8)  # to the 0..255 scale of the others
+    x_train, x_test, y_train, y_test = train_test_split(
+        images, digits.target, test_size=0.2, stratify=digits.target, random_state=0)
+    return (x_train, y_train), (x_test, y_test)
+
+
+def _load_moons(seed: int, n_samples: int = 3000, noise: float = 0.3):
+    from sklearn.datasets import make_moons
+    from sklearn.model_selection import train_test_split
+
+    x, y = make_moons(n_samples=n_samples, noise=noise, random_state=seed)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, random_state=seed)
+    return (x_train.astype(np.float32), y_train), (x_test.astype(np.float32), y_test)
+
+
+def _as_images(x: np.ndarray) -> np.ndarray:
+    """uint8 images of shape (N, H, W) or (N, H, W, C) to float32 in [0, 1], channels last."""
+    x = x.astype(np.float32) / 255.0
+    return x[..., None] if x.ndim == 3 else x
+
+
+def split_validation(x, y, val_size: int | float, seed: int = 0):
+    """Carve a stratified validation split from a training set (fixed seed, so it never moves)."""
+    from sklearn.model_selection import train_test_split
+
+    if val_size == 0:
+        return x, y, x[:0], y[:0]
+    x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=val_size, stratify=y,
+                                                      random_state=seed)
+    return x_train, y_train, x_val, y_val
+
+
+def load(name: str, data_dir: str | Path | None = None, val_size: int | float = DEFAULT_VAL_SIZE,
+         seed: int = 0, download: bool = True) -> Splits:
+    """Load a dataset as train / validation / test splits.
+
+    Args:
+        name: one of `DATASETS`.
+        data_dir: folder with the dataset files; overrides `$KD_DATA_DIR` and `data/`.
+        val_size: examples (int) or fraction (float) carved from the training set.
+        seed: seed of the validation split (and of `moons`' sampling). Keep it fixed across
+            runs: all runs of a comparison must share one validation split.
+        download: whether to fall back to the library's download when no local copy exists.
+    """
+    if name not in NUM_CLASSES:
+        raise ValueError(f"dataset must be one of {', '.join(DATASETS)}; got {name!r}")
+    if name in IDX_FILES:
+        (x_train, y_train), (x_test, y_test) = _load_idx_dataset(name, data_dir, download)
+    elif name == "emnist_letters":
+        (x_train, y_train), (x_test, y_test) = _load_emnist_letters(data_dir, download)
+    elif name == "cifar10":
+        (x_train, y_train), (x_test, y_test) = _load_tfds("cifar10", data_dir, download)
+    elif name == "digits":
+        (x_train, y_train), (x_test, y_test) = _load_digits()
+    else:
+        (x_train, y_train), (x_test, y_test) = _load_moons(seed)
+    if name != "moons":
+        x_train, x_test = _as_images(x_train), _as_images(x_test)
+    y_train, y_test = y_train.astype(np.int32), y_test.astype(np.int32)
+    x_train, y_train, x_val, y_val = split_validation(x_train, y_train, val_size, seed)
+    return Splits(name, x_train, y_train, x_val, y_val, x_test, y_test, NUM_CLASSES[name])
+
+
+def check_labels(y, num_classes: int, argument: str = "y") -> None:
+    """Raise ValueError unless `y` holds integer class ids in [0, num_classes)."""
+    y = np.asarray(y)
+    if not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"{argument} must hold integer class ids (sparse labels), got dtype "
+                         f"{y.dtype}; convert one-hot labels with argmax")
+    if y.ndim != 1 and not (y.ndim == 2 and y.shape[1] == 1):
+        raise ValueError(f"{argument} must have shape (N,), got {y.shape}")
+    if y.size and (y.min() < 0 or y.max() >= num_classes):
+        raise ValueError(f"{argument} holds labels {y.min()}..{y.max()} but the models output "
+                         f"{num_classes} classes: labels must lie in 0..{num_classes - 1}")
+
+
+def jitter(images, max_shift: int, seed: int | None = None):
+    """Translate each image by its own random integer shift in [-max_shift, max_shift] pixels.
+
+    Hinton et al. (2015) jittered MNIST inputs "by up to two pixels in any direction". The
+    shift is exact (zero padding, no interpolation) and vectorised over the batch.
+    """
+    import tensorflow as tf
+
+    if max_shift == 0:
+        return images
+    height, width = images.shape[1], images.shape[2]
+    batch = tf.shape(images)[0]
+    padded = tf.pad(images, [[0, 0], [max_shift, max_shift], [max_shift, max_shift], [0, 0]])
+    offsets = tf.random.uniform((batch, 2), 0, 2 * max_shift + 1, dtype=tf.int32, seed=seed)
+    rows = offsets[:, :1] + tf.range(height)[None, :]
+    cols = offsets[:, 1:] + tf.range(width)[None, :]
+    shifted = tf.gather(padded, rows, axis=1, batch_dims=1)
+    return tf.gather(shifted, cols, axis=2, batch_dims=1)
+
+
+def make_dataset(x, y, teacher_logits=None, batch_size: int = 128, shuffle: bool = False,
+                 seed: int | None = None, jitter_pixels: int = 0, num_classes: int | None = None):
+    """A batched, prefetched tf.data pipeline of `(x, y)` or `(x, y, teacher_logits)`.
+
+    Args:
+        teacher_logits: cached teacher outputs, one row per example; the Distiller then skips
+            the teacher forward. Incompatible with jitter (the teacher must see the jittered
+            image, so it has to run every batch).
+        jitter_pixels: random translation of up to this many pixels per image, per epoch.
+        num_classes: when given, labels are checked to lie in 0..num_classes-1.
+    """
+    import tensorflow as tf
+
+    if len(x) != len(y):
+        raise ValueError(f"x has {len(x)} examples but y has {len(y)}")
+    if num_classes is not None:
+        check_labels(y, num_classes)
+    tensors = (x, y)
+    if teacher_logits is not None:
+        if len(teacher_logits) != len(x):
+            raise ValueError(f"teacher_logits has {len(teacher_logits)} rows but x has {len(x)} "
+                             "examples: cached logits must be computed on the same inputs")
+        if jitter_pixels:
+            raise ValueError("teacher_logits cannot be cached when jitter_pixels > 0: the teacher "
+                             "must see each jittered image; pass teacher_logits=None")
+        tensors = (x, y, np.asarray(teacher_logits, dtype=np.float32))
+    ds = tf.data.Dataset.from_tensor_slices(tensors)
+    if shuffle:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    if jitter_pixels:
+        ds = ds.map(lambda xb, yb: (jitter(xb, jitter_pixels, seed), yb),
+                    num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,366 @@
+"""Run configs and run records: one frozen config in, one self-describing record out.
+
+A `RunConfig` fully describes a training run (teacher, student from scratch, or distilled
+student). `run(config)` seeds everything just before building the model, trains with
+best-epoch selection on the validation split, evaluates the selected weights once on the
+test set, and writes:
+
+    results/runs/<run_id>/config.json   the config (and how it was executed)
+    results/runs/<run_id>/history.csv   one row per epoch, every loss and metric
+    results/runs/<run_id>/row.json      the summary row; written last, so it marks completion
+    results/runs/<run_id>/model.keras   the trained model (not committed: regenerable)
+    results/summary.csv                 one tidy row per finished run, rebuilt from row.json
+
+The run id derives from the config, so a finished run is found and read back instead of
+retrained. Files are replaced atomically: a killed run leaves no half-written record.
+Records follow the one-row-per-run layout of RepDistiller and torchdistill.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from . import data as data_module
+from . import losses, models
+from .distiller import Distiller, compute_teacher_logits
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+RESULTS_DIR = REPO_DIR / "results"
+ROLES = ("teacher", "scratch", "distilled")
+OPTIMIZERS = ("adam", "sgd", "adadelta")
+# How a run is executed, not what it computes: kept in config.json but left out of the run id,
+# so that tuning speed settings never orphans finished records.
+EXECUTION_FIELDS = ("jit_compile", "steps_per_execution")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines one training run. Defaults follow Hinton et al.'s MNIST setup."""
+
+    dataset: str = "mnist"
+    role: str = "distilled"  # "teacher", "scratch" (hard labels only) or "distilled"
+    architecture: str = "mlp:800,800"  # a models.BUILDERS key or "mlp:W1,W2,..."
+    teacher: RunConfig | None = None  # the teacher run a distilled run learns from
+    temperature: float = 20.0  # the paper's MNIST temperature; used by distilled runs only
+    alpha: float = 0.1  # weight of the HARD-label loss; the paper keeps it low
+    epochs: int = 60
+    patience: int = 15  # epochs without a better validation accuracy before stopping
+    batch_size: int = 128
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    momentum: float = 0.0  # SGD only
+    weight_decay: float = 0.0  # decoupled weight decay of the optimizer
+    jitter_pixels: int = 0  # the paper jittered the teacher's inputs by up to 2 pixels
+    val_size: int = data_module.DEFAULT_VAL_SIZE
+    train_limit: int | None = None  # first N training examples only (FAST profiles)
+    seed: int = 0
+    profile: str = "full"  # "fast" or "full": a label that keeps the two apart in results
+    jit_compile: bool = False  # XLA: to be tuned by the benchmark (see README)
+    steps_per_execution: int = 1
+
+    def __post_init__(self):
+        def fail(name, expected):
+            raise ValueError(f"RunConfig.{name} must be {expected}; got {getattr(self, name)!r}")
+
+        if self.dataset not in data_module.DATASETS:
+            fail("dataset", f"one of {', '.join(data_module.DATASETS)}")
+        if self.role not in ROLES:
+            fail("role", f"one of {', '.join(ROLES)}")
+        if self.optimizer not in OPTIMIZERS:
+            fail("optimizer", f"one of {', '.join(OPTIMIZERS)}")
+        for name in ("epochs", "batch_size", "steps_per_execution"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                fail(name, "a positive integer")
+        if not isinstance(self.patience, int) or self.patience < 0:
+            fail("patience", "an integer >= 0")
+        if not self.learning_rate > 0:
+            fail("learning_rate", "> 0")
+        if self.profile not in ("fast", "full"):
+            fail("profile", "'fast' or 'full'")
+        if self.role == "distilled":
+            losses.check_temperature(self.temperature)
+            losses.check_alpha(self.alpha)
+            if not isinstance(self.teacher, RunConfig) or self.teacher.role != "teacher":
+                fail("teacher", "the RunConfig of a role='teacher' run when role='distilled'")
+            if self.teacher.dataset != self.dataset:
+                fail("teacher", f"a teacher trained on {self.dataset!r}")
+        else:
+            if self.teacher is not None:
+                fail("teacher", f"None when role={self.role!r}")
+            # Hard labels only: T and alpha play no part, so they must not split run ids.
+            object.__setattr__(self, "temperature", 1.0)
+            object.__setattr__(self, "alpha", 1.0)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> RunConfig:
+        values = dict(values)
+        if values.get("teacher") is not None:
+            values["teacher"] = cls.from_dict(values["teacher"])
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    def replace(self, **changes) -> RunConfig:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def run_id(self) -> str:
+        """`<dataset>-<role>-<architecture>[-T..-a..]-s<seed>-<profile>-<hash of the config>`."""
+        identity = _identity(self)
+        digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
+        arch = self.architecture.replace("mlp:", "mlp").replace(",", "x")
+        knobs = f"-T{self.temperature:g}-a{self.alpha:g}" if self.role == "distilled" else ""
+        return f"{self.dataset}-{self.role}-{arch}{knobs}-s{self.seed}-{self.profile}-{digest}"
+
+
+def _identity(config: RunConfig) -> dict:
+    values = {k: v for k, v in config.to_dict().items() if k not in EXECUTION_FIELDS}
+    if config.teacher is not None:
+        values["teacher"] = _identity(config.teacher)
+    return values
+
+
+@dataclass
+class RunRecord:
+    """What a finished run left behind. `trained` is False when it was read back from disk."""
+
+    config: RunConfig
+    run_dir: Path
+    row: dict
+    history: pd.DataFrame
+    trained: bool
+    model: object = field(default=None, repr=False)
+
+    @property
+    def run_id(self) -> str:
+        return self.config.run_id
+
+    def load_model(self):
+        """The trained model (a keras.Model), loaded from `model.keras` when not in memory."""
+        if self.model is None:
+            self.model = keras.models.load_model(self.run_dir / "model.keras")
+        return self.model
+
+
+# -- files ---------------------------------------------------------------------------------
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write `text` to `path` so that readers see the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def is_finished(config: RunConfig, results_dir=RESULTS_DIR) -> bool:
+    return (Path(results_dir) / "runs" / config.run_id / "row.json").exists()
+
+
+def load_record(config: RunConfig, results_dir=RESULTS_DIR) -> RunRecord:
+    run_dir = Path(results_dir) / "runs" / config.run_id
+    row = json.loads((run_dir / "row.json").read_text())
+    history = pd.read_csv(run_dir / "history.csv")
+    return RunRecord(config, run_dir, row, history, trained=False)
+
+
+def write_summary(results_dir=RESULTS_DIR) -> pd.DataFrame:
+    """Rebuild `summary.csv` from every finished run's `row.json` (one row each, no duplicates)."""
+    results_dir = Path(results_dir)
+    rows = [json.loads(p.read_text()) for p in sorted(results_dir.glob("runs/*/row.json"))]
+    summary = pd.DataFrame(rows)
+    if not summary.empty:
+        summary = summary.sort_values(["finished_at", "run_id"], kind="stable")
+    atomic_write_text(results_dir / "summary.csv", summary.to_csv(index=False))
+    return summary
+
+
+def read_summary(results_dir=RESULTS_DIR) -> pd.DataFrame:
+    path = Path(results_dir) / "summary.csv"
+    return pd.read_csv(path) if path.exists() else pd.DataFrame()
+
+
+def git_commit() -> str:
+    """The repository's commit, with '-dirty' when tracked files have uncommitted changes."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO_DIR,
+                                capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=REPO_DIR, capture_output=True, text=True).stdout.strip()
+        return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+# -- running -------------------------------------------------------------------------------
+_SPLITS_CACHE: dict = {}
+_TEACHER_LOGITS_CACHE: dict = {}
+
+
+def load_splits(config: RunConfig, data_dir=None) -> data_module.Splits:
+    """The dataset splits a config trains on (loaded once per process)."""
+    key = (config.dataset, config.val_size, str(data_dir))
+    if key not in _SPLITS_CACHE:
+        _SPLITS_CACHE[key] = data_module.load(config.dataset, data_dir=data_dir,
+                                              val_size=config.val_size)
+    return _SPLITS_CACHE[key].limit_train(config.train_limit)
+
+
+def make_optimizer(config: RunConfig):
+    decay = config.weight_decay or None
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(config.learning_rate, momentum=config.momentum,
+                                    weight_decay=decay)
+    if config.optimizer == "adadelta":
+        return keras.optimizers.Adadelta(config.learning_rate, weight_decay=decay)
+    return keras.optimizers.Adam(config.learning_rate, weight_decay=decay)
+
+
+def teacher_logits_for(teacher_config: RunConfig, teacher_model, splits: data_module.Splits):
+    """The teacher's logits on train / val / test, computed once per process and reused."""
+    key = (teacher_config.run_id, splits.name, len(splits.x_train), len(splits.x_val))
+    if key not in _TEACHER_LOGITS_CACHE:
+        _TEACHER_LOGITS_CACHE[key] = tuple(
+            compute_teacher_logits(teacher_model, x)
+            for x in (splits.x_train, splits.x_val, splits.x_test))
+    return _TEACHER_LOGITS_CACHE[key]
+
+
+def get_teacher(teacher_config: RunConfig, results_dir=RESULTS_DIR, data_dir=None, verbose=1):
+    """The trained teacher model of a config: loaded from its record, or trained now."""
+    record = run(teacher_config, results_dir=results_dir, data_dir=data_dir, verbose=verbose)
+    if record.model is None and not (record.run_dir / "model.keras").exists():
+        # A record without its model (models are not committed): retrain to get the weights.
+        record = run(teacher_config, results_dir=results_dir, data_dir=data_dir, verbose=verbose,
+                     force=True)
+    return record.load_model()
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall and CPU seconds of each epoch (CPU time is steadier on shared VMs)."""
+
+    def __init__(self):
+        super().__init__()
+        self.wall, self.cpu = [], []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = (time.perf_counter(), time.process_time())
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.wall.append(time.perf_counter() - self._start[0])
+        self.cpu.append(time.process_time() - self._start[1])
+
+
+def run(config: RunConfig, results_dir=RESULTS_DIR, force: bool = False, data_dir=None,
+        verbose: int | str = 1, callbacks=None) -> RunRecord:
+    """Train the run a config describes and write its record, or read the record back.
+
+    Args:
+        config: the run.
+        results_dir: where `runs/` and `summary.csv` live.
+        force: retrain even when a finished record exists.
+        data_dir: passed to `data.load` (else `$KD_DATA_DIR`, then `data/`).
+        verbose: Keras' progress output (1 = progress bar, 2 = a line per epoch, 0 = none).
+        callbacks: extra Keras callbacks.
+    """
+    results_dir = Path(results_dir)
+    if not force and is_finished(config, results_dir):
+        return load_record(config, results_dir)
+    splits = load_splits(config, data_dir)
+    teacher_model = cached = None
+    if config.role == "distilled":
+        teacher_model = get_teacher(config.teacher, results_dir, data_dir, verbose)
+        cached = teacher_logits_for(config.teacher, teacher_model, splits)
+
+    started = time.perf_counter()
+    keras.utils.set_random_seed(config.seed)  # just before building: same seed, same model
+    student = models.build(config.architecture, splits.input_shape, splits.num_classes)
+    # The teacher runs every batch only when inputs are jittered; otherwise logits are cached.
+    live_teacher = teacher_model if (cached is not None and config.jitter_pixels) else None
+    train_logits, val_logits, test_logits = cached if cached is not None else (None, None, None)
+    distiller = Distiller(student, live_teacher, temperature=config.temperature,
+                          alpha=config.alpha, run_name=config.run_id)
+    distiller.compile(optimizer=make_optimizer(config), jit_compile=config.jit_compile,
+                      steps_per_execution=config.steps_per_execution)
+    train_ds = data_module.make_dataset(
+        splits.x_train, splits.y_train, None if live_teacher else train_logits,
+        batch_size=config.batch_size, shuffle=True, seed=config.seed,
+        jitter_pixels=config.jitter_pixels, num_classes=splits.num_classes)
+    val_ds = data_module.make_dataset(splits.x_val, splits.y_val, val_logits, batch_size=1024,
+                                      num_classes=splits.num_classes)
+    timer = EpochTimer()
+    stopper = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
+                                            patience=config.patience or config.epochs,
+                                            restore_best_weights=True)
+    fit = distiller.fit(train_ds, validation_data=val_ds, epochs=config.epochs, verbose=verbose,
+                        callbacks=[stopper, timer, *(callbacks or [])])
+    history = pd.DataFrame(fit.history)
+    history.insert(0, "epoch", np.arange(1, len(history) + 1))
+    history["epoch_wall_seconds"] = timer.wall
+    history["epoch_cpu_seconds"] = timer.cpu
+    best = int(history["val_accuracy"].to_numpy().argmax())  # the epoch whose weights we keep
+
+    test_pred = student.predict(splits.x_test, batch_size=1024, verbose=0)
+    test_errors = int((test_pred.argmax(-1) != splits.y_test).sum())
+    agreement = (float(losses.teacher_agreement(test_logits, test_pred))
+                 if test_logits is not None else float("nan"))
+    row = {
+        "run_id": config.run_id,
+        **{k: v for k, v in config.to_dict().items() if k != "teacher"},
+        "teacher_run_id": config.teacher.run_id if config.teacher else "",
+        "teacher_architecture": config.teacher.architecture if config.teacher else "",
+        "params": int(student.count_params()),
+        "train_examples": len(splits.x_train),
+        "best_epoch": best + 1,
+        "epochs_trained": len(history),
+        "train_accuracy": float(history["accuracy"].iloc[best]),
+        "val_accuracy": float(history["val_accuracy"].iloc[best]),
+        "test_accuracy": 1.0 - test_errors / len(splits.y_test),
+        "test_errors": test_errors,
+        "test_count": len(splits.y_test),
+        "test_teacher_agreement": agreement,
+        "wall_seconds": round(time.perf_counter() - started, 2),
+        "epoch_cpu_seconds_median": round(float(np.median(timer.cpu)), 3),
+        "tf_version": tf.__version__,
+        "keras_version": keras.__version__,
+        "machine": f"{platform.machine()} {os.cpu_count()} cpus",
+        "git_commit": git_commit(),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    run_dir = results_dir / "runs" / config.run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
+    atomic_write_text(run_dir / "history.csv", history.to_csv(index=False))
+    student.save(run_dir / "model.keras")
+    atomic_write_text(run_dir / "row.json", json.dumps(row, indent=2) + "\n")  # completion mark
+    write_summary(results_dir)
+    return RunRecord(config, run_dir, row, history, trained=True, model=student)
+
+
+def aggregate(summary: pd.DataFrame, by=("dataset", "role", "architecture", "temperature", "alpha"),
+              metrics=("test_accuracy", "test_errors", "test_teacher_agreement")) -> pd.DataFrame:
+    """Mean, standard deviation (ddof=1) and count over seeds for each group of runs."""
+    by = [c for c in by if c in summary.columns]
+    table = summary.groupby(by, dropna=False)[list(metrics)].agg(["mean", "std", "count"])
+    table.columns = [f"{metric}_{stat}" for metric, stat in table.columns]
+    return table.reset_index()
