@@ -190,10 +190,16 @@ def _load_tfds(tfds_name: str, data_dir, download: bool):
     import tensorflow_datasets as tfds
 
     tfds_dir = next((str(d) for d in candidate_dirs(data_dir) if d.exists()), None)
-    train, test = tfds.load(tfds_name, split=["train", "test"], as_supervised=True, batch_size=-1,
-                            data_dir=tfds_dir, download=download)
-    (x_train, y_train), (x_test, y_test) = tfds.as_numpy(train), tfds.as_numpy(test)
-    return (x_train, y_train), (x_test, y_test)
+    splits = tfds.load(tfds_name, split=["train", "test"], as_supervised=True, data_dir=tfds_dir,
+                       download=download)
+
+    def to_numpy(ds):
+        # Fixed-size batches, not batch_size=-1: that batches by the dataset's cardinality, and
+        # TensorFlow aborts the process when the cardinality is unknown (as for generated data).
+        batches = list(tfds.as_numpy(ds.batch(4096)))
+        return np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])
+
+    return tuple(to_numpy(ds) for ds in splits)
 
 
 def _load_emnist_letters(data_dir, download):

@@ -323,7 +323,7 @@ def run(config: RunConfig, results_dir=RESULTS_DIR, force: bool = False, data_di
     test_pred = student.predict(splits.x_test, batch_size=1024, verbose=0)
     test_errors = int((test_pred.argmax(-1) != splits.y_test).sum())
     agreement = (float(losses.teacher_agreement(test_logits, test_pred))
-                 if test_logits is not None else float("nan"))
+                 if test_logits is not None else None)  # no teacher: null, not NaN
     row = {
         "run_id": config.run_id,
         **{k: v for k, v in config.to_dict().items() if k != "teacher"},

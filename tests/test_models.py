@@ -1,0 +1,59 @@
+"""Model builders: parameter counts as their docstrings state them, logits out, spec strings."""
+
+import re
+
+import pytest
+
+from kd_utils import models
+
+# (builder, kwargs, the text in its docstring that precedes the count)
+CASES = [
+    (models.hinton_teacher, {}, "Parameters: "),
+    (models.mlp, dict(hidden=[800, 800]), "784-800-800-10: "),
+    (models.mlp, dict(hidden=[400]), "784-400-10: "),
+    (models.mlp, dict(hidden=[30, 30]), "784-30-30-10: "),
+    (models.mlp, dict(hidden=[10]), "784-10-10: "),
+    (models.mlp, dict(hidden=[512], num_classes=26), "784-512-26: "),
+    (models.mlp, dict(hidden=[128, 128], input_shape=(2,), num_classes=2), "2-128-128-2: "),
+    (models.mnist_cnn, {}, "Parameters: "),
+    (models.emnist_cnn, {}, "Parameters: "),
+    (models.cifar_student, {}, "Parameters: "),
+    (models.cifar_student, dict(input_shape=(28, 28, 1)), "; "),
+    (models.alexnet_teacher, {}, "Parameters: "),
+    (models.moons_mlp, {}, "Parameters: "),
+]
+
+
+def documented_count(builder, prefix):
+    match = re.search(re.escape(prefix) + r"([\d,]+)", builder.__doc__)
+    assert match, f"{builder.__name__}'s docstring has no count after {prefix!r}"
+    return int(match.group(1).replace(",", ""))
+
+
+@pytest.mark.parametrize("builder,kwargs,prefix", CASES,
+                         ids=[f"{b.__name__}-{i}" for i, (b, _, _) in enumerate(CASES)])
+def test_parameter_count_matches_docstring(builder, kwargs, prefix):
+    model = builder(**kwargs)
+    assert model.count_params() == documented_count(builder, prefix)
+    assert not models.outputs_probabilities(model)
+
+
+def test_the_paper_and_issue_counts():
+    assert models.mlp([10]).count_params() == 7_960
+    assert models.mnist_cnn().count_params() == 64_570
+    assert models.emnist_cnn().count_params() == 3_378_970
+
+
+def test_every_builder_outputs_one_logit_per_class():
+    for name in models.BUILDERS:
+        model = models.build(name, input_shape=(32, 32, 3) if "cifar" in name or "alexnet" in name
+                             else (2,) if name == "moons_mlp" else (28, 28, 1), num_classes=7)
+        assert models.output_width(model) == 7, name
+        assert not models.outputs_probabilities(model), name
+
+
+def test_build_reads_mlp_specs_and_rejects_bad_ones():
+    assert models.build("mlp:800,800", (28, 28, 1), 10).count_params() == 1_276_810
+    for bad in ("mlp:", "mlp:8,x", "mlp:0", "resnet50"):
+        with pytest.raises(ValueError, match="architecture"):
+            models.build(bad, (28, 28, 1), 10)

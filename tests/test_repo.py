@@ -1,0 +1,50 @@
+"""The repository keeps its promises: lint clean, CI runs the README's test command."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_ruff_is_clean():
+    ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+    if not Path(ruff).exists():
+        pytest.skip("ruff is not installed (it is in requirements.txt)")
+    result = subprocess.run([ruff, "check", "kd_utils", "tests"], cwd=REPO, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (REPO / "README.md").read_text()
+    ci = (REPO / ".ci" / "run").read_text()
+    assert "make test" in readme and "make compare" in readme
+    assert "make test" in ci
+
+
+def test_no_dataset_files_are_tracked():
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True).stdout
+    if not tracked:
+        pytest.skip("not a git checkout")
+    offending = [p for p in tracked.splitlines()
+                 if "ubyte" in p or p.endswith((".npz", ".tfrecord", ".keras"))]
+    assert not offending
+
+
+def test_readme_results_match_the_committed_records():
+    """The README's comparison table is the one the run records give (paste it when it changes)."""
+    import pandas as pd
+
+    from kd_utils import experiments
+
+    csv = REPO / "results" / "tables" / "compare_mnist_full.csv"
+    if not csv.exists():
+        pytest.skip("no full-profile results committed yet")
+    table = experiments.format_table(pd.read_csv(csv))
+    assert table in (REPO / "README.md").read_text(), (
+        "README.md's results table differs from results/tables/compare_mnist_full.csv; "
+        "paste the table `python -m kd_utils compare` prints")

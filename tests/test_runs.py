@@ -1,0 +1,162 @@
+"""Run records: written, reused without training, atomic, and identified by their config."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kd_utils import Distiller, experiments, runs
+from kd_utils.__main__ import main
+
+TEACHER = runs.RunConfig(dataset="digits", role="teacher", architecture="mlp:32", epochs=3,
+                         learning_rate=0.01,
+                         patience=0, val_size=200, profile="fast", seed=0)
+DISTILLED = runs.RunConfig(dataset="digits", role="distilled", architecture="mlp:8", epochs=3,
+                           learning_rate=0.01,
+                           patience=0, val_size=200, profile="fast", teacher=TEACHER,
+                           temperature=4.0, alpha=0.3, seed=0)
+
+
+def test_a_run_writes_its_record_and_summary_row(tmp_path):
+    record = runs.run(TEACHER, results_dir=tmp_path, verbose=0)
+    run_dir = tmp_path / "runs" / TEACHER.run_id
+    assert record.trained and record.run_dir == run_dir
+    for name in ("config.json", "history.csv", "row.json", "model.keras"):
+        assert (run_dir / name).exists(), name
+    assert runs.RunConfig.from_dict(json.loads((run_dir / "config.json").read_text())) == TEACHER
+    history = pd.read_csv(run_dir / "history.csv")
+    assert history["epoch"].tolist() == [1, 2, 3]
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert summary["run_id"].tolist() == [TEACHER.run_id]
+    row = summary.iloc[0]
+    # The reported epoch is the best validation epoch, and the test numbers are consistent.
+    assert row.best_epoch == history["val_accuracy"].to_numpy().argmax() + 1
+    assert row.val_accuracy == pytest.approx(history["val_accuracy"].max())
+    assert row.test_count == 360 and row.test_accuracy == pytest.approx(1 - row.test_errors / 360)
+    assert row.test_accuracy > 0.5  # 3 epochs on digits learn something
+    assert row.tf_version and row.keras_version and row.git_commit
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_a_finished_run_is_read_back_not_retrained(tmp_path, monkeypatch):
+    first = runs.run(TEACHER, results_dir=tmp_path, verbose=0)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(Distiller, "fit", no_training)
+    again = runs.run(TEACHER, results_dir=tmp_path, verbose=0)
+    assert not again.trained and again.row == first.row
+    pd.testing.assert_frame_equal(again.history, first.history)
+    np.testing.assert_allclose(again.load_model().get_weights()[0], first.model.get_weights()[0])
+    assert len(pd.read_csv(tmp_path / "summary.csv")) == 1
+
+
+def test_a_distilled_run_reuses_its_teacher_and_reports_agreement(tmp_path):
+    teacher = runs.run(TEACHER, results_dir=tmp_path, verbose=0)
+    distilled = runs.run(DISTILLED, results_dir=tmp_path, verbose=0)
+    assert distilled.trained
+    assert distilled.row["teacher_run_id"] == TEACHER.run_id
+    assert 0.0 <= distilled.row["test_teacher_agreement"] <= 1.0
+    for key in ("distillation_loss", "kl_divergence", "teacher_agreement", "val_teacher_agreement"):
+        assert key in distilled.history
+    summary = runs.read_summary(tmp_path)
+    assert sorted(summary["run_id"]) == sorted([TEACHER.run_id, DISTILLED.run_id])
+    assert teacher.row == runs.load_record(TEACHER, tmp_path).row  # the teacher was not retrained
+
+
+def test_a_teacher_record_without_its_model_is_retrained(tmp_path):
+    runs.run(TEACHER, results_dir=tmp_path, verbose=0)
+    (tmp_path / "runs" / TEACHER.run_id / "model.keras").unlink()  # models are not committed
+    model = runs.get_teacher(TEACHER, results_dir=tmp_path, verbose=0)
+    assert model.count_params() > 0 and (tmp_path / "runs" / TEACHER.run_id / "model.keras").exists()
+
+
+def test_an_interrupted_run_leaves_no_row_and_reruns(tmp_path, monkeypatch):
+    runs.run(TEACHER, results_dir=tmp_path, verbose=0)
+    other = TEACHER.replace(seed=1)
+    original_fit = Distiller.fit
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Distiller, "fit", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        runs.run(other, results_dir=tmp_path, verbose=0)
+    assert not runs.is_finished(other, tmp_path)
+    assert runs.read_summary(tmp_path)["run_id"].tolist() == [TEACHER.run_id]
+    monkeypatch.setattr(Distiller, "fit", original_fit)
+    assert runs.run(other, results_dir=tmp_path, verbose=0).trained
+    assert len(runs.read_summary(tmp_path)) == 2
+
+
+def test_run_ids_follow_what_the_run_computes():
+    assert TEACHER.run_id == runs.RunConfig.from_dict(TEACHER.to_dict()).run_id
+    assert TEACHER.run_id != TEACHER.replace(seed=1).run_id
+    assert DISTILLED.run_id != DISTILLED.replace(temperature=8.0).run_id
+    assert DISTILLED.run_id != DISTILLED.replace(teacher=TEACHER.replace(epochs=4)).run_id
+    # How a run is executed is recorded but does not change what it is.
+    assert TEACHER.run_id == TEACHER.replace(jit_compile=True, steps_per_execution=8).run_id
+    # T and alpha play no part without soft targets.
+    scratch = TEACHER.replace(role="scratch")
+    assert scratch.replace(temperature=9.0, alpha=0.2).run_id == scratch.run_id
+    assert DISTILLED.run_id.startswith("digits-distilled-mlp8-T4-a0.3-s0-fast-")
+
+
+@pytest.mark.parametrize("changes,match", [
+    (dict(role="student"), "RunConfig.role"),
+    (dict(teacher=None), "RunConfig.teacher"),
+    (dict(temperature=0.0), "temperature"),
+    (dict(alpha=2.0), "alpha"),
+    (dict(dataset="imagenet"), "RunConfig.dataset"),
+    (dict(epochs=0), "RunConfig.epochs"),
+    (dict(optimizer="lion"), "RunConfig.optimizer"),
+    (dict(teacher=TEACHER.replace(dataset="moons")), "a teacher trained on 'digits'"),
+])
+def test_bad_configs_are_rejected_by_field(changes, match):
+    with pytest.raises(ValueError, match=match):
+        DISTILLED.replace(**changes)
+
+
+def test_aggregate_gives_mean_std_and_count_per_group():
+    summary = pd.DataFrame({
+        "dataset": "mnist", "role": ["scratch"] * 3 + ["distilled"] * 2,
+        "architecture": "mlp:800,800", "temperature": [1.0, 1.0, 1.0, 20.0, 20.0],
+        "alpha": [1.0, 1.0, 1.0, 0.1, 0.1], "test_accuracy": [0.98, 0.982, 0.984, 0.99, 0.992],
+        "test_errors": [200, 180, 160, 100, 80], "test_teacher_agreement": np.nan,
+    })
+    table = runs.aggregate(summary).set_index("role")
+    assert table.loc["scratch", "test_errors_mean"] == pytest.approx(180)
+    assert table.loc["scratch", "test_errors_std"] == pytest.approx(20)
+    assert table.loc["distilled", "test_errors_count"] == 2
+
+
+def test_compare_command_writes_the_table_then_reuses_its_runs(tmp_path, capsys, require_mnist):
+    args = ["compare", "--profile", "fast", "--seeds", "0", "--results-dir", str(tmp_path),
+            "--verbose", "0"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    for label in ("teacher", "student from scratch", "distilled student", "± "):
+        assert label in out
+    table = pd.read_csv(tmp_path / "tables" / "compare_mnist_fast.csv")
+    assert table["role"].tolist() == ["teacher", "scratch", "distilled"]
+    assert (table["test_accuracy_mean"] > 0.8).all()
+    assert (tmp_path / "figures" / "compare_mnist_fast_learning_curves.png").stat().st_size > 10_000
+    assert main(args) == 0
+    assert capsys.readouterr().out.count("finished, reading its record") == 3
+
+
+def test_compare_command_rejects_bad_alpha_before_training(tmp_path):
+    with pytest.raises(ValueError, match="alpha"):
+        main(["compare", "--alpha", "1.5", "--results-dir", str(tmp_path)])
+    assert not (tmp_path / "runs").exists()
+
+
+def test_profiles_are_consistent():
+    teacher, scratch, distilled = experiments.hinton_configs(seed=2, profile="fast")
+    assert distilled.teacher == teacher and teacher.jitter_pixels == 2
+    assert scratch.architecture == distilled.architecture == "mlp:800,800"
+    assert {c.profile for c in (teacher, scratch, distilled)} == {"fast"}
+    with pytest.raises(ValueError, match="profile"):
+        experiments.hinton_configs(profile="medium")
