@@ -158,8 +158,9 @@ def test_emnist_letters_through_tfds_are_zero_based_and_upright():
         splits = data.load("emnist_letters", val_size=26)
     assert splits.num_classes == 26 and splits.input_shape == (28, 28, 1)
     assert splits.y_test.min() == 0 and splits.y_test.max() == 25
-    # Transposed: the bright pixel moves from (0, 1) to (1, 0).
-    assert splits.x_test[0, 1, 0, 0] == 1.0 and splits.x_test[0, 0, 1, 0] == 0.0
+    # Transposed, in every split: the bright pixel moves from (0, 1) to (1, 0).
+    for images in (splits.x_train, splits.x_val, splits.x_test):
+        assert (images[:, 1, 0, 0] == 1.0).all() and (images[:, 0, 1, 0] == 0.0).all()
 
 
 def test_emnist_letters_with_unexpected_labels_raise():

@@ -2,6 +2,7 @@
 
 import json
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -37,6 +38,25 @@ def test_a_run_writes_its_record_and_summary_row(tmp_path):
     assert row.test_accuracy > 0.5  # 3 epochs on digits learn something
     assert row.tf_version and row.keras_version and row.git_commit
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+class SpoilAfterFirstEpoch(keras.callbacks.Callback):
+    """Zeroes the model's weights after epoch 1, so that epoch 1 stays the best one."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch >= 1:
+            self.model.set_weights([np.zeros_like(w) for w in self.model.get_weights()])
+
+
+def test_the_best_validation_epoch_is_kept_and_reported(tmp_path):
+    record = runs.run(TEACHER.replace(epochs=4, patience=4), results_dir=tmp_path, verbose=0,
+                      callbacks=[SpoilAfterFirstEpoch()])
+    history = record.history
+    assert history["val_accuracy"].iloc[0] > history["val_accuracy"].iloc[1:].max()
+    assert record.row["best_epoch"] == 1 and record.row["epochs_trained"] == 4
+    assert record.row["val_accuracy"] == pytest.approx(history["val_accuracy"].iloc[0])
+    # The test set sees epoch 1's weights, not the spoiled last ones.
+    assert record.row["test_accuracy"] > 0.5
 
 
 def test_a_finished_run_is_read_back_not_retrained(tmp_path, monkeypatch):
