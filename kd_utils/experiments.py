@@ -96,8 +96,7 @@ def write_comparison(records, results_dir=runs.RESULTS_DIR, name: str = "compare
 
     results_dir = Path(results_dir)
     table = comparison_table(records)
-    csv_path = results_dir / "tables" / f"{name}.csv"
-    runs.atomic_write_text(csv_path, table.to_csv(index=False))
+    csv_path = runs.write_table(table, name, results_dir)
     histories: dict = {}
     for record in records:
         histories.setdefault(ROLE_LABELS[record.config.role], []).append(record.history)
@@ -105,3 +104,26 @@ def write_comparison(records, results_dir=runs.RESULTS_DIR, name: str = "compare
     fig_path = plots.save_fig(f"{name}_learning_curves", figures_dir=results_dir / "figures")
     plots.plt.close("all")
     return table, csv_path, fig_path
+
+
+def soft_target_examples(teacher, splits, count: int = 5) -> pd.DataFrame:
+    """The teacher's logits, label and pixels of the first `count` test images, one row each.
+
+    Saved as a table so that the soft-target figure can be redrawn from `results/` alone.
+    """
+    import numpy as np
+
+    images = splits.x_test[:count]
+    logits = teacher.predict(images, verbose=0)
+    frame = pd.DataFrame(logits, columns=[f"logit_{k}" for k in range(logits.shape[1])])
+    frame.insert(0, "label", splits.y_test[:count])
+    pixels = pd.DataFrame(images.reshape(count, -1),
+                          columns=[f"pixel_{k}" for k in range(int(np.prod(images.shape[1:])))])
+    return pd.concat([frame, pixels], axis=1)
+
+
+def split_soft_target_examples(frame: pd.DataFrame, image_shape=(28, 28)):
+    """(logits, images, labels) back from a `soft_target_examples` table."""
+    logits = frame.filter(like="logit_").to_numpy()
+    images = frame.filter(like="pixel_").to_numpy().reshape(len(frame), *image_shape)
+    return logits, images, frame["label"].to_numpy()

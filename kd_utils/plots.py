@@ -70,3 +70,88 @@ def plot_learning_curves(histories: dict[str, list[pd.DataFrame]],
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     return axes
+
+
+def plot_sweep_heatmap(table: pd.DataFrame, architecture: str, ax=None):
+    """Mean test accuracy (%) per temperature x alpha, each cell annotated with mean +- std.
+
+    Args:
+        table: `sweep.sweep_table(...)` output.
+        architecture: the student whose cells to show.
+    """
+    cells = table[table["architecture"] == architecture]
+    mean = cells.pivot(index="alpha", columns="temperature", values="test_accuracy_mean") * 100
+    std = cells.pivot(index="alpha", columns="temperature", values="test_accuracy_std") * 100
+    count = cells.pivot(index="alpha", columns="temperature", values="test_accuracy_count")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(6.0, 1.3 * mean.shape[1] + 2), 0.8 * mean.shape[0] + 1.5))
+    image = ax.imshow(mean.values, cmap="viridis", aspect="auto", origin="lower")
+    for i, j in itertools.product(range(mean.shape[0]), range(mean.shape[1])):
+        spread = "" if pd.isna(std.values[i, j]) else f"\n± {std.values[i, j]:.2f}"
+        ax.text(j, i, f"{mean.values[i, j]:.2f}{spread}", ha="center", va="center", fontsize=7,
+                color="white" if mean.values[i, j] < mean.values.mean() else "black")
+    ax.set_xticks(range(mean.shape[1]), [f"{t:g}" for t in mean.columns])
+    ax.set_yticks(range(mean.shape[0]), [f"{a:g}" for a in mean.index])
+    ax.set_xlabel("temperature T")
+    ax.set_ylabel("alpha (weight of the hard-label loss)")
+    seeds = int(count.values.min()) if count.size else 0
+    ax.set_title(f"{architecture}: test accuracy %, mean ± std over {seeds}+ seeds", fontsize=9)
+    ax.figure.colorbar(image, ax=ax, label="test accuracy %")
+    return ax
+
+
+def plot_metric_vs_temperature(table: pd.DataFrame, architecture: str,
+                               metric: str = "test_accuracy", ax=None):
+    """A metric (%) against T, one line per alpha, error bars of one std over seeds.
+
+    Args:
+        table: `sweep.sweep_table(...)` output.
+        metric: `test_accuracy` or `test_teacher_agreement`.
+    """
+    cells = table[table["architecture"] == architecture]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 3.8))
+    for alpha, group in cells.groupby("alpha"):
+        group = group.sort_values("temperature")
+        ax.errorbar(group["temperature"], group[f"{metric}_mean"] * 100,
+                    yerr=group[f"{metric}_std"].fillna(0) * 100, marker="o", capsize=3,
+                    label=f"alpha = {alpha:g}" + (" (labels only)" if alpha == 1 else ""))
+    temperatures = sorted(cells["temperature"].unique())
+    ax.set_xscale("log")
+    ax.set_xticks(temperatures, [f"{t:g}" for t in temperatures])
+    ax.set_xlabel("temperature T")
+    ax.set_ylabel(metric.replace("test_", "test ").replace("_", " ") + " %")
+    ax.set_title(f"{architecture}; alpha weights the hard-label loss", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_soft_targets(logits, images, labels, temperatures=(1.0, 4.0, 20.0)):
+    """The teacher's softened outputs softmax(logits / T) for a few examples, one row each.
+
+    Rows: an example (its image, then one bar chart of class probabilities per temperature).
+    A log scale shows what T does: the "dark knowledge" in the small probabilities.
+    """
+    import numpy as np
+
+    logits = np.asarray(logits, dtype=np.float64)
+    rows, cols = len(logits), 1 + len(temperatures)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.3 * cols, 1.7 * rows), squeeze=False)
+    for row, (z, image, label) in enumerate(zip(logits, images, labels, strict=True)):
+        axes[row, 0].imshow(np.squeeze(image), cmap="gray_r")
+        axes[row, 0].set_axis_off()
+        axes[row, 0].set_title(f"label {label}", fontsize=8)
+        for col, temperature in enumerate(temperatures, start=1):
+            scaled = z / temperature
+            probs = np.exp(scaled - scaled.max())
+            probs /= probs.sum()
+            ax = axes[row, col]
+            ax.bar(range(len(probs)), probs, color="tab:blue")
+            ax.set_yscale("log")
+            ax.set_ylim(1e-6, 1.5)
+            ax.set_xticks(range(len(probs)))
+            ax.tick_params(labelsize=6)
+            if row == 0:
+                ax.set_title(f"softmax(teacher logits / {temperature:g})", fontsize=8)
+    return fig

@@ -200,6 +200,19 @@ def read_summary(results_dir=RESULTS_DIR) -> pd.DataFrame:
     return pd.read_csv(path) if path.exists() else pd.DataFrame()
 
 
+def write_table(table: pd.DataFrame, name: str, results_dir=RESULTS_DIR) -> Path:
+    """Write a derived table as `results/tables/<name>.csv` (atomically); return its path."""
+    path = Path(results_dir) / "tables" / f"{name}.csv"
+    atomic_write_text(path, table.to_csv(index=False))
+    return path
+
+
+def load_histories(rows: pd.DataFrame, results_dir=RESULTS_DIR) -> list[pd.DataFrame]:
+    """The `history.csv` of each run in `rows` (summary rows), in the same order."""
+    return [pd.read_csv(Path(results_dir) / "runs" / run_id / "history.csv")
+            for run_id in rows["run_id"]]
+
+
 def git_commit() -> str:
     """The repository's commit, with '-dirty' when tracked files have uncommitted changes."""
     try:
@@ -244,6 +257,24 @@ def teacher_logits_for(teacher_config: RunConfig, teacher_model, splits: data_mo
             compute_teacher_logits(teacher_model, x)
             for x in (splits.x_train, splits.x_val, splits.x_test))
     return _TEACHER_LOGITS_CACHE[key]
+
+
+def save_teacher_logits(teacher_config: RunConfig, results_dir=RESULTS_DIR,
+                        data_dir=None) -> Path:
+    """Write the teacher's logits on its training split to `results/cache/` (not committed).
+
+    The file name holds the teacher's run id and a hash of its weights, so a retrained teacher
+    is never served another teacher's logits.
+    """
+    model = get_teacher(teacher_config, results_dir, data_dir, verbose=0)
+    splits = load_splits(teacher_config, data_dir)
+    train_logits = teacher_logits_for(teacher_config, model, splits)[0]
+    digest = hashlib.sha256(b"".join(w.tobytes() for w in model.get_weights())).hexdigest()[:10]
+    name = f"{teacher_config.run_id}-weights-{digest}-train_logits.npy"
+    path = Path(results_dir) / "cache" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, train_logits)
+    return path
 
 
 def get_teacher(teacher_config: RunConfig, results_dir=RESULTS_DIR, data_dir=None, verbose=1):
@@ -313,6 +344,7 @@ def run(config: RunConfig, results_dir=RESULTS_DIR, force: bool = False, data_di
                                             patience=config.patience or config.epochs,
                                             restore_best_weights=True)
     fit = distiller.fit(train_ds, validation_data=val_ds, epochs=config.epochs, verbose=verbose,
+                        shuffle=False,  # train_ds shuffles itself, seeded
                         callbacks=[stopper, timer, *(callbacks or [])])
     history = pd.DataFrame(fit.history)
     history.insert(0, "epoch", np.arange(1, len(history) + 1))

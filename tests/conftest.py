@@ -17,6 +17,8 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 if "KD_DATA_DIR" not in os.environ and SHARED_DATA.exists():
     os.environ["KD_DATA_DIR"] = str(SHARED_DATA)
+if os.environ.get("KD_DATA_DIR"):  # absolute, so notebooks (run in notebooks/) find it too
+    os.environ["KD_DATA_DIR"] = str(Path(os.environ["KD_DATA_DIR"]).resolve())
 
 NUM_FEATURES, NUM_CLASSES = 8, 3
 

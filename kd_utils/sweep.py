@@ -1,0 +1,103 @@
+"""The temperature x alpha sweep: a resumable grid of distillation runs and its table.
+
+`sweep(...)` (or `python -m kd_utils sweep ...`) distils one teacher into students over a grid
+of temperatures T, hard-label weights alpha and seeds. Each cell is an ordinary run with its
+own record, so a killed sweep, started again, trains only the runs that have no record. The
+teacher is the Hinton teacher of `experiments.hinton_configs` (seed 0), shared by every run,
+and its logits are computed once per process.
+
+alpha = 1 trains on hard labels alone: (1 - alpha) * soft has zero gradient, so T cannot
+change the run. Those runs are trained once per seed (at T = 1) and `sweep_table` shows them in
+every T column, rather than repeating identical trainings.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pandas as pd
+
+from . import experiments, runs
+
+TEMPERATURES = (1.0, 2.0, 4.0, 8.0, 20.0)
+ALPHAS = (0.0, 0.1, 0.5, 0.9, 1.0)  # weight of the HARD-label loss; 1 = no teacher signal
+SEEDS = (0, 1, 2)
+
+
+def sweep_configs(dataset: str = "mnist", student: str = "mlp:800,800",
+                  temperatures=TEMPERATURES, alphas=ALPHAS, seeds=SEEDS,
+                  profile: str = "full", teacher_seed: int = 0) -> list[runs.RunConfig]:
+    """The distinct run configs of a grid, in the order they are trained."""
+    _, _, template = experiments.hinton_configs(teacher_seed, profile, dataset, student)
+    configs = []
+    for seed, alpha, temperature in itertools.product(seeds, alphas, temperatures):
+        if alpha == 1.0:
+            temperature = 1.0  # T plays no part: one run stands for the whole alpha = 1 column
+        config = template.replace(temperature=float(temperature), alpha=float(alpha), seed=seed)
+        if config not in configs:
+            configs.append(config)
+    return configs
+
+
+def sweep(dataset: str = "mnist", students=("mlp:800,800",), temperatures=TEMPERATURES,
+          alphas=ALPHAS, seeds=SEEDS, profile: str = "full", results_dir=runs.RESULTS_DIR,
+          data_dir=None, verbose=0, progress: bool = True) -> pd.DataFrame:
+    """Run (or read back) every cell of the grid; return the sweep's summary rows.
+
+    Args:
+        students: architectures of the students ("mlp:800,800", "mlp:30,30", ...).
+        temperatures, alphas, seeds: the grid. alpha weights the hard-label loss.
+        profile: "fast" (a minute on 2 cores) or "full".
+        verbose: Keras' progress per run (0 silent, 1 bar, 2 a line per epoch).
+        progress: a progress bar over runs.
+    """
+    configs = [c for student in students
+               for c in sweep_configs(dataset, student, temperatures, alphas, seeds, profile)]
+    todo = sum(not runs.is_finished(c, results_dir) for c in configs)
+    bar = _progress_bar(len(configs), len(configs) - todo, progress)
+    rows = []
+    for config in configs:
+        bar.set_postfix_str(config.run_id[:48], refresh=False)
+        record = runs.run(config, results_dir=results_dir, data_dir=data_dir, verbose=verbose)
+        rows.append(record.row)
+        if record.trained:
+            bar.update(1)
+    bar.close()
+    return pd.DataFrame(rows)
+
+
+def _progress_bar(total: int, done: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=done, desc="sweep runs", unit="run", disable=not enabled)
+
+
+def sweep_table(rows: pd.DataFrame, temperatures=TEMPERATURES) -> pd.DataFrame:
+    """Mean, std and count of test accuracy per (student, T, alpha), from summary rows.
+
+    The alpha = 1 runs (trained once, at T = 1) fill the alpha = 1 cell of every temperature.
+    """
+    rows = rows[rows["role"] == "distilled"]
+    label_only = rows[rows["alpha"] == 1.0]
+    expanded = [rows[rows["alpha"] != 1.0]]
+    expanded += [label_only.assign(temperature=float(t)) for t in temperatures]
+    table = runs.aggregate(pd.concat(expanded), by=("architecture", "temperature", "alpha"),
+                           metrics=("test_accuracy", "test_errors", "test_teacher_agreement"))
+    return table.sort_values(["architecture", "alpha", "temperature"]).reset_index(drop=True)
+
+
+def write_outputs(table: pd.DataFrame, students, name: str, results_dir=runs.RESULTS_DIR):
+    """Write the sweep table as CSV and, per student, its heatmap and accuracy-vs-T figure."""
+    from . import plots
+
+    paths = [runs.write_table(table, name, results_dir)]
+    figures_dir = Path(results_dir) / "figures"
+    for student in students:
+        slug = student.replace("mlp:", "mlp").replace(",", "x")
+        plots.plot_sweep_heatmap(table, student)
+        paths.append(plots.save_fig(f"{name}_{slug}_heatmap", figures_dir=figures_dir))
+        plots.plot_metric_vs_temperature(table, student)
+        paths.append(plots.save_fig(f"{name}_{slug}_accuracy_vs_T", figures_dir=figures_dir))
+        plots.plt.close("all")
+    return paths

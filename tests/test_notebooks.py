@@ -1,0 +1,49 @@
+"""The notebooks: committed without outputs, and each runs top to bottom headless in FAST mode."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def test_the_six_notebooks_exist():
+    assert [p.stem[:2] for p in NOTEBOOKS] == ["00", "01", "02", "03", "04", "05"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_committed_without_outputs_and_has_parameters(path):
+    notebook = json.loads(path.read_text())
+    code_cells = [c for c in notebook["cells"] if c["cell_type"] == "code"]
+    for cell in code_cells:
+        assert not cell.get("outputs") and cell.get("execution_count") is None, (
+            f"{path.name} has outputs: clear them before committing")
+    tagged = [c for c in code_cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1 and "FAST" in "".join(tagged[0]["source"])
+    headings = [line for c in notebook["cells"] if c["cell_type"] == "markdown"
+                for line in "".join(c["source"]).splitlines() if line.startswith("## ")]
+    for required in ("## Setup", "## Parameters", "## Results written", "## Exercises"):
+        assert required in headings, f"{path.name} lacks {required}"
+
+
+@pytest.fixture(scope="module")
+def shared_results(tmp_path_factory):
+    """One results folder for the whole sequence: later notebooks reuse earlier records."""
+    return tmp_path_factory.mktemp("notebook_results")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_headless_in_fast_mode(path, shared_results, tmp_path, monkeypatch,
+                                             require_mnist):
+    papermill = pytest.importorskip("papermill")
+    monkeypatch.setenv("PYTHONPATH", str(REPO))  # the kernel imports kd_utils from this checkout
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    papermill.execute_notebook(
+        str(path), str(tmp_path / path.name), cwd=str(path.parent), kernel_name="python3",
+        parameters={"FAST": True, "RESULTS_DIR": str(shared_results)}, progress_bar=False)
+    if path.stem == "05_plots":
+        figures = {p.name for p in (shared_results / "figures").glob("05_*_fast.png")}
+        assert {"05_learning_curves_fast.png", "05_soft_targets_fast.png",
+                "05_sweep_heatmap_mlp800x800_fast.png"} <= figures
