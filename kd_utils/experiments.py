@@ -72,7 +72,7 @@ def format_table(table: pd.DataFrame) -> str:
             f"{r.test_errors_mean:>9.1f} ± {_sd(r.test_errors_std):<5.1f}{agreement:>12}")
     lines.append("alpha weights the hard-label loss; 1 - alpha weights the T^2-scaled soft loss. "
                  "± is the standard deviation over seeds.")
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def _sd(value) -> float:
