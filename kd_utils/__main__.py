@@ -48,8 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     sweep.add_argument("--results-dir", type=Path, default=None)
     sweep.add_argument("--data-dir", type=Path, default=None)
-    sweep.add_argument("--verbose", type=int, default=0, choices=(0, 1, 2),
-                       help="Keras output per run (the sweep shows its own progress bar)")
+    sweep.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2),
+                       help="Keras output per run: 2 a line per epoch (default), 1 a bar, 0 none")
     return parser
 
 

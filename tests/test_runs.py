@@ -180,3 +180,14 @@ def test_profiles_are_consistent():
     assert {c.profile for c in (teacher, scratch, distilled)} == {"fast"}
     with pytest.raises(ValueError, match="profile"):
         experiments.hinton_configs(profile="medium")
+
+
+def test_a_forced_rerun_reproduces_the_same_weights(tmp_path):
+    # A run id stands for its result: retraining a config (say, a teacher whose uncommitted
+    # model.keras is missing on a new machine) must give the same model, bit for bit.
+    first = runs.run(TEACHER, results_dir=tmp_path, verbose=0)
+    again = runs.run(TEACHER, results_dir=tmp_path, verbose=0, force=True)
+    assert again.trained
+    for a, b in zip(first.model.get_weights(), again.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert again.row["test_errors"] == first.row["test_errors"]
