@@ -249,32 +249,56 @@ def make_optimizer(config: RunConfig):
     return keras.optimizers.Adam(config.learning_rate, weight_decay=decay)
 
 
-def teacher_logits_for(teacher_config: RunConfig, teacher_model, splits: data_module.Splits):
-    """The teacher's logits on train / val / test, computed once per process and reused."""
-    key = (teacher_config.run_id, splits.name, len(splits.x_train), len(splits.x_val))
-    if key not in _TEACHER_LOGITS_CACHE:
-        _TEACHER_LOGITS_CACHE[key] = tuple(
-            compute_teacher_logits(teacher_model, x)
-            for x in (splits.x_train, splits.x_val, splits.x_test))
-    return _TEACHER_LOGITS_CACHE[key]
+def _digest(arrays) -> str:
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:12]
+
+
+def teacher_logits_path(teacher_config: RunConfig, teacher_model, splits: data_module.Splits,
+                        results_dir=RESULTS_DIR) -> Path:
+    """Where the teacher's logits on these splits are cached on disk.
+
+    The name holds a hash of the teacher's weights and one of the input images, so a retrained
+    or edited teacher, or other data, can never be served stale logits.
+    """
+    weights = _digest(teacher_model.get_weights())
+    inputs = _digest((splits.x_train, splits.x_val, splits.x_test))
+    name = f"{teacher_config.run_id}-weights-{weights}-data-{inputs}.npz"
+    return Path(results_dir) / "cache" / "teacher_logits" / name
+
+
+def teacher_logits_for(teacher_config: RunConfig, teacher_model, splits: data_module.Splits,
+                       results_dir=RESULTS_DIR):
+    """The teacher's logits on (train, val, test): from memory, from disk, or computed once."""
+    path = teacher_logits_path(teacher_config, teacher_model, splits, results_dir)
+    if path not in _TEACHER_LOGITS_CACHE:
+        if path.exists():
+            with np.load(path) as stored:
+                logits = (stored["train"], stored["val"], stored["test"])
+        else:
+            logits = tuple(compute_teacher_logits(teacher_model, x)
+                           for x in (splits.x_train, splits.x_val, splits.x_test))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp.npz")
+            np.savez(tmp, train=logits[0], val=logits[1], test=logits[2])
+            os.replace(tmp, path)  # readers see the whole file or none
+        _TEACHER_LOGITS_CACHE[path] = logits
+    return _TEACHER_LOGITS_CACHE[path]
 
 
 def save_teacher_logits(teacher_config: RunConfig, results_dir=RESULTS_DIR,
                         data_dir=None) -> Path:
-    """Write the teacher's logits on its training split to `results/cache/` (not committed).
+    """Cache the teacher's logits on its splits under `results/cache/` (not committed).
 
-    The file name holds the teacher's run id and a hash of its weights, so a retrained teacher
-    is never served another teacher's logits.
+    Returns the path: `<teacher run id>-weights-<hash>-data-<hash>.npz`, with arrays `train`,
+    `val` and `test`.
     """
     model = get_teacher(teacher_config, results_dir, data_dir, verbose=0)
     splits = load_splits(teacher_config, data_dir)
-    train_logits = teacher_logits_for(teacher_config, model, splits)[0]
-    digest = hashlib.sha256(b"".join(w.tobytes() for w in model.get_weights())).hexdigest()[:10]
-    name = f"{teacher_config.run_id}-weights-{digest}-train_logits.npy"
-    path = Path(results_dir) / "cache" / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, train_logits)
-    return path
+    teacher_logits_for(teacher_config, model, splits, results_dir)
+    return teacher_logits_path(teacher_config, model, splits, results_dir)
 
 
 def get_teacher(teacher_config: RunConfig, results_dir=RESULTS_DIR, data_dir=None, verbose=1):
@@ -321,7 +345,7 @@ def run(config: RunConfig, results_dir=RESULTS_DIR, force: bool = False, data_di
     teacher_model = cached = None
     if config.role == "distilled":
         teacher_model = get_teacher(config.teacher, results_dir, data_dir, verbose)
-        cached = teacher_logits_for(config.teacher, teacher_model, splits)
+        cached = teacher_logits_for(config.teacher, teacher_model, splits, results_dir)
 
     started = time.perf_counter()
     keras.utils.set_random_seed(config.seed)  # just before building: same seed, same model

@@ -3,8 +3,8 @@
 `sweep(...)` (or `python -m kd_utils sweep ...`) distils one teacher into students over a grid
 of temperatures T, hard-label weights alpha and seeds. Each cell is an ordinary run with its
 own record, so a killed sweep, started again, trains only the runs that have no record. The
-teacher is the Hinton teacher of `experiments.hinton_configs` (seed 0), shared by every run,
-and its logits are computed once per process.
+teacher is the Hinton teacher of `experiments.hinton_configs` (seed 0), shared by every run;
+its logits are computed once and cached on disk (`runs.teacher_logits_for`).
 
 alpha = 1 trains on hard labels alone: (1 - alpha) * soft has zero gradient, so T cannot
 change the run. Those runs are trained once per seed (at T = 1) and `sweep_table` shows them in

@@ -191,3 +191,31 @@ def test_a_forced_rerun_reproduces_the_same_weights(tmp_path):
     for a, b in zip(first.model.get_weights(), again.model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     assert again.row["test_errors"] == first.row["test_errors"]
+
+
+def test_teacher_logits_are_cached_on_disk_and_a_changed_teacher_misses(tmp_path, monkeypatch):
+    teacher = runs.get_teacher(TEACHER, results_dir=tmp_path, verbose=0)
+    splits = runs.load_splits(TEACHER)
+    first = runs.teacher_logits_for(TEACHER, teacher, splits, tmp_path)
+    path = runs.teacher_logits_path(TEACHER, teacher, splits, tmp_path)
+    assert path.exists() and [a.shape[0] for a in first] == [
+        len(splits.x_train), len(splits.x_val), len(splits.x_test)]
+
+    # A new process (empty memory cache) reads the file instead of running the teacher.
+    monkeypatch.setattr(runs, "_TEACHER_LOGITS_CACHE", {})
+    monkeypatch.setattr(runs, "compute_teacher_logits",
+                        lambda *a, **k: pytest.fail("the teacher ran although its logits were cached"))
+    for cached, fresh in zip(runs.teacher_logits_for(TEACHER, teacher, splits, tmp_path), first,
+                             strict=True):
+        np.testing.assert_array_equal(cached, fresh)
+
+    # Change one weight of the teacher: another file, and logits computed anew.
+    monkeypatch.undo()
+    weights = teacher.get_weights()
+    weights[-1] = weights[-1] + 1.0
+    teacher.set_weights(weights)
+    changed_path = runs.teacher_logits_path(TEACHER, teacher, splits, tmp_path)
+    assert changed_path != path
+    changed = runs.teacher_logits_for(TEACHER, teacher, splits, tmp_path)
+    assert changed_path.exists()
+    np.testing.assert_allclose(changed[2], first[2] + 1.0, rtol=1e-5, atol=1e-5)
