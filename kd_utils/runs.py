@@ -19,6 +19,7 @@ Records follow the one-row-per-run layout of RepDistiller and torchdistill.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
@@ -187,11 +188,16 @@ def load_record(config: RunConfig, results_dir=RESULTS_DIR) -> RunRecord:
 def write_summary(results_dir=RESULTS_DIR) -> pd.DataFrame:
     """Rebuild `summary.csv` from every finished run's `row.json` (one row each, no duplicates)."""
     results_dir = Path(results_dir)
-    rows = [json.loads(p.read_text()) for p in sorted(results_dir.glob("runs/*/row.json"))]
-    summary = pd.DataFrame(rows)
-    if not summary.empty:
-        summary = summary.sort_values(["finished_at", "run_id"], kind="stable")
-    atomic_write_text(results_dir / "summary.csv", summary.to_csv(index=False))
+    results_dir.mkdir(parents=True, exist_ok=True)
+    # One rebuild at a time: without the lock, two processes sharing a results folder (a sweep
+    # and a notebook, say) could each write a summary that misses the other's newest row.
+    with open(results_dir / ".summary.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        rows = [json.loads(p.read_text()) for p in sorted(results_dir.glob("runs/*/row.json"))]
+        summary = pd.DataFrame(rows)
+        if not summary.empty:
+            summary = summary.sort_values(["finished_at", "run_id"], kind="stable")
+        atomic_write_text(results_dir / "summary.csv", summary.to_csv(index=False))
     return summary
 
 
