@@ -221,21 +221,30 @@ def test_teacher_logits_are_cached_on_disk_and_a_changed_teacher_misses(tmp_path
     np.testing.assert_allclose(changed[2], first[2] + 1.0, rtol=1e-5, atol=1e-5)
 
 
-def test_concurrent_summary_rebuilds_keep_every_row(tmp_path):
+def test_concurrent_summary_rebuilds_keep_every_row(tmp_path, monkeypatch):
     # Writers that each finish a run and rebuild the summary at once, as a sweep and a notebook
     # sharing a results folder do: the last summary written must hold every finished row.
+    import time
     from concurrent.futures import ThreadPoolExecutor
 
-    for i in range(400):  # earlier runs make each rebuild slow enough for writers to overlap
-        row = {"run_id": f"old-{i:03d}", "finished_at": "2026-01-01T00:00:00"}
-        runs.atomic_write_text(tmp_path / "runs" / row["run_id"] / "row.json", json.dumps(row))
+    write = runs.atomic_write_text
+
+    def slow_summary_write(path, text):
+        if path.name == "summary.csv":
+            # Widen the read-then-write window the lock must guard: a rebuild that read fewer
+            # rows waits longer, so without the lock a stale summary would be written last.
+            rows_read = text.count("\n") - 1
+            time.sleep(0.003 * max(0, 40 - rows_read))
+        write(path, text)
+
+    monkeypatch.setattr(runs, "atomic_write_text", slow_summary_write)
 
     def finish(i):
-        row = {"run_id": f"new-{i:02d}", "finished_at": f"2026-01-02T00:00:{i:02d}"}
-        runs.atomic_write_text(tmp_path / "runs" / row["run_id"] / "row.json", json.dumps(row))
+        row = {"run_id": f"run-{i:02d}", "finished_at": f"2026-01-02T00:00:{i:02d}"}
+        write(tmp_path / "runs" / row["run_id"] / "row.json", json.dumps(row))
         runs.write_summary(tmp_path)
 
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(finish, range(48)))
+        list(pool.map(finish, range(40)))
     summary = runs.read_summary(tmp_path)
-    assert len(summary) == 448 and summary["run_id"].is_unique
+    assert summary["run_id"].tolist() == [f"run-{i:02d}" for i in range(40)]
