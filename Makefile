@@ -9,6 +9,7 @@ PY := $(VENV)/bin/python
 export KD_DATA_DIR ?= $(abspath ../shared/data)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 PROFILE ?= full
+ARGS ?=
 
 .PHONY: compare test venv clean-venv
 
@@ -22,7 +23,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 venv: $(VENV)/.installed
 
 compare: venv
-	$(PY) -m kd_utils compare --profile $(PROFILE)
+	$(PY) -m kd_utils compare --profile $(PROFILE) $(ARGS)
 
 test: venv
 	$(PY) -m pytest
