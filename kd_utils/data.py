@@ -294,11 +294,15 @@ def check_labels(y, num_classes: int, argument: str = "y") -> None:
                          f"{num_classes} classes: labels must lie in 0..{num_classes - 1}")
 
 
-def jitter(images, max_shift: int, seed: int | None = None):
+def jitter(images, max_shift: int, seed=None):
     """Translate each image by its own random integer shift in [-max_shift, max_shift] pixels.
 
     Hinton et al. (2015) jittered MNIST inputs "by up to two pixels in any direction". The
     shift is exact (zero padding, no interpolation) and vectorised over the batch.
+
+    Args:
+        seed: None for fresh randomness, or a shape-[2] integer tensor for a stateless draw
+            (the same seed always gives the same shifts).
     """
     import tensorflow as tf
 
@@ -307,7 +311,11 @@ def jitter(images, max_shift: int, seed: int | None = None):
     height, width = images.shape[1], images.shape[2]
     batch = tf.shape(images)[0]
     padded = tf.pad(images, [[0, 0], [max_shift, max_shift], [max_shift, max_shift], [0, 0]])
-    offsets = tf.random.uniform((batch, 2), 0, 2 * max_shift + 1, dtype=tf.int32, seed=seed)
+    shape, high = (batch, 2), 2 * max_shift + 1
+    if seed is None:
+        offsets = tf.random.uniform(shape, 0, high, dtype=tf.int32)
+    else:
+        offsets = tf.random.stateless_uniform(shape, seed, 0, high, dtype=tf.int32)
     rows = offsets[:, :1] + tf.range(height)[None, :]
     cols = offsets[:, 1:] + tf.range(width)[None, :]
     shifted = tf.gather(padded, rows, axis=1, batch_dims=1)
@@ -345,6 +353,11 @@ def make_dataset(x, y, teacher_logits=None, batch_size: int = 128, shuffle: bool
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
     if jitter_pixels:
-        ds = ds.map(lambda xb, yb: (jitter(xb, jitter_pixels, seed), yb),
-                    num_parallel_calls=tf.data.AUTOTUNE)
+        # One stateless seed per batch, from a seeded stream that moves on every epoch. (A seeded
+        # stateful op inside map restarts with each epoch's iterator: every epoch would see the
+        # same shifts.) Stateless draws also keep the parallel map deterministic.
+        batch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        ds = tf.data.Dataset.zip(ds, batch_seeds).map(
+            lambda batch, batch_seed: (jitter(batch[0], jitter_pixels, batch_seed), *batch[1:]),
+            num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
