@@ -16,7 +16,7 @@ if not matplotlib.get_backend().lower().startswith(("module://", "nbagg", "widge
     matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
 
 from .runs import RESULTS_DIR  # noqa: E402
 
@@ -116,15 +116,82 @@ def plot_metric_vs_temperature(table: pd.DataFrame, architecture: str,
         ax.errorbar(group["temperature"], group[f"{metric}_mean"] * 100,
                     yerr=group[f"{metric}_std"].fillna(0) * 100, marker="o", capsize=3,
                     label=f"alpha = {alpha:g}" + (" (labels only)" if alpha == 1 else ""))
-    temperatures = sorted(cells["temperature"].unique())
-    ax.set_xscale("log")
-    ax.set_xticks(temperatures, [f"{t:g}" for t in temperatures])
+    _temperature_axis(ax, cells["temperature"])
     ax.set_xlabel("temperature T")
     ax.set_ylabel(metric.replace("test_", "test ").replace("_", " ") + " %")
     ax.set_title(f"{architecture}; alpha weights the hard-label loss", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     return ax
+
+
+def plot_errors_vs_temperature_by_width(table: pd.DataFrame, ax=None):
+    """Test errors against T, one line per student width, with each width's scratch level.
+
+    Args:
+        table: `hinton.width_table(...)` output (distilled rows at each T, scratch rows at NaN).
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    colors = itertools.cycle(plt.rcParams["axes.prop_cycle"].by_key()["color"])
+    for (width, group), color in zip(table.groupby("width"), colors, strict=False):
+        distilled = group[group["student"] == "distilled"].sort_values("temperature")
+        ax.errorbar(distilled["temperature"], distilled["test_errors_mean"],
+                    yerr=distilled["test_errors_std"].fillna(0), marker="o", capsize=3,
+                    color=color, label=f"{width}-{width} distilled")
+        for _, row in group[group["student"] == "scratch"].iterrows():
+            ax.axhline(row.test_errors_mean, color=color, linestyle=":", linewidth=1)
+    _temperature_axis(ax, table["temperature"])
+    ax.set_xlabel("temperature T")
+    ax.set_ylabel("test errors (of 10,000)")
+    alphas = sorted(table.loc[table["student"] == "distilled", "alpha"].unique())
+    ax.set_title("dotted: the same width from scratch; alpha (hard-label weight) = "
+                 + ", ".join(f"{a:g}" for a in alphas), fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_bias_shift_curves(curves: pd.DataFrame, chosen: pd.DataFrame | None = None,
+                           paper_shift: float | None = None, axes=None):
+    """Errors overall and on the shifted classes against the bias shift, per split.
+
+    Mean over seeds with the min-max band; the shifts chosen on validation (one per seed) and
+    the paper's shift are marked.
+    """
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, (column, label) in zip(axes, (("error_percent", "test error % (all classes)"),
+                                          ("class_accuracy_percent",
+                                           "% of the shifted classes right")), strict=True):
+        for split, style in (("val", "--"), ("test", "-")):
+            stats = (curves[curves["split"] == split].groupby("shift")[column]
+                     .agg(["mean", "min", "max"]))
+            ax.plot(stats.index, stats["mean"], style, label=split)
+            ax.fill_between(stats.index, stats["min"], stats["max"], alpha=0.2)
+        if chosen is not None:
+            for shift in chosen["shift"]:
+                ax.axvline(shift, color="gray", linewidth=0.8)
+        if paper_shift is not None:
+            ax.axvline(paper_shift, color="black", linestyle=":", label=f"paper ({paper_shift:g})")
+        ax.set_xlabel("shift added to the output bias of the omitted class(es)")
+        ax.set_ylabel(label.replace("test ", ""))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0].set_yscale("log")
+    axes[0].yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axes[0].yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axes[0].yaxis.set_minor_formatter(NullFormatter())
+    axes[0].set_title("gray: the shift chosen on validation, per seed", fontsize=8)
+    return axes
+
+
+def _temperature_axis(ax, temperatures):
+    """A log T axis labelled at the temperatures used, as plain numbers."""
+    temperatures = sorted(pd.Series(temperatures).dropna().unique())
+    ax.set_xscale("log")
+    ax.set_xticks(temperatures, [f"{t:g}" for t in temperatures])
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def plot_soft_targets(logits, images, labels, temperatures=(1.0, 4.0, 20.0)):

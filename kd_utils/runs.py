@@ -44,9 +44,14 @@ REPO_DIR = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO_DIR / "results"
 ROLES = ("teacher", "scratch", "distilled")
 OPTIMIZERS = ("adam", "sgd", "adadelta")
+LR_SCHEDULES = ("constant", "cosine")
+PROFILES = ("fast", "full", "paper")
 # How a run is executed, not what it computes: kept in config.json but left out of the run id,
 # so that tuning speed settings never orphans finished records.
 EXECUTION_FIELDS = ("jit_compile", "steps_per_execution")
+# Fields added after records were committed: left out of the run id while at their default, so
+# every earlier run id (and record) stays valid.
+LATER_FIELD_DEFAULTS = {"transfer_classes": None, "lr_schedule": "constant"}
 
 
 @dataclass(frozen=True)
@@ -64,13 +69,17 @@ class RunConfig:
     batch_size: int = 128
     optimizer: str = "adam"
     learning_rate: float = 1e-3
+    lr_schedule: str = "constant"  # or "cosine": decays to 0 over `epochs` (long trainings)
     momentum: float = 0.0  # SGD only
     weight_decay: float = 0.0  # decoupled weight decay of the optimizer
     jitter_pixels: int = 0  # the paper jittered the teacher's inputs by up to 2 pixels
     val_size: int = data_module.DEFAULT_VAL_SIZE
     train_limit: int | None = None  # first N training examples only (FAST profiles)
+    # Classes kept in the training (transfer) set and validation split; None keeps all. The
+    # test set always keeps every class: Hinton et al.'s omitted-3 experiment needs this.
+    transfer_classes: tuple[int, ...] | None = None
     seed: int = 0
-    profile: str = "full"  # "fast" or "full": a label that keeps the two apart in results
+    profile: str = "full"  # "fast", "full" or "paper" (long): keeps profiles apart in results
     jit_compile: bool = False  # XLA: to be tuned by the benchmark (see README)
     steps_per_execution: int = 1
 
@@ -91,8 +100,18 @@ class RunConfig:
             fail("patience", "an integer >= 0")
         if not self.learning_rate > 0:
             fail("learning_rate", "> 0")
-        if self.profile not in ("fast", "full"):
-            fail("profile", "'fast' or 'full'")
+        if self.profile not in PROFILES:
+            fail("profile", f"one of {', '.join(PROFILES)}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            fail("lr_schedule", f"one of {', '.join(LR_SCHEDULES)}")
+        if self.transfer_classes is not None:
+            classes = self.transfer_classes
+            if (isinstance(classes, (str, bytes)) or not hasattr(classes, "__iter__")
+                    or not classes or any(not isinstance(c, (int, np.integer)) or c < 0
+                                          for c in classes)
+                    or len(set(classes)) != len(classes)):
+                fail("transfer_classes", "None or a non-empty sequence of distinct class ids >= 0")
+            object.__setattr__(self, "transfer_classes", tuple(sorted(int(c) for c in classes)))
         if self.role == "distilled":
             losses.check_temperature(self.temperature)
             losses.check_alpha(self.alpha)
@@ -115,6 +134,8 @@ class RunConfig:
         values = dict(values)
         if values.get("teacher") is not None:
             values["teacher"] = cls.from_dict(values["teacher"])
+        if values.get("transfer_classes") is not None:  # JSON gives a list
+            values["transfer_classes"] = tuple(values["transfer_classes"])
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 
@@ -132,7 +153,8 @@ class RunConfig:
 
 
 def _identity(config: RunConfig) -> dict:
-    values = {k: v for k, v in config.to_dict().items() if k not in EXECUTION_FIELDS}
+    values = {k: v for k, v in config.to_dict().items() if k not in EXECUTION_FIELDS
+              and not (k in LATER_FIELD_DEFAULTS and v == LATER_FIELD_DEFAULTS[k])}
     if config.teacher is not None:
         values["teacher"] = _identity(config.teacher)
     return values
@@ -242,17 +264,23 @@ def load_splits(config: RunConfig, data_dir=None) -> data_module.Splits:
     if key not in _SPLITS_CACHE:
         _SPLITS_CACHE[key] = data_module.load(config.dataset, data_dir=data_dir,
                                               val_size=config.val_size)
-    return _SPLITS_CACHE[key].limit_train(config.train_limit)
+    splits = _SPLITS_CACHE[key].limit_train(config.train_limit)
+    return splits if config.transfer_classes is None else splits.keep_classes(
+        config.transfer_classes)
 
 
-def make_optimizer(config: RunConfig):
+def make_optimizer(config: RunConfig, steps_per_epoch: int = 1):
+    """The config's optimizer; "cosine" decays the rate to 0 over all `epochs`."""
     decay = config.weight_decay or None
+    rate = config.learning_rate
+    if config.lr_schedule == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(
+            config.learning_rate, decay_steps=config.epochs * steps_per_epoch)
     if config.optimizer == "sgd":
-        return keras.optimizers.SGD(config.learning_rate, momentum=config.momentum,
-                                    weight_decay=decay)
+        return keras.optimizers.SGD(rate, momentum=config.momentum, weight_decay=decay)
     if config.optimizer == "adadelta":
-        return keras.optimizers.Adadelta(config.learning_rate, weight_decay=decay)
-    return keras.optimizers.Adam(config.learning_rate, weight_decay=decay)
+        return keras.optimizers.Adadelta(rate, weight_decay=decay)
+    return keras.optimizers.Adam(rate, weight_decay=decay)
 
 
 def _digest(arrays) -> str:
@@ -307,14 +335,20 @@ def save_teacher_logits(teacher_config: RunConfig, results_dir=RESULTS_DIR,
     return teacher_logits_path(teacher_config, model, splits, results_dir)
 
 
-def get_teacher(teacher_config: RunConfig, results_dir=RESULTS_DIR, data_dir=None, verbose=1):
-    """The trained teacher model of a config: loaded from its record, or trained now."""
-    record = run(teacher_config, results_dir=results_dir, data_dir=data_dir, verbose=verbose)
+def get_model(config: RunConfig, results_dir=RESULTS_DIR, data_dir=None, verbose=1):
+    """The trained model of a config: loaded from its record, or trained now.
+
+    Training is deterministic per config, so retraining a record whose `model.keras` is missing
+    (models are not committed) gives back the same weights.
+    """
+    record = run(config, results_dir=results_dir, data_dir=data_dir, verbose=verbose)
     if record.model is None and not (record.run_dir / "model.keras").exists():
-        # A record without its model (models are not committed): retrain to get the weights.
-        record = run(teacher_config, results_dir=results_dir, data_dir=data_dir, verbose=verbose,
+        record = run(config, results_dir=results_dir, data_dir=data_dir, verbose=verbose,
                      force=True)
     return record.load_model()
+
+
+get_teacher = get_model  # the name notebooks use for the model distilled from
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -361,7 +395,9 @@ def run(config: RunConfig, results_dir=RESULTS_DIR, force: bool = False, data_di
     train_logits, val_logits, test_logits = cached if cached is not None else (None, None, None)
     distiller = Distiller(student, live_teacher, temperature=config.temperature,
                           alpha=config.alpha, run_name=config.run_id)
-    distiller.compile(optimizer=make_optimizer(config), jit_compile=config.jit_compile,
+    steps_per_epoch = -(-len(splits.x_train) // config.batch_size)
+    distiller.compile(optimizer=make_optimizer(config, steps_per_epoch),
+                      jit_compile=config.jit_compile,
                       steps_per_execution=config.steps_per_execution)
     train_ds = data_module.make_dataset(
         splits.x_train, splits.y_train, None if live_teacher else train_logits,
@@ -409,6 +445,7 @@ def run(config: RunConfig, results_dir=RESULTS_DIR, force: bool = False, data_di
         "git_commit": git_commit(),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    row = json.loads(json.dumps(row))  # the same values in memory as read back from row.json
     run_dir = results_dir / "runs" / config.run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
