@@ -124,6 +124,18 @@ def test_run_ids_follow_what_the_run_computes():
     assert DISTILLED.run_id.startswith("digits-distilled-mlp8-T4-a0.3-s0-fast-")
 
 
+def test_execution_settings_default_to_the_measured_ones_per_model_family():
+    assert (TEACHER.jit_compile, TEACHER.steps_per_execution) == (True, 32)  # an MLP
+    hinton = TEACHER.replace(architecture="hinton_teacher", jit_compile=None,
+                             steps_per_execution=None)
+    assert (hinton.jit_compile, hinton.steps_per_execution) == (False, 1)  # dropout: no XLA
+    explicit = TEACHER.replace(jit_compile=False, steps_per_execution=4)
+    assert (explicit.jit_compile, explicit.steps_per_execution) == (False, 4)
+    assert explicit.run_id == TEACHER.run_id
+    # config.json holds the settings a run used, so a record says how it was executed.
+    assert runs.RunConfig.from_dict(explicit.to_dict()) == explicit
+
+
 @pytest.mark.parametrize("changes,match", [
     (dict(role="student"), "RunConfig.role"),
     (dict(teacher=None), "RunConfig.teacher"),
