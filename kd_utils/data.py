@@ -53,6 +53,7 @@ NUM_CLASSES = {
     "moons": 2,
 }
 DATASETS = tuple(NUM_CLASSES)
+SAMPLED_DATASETS = ("moons",)  # drawn from a seed: runs.load_splits draws one per run seed
 
 # 5,000 of MNIST's 60,000 training images: large enough that one error is 0.02% of
 # validation accuracy, small enough to leave 55,000 for training.

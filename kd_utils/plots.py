@@ -222,3 +222,32 @@ def plot_soft_targets(logits, images, labels, temperatures=(1.0, 4.0, 20.0)):
             if row == 0:
                 ax.set_title(f"softmax(teacher logits / {temperature:g})", fontsize=8)
     return fig
+
+
+def plot_decision_boundaries(predictors: dict, x, y, titles: dict | None = None,
+                             resolution: int = 300, axes=None):
+    """Each predictor's decision regions over a 2-D input grid, with the points on top.
+
+    Args:
+        predictors: {name: function from an (n, 2) array to class ids}.
+        x, y: the points to draw (the test set, say) and their labels.
+        titles: optional {name: title}, such as the test accuracy.
+    """
+    import numpy as np
+
+    if axes is None:
+        _, axes = plt.subplots(1, len(predictors), figsize=(4.2 * len(predictors), 3.8),
+                               squeeze=False)
+        axes = axes[0]
+    low, high = x.min(axis=0) - 0.5, x.max(axis=0) + 0.5
+    grid_x, grid_y = np.meshgrid(np.linspace(low[0], high[0], resolution),
+                                 np.linspace(low[1], high[1], resolution))
+    grid = np.c_[grid_x.ravel(), grid_y.ravel()].astype(np.float32)
+    for ax, (name, predict) in zip(axes, predictors.items(), strict=True):
+        regions = np.asarray(predict(grid)).reshape(grid_x.shape)
+        ax.contourf(grid_x, grid_y, regions, levels=[-0.5, 0.5, 1.5], colors=["#cfe2f3", "#f4cccc"])
+        ax.scatter(x[:, 0], x[:, 1], c=y, cmap="coolwarm", s=6, edgecolors="none")
+        ax.set_title((titles or {}).get(name, name), fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return axes

@@ -278,11 +278,16 @@ _TEACHER_LOGITS_CACHE: dict = {}
 
 
 def load_splits(config: RunConfig, data_dir=None) -> data_module.Splits:
-    """The dataset splits a config trains on (loaded once per process)."""
-    key = (config.dataset, config.val_size, str(data_dir))
+    """The dataset splits a config trains on (loaded once per process).
+
+    A synthetic dataset (`moons`) is drawn anew for each seed, so a spread over seeds includes
+    the sampling of the data; real datasets keep one validation split for every run.
+    """
+    data_seed = config.seed if config.dataset in data_module.SAMPLED_DATASETS else 0
+    key = (config.dataset, config.val_size, str(data_dir), data_seed)
     if key not in _SPLITS_CACHE:
         _SPLITS_CACHE[key] = data_module.load(config.dataset, data_dir=data_dir,
-                                              val_size=config.val_size)
+                                              val_size=config.val_size, seed=data_seed)
     splits = _SPLITS_CACHE[key].limit_train(config.train_limit)
     return splits if config.transfer_classes is None else splits.keep_classes(
         config.transfer_classes)

@@ -1,0 +1,82 @@
+"""Public repositories' claims re-run: the moons decision-tree experiment and the claims table."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kd_utils import published, runs
+
+
+def test_softmax_at_a_temperature_matches_hand_values():
+    probabilities = published._softmax([[0.0, np.log(3.0)], [1000.0, 0.0]], temperature=1.0)
+    np.testing.assert_allclose(probabilities, [[0.25, 0.75], [1.0, 0.0]], atol=1e-12)
+    softened = published._softmax([[0.0, 2 * np.log(3.0)]], temperature=2.0)
+    np.testing.assert_allclose(softened, [[0.25, 0.75]])
+
+
+def test_the_trees_learn_hard_labels_network_labels_and_soft_labels():
+    x = np.array([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0], [3.0, 0.0]])
+    labels = np.array([0, 1, 0, 1])  # the noisy truth
+    logits = np.array([[2.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 3.0]])  # says 0, 0, 1, 1
+    trees = published.fit_moons_trees(x, labels, logits, temperatures=(1.0, 4.0))
+    assert list(trees) == ["hard-label tree", "tree on the network's labels",
+                           "soft-label tree (T = 1)", "soft-label tree (T = 4)"]
+    assert published.tree_predict(trees["hard-label tree"], x).tolist() == [0, 1, 0, 1]
+    assert published.tree_predict(trees["tree on the network's labels"], x).tolist() == [0, 0, 1, 1]
+    # A regression tree fits P(class 1) and predicts class 1 above 0.5, at any temperature.
+    soft = trees["soft-label tree (T = 1)"]
+    np.testing.assert_allclose(soft.predict(x), published._softmax(logits, 1.0)[:, 1])
+    assert published.tree_predict(soft, x).tolist() == [0, 0, 1, 1]
+    assert published.tree_predict(trees["soft-label tree (T = 4)"], x).tolist() == [0, 0, 1, 1]
+    assert trees["tree on the network's labels"].get_n_leaves() == 2  # 0, 0 | 1, 1
+    assert soft.get_n_leaves() == 4  # one leaf per distinct target
+
+
+def test_each_seed_draws_its_own_moons_but_real_datasets_keep_one_split():
+    first, second = (runs.load_splits(published.moons_network_config(seed, "fast"))
+                     for seed in (0, 1))
+    assert not np.array_equal(first.x_test, second.x_test)
+    assert len(first.x_train) == 1920 and len(first.x_val) == 480 and len(first.x_test) == 600
+    digits = runs.RunConfig(dataset="digits", role="teacher", architecture="mlp:8", val_size=200)
+    np.testing.assert_array_equal(runs.load_splits(digits).x_val,
+                                  runs.load_splits(digits.replace(seed=5)).x_val)
+
+
+def test_moons_rows_and_claims_end_to_end(tmp_path):
+    rows = published.moons_rows(seeds=[0, 1], profile="fast", results_dir=tmp_path)
+    assert len(rows) == 2 * 6 and set(rows["seed"]) == {0, 1}
+    network = rows[rows["model"] == "network 2-128-128-2"]
+    summary = runs.read_summary(tmp_path)
+    assert sorted(network["test_accuracy"]) == sorted(summary["test_accuracy"])
+    assert (rows["test_accuracy"] > 0.75).all()  # moons at noise 0.3 is learnable
+    soft = rows[rows["model"] == "soft-label tree (T = 1)"]
+    assert (soft["leaves"] > rows.loc[rows["model"] == "hard-label tree", "leaves"].min()).all()
+
+    table = published.moons_table(rows)
+    assert table["model"].iloc[0] == "network 2-128-128-2"
+    assert table.set_index("model").loc["hard-label tree", "reported_accuracy"] == 0.865
+    claims = published.moons_claims(rows)
+    assert claims["reported"].tolist()[:2] == ["86.5%", "90.0%"]
+    assert (claims["seeds"] == 2).all()
+    hard_seed0 = rows[(rows["seed"] == 0) & (rows["model"] == "hard-label tree")]
+    assert claims["as_published_here"].iloc[0] == f"{100 * hard_seed0.test_accuracy.item():.1f}%"
+
+
+def test_seed_reproductions_rows_are_replaced_by_claim_not_duplicated(tmp_path):
+    def claims(value, claim="c1"):
+        return pd.DataFrame([{"source": "repo/a", "claim": claim, "reported": "1%",
+                              "as_published_here": "", "corrected_here": value, "seeds": 3,
+                              "data": "d"}])
+
+    published.write_seed_reproductions(claims("10%"), tmp_path)
+    published.write_seed_reproductions(claims("20%", "c2"), tmp_path)
+    path = published.write_seed_reproductions(claims("30%"), tmp_path)
+    table = pd.read_csv(path, keep_default_na=False)
+    assert table["claim"].tolist() == ["c2", "c1"]
+    assert table["corrected_here"].tolist() == ["20%", "30%"]
+    assert table["as_published_here"].tolist() == ["", ""]
+
+
+def test_an_unknown_moons_profile_is_refused():
+    with pytest.raises(ValueError, match="profile must be one of fast, full"):
+        published.moons_network_config(0, "paper")
