@@ -16,6 +16,7 @@ CASES = [
     (models.mlp, dict(hidden=[512], num_classes=26), "784-512-26: "),
     (models.mlp, dict(hidden=[128, 128], input_shape=(2,), num_classes=2), "2-128-128-2: "),
     (models.mnist_cnn, {}, "Parameters: "),
+    (models.conv_dense_teacher, {}, "Parameters: "),
     (models.emnist_cnn, {}, "Parameters: "),
     (models.cifar_student, {}, "Parameters: "),
     (models.cifar_student, dict(input_shape=(28, 28, 1)), "; "),

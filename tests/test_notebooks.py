@@ -10,7 +10,7 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
 def test_the_numbered_notebooks_exist():
-    assert [p.stem[:2] for p in NOTEBOOKS] == [f"{n:02d}" for n in range(11)]
+    assert [p.stem[:2] for p in NOTEBOOKS] == [f"{n:02d}" for n in range(12)]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -53,6 +53,7 @@ def test_notebook_runs_headless_in_fast_mode(path, shared_results, tmp_path, mon
         "08_omitted_class": "figures/08_bias_shift_omit_3_fast.png",
         "09_soft_targets_regulariser": "tables/09_soft_targets_regulariser_fast.csv",
         "10_published_moons_trees": "figures/10_moons_decision_boundaries_fast.png",
+        "11_published_tiny_student": "tables/11_tiny_student_fast.csv",
     }
     if path.stem in written:
         assert (shared_results / written[path.stem]).exists()

@@ -80,3 +80,41 @@ def test_seed_reproductions_rows_are_replaced_by_claim_not_duplicated(tmp_path):
 def test_an_unknown_moons_profile_is_refused():
     with pytest.raises(ValueError, match="profile must be one of fast, full"):
         published.moons_network_config(0, "paper")
+
+
+def test_tiny_student_configs_follow_the_recipe():
+    configs = published.tiny_student_configs(0, "full")
+    teacher, scratch = configs["teacher"], configs["scratch"]
+    assert teacher.architecture == "conv_dense_teacher" and teacher.epochs == 1
+    assert scratch.architecture == "mlp:10" and scratch.epochs == 12 and scratch.batch_size == 32
+    assert configs["distilled"].alpha == 0.0 and configs["distilled"].temperature == 3.5
+    assert configs["distilled_as_published"].temperature == 1.0
+    assert configs["distilled"].teacher == teacher
+    with pytest.raises(ValueError, match="profile must be one of fast, full"):
+        published.tiny_student_configs(0, "paper")
+
+
+def test_tiny_student_claims_compare_reported_recipe_and_corrected():
+    rows = pd.DataFrame({"seed": [0, 1] * 5,
+                         "model": [m for m in published.TINY_LABELS for _ in range(2)],
+                         "test_accuracy": [0.97, 0.98, 0.86, 0.87, 0.89, 0.89, 0.92, 0.94,
+                                           0.90, 0.90]})
+    claims = published.tiny_student_claims(rows).set_index("claim")
+    hard = claims.loc["784-10-10 on hard labels, test accuracy"]
+    assert (hard.reported, hard.as_published_here, hard.corrected_here) == (
+        "86.3%", "86.5 ± 0.7%", "89.0 ± 0.0%")
+    halves = claims.loc["distillation halves the test errors (1366 -> 696)"]
+    # (13.5% -> 7%) errors is 48% fewer; (11% -> 10%) is 9% fewer.
+    assert halves.as_published_here == "48% fewer test errors"
+    assert halves.corrected_here == "9% fewer test errors"
+    rows.loc[rows["model"] == "distilled", "test_accuracy"] = 0.80
+    worse = published.tiny_student_claims(rows).set_index("claim")
+    assert worse.loc["distillation halves the test errors (1366 -> 696)",
+                     "corrected_here"] == "82% more test errors"
+
+
+def test_double_softmax_trains_a_softmax_output_with_a_from_logits_loss():
+    config = published.tiny_student_configs(0, "fast")["scratch"].replace(
+        dataset="digits", val_size=200, epochs=2, architecture="mlp:16")
+    accuracy = published.double_softmax_accuracy(config)
+    assert 0.0 < accuracy < 1.0
