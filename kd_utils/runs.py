@@ -51,7 +51,7 @@ PROFILES = ("fast", "full", "paper")
 EXECUTION_FIELDS = ("jit_compile", "steps_per_execution")
 # Fields added after records were committed: left out of the run id while at their default, so
 # every earlier run id (and record) stays valid.
-LATER_FIELD_DEFAULTS = {"transfer_classes": None, "lr_schedule": "constant"}
+LATER_FIELD_DEFAULTS = {"transfer_classes": None, "lr_schedule": "constant", "init_from": None}
 
 
 def execution_defaults(architecture: str) -> tuple[bool, int]:
@@ -74,6 +74,9 @@ class RunConfig:
     role: str = "distilled"  # "teacher", "scratch" (hard labels only) or "distilled"
     architecture: str = "mlp:800,800"  # a models.BUILDERS key or "mlp:W1,W2,..."
     teacher: RunConfig | None = None  # the teacher run a distilled run learns from
+    # A finished run whose trained weights this run starts from (None: a fresh initialisation).
+    # Some published recipes continue a trained baseline; this reproduces them.
+    init_from: RunConfig | None = None
     temperature: float = 20.0  # the paper's MNIST temperature; used by distilled runs only
     alpha: float = 0.1  # weight of the HARD-label loss; the paper keeps it low
     epochs: int = 60
@@ -123,6 +126,12 @@ class RunConfig:
             fail("profile", f"one of {', '.join(PROFILES)}")
         if self.lr_schedule not in LR_SCHEDULES:
             fail("lr_schedule", f"one of {', '.join(LR_SCHEDULES)}")
+        if self.init_from is not None and (
+                not isinstance(self.init_from, RunConfig)
+                or (self.init_from.architecture, self.init_from.dataset)
+                != (self.architecture, self.dataset)):
+            fail("init_from", f"None or the RunConfig of a {self.architecture!r} run on "
+                 f"{self.dataset!r}")
         if self.transfer_classes is not None:
             classes = self.transfer_classes
             if (isinstance(classes, (str, bytes)) or not hasattr(classes, "__iter__")
@@ -151,8 +160,9 @@ class RunConfig:
     @classmethod
     def from_dict(cls, values: dict) -> RunConfig:
         values = dict(values)
-        if values.get("teacher") is not None:
-            values["teacher"] = cls.from_dict(values["teacher"])
+        for nested in ("teacher", "init_from"):
+            if values.get(nested) is not None:
+                values[nested] = cls.from_dict(values[nested])
         if values.get("transfer_classes") is not None:  # JSON gives a list
             values["transfer_classes"] = tuple(values["transfer_classes"])
         known = {f.name for f in dataclasses.fields(cls)}
@@ -176,6 +186,8 @@ def _identity(config: RunConfig) -> dict:
               and not (k in LATER_FIELD_DEFAULTS and v == LATER_FIELD_DEFAULTS[k])}
     if config.teacher is not None:
         values["teacher"] = _identity(config.teacher)
+    if config.init_from is not None:
+        values["init_from"] = _identity(config.init_from)
     return values
 
 
@@ -411,9 +423,14 @@ def run(config: RunConfig, results_dir=RESULTS_DIR, force: bool = False, data_di
         teacher_model = get_teacher(config.teacher, results_dir, data_dir, verbose)
         cached = teacher_logits_for(config.teacher, teacher_model, splits, results_dir)
 
+    initial_weights = (get_model(config.init_from, results_dir, data_dir, verbose).get_weights()
+                       if config.init_from is not None else None)
+
     started = time.perf_counter()
     keras.utils.set_random_seed(config.seed)  # just before building: same seed, same model
     student = models.build(config.architecture, splits.input_shape, splits.num_classes)
+    if initial_weights is not None:
+        student.set_weights(initial_weights)
     # The teacher runs every batch only when inputs are jittered; otherwise logits are cached.
     live_teacher = teacher_model if (cached is not None and config.jitter_pixels) else None
     train_logits, val_logits, test_logits = cached if cached is not None else (None, None, None)
@@ -448,9 +465,10 @@ def run(config: RunConfig, results_dir=RESULTS_DIR, force: bool = False, data_di
                  if test_logits is not None else None)  # no teacher: null, not NaN
     row = {
         "run_id": config.run_id,
-        **{k: v for k, v in config.to_dict().items() if k != "teacher"},
+        **{k: v for k, v in config.to_dict().items() if k not in ("teacher", "init_from")},
         "teacher_run_id": config.teacher.run_id if config.teacher else "",
         "teacher_architecture": config.teacher.architecture if config.teacher else "",
+        "init_from_run_id": config.init_from.run_id if config.init_from else "",
         "params": int(student.count_params()),
         "train_examples": len(splits.x_train),
         "best_epoch": best + 1,

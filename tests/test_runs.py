@@ -260,3 +260,22 @@ def test_concurrent_summary_rebuilds_keep_every_row(tmp_path, monkeypatch):
         list(pool.map(finish, range(40)))
     summary = runs.read_summary(tmp_path)
     assert summary["run_id"].tolist() == [f"run-{i:02d}" for i in range(40)]
+
+
+def test_a_run_can_start_from_another_runs_trained_weights(tmp_path):
+    baseline = TEACHER.replace(role="scratch", architecture="mlp:8", epochs=2)
+    base_model = runs.get_model(baseline, results_dir=tmp_path, verbose=0)
+    # A learning rate too small to move anything: the continued model keeps the start weights.
+    continued = baseline.replace(init_from=baseline, learning_rate=1e-12, epochs=1)
+    fresh = continued.replace(init_from=None)
+    assert continued.run_id != fresh.run_id and fresh.run_id != baseline.run_id
+    continued_model = runs.run(continued, results_dir=tmp_path, verbose=0).model
+    fresh_model = runs.run(fresh, results_dir=tmp_path, verbose=0).model
+    for start, kept in zip(base_model.get_weights(), continued_model.get_weights(), strict=True):
+        np.testing.assert_allclose(kept, start, atol=1e-6)
+    assert not np.allclose(fresh_model.get_weights()[0], base_model.get_weights()[0])
+    row = json.loads((tmp_path / "runs" / continued.run_id / "row.json").read_text())
+    assert row["init_from_run_id"] == baseline.run_id
+    assert runs.RunConfig.from_dict(continued.to_dict()) == continued
+    with pytest.raises(ValueError, match="RunConfig.init_from must be None or the RunConfig of"):
+        baseline.replace(init_from=baseline.replace(architecture="mlp:9"))
