@@ -210,13 +210,29 @@ def tiny_student_rows(seeds=(0, 1, 2), profile: str = "full", results_dir=runs.R
     return pd.DataFrame(rows)
 
 
+def _model_table(rows: pd.DataFrame, labels: dict, reported: dict,
+                 metrics=("test_accuracy",)) -> pd.DataFrame:
+    """Mean, std and count over seeds per model, in the order of `labels`, with the reported
+    accuracy and a readable label."""
+    table = runs.aggregate(rows, by=("model",), metrics=metrics)
+    table["reported_accuracy"] = table["model"].map(reported)
+    table["label"] = table["model"].map(labels)
+    order = list(labels)
+    return table.sort_values("model", key=lambda s: s.map(order.index)).reset_index(drop=True)
+
+
+def _claims_frame(source: str, claims, seeds: int, data: str) -> pd.DataFrame:
+    """`seed_reproductions` rows from (claim, reported, as published here, corrected here)."""
+    return pd.DataFrame([{"source": source, "claim": claim, "reported": reported,
+                          "as_published_here": published, "corrected_here": corrected,
+                          "seeds": seeds, "data": data}
+                         for claim, reported, published, corrected in claims],
+                        columns=REPRODUCTION_COLUMNS)
+
+
 def tiny_student_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Mean, std and count per row of the experiment, with the reported accuracy."""
-    table = runs.aggregate(rows, by=("model",), metrics=("test_accuracy",))
-    table["reported_accuracy"] = table["model"].map(TINY_REPORTED)
-    table["label"] = table["model"].map(TINY_LABELS)
-    order = list(TINY_LABELS)
-    return table.sort_values("model", key=lambda s: s.map(order.index)).reset_index(drop=True)
+    return _model_table(rows, TINY_LABELS, TINY_REPORTED)
 
 
 def tiny_student_claims(rows: pd.DataFrame) -> pd.DataFrame:
@@ -246,11 +262,7 @@ def tiny_student_claims(rows: pd.DataFrame) -> pd.DataFrame:
          fewer_errors("double_softmax", "distilled_as_published"),
          fewer_errors("scratch", "distilled")),
     ]
-    return pd.DataFrame([{"source": TINY_SOURCE, "claim": claim, "reported": reported,
-                          "as_published_here": published, "corrected_here": corrected,
-                          "seeds": seeds, "data": data}
-                         for claim, reported, published, corrected in claims],
-                        columns=REPRODUCTION_COLUMNS)
+    return _claims_frame(TINY_SOURCE, claims, seeds, data)
 
 
 # -- sai-srinivasan-v: continuing from the baseline ----------------------------------------
@@ -305,11 +317,8 @@ def continue_rows(seeds=(0, 1, 2), profile: str = "full", results_dir=runs.RESUL
 
 def continue_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Mean, std and count per model, with the reported accuracy."""
-    table = runs.aggregate(rows, by=("model",), metrics=("test_accuracy", "test_errors"))
-    table["reported_accuracy"] = table["model"].map(CONTINUE_REPORTED)
-    table["label"] = table["model"].map(CONTINUE_LABELS)
-    order = list(CONTINUE_LABELS)
-    return table.sort_values("model", key=lambda s: s.map(order.index)).reset_index(drop=True)
+    return _model_table(rows, CONTINUE_LABELS, CONTINUE_REPORTED,
+                        metrics=("test_accuracy", "test_errors"))
 
 
 def continue_claims(rows: pd.DataFrame) -> pd.DataFrame:
@@ -341,11 +350,7 @@ def continue_claims(rows: pd.DataFrame) -> pd.DataFrame:
          f"{gain('distilled_fresh')}; continuing on hard labels alone: "
          f"{gain('scratch_continued')}"),
     ]
-    return pd.DataFrame([{"source": CONTINUE_SOURCE, "claim": claim, "reported": reported,
-                          "as_published_here": published, "corrected_here": corrected,
-                          "seeds": seeds, "data": data}
-                         for claim, reported, published, corrected in claims],
-                        columns=REPRODUCTION_COLUMNS)
+    return _claims_frame(CONTINUE_SOURCE, claims, seeds, data)
 
 
 # -- results/seed_reproductions.csv: one row per claim -------------------------------------
