@@ -10,7 +10,7 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
 def test_the_numbered_notebooks_exist():
-    assert [p.stem[:2] for p in NOTEBOOKS] == [f"{n:02d}" for n in range(13)]
+    assert [p.stem[:2] for p in NOTEBOOKS] == [f"{n:02d}" for n in range(14)]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -55,6 +55,7 @@ def test_notebook_runs_headless_in_fast_mode(path, shared_results, tmp_path, mon
         "10_published_moons_trees": "figures/10_moons_decision_boundaries_fast.png",
         "11_published_tiny_student": "tables/11_tiny_student_fast.csv",
         "12_published_continue_from_baseline": "tables/12_continue_from_baseline_fast.csv",
+        "13_published_self_distillation": "figures/13_self_distillation_learning_curves_fast.png",
     }
     if path.stem in written:
         assert (shared_results / written[path.stem]).exists()
