@@ -18,6 +18,7 @@ CASES = [
     (models.mnist_cnn, {}, "Parameters: "),
     (models.conv_dense_teacher, {}, "Parameters: "),
     (models.emnist_cnn, {}, "Parameters: "),
+    (models.emnist_student, {}, "Parameters: "),
     (models.cifar_student, {}, "Parameters: "),
     (models.cifar_student, dict(input_shape=(28, 28, 1)), "; "),
     (models.alexnet_teacher, {}, "Parameters: "),

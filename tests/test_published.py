@@ -175,3 +175,35 @@ def test_overfitting_is_the_last_epoch_gap_between_train_and_validation():
     claim = published.self_distillation_claims(table.reset_index())["corrected_here"].item()
     assert "teacher 2.50 ± 0.71, student 0.50 ± 0.00 points" in claim
     assert "student 97.60 ± 0.14%" in claim
+
+
+def test_alpha_without_t2_keeps_the_published_ratio_of_hard_to_soft():
+    alpha = published.alpha_without_t2(0.5, 10.0)
+    assert alpha == pytest.approx(50 / 51)
+    assert alpha / ((1 - alpha) * 10.0 ** 2) == pytest.approx(0.5)
+
+
+def test_emnist_runs_end_to_end_on_mock_data_and_leaves_no_mock_behind(tmp_path):
+    with published.mock_emnist_letters(examples_per_letter=8):
+        rows = published.emnist_rows(seeds=[0], profile="fast", results_dir=tmp_path)
+    assert rows["model"].tolist() == ["teacher", "scratch", "distilled"]
+    assert rows["test_accuracy"].between(0, 1).all()
+    assert not runs._SPLITS_CACHE  # a later real load cannot be served mock images
+    distilled = runs.read_summary(tmp_path).set_index("role").loc["distilled"]
+    assert distilled.architecture == "emnist_student" and distilled.test_count == 8 * 26
+    claims = published.emnist_claims(None)
+    assert claims["reported"].tolist() == ["94.4%", "91.6%", "92.2%"]
+    assert claims["corrected_here"].str.startswith("not measured").all()
+    assert (claims["seeds"] == 0).all()
+
+
+def test_emnist_is_not_available_offline_without_a_local_copy(tmp_path):
+    assert not published.emnist_available(data_dir=tmp_path)
+
+
+def test_the_emnist_experiment_falls_back_to_mock_data_and_writes_nothing(tmp_path):
+    rows, claims = published.emnist_experiment(seeds=[0, 1], profile="full",
+                                               results_dir=tmp_path, mock=True)
+    assert (rows["data"] == "mock").all() and set(rows["seed"]) == {0}
+    assert claims["corrected_here"].str.startswith("not measured").all()
+    assert not list(tmp_path.iterdir())
