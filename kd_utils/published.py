@@ -205,19 +205,27 @@ def double_softmax_accuracy(config: runs.RunConfig, data_dir=None) -> float:
     return float((predictions == splits.y_test).mean())
 
 
+def _record_rows(configs_for, seeds, profile, results_dir, data_dir,
+                 fields=("test_accuracy",)) -> list[dict]:
+    """Run (or read back) `configs_for(seed, profile)` for every seed; one row per run."""
+    rows = []
+    for seed in seeds:
+        for name, config in configs_for(seed, profile).items():
+            record = runs.run(config, results_dir=results_dir, data_dir=data_dir, verbose=0)
+            rows.append({"seed": seed, "model": name, **{f: record.row[f] for f in fields},
+                         "run_id": record.run_id})
+    return rows
+
+
 def tiny_student_rows(seeds=(0, 1, 2), profile: str = "full", results_dir=runs.RESULTS_DIR,
                       data_dir=None) -> pd.DataFrame:
     """Test accuracy of every row of the experiment, one per seed (run records where we can)."""
-    rows = []
+    rows = _record_rows(tiny_student_configs, seeds, profile, results_dir, data_dir,
+                        fields=("test_accuracy", "train_examples"))
     for seed in seeds:
-        configs = tiny_student_configs(seed, profile)
-        for name, config in configs.items():
-            record = runs.run(config, results_dir=results_dir, data_dir=data_dir, verbose=0)
-            rows.append({"seed": seed, "model": name, "test_accuracy": record.row["test_accuracy"],
-                         "train_examples": record.row["train_examples"],
-                         "run_id": record.run_id})
+        scratch = tiny_student_configs(seed, profile)["scratch"]
         rows.append({"seed": seed, "model": "double_softmax",
-                     "test_accuracy": double_softmax_accuracy(configs["scratch"], data_dir),
+                     "test_accuracy": double_softmax_accuracy(scratch, data_dir),
                      "train_examples": rows[-1]["train_examples"], "run_id": ""})
     return pd.DataFrame(rows)
 
@@ -316,15 +324,8 @@ def continue_configs(seed: int = 0, profile: str = "full") -> dict[str, runs.Run
 def continue_rows(seeds=(0, 1, 2), profile: str = "full", results_dir=runs.RESULTS_DIR,
                   data_dir=None) -> pd.DataFrame:
     """Test accuracy of each model of the experiment, one row per seed, from run records."""
-    rows = []
-    for seed in seeds:
-        for name, config in continue_configs(seed, profile).items():
-            record = runs.run(config, results_dir=results_dir, data_dir=data_dir, verbose=0)
-            rows.append({"seed": seed, "model": name, "test_accuracy": record.row["test_accuracy"],
-                         "test_errors": record.row["test_errors"],
-                         "train_examples": record.row["train_examples"],
-                         "run_id": record.run_id})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(_record_rows(continue_configs, seeds, profile, results_dir, data_dir,
+                                     fields=("test_accuracy", "test_errors", "train_examples")))
 
 
 def continue_table(rows: pd.DataFrame) -> pd.DataFrame:
@@ -523,13 +524,7 @@ def mock_emnist_letters(examples_per_letter: int = 12, seed: int = 0):
 def emnist_rows(seeds=(0, 1, 2), profile: str = "full", results_dir=runs.RESULTS_DIR,
                 data_dir=None) -> pd.DataFrame:
     """Test accuracy of teacher, student alone and distilled student, one row per seed."""
-    rows = []
-    for seed in seeds:
-        for name, config in emnist_configs(seed, profile).items():
-            record = runs.run(config, results_dir=results_dir, data_dir=data_dir, verbose=0)
-            rows.append({"seed": seed, "model": name, "test_accuracy": record.row["test_accuracy"],
-                         "run_id": record.run_id})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(_record_rows(emnist_configs, seeds, profile, results_dir, data_dir))
 
 
 def emnist_experiment(seeds=(0, 1, 2), profile: str = "full", results_dir=runs.RESULTS_DIR,
