@@ -626,3 +626,13 @@ def write_seed_reproductions(claims: pd.DataFrame, results_dir=runs.RESULTS_DIR,
     merged = pd.concat([kept, claims], ignore_index=True) if len(kept) else claims
     runs.atomic_write_text(path, merged.to_csv(index=False))
     return path
+
+
+def format_reproductions(table: pd.DataFrame) -> str:
+    """`seed_reproductions.csv` as a Markdown table (what the README shows)."""
+    lines = ["| source | claim | reported | the recipe here | corrected here | seeds |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for row in table.fillna("").itertuples():
+        lines.append(f"| {row.source} | {row.claim} | {row.reported} | {row.as_published_here} "
+                     f"| {row.corrected_here} | {row.seeds} |")
+    return "\n".join(lines)

@@ -48,3 +48,17 @@ def test_readme_results_match_the_committed_records():
     assert table in (REPO / "README.md").read_text(), (
         "README.md's results table differs from results/tables/compare_mnist_full.csv; "
         "paste the table `python -m kd_utils compare` prints")
+
+
+def test_readme_reproductions_table_matches_the_committed_csv():
+    import pandas as pd
+
+    from kd_utils import published
+
+    csv = REPO / "results" / "seed_reproductions.csv"
+    if not csv.exists():
+        pytest.skip("no reproduction results committed yet")
+    table = published.format_reproductions(pd.read_csv(csv, keep_default_na=False))
+    assert table in (REPO / "README.md").read_text(), (
+        "README.md's reproductions table differs from results/seed_reproductions.csv; paste "
+        "published.format_reproductions(pd.read_csv(...)) under <!-- results:seed_reproductions -->")
