@@ -1,6 +1,6 @@
 """Headless entry points: `compare` (teacher -> scratch -> distilled) and `sweep` (T x alpha).
 
-    python -m kd_utils compare                 # full profile, seeds 0 1 2 (about 30 min, 2 cores)
+    python -m kd_utils compare                 # full profile, seeds 0 1 2 (about 25 min, 2 cores)
     python -m kd_utils compare --profile fast  # a one-minute smoke run on 5,000 images
     python -m kd_utils compare --force         # retrain even where run records exist
     python -m kd_utils sweep --dataset mnist --student 800,800 --temperatures 1 2 4 8 20 \
