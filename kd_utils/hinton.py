@@ -24,6 +24,7 @@ computed from the student's logits without touching the model.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -273,4 +274,50 @@ def format_paper_vs_ours(table: pd.DataFrame) -> str:
     lines = ["| experiment (Hinton et al. 2015, section 3) | paper | ours (mean ± std) | seeds |",
              "| --- | --- | --- | --- |"]
     lines += [f"| {r.experiment} | {r.paper} | {r.ours} | {r.seeds} |" for r in table.itertuples()]
+    return "\n".join(lines)
+
+
+def readme_paper_vs_ours(results_dir=runs.RESULTS_DIR) -> str:
+    """The README's "paper vs ours" block, from the committed tables alone.
+
+    The main rows come from notebook 06's paper-profile table when it exists, else from the
+    20-epoch full profile of `make compare` (`compare_mnist_full.csv`); a caption line says
+    which, so a shorter training is never passed off as the paper's.
+    """
+    tables = Path(results_dir) / "tables"
+    main, source = None, ""
+    for name, label in (("06_hinton_main_paper", "the paper profile (200 teacher epochs, "
+                                                  "100 per student)"),
+                        ("compare_mnist_full", "the full profile (20 epochs each, "
+                                               "`make compare`)")):
+        if (tables / f"{name}.csv").exists():
+            main = pd.read_csv(tables / f"{name}.csv")
+            if "paper_test_errors" not in main:
+                main.insert(1, "paper_test_errors", main["role"].map(PAPER_MAIN_ERRORS))
+            source = f"Main rows: {label}, `results/tables/{name}.csv`."
+            break
+    omitted_path = tables / "08_omitted_class_full.csv"
+    omitted = pd.read_csv(omitted_path) if omitted_path.exists() else None
+    lines = [format_paper_vs_ours(paper_vs_ours(main, omitted))]
+    if source:
+        lines.append(f"\n\n{source}")
+    if omitted is not None:
+        lines.append(" Omitted-class rows: notebook 08, full profile, "
+                     "`results/tables/08_omitted_class_full.csv`.")
+    regulariser_path = tables / "09_soft_targets_regulariser_full.csv"
+    if regulariser_path.exists():
+        lines.append("\n\n" + format_regulariser_table(pd.read_csv(regulariser_path)))
+    return "".join(lines)
+
+
+def format_regulariser_table(table: pd.DataFrame) -> str:
+    """`regulariser_table` as Markdown: train and test accuracy (%) per data fraction and target."""
+    lines = ["| training data | targets | train accuracy % | test accuracy % | seeds |",
+             "| --- | --- | --- | --- | --- |"]
+    for r in table.itertuples():
+        lines.append(
+            f"| {r.train_percent:g}% ({r.train_examples:,} images) | {r.targets} | "
+            f"{_mean_sd(100 * r.train_accuracy_mean, 100 * r.train_accuracy_std, 2)} | "
+            f"{_mean_sd(100 * r.test_accuracy_mean, 100 * r.test_accuracy_std, 2)} | "
+            f"{r.test_accuracy_count} |")
     return "\n".join(lines)

@@ -62,3 +62,14 @@ def test_readme_reproductions_table_matches_the_committed_csv():
     assert table in (REPO / "README.md").read_text(), (
         "README.md's reproductions table differs from results/seed_reproductions.csv; paste "
         "published.format_reproductions(pd.read_csv(...)) under <!-- results:seed_reproductions -->")
+
+
+def test_readme_paper_vs_ours_block_matches_the_committed_tables():
+    from kd_utils import hinton
+
+    block = hinton.readme_paper_vs_ours()
+    assert "| teacher 1200-1200, test errors | 67 |" in block  # the paper's numbers are there
+    readme = (REPO / "README.md").read_text()
+    assert f"<!-- results:paper_vs_ours -->\n{block}\n<!-- /results:paper_vs_ours -->" in readme, (
+        "README.md's paper-vs-ours block differs from results/tables/; paste "
+        "hinton.readme_paper_vs_ours() between the <!-- results:paper_vs_ours --> markers")
