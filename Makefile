@@ -1,6 +1,7 @@
 # The two commands of the README, on a fresh machine:
 #   make compare   trains teacher -> student from scratch -> distilled student on MNIST
 #   make test      runs the test suite (and executes the notebooks in FAST mode)
+# and, not a test: make benchmark (speed and memory, writes results/benchmarks.csv)
 # Both create .venv from requirements.txt on first use.
 
 PYTHON ?= python3.11
@@ -11,7 +12,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 PROFILE ?= full
 ARGS ?=
 
-.PHONY: compare test venv clean-venv
+.PHONY: compare test benchmark venv clean-venv
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +28,9 @@ compare: venv
 
 test: venv
 	$(PY) -m pytest
+
+benchmark: venv
+	$(PY) benchmarks/distillation_speed.py $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

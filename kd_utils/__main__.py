@@ -5,6 +5,7 @@
     python -m kd_utils compare --force         # retrain even where run records exist
     python -m kd_utils sweep --dataset mnist --student 800,800 --temperatures 1 2 4 8 20 \
         --alphas 0 0.1 0.5 0.9 1 --seeds 0 1 2
+    python -m kd_utils sweep ... --jitter-pixels 2   # students jittered: 8 per teacher pass
 
 Finished runs are read back from `results/runs/` rather than retrained, so an interrupted
 command picks up where it stopped.
@@ -46,6 +47,10 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--alphas", type=float, nargs="+", default=[0, 0.1, 0.5, 0.9, 1],
                        help="weights of the HARD-label loss (1 = no teacher signal)")
     sweep.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    sweep.add_argument("--jitter-pixels", type=int, default=0,
+                       help="jitter the students' inputs too (the teacher then runs every batch)")
+    sweep.add_argument("--group-size", type=int, default=None,
+                       help="students trained on one teacher pass (default: 8 with jitter, else 1)")
     sweep.add_argument("--results-dir", type=Path, default=None)
     sweep.add_argument("--data-dir", type=Path, default=None)
     sweep.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2),
@@ -72,13 +77,19 @@ def _sweep(args) -> int:
         losses.check_temperature(temperature)
     for alpha in args.alphas:
         losses.check_alpha(alpha)
+    if args.jitter_pixels < 0:
+        raise SystemExit(f"--jitter-pixels must be >= 0; got {args.jitter_pixels}")
+    if args.group_size is not None and args.group_size < 1:
+        raise SystemExit(f"--group-size must be a positive integer; got {args.group_size}")
     students = [_student_architecture(s) for s in args.student]
     results_dir = args.results_dir or runs.RESULTS_DIR
     rows = sweep.sweep(args.dataset, students, args.temperatures, args.alphas, args.seeds,
-                       args.profile, results_dir, args.data_dir, verbose=args.verbose)
+                       args.profile, results_dir, args.data_dir, verbose=args.verbose,
+                       jitter_pixels=args.jitter_pixels, group_size=args.group_size)
     table = sweep.sweep_table(rows, args.temperatures)
-    for path in sweep.write_outputs(table, students, f"sweep_{args.dataset}_{args.profile}",
-                                    results_dir):
+    name = f"sweep_{args.dataset}_{args.profile}"
+    name += f"_jitter{args.jitter_pixels}" if args.jitter_pixels else ""
+    for path in sweep.write_outputs(table, students, name, results_dir):
         print(f"wrote {path}")
     return 0
 

@@ -38,7 +38,7 @@ import tensorflow as tf
 
 from . import data as data_module
 from . import losses, models
-from .distiller import Distiller, compute_teacher_logits
+from .distiller import Distiller, GroupDistiller, GroupEarlyStopping, compute_teacher_logits
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO_DIR / "results"
@@ -57,11 +57,15 @@ LATER_FIELD_DEFAULTS = {"transfer_classes": None, "lr_schedule": "constant", "in
 def execution_defaults(architecture: str) -> tuple[bool, int]:
     """(jit_compile, steps_per_execution) measured fastest for a model family.
 
-    CPU-seconds per epoch on 2 cores (MNIST, batch 128, distillation on cached logits): XLA
-    with 32 steps per execution took the 800-800 student from 8.4 to 6.4 and the 30-30 one
-    from 1.9 to 0.8, after a one-off compile of about 6 s. XLA made the dropout teacher 2-3
-    times slower (42-55 against 18), so other families keep TensorFlow's defaults until the
-    benchmark measures them.
+    `benchmarks/distillation_speed.py` (2 cores, MNIST, batch 128, 800-800 student; the
+    numbers are in `results/benchmarks.csv` and the README): XLA with 32 steps per execution
+    takes plain training from 7.6 to 5.6 CPU-seconds per epoch (wall 4.4 -> 2.9 s) and
+    distillation on cached logits from 7.8 to 5.7, after a one-off compile of a few seconds.
+    Arrays instead of tf.data were no faster (1.00x the CPU time); oneDNN (TensorFlow's
+    default, `TF_ENABLE_ONEDNN_OPTS`) was within noise (0.91-0.98x of off). The 30-30
+    student went from 1.9 to 0.8 (an earlier measurement, as is the teacher's below). XLA
+    made the dropout teacher 2-3 times slower to train (42-55 CPU-s per epoch against 18), so
+    other families keep TensorFlow's defaults until measured.
     """
     return (True, 32) if architecture.startswith("mlp:") else (False, 1)
 
@@ -402,63 +406,47 @@ class EpochTimer(keras.callbacks.Callback):
         self.cpu.append(time.process_time() - self._start[1])
 
 
-def run(config: RunConfig, results_dir=RESULTS_DIR, force: bool = False, data_dir=None,
-        verbose: int | str = 1, callbacks=None) -> RunRecord:
-    """Train the run a config describes and write its record, or read the record back.
-
-    Args:
-        config: the run.
-        results_dir: where `runs/` and `summary.csv` live.
-        force: retrain even when a finished record exists.
-        data_dir: passed to `data.load` (else `$KD_DATA_DIR`, then `data/`).
-        verbose: Keras' progress output (1 = progress bar, 2 = a line per epoch, 0 = none).
-        callbacks: extra Keras callbacks.
-    """
-    results_dir = Path(results_dir)
-    if not force and is_finished(config, results_dir):
-        return load_record(config, results_dir)
+def _inputs_of(config: RunConfig, results_dir, data_dir, verbose):
+    """What a run trains from: its splits, its teacher, the cached logits, starting weights."""
     splits = load_splits(config, data_dir)
     teacher_model = cached = None
     if config.role == "distilled":
         teacher_model = get_teacher(config.teacher, results_dir, data_dir, verbose)
         cached = teacher_logits_for(config.teacher, teacher_model, splits, results_dir)
-
     initial_weights = (get_model(config.init_from, results_dir, data_dir, verbose).get_weights()
                        if config.init_from is not None else None)
+    # The teacher runs every batch only when inputs are jittered; otherwise logits are cached.
+    live_teacher = teacher_model if (cached is not None and config.jitter_pixels) else None
+    return splits, live_teacher, cached, initial_weights
 
-    started = time.perf_counter()
+
+def _build_student(config: RunConfig, splits, initial_weights):
     keras.utils.set_random_seed(config.seed)  # just before building: same seed, same model
     student = models.build(config.architecture, splits.input_shape, splits.num_classes)
     if initial_weights is not None:
         student.set_weights(initial_weights)
-    # The teacher runs every batch only when inputs are jittered; otherwise logits are cached.
-    live_teacher = teacher_model if (cached is not None and config.jitter_pixels) else None
-    train_logits, val_logits, test_logits = cached if cached is not None else (None, None, None)
-    distiller = Distiller(student, live_teacher, temperature=config.temperature,
-                          alpha=config.alpha, run_name=config.run_id)
+    return student
+
+
+def _compile_and_datasets(model, config: RunConfig, splits, live_teacher, cached):
+    train_logits, val_logits, _ = cached if cached is not None else (None, None, None)
     steps_per_epoch = -(-len(splits.x_train) // config.batch_size)
-    distiller.compile(optimizer=make_optimizer(config, steps_per_epoch),
-                      jit_compile=config.jit_compile,
-                      steps_per_execution=config.steps_per_execution)
+    model.compile(optimizer=make_optimizer(config, steps_per_epoch),
+                  jit_compile=config.jit_compile, steps_per_execution=config.steps_per_execution)
     train_ds = data_module.make_dataset(
         splits.x_train, splits.y_train, None if live_teacher else train_logits,
         batch_size=config.batch_size, shuffle=True, seed=config.seed,
         jitter_pixels=config.jitter_pixels, num_classes=splits.num_classes)
     val_ds = data_module.make_dataset(splits.x_val, splits.y_val, val_logits, batch_size=1024,
                                       num_classes=splits.num_classes)
-    timer = EpochTimer()
-    stopper = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
-                                            patience=config.patience or config.epochs,
-                                            restore_best_weights=True)
-    fit = distiller.fit(train_ds, validation_data=val_ds, epochs=config.epochs, verbose=verbose,
-                        shuffle=False,  # train_ds shuffles itself, seeded
-                        callbacks=[stopper, timer, *(callbacks or [])])
-    history = pd.DataFrame(fit.history)
-    history.insert(0, "epoch", np.arange(1, len(history) + 1))
-    history["epoch_wall_seconds"] = timer.wall
-    history["epoch_cpu_seconds"] = timer.cpu
-    best = int(history["val_accuracy"].to_numpy().argmax())  # the epoch whose weights we keep
+    return train_ds, val_ds
 
+
+def _write_record(config: RunConfig, splits, student, history: pd.DataFrame, cached,
+                  wall_seconds: float, results_dir: Path, replicas: int = 1) -> RunRecord:
+    """Evaluate the kept weights once on the test set and write the run's files."""
+    test_logits = cached[2] if cached is not None else None
+    best = int(history["val_accuracy"].to_numpy().argmax())  # the epoch whose weights we keep
     test_pred = student.predict(splits.x_test, batch_size=1024, verbose=0)
     test_errors = int((test_pred.argmax(-1) != splits.y_test).sum())
     agreement = (float(losses.teacher_agreement(test_logits, test_pred))
@@ -479,8 +467,9 @@ def run(config: RunConfig, results_dir=RESULTS_DIR, force: bool = False, data_di
         "test_errors": test_errors,
         "test_count": len(splits.y_test),
         "test_teacher_agreement": agreement,
-        "wall_seconds": round(time.perf_counter() - started, 2),
-        "epoch_cpu_seconds_median": round(float(np.median(timer.cpu)), 3),
+        "wall_seconds": round(wall_seconds, 2),
+        "replicas": replicas,  # devices the global batch was split over (tf.distribute)
+        "epoch_cpu_seconds_median": round(float(np.median(history["epoch_cpu_seconds"])), 3),
         "tf_version": tf.__version__,
         "keras_version": keras.__version__,
         "machine": f"{platform.machine()} {os.cpu_count()} cpus",
@@ -496,6 +485,139 @@ def run(config: RunConfig, results_dir=RESULTS_DIR, force: bool = False, data_di
     atomic_write_text(run_dir / "row.json", json.dumps(row, indent=2) + "\n")  # completion mark
     write_summary(results_dir)
     return RunRecord(config, run_dir, row, history, trained=True, model=student)
+
+
+def _history_frame(history: dict, wall, cpu) -> pd.DataFrame:
+    frame = pd.DataFrame(history)
+    frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
+    frame["epoch_wall_seconds"] = list(wall)[:len(frame)]
+    frame["epoch_cpu_seconds"] = list(cpu)[:len(frame)]
+    return frame
+
+
+def run(config: RunConfig, results_dir=RESULTS_DIR, force: bool = False, data_dir=None,
+        verbose: int | str = 1, callbacks=None, strategy=None) -> RunRecord:
+    """Train the run a config describes and write its record, or read the record back.
+
+    Args:
+        config: the run.
+        results_dir: where `runs/` and `summary.csv` live.
+        force: retrain even when a finished record exists.
+        data_dir: passed to `data.load` (else `$KD_DATA_DIR`, then `data/`).
+        verbose: Keras' progress output (1 = progress bar, 2 = a line per epoch, 0 = none).
+        callbacks: extra Keras callbacks.
+        strategy: a `tf.distribute.Strategy` to train on several devices or hosts (None: the
+            current one). `config.batch_size` is the global batch, split over the replicas,
+            and the loss is the global batch's mean, so the number of replicas does not
+            change the result (up to float rounding).
+    """
+    results_dir = Path(results_dir)
+    if not force and is_finished(config, results_dir):
+        return load_record(config, results_dir)
+    strategy = strategy or tf.distribute.get_strategy()
+    if strategy.num_replicas_in_sync > 1:
+        config = distributed_execution(config)
+    with strategy.scope():  # models, optimizer and metrics are built under the strategy
+        splits, live_teacher, cached, initial_weights = _inputs_of(config, results_dir,
+                                                                   data_dir, verbose)
+        started = time.perf_counter()
+        student = _build_student(config, splits, initial_weights)
+        distiller = Distiller(student, live_teacher, temperature=config.temperature,
+                              alpha=config.alpha, run_name=config.run_id)
+        train_ds, val_ds = _compile_and_datasets(distiller, config, splits, live_teacher,
+                                                 cached)
+    if strategy.num_replicas_in_sync > 1 and isinstance(strategy, tf.distribute.MirroredStrategy):
+        # Checked on the arrays, then distributed here: this way each epoch's batches are the
+        # ones a single device sees (a test compares the weights).
+        train_logits = None if (cached is None or live_teacher) else cached[0][:256]
+        distiller.check_batch(splits.x_train[:256], splits.y_train, train_logits, "x")
+        train_ds = strategy.experimental_distribute_dataset(train_ds)
+    timer = EpochTimer()
+    stopper = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
+                                            patience=config.patience or config.epochs,
+                                            restore_best_weights=True)
+    fit = distiller.fit(train_ds, validation_data=val_ds, epochs=config.epochs, verbose=verbose,
+                        shuffle=False,  # train_ds shuffles itself, seeded
+                        callbacks=[stopper, timer, *(callbacks or [])])
+    history = _history_frame(fit.history, timer.wall, timer.cpu)
+    return _write_record(config, splits, student, history, cached,
+                         time.perf_counter() - started, results_dir,
+                         replicas=strategy.num_replicas_in_sync)
+
+
+def distributed_execution(config: RunConfig) -> RunConfig:
+    """The config, executed without XLA and one step per execution, for several replicas.
+
+    With TF 2.21 / Keras 3.15 both fail under `MirroredStrategy`: XLA cannot compile a step
+    that reads variables mirrored on other devices (tensorflow.org/xla/known_issues,
+    "tf.Variable on a different device"), and `steps_per_execution` > 1 fails with an unfed
+    placeholder in Keras' multi-step loop. Only how the run executes changes (the run id and
+    what it computes do not), and config.json records what was used.
+    """
+    return config.replace(jit_compile=False, steps_per_execution=1)
+
+
+def _group_key(config: RunConfig) -> dict:
+    return {k: v for k, v in config.to_dict().items() if k not in ("temperature", "alpha")}
+
+
+def can_group(a: RunConfig, b: RunConfig) -> bool:
+    """Whether two runs differ in T and alpha only, so they can share every batch."""
+    return _group_key(a) == _group_key(b)
+
+
+def run_group(configs, results_dir=RESULTS_DIR, force: bool = False, data_dir=None,
+              verbose: int | str = 1) -> list[RunRecord]:
+    """Train runs that differ only in T and alpha together: one teacher forward per batch.
+
+    Each student is built from its own seed, sees the batches (and jitter) its own run would
+    see, and keeps its own best validation epoch and early stop (`GroupEarlyStopping`), so its
+    record is the one `run(config)` would write, in the same files and form. Time is shared:
+    a record's `wall_seconds` and epoch seconds are the group's divided by the group size, and
+    `group.json` beside it names the group and its undivided times. Finished runs are read back.
+
+    The seed is not a group dimension on purpose: it sets the batch order and the jitter, so
+    students of different seeds cannot share batches without their records depending on their
+    group.
+    """
+    results_dir = Path(results_dir)
+    configs = list(configs)
+    for config in configs[1:]:
+        if not can_group(configs[0], config):
+            differing = sorted(k for k, v in _group_key(config).items()
+                               if _group_key(configs[0]).get(k) != v)
+            raise ValueError(f"run_group: {config.run_id} differs from {configs[0].run_id} in "
+                             f"{', '.join(differing)}; a group's runs may differ in temperature "
+                             "and alpha only")
+    todo = [c for c in configs if force or not is_finished(c, results_dir)]
+    if len(todo) <= 1:
+        return [run(c, results_dir, force, data_dir, verbose) for c in configs]
+    first = todo[0]
+    splits, live_teacher, cached, initial_weights = _inputs_of(first, results_dir, data_dir,
+                                                               verbose)
+    started = time.perf_counter()
+    students = [_build_student(c, splits, initial_weights) for c in todo]
+    group = GroupDistiller(students, live_teacher, [c.temperature for c in todo],
+                           [c.alpha for c in todo], [c.run_id for c in todo])
+    train_ds, val_ds = _compile_and_datasets(group, first, splits, live_teacher, cached)
+    timer = EpochTimer()
+    stopper = GroupEarlyStopping(patience=first.patience or first.epochs)
+    fit = group.fit(train_ds, validation_data=val_ds, epochs=first.epochs, verbose=verbose,
+                    shuffle=False, callbacks=[stopper, timer])
+    wall = time.perf_counter() - started
+    size = len(todo)
+    finished = {}
+    for config, student, history, stopped in zip(todo, students, group.split_history(fit.history),
+                                                  stopper.stopped_after, strict=True):
+        frame = _history_frame(history, np.divide(timer.wall, size), np.divide(timer.cpu, size))
+        frame = frame.iloc[:stopped] if stopped else frame
+        record = _write_record(config, splits, student, frame, cached, wall / size, results_dir)
+        atomic_write_text(record.run_dir / "group.json", json.dumps({
+            "group_size": size, "run_ids": [c.run_id for c in todo],
+            "group_wall_seconds": round(wall, 2),
+            "group_epoch_cpu_seconds": [round(t, 3) for t in timer.cpu]}, indent=2) + "\n")
+        finished[config.run_id] = record
+    return [finished.get(c.run_id) or load_record(c, results_dir) for c in configs]
 
 
 def aggregate(summary: pd.DataFrame, by=("dataset", "role", "architecture", "temperature", "alpha"),

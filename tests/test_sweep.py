@@ -93,4 +93,23 @@ def test_sweep_rejects_bad_grid_values_before_training(tmp_path):
         main(["sweep", "--temperatures", "4", "0", "--results-dir", str(tmp_path)])
     with pytest.raises(ValueError, match="alpha"):
         main(["sweep", "--alphas", "0.5", "2", "--results-dir", str(tmp_path)])
+    with pytest.raises(SystemExit, match="--group-size must be a positive integer"):
+        main(["sweep", "--group-size", "0", "--results-dir", str(tmp_path)])
+    with pytest.raises(SystemExit, match="--jitter-pixels must be >= 0"):
+        main(["sweep", "--jitter-pixels", "-1", "--results-dir", str(tmp_path)])
     assert not (tmp_path / "runs").exists()
+
+
+def test_training_groups_share_a_seed_and_hold_at_most_group_size_runs():
+    configs = sweep.sweep_configs(temperatures=(1, 4, 20), alphas=(0.0, 0.5, 1.0), seeds=(0, 1),
+                                  profile="fast", jitter_pixels=2)
+    assert all(c.jitter_pixels == 2 for c in configs)
+    groups = sweep.training_groups(configs, group_size=4)
+    assert [len(g) for g in groups] == [4, 3, 4, 3]  # 7 runs per seed
+    assert [c for g in groups for c in g] == configs
+    assert all(len({c.seed for c in g}) == 1 for g in groups)
+    assert [len(g) for g in sweep.training_groups(configs, 1)] == [1] * len(configs)
+    assert sweep.default_group_size(jitter_pixels=2) == 8
+    assert sweep.default_group_size(jitter_pixels=0) == 1
+    with pytest.raises(ValueError, match="group_size must be a positive integer"):
+        sweep.training_groups(configs, 0)

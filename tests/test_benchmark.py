@@ -1,0 +1,60 @@
+"""The speed benchmark's baseline is a fair one, and the README quotes its committed numbers.
+
+The benchmark itself (`benchmarks/distillation_speed.py`) measures time and is never run as a
+test: timings are not behaviour.
+"""
+
+import importlib.util
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REPO, tiny_mlp
+
+from kd_utils import Distiller
+
+SCRIPT = REPO / "benchmarks" / "distillation_speed.py"
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("distillation_speed", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_keras_example_baseline_minimises_the_same_loss_as_our_distiller(toy_data):
+    import tensorflow as tf
+
+    x, y = toy_data
+    teacher = tiny_mlp(32, seed=9)
+    ours, theirs = tiny_mlp(seed=1), tiny_mlp(seed=1)
+    distiller = Distiller(ours, teacher, temperature=4.0, alpha=0.3)
+    distiller.compile(keras.optimizers.SGD(0.5))
+    example = load_script().keras_example_distiller(keras, tf)(theirs, teacher)
+    example.compile(optimizer=keras.optimizers.SGD(0.5), metrics=None,
+                    student_loss_fn=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                    distillation_loss_fn=keras.losses.KLDivergence(), alpha=0.3, temperature=4.0)
+    for model in (distiller, example):
+        model.fit(x, y, batch_size=32, epochs=2, verbose=0, shuffle=False)
+    moved = max(np.abs(a - b).max() for a, b in zip(ours.get_weights(),
+                                                    tiny_mlp(seed=1).get_weights(), strict=True))
+    assert moved > 1e-3  # the students learned, so equal weights mean equal gradients
+    for a, b in zip(ours.get_weights(), theirs.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_readme_quotes_the_committed_benchmark():
+    csv = REPO / "results" / "benchmarks.csv"
+    if not csv.exists():
+        pytest.skip("no benchmark committed yet")
+    table = pd.read_csv(csv)
+    expected = {"distiller_cached", "keras_example_distiller", "group_of_8_jitter",
+                "separate_8_jitter", "peak RSS, distillation run on cached logits (GB)"}
+    assert expected <= set(table["measure"])
+    block = load_script().format_benchmarks(table)
+    readme = (REPO / "README.md").read_text()
+    assert f"<!-- results:benchmarks -->\n{block}\n<!-- /results:benchmarks -->" in readme, (
+        "README.md's benchmark block differs from results/benchmarks.csv; paste "
+        "format_benchmarks(pd.read_csv(...)) between the <!-- results:benchmarks --> markers")
