@@ -2,7 +2,7 @@
 #   make compare   trains teacher -> student from scratch -> distilled student on MNIST
 #   make test      runs the test suite (and executes the notebooks in FAST mode)
 # and, not a test: make benchmark (speed and memory, writes results/benchmarks.csv)
-# Both create .venv from requirements.txt on first use.
+# Both create .venv from requirements.txt (and requirements-ray.txt, for the Ray test) on first use.
 
 PYTHON ?= python3.11
 VENV := .venv
@@ -14,10 +14,12 @@ ARGS ?=
 
 .PHONY: compare test benchmark venv clean-venv
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-ray.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install -r requirements.txt
+	# optional for users (the sweep's Ray backend); installed here so its test runs
+	$(PY) -m pip install -r requirements-ray.txt
 	$(PY) -m pip install --no-deps -e .
 	touch $@
 

@@ -3,7 +3,7 @@
 Modules, one concept each: `data` (datasets and pipelines), `models` (teachers and students,
 logits out), `losses` (Hinton et al.'s soft and hard losses), `distiller` (the `Distiller`
 model, and `GroupDistiller` for several students at once), `runs` (configs and run records),
-`sweep` (the T x alpha grid), `plots` (figures).
+`sweep` (the T x alpha grid; `ray_sweep` runs it on Ray Tune), `plots` (figures).
 """
 
 from . import data, distiller, losses, models

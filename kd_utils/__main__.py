@@ -6,6 +6,7 @@
     python -m kd_utils sweep --dataset mnist --student 800,800 --temperatures 1 2 4 8 20 \
         --alphas 0 0.1 0.5 0.9 1 --seeds 0 1 2
     python -m kd_utils sweep ... --jitter-pixels 2   # students jittered: 8 per teacher pass
+    python -m kd_utils sweep ... --backend ray [--address ray://host:10001]  # Ray Tune trials
 
 Finished runs are read back from `results/runs/` rather than retrained, so an interrupted
 command picks up where it stopped.
@@ -51,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
                        help="jitter the students' inputs too (the teacher then runs every batch)")
     sweep.add_argument("--group-size", type=int, default=None,
                        help="students trained on one teacher pass (default: 8 with jitter, else 1)")
+    sweep.add_argument("--backend", default="local", choices=("local", "ray"),
+                       help="local (this process) or ray (one Ray Tune trial per run)")
+    sweep.add_argument("--address", default=None,
+                       help="Ray cluster address (ray backend; default: start a local Ray)")
+    sweep.add_argument("--cpus-per-trial", type=float, default=1)
+    sweep.add_argument("--gpus-per-trial", type=float, default=0)
     sweep.add_argument("--results-dir", type=Path, default=None)
     sweep.add_argument("--data-dir", type=Path, default=None)
     sweep.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2),
@@ -85,7 +92,9 @@ def _sweep(args) -> int:
     results_dir = args.results_dir or runs.RESULTS_DIR
     rows = sweep.sweep(args.dataset, students, args.temperatures, args.alphas, args.seeds,
                        args.profile, results_dir, args.data_dir, verbose=args.verbose,
-                       jitter_pixels=args.jitter_pixels, group_size=args.group_size)
+                       jitter_pixels=args.jitter_pixels, group_size=args.group_size,
+                       backend=args.backend, address=args.address,
+                       cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial)
     table = sweep.sweep_table(rows, args.temperatures)
     name = f"sweep_{args.dataset}_{args.profile}"
     name += f"_jitter{args.jitter_pixels}" if args.jitter_pixels else ""

@@ -24,6 +24,7 @@ TEMPERATURES = (1.0, 2.0, 4.0, 8.0, 20.0)
 ALPHAS = (0.0, 0.1, 0.5, 0.9, 1.0)  # weight of the HARD-label loss; 1 = no teacher signal
 SEEDS = (0, 1, 2)
 GROUP_SIZE = 8  # students per teacher pass when the teacher runs every batch
+BACKENDS = ("local", "ray")
 
 
 def sweep_configs(dataset: str = "mnist", student: str = "mlp:800,800",
@@ -74,7 +75,8 @@ def default_group_size(jitter_pixels: int) -> int:
 def sweep(dataset: str = "mnist", students=("mlp:800,800",), temperatures=TEMPERATURES,
           alphas=ALPHAS, seeds=SEEDS, profile: str = "full", results_dir=runs.RESULTS_DIR,
           data_dir=None, verbose=0, progress: bool = True, jitter_pixels: int = 0,
-          group_size: int | None = None) -> pd.DataFrame:
+          group_size: int | None = None, backend: str = "local", address: str | None = None,
+          cpus_per_trial: float = 1, gpus_per_trial: float = 0) -> pd.DataFrame:
     """Run (or read back) every cell of the grid; return the sweep's summary rows.
 
     Args:
@@ -87,11 +89,23 @@ def sweep(dataset: str = "mnist", students=("mlp:800,800",), temperatures=TEMPER
             runs every batch instead of being read from the logits cache).
         group_size: students trained together on one teacher pass (`runs.run_group`); None
             picks `default_group_size(jitter_pixels)`. Records are the same either way.
+        backend: "local" (this process, the default) or "ray": each run a Ray Tune trial
+            (`ray_sweep.run_configs`), on a local Ray or the cluster at `address`, with
+            `cpus_per_trial` / `gpus_per_trial` each. The records are the same.
     """
-    group_size = default_group_size(jitter_pixels) if group_size is None else group_size
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
     configs = [c for student in students
                for c in sweep_configs(dataset, student, temperatures, alphas, seeds, profile,
                                       jitter_pixels=jitter_pixels)]
+    if backend == "ray":
+        if group_size not in (None, 1):
+            raise ValueError("group_size applies to the local backend: Ray runs one trial per run")
+        from . import ray_sweep
+
+        return ray_sweep.run_configs(configs, results_dir, data_dir, address, cpus_per_trial,
+                                     gpus_per_trial, verbose=1 if progress else 0)
+    group_size = default_group_size(jitter_pixels) if group_size is None else group_size
     groups = training_groups(configs, group_size)  # checks group_size before any training
     todo = sum(not runs.is_finished(c, results_dir) for c in configs)
     bar = _progress_bar(len(configs), len(configs) - todo, progress)
