@@ -527,8 +527,11 @@ def run(config: RunConfig, results_dir=RESULTS_DIR, force: bool = False, data_di
         train_ds, val_ds = _compile_and_datasets(distiller, config, splits, live_teacher,
                                                  cached)
     if strategy.num_replicas_in_sync > 1 and isinstance(strategy, tf.distribute.MirroredStrategy):
-        # Checked on the arrays, then distributed here: this way each epoch's batches are the
-        # ones a single device sees (a test compares the weights).
+        # Checked on the arrays, then distributed here: Keras's own distribution looks at one
+        # batch first, which moves the shuffle on, so replicas would train on other batches
+        # than one device does (a test compares the weights). MultiWorkerMirroredStrategy is
+        # not a MirroredStrategy: there Keras distributes the data, and the test only checks
+        # that the workers agree.
         train_logits = None if (cached is None or live_teacher) else cached[0][:256]
         distiller.check_batch(splits.x_train[:256], splits.y_train, train_logits, "x")
         train_ds = strategy.experimental_distribute_dataset(train_ds)
