@@ -286,8 +286,10 @@ def readme_paper_vs_ours(results_dir=runs.RESULTS_DIR) -> str:
     """
     tables = Path(results_dir) / "tables"
     main, source = None, ""
-    for name, label in (("06_hinton_main_paper", "the paper profile (200 teacher epochs, "
-                                                  "100 per student)"),
+    paper = experiments.PROFILES["paper"]
+    paper_label = (f"the paper profile ({paper['teacher_epochs']} teacher epochs, "
+                   f"{paper['student_epochs']} per student)")
+    for name, label in (("06_hinton_main_paper", paper_label),
                         ("compare_mnist_full", "the full profile (20 epochs each, "
                                                "`make compare`)")):
         if (tables / f"{name}.csv").exists():
