@@ -22,6 +22,7 @@ CASES = [
     (models.cifar_student, {}, "Parameters: "),
     (models.cifar_student, dict(input_shape=(28, 28, 1)), "; "),
     (models.alexnet_teacher, {}, "Parameters: "),
+    (models.alexnet_teacher_small, {}, "Parameters: "),
     (models.moons_mlp, {}, "Parameters: "),
 ]
 
