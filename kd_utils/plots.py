@@ -15,6 +15,7 @@ import matplotlib
 if not matplotlib.get_backend().lower().startswith(("module://", "nbagg", "widget", "qt", "tk")):
     matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
 
@@ -251,3 +252,35 @@ def plot_decision_boundaries(predictors: dict, x, y, titles: dict | None = None,
         ax.set_xticks([])
         ax.set_yticks([])
     return axes
+
+
+def plot_protocol_comparison(table: pd.DataFrame, reported_label: str = "reported", ax=None):
+    """Test accuracy per student (x) for each protocol (bars, mean +- std over seeds), with
+    the repository's reported number as a marker.
+
+    `table` has columns model, protocol, test_accuracy_mean, test_accuracy_std and
+    reported_* (one column, the reported accuracy); the `teacher` row is drawn as a line.
+    """
+    ax = ax or plt.subplots(figsize=(7, 4))[1]
+    reported_column = next(c for c in table.columns if c.startswith("reported"))
+    students = table[table["model"] != "teacher"]
+    models_order = list(dict.fromkeys(students["model"]))
+    protocols = list(dict.fromkeys(students["protocol"]))
+    width = 0.8 / len(protocols)
+    for i, protocol in enumerate(protocols):
+        rows = students[students["protocol"] == protocol].set_index("model").reindex(models_order)
+        positions = np.arange(len(models_order)) + (i - (len(protocols) - 1) / 2) * width
+        ax.bar(positions, 100 * rows["test_accuracy_mean"], width,
+               yerr=100 * rows["test_accuracy_std"].fillna(0), capsize=3, label=protocol)
+    reported = students.drop_duplicates("model").set_index("model").reindex(models_order)
+    ax.plot(np.arange(len(models_order)), 100 * reported[reported_column], "k_", markersize=30,
+            markeredgewidth=2, label=reported_label)
+    teacher = table[table["model"] == "teacher"]
+    if len(teacher):
+        ax.axhline(100 * teacher["test_accuracy_mean"].iloc[0], color="grey", linestyle="--",
+                   label="teacher (here)")
+    ax.set_xticks(np.arange(len(models_order)), models_order)
+    ax.set_xlabel("student (alpha weights the hard-label loss)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.legend(fontsize="small", loc="lower right")
+    return ax

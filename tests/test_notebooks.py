@@ -57,6 +57,7 @@ def test_notebook_runs_headless_in_fast_mode(path, shared_results, tmp_path, mon
         "12_published_continue_from_baseline": "tables/12_continue_from_baseline_fast.csv",
         "13_published_self_distillation": "figures/13_self_distillation_learning_curves_fast.png",
         "14_published_emnist_letters": "seed_reproductions_fast.csv",
+        "15_published_alexnet_alpha": "figures/15_alexnet_alpha_fast.png",
     }
     if path.stem in written:
         assert (shared_results / written[path.stem]).exists()
