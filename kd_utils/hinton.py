@@ -15,6 +15,8 @@ other notebooks) plus a function that derives its table from the run records:
   47.3% test error; -7.6 on the 7 and 8 biases, 13.2%.
 - `regulariser_configs` / `regulariser_table`: 3% of the training set with hard labels against
   the same 3% with the teacher's soft targets (the paper's speech Table 5, done on MNIST).
+- `ensemble_configs` / `ensemble_table`: the 800-800 student distilled from the averaged
+  logits of the main table's teachers (the paper ensembles its speech models; no MNIST number).
 
 alpha weights the hard-label loss everywhere; 1 - alpha weights the T^2-scaled soft loss.
 Shifting a class's output bias by b adds b to that class's logit, so the bias-shift curves are
@@ -65,6 +67,47 @@ def main_table(records: list[runs.RunRecord]) -> pd.DataFrame:
     table = experiments.comparison_table(records)
     table.insert(1, "paper_test_errors", table["role"].astype(str).map(PAPER_MAIN_ERRORS))
     return table
+
+
+# -- 5. an ensemble teacher (optional in the issue; the paper's section 2 idea on MNIST) -----
+ENSEMBLE_MEMBERS = (0, 1, 2)
+
+
+def ensemble_configs(seeds=(0, 1, 2), profile: str = "paper", members=ENSEMBLE_MEMBERS,
+                     temperature: float = 20.0, alpha: float = 0.1) -> list[runs.RunConfig]:
+    """The main table's 800-800 student distilled from the average of its teachers' logits.
+
+    The members are the main table's teachers of seeds `members` (the same runs, not new
+    ones), so the ensemble costs only its students. One config per student seed.
+    """
+    configs = []
+    for seed in seeds:
+        _, _, distilled = experiments.hinton_configs(seed, profile, temperature=temperature,
+                                                     alpha=alpha)
+        configs.append(distilled.replace(teacher=distilled.teacher.replace(seed=members[0]),
+                                         teacher_seeds=tuple(members)))
+    return configs
+
+
+def ensemble_table(records: list[runs.RunRecord], results_dir=runs.RESULTS_DIR,
+                   data_dir=None) -> pd.DataFrame:
+    """Test errors of the ensemble teacher and of the students distilled from it.
+
+    The ensemble teacher is evaluated from its members' cached logits (one number: it is one
+    model); the students are mean, std and count over their seeds.
+    """
+    config = records[0].config
+    splits = runs.load_splits(config, data_dir)
+    _, _, test_logits = runs.ensemble_logits(config, splits, results_dir, data_dir)
+    teacher_errors = int((test_logits.argmax(-1) != splits.y_test).sum())
+    students = pd.Series([r.row["test_errors"] for r in records], dtype=float)
+    return pd.DataFrame([
+        {"role": "ensemble_teacher", "members": len(config.teacher_seeds),
+         "test_errors_mean": float(teacher_errors), "test_errors_std": float("nan"),
+         "test_errors_count": 1},
+        {"role": "ensemble_distilled", "members": len(config.teacher_seeds),
+         "test_errors_mean": students.mean(), "test_errors_std": students.std(),
+         "test_errors_count": len(students)}])
 
 
 # -- 2. temperature against student width --------------------------------------------------
@@ -232,13 +275,14 @@ def _mean_sd(mean, std, digits=1) -> str:
     return f"{mean:.{digits}f}" if pd.isna(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def paper_vs_ours(main: pd.DataFrame | None = None,
-                  omitted: pd.DataFrame | None = None) -> pd.DataFrame:
+def paper_vs_ours(main: pd.DataFrame | None = None, omitted: pd.DataFrame | None = None,
+                  ensemble: pd.DataFrame | None = None) -> pd.DataFrame:
     """One line per number of the paper's section 3: the paper's value beside ours (mean ± std).
 
     Args:
         main: `main_table(...)` output (or its CSV read back).
         omitted: `omitted_class_table(...)` output (or its CSV read back).
+        ensemble: `ensemble_table(...)` output; the paper has no MNIST number for it ("-").
     """
     lines = []
     if main is not None:
@@ -266,6 +310,14 @@ def paper_vs_ours(main: pd.DataFrame | None = None,
                 ours = _mean_sd(row.error_percent_mean, row.error_percent_std, 2)
             lines.append({"experiment": experiment, "paper": paper, "ours": ours,
                           "seeds": int(row.errors_count)})
+    if ensemble is not None:
+        for _, row in ensemble.iterrows():
+            experiment = (f"ensemble of {row.members} teachers (averaged logits), test errors"
+                          if row.role == "ensemble_teacher" else
+                          "800-800 distilled from that ensemble (T = 20), test errors")
+            lines.append({"experiment": experiment, "paper": "-",
+                          "ours": _mean_sd(row.test_errors_mean, row.test_errors_std),
+                          "seeds": int(row.test_errors_count)})
     return pd.DataFrame(lines, columns=["experiment", "paper", "ours", "seeds"])
 
 
@@ -300,9 +352,15 @@ def readme_paper_vs_ours(results_dir=runs.RESULTS_DIR) -> str:
             break
     omitted_path = tables / "08_omitted_class_full.csv"
     omitted = pd.read_csv(omitted_path) if omitted_path.exists() else None
-    lines = [format_paper_vs_ours(paper_vs_ours(main, omitted))]
+    ensemble_path = tables / "06_hinton_ensemble_paper.csv"
+    ensemble = (pd.read_csv(ensemble_path) if ensemble_path.exists() and
+                source.startswith("Main rows: the paper profile") else None)
+    lines = [format_paper_vs_ours(paper_vs_ours(main, omitted, ensemble))]
     if source:
         lines.append(f"\n\n{source}")
+    if ensemble is not None:
+        lines.append(" Ensemble rows: notebook 06, the same profile, "
+                     "`results/tables/06_hinton_ensemble_paper.csv` (the teacher is one model).")
     if omitted is not None:
         lines.append(" Omitted-class rows: notebook 08, full profile, "
                      "`results/tables/08_omitted_class_full.csv`.")

@@ -51,7 +51,8 @@ PROFILES = ("fast", "full", "paper")
 EXECUTION_FIELDS = ("jit_compile", "steps_per_execution")
 # Fields added after records were committed: left out of the run id while at their default, so
 # every earlier run id (and record) stays valid.
-LATER_FIELD_DEFAULTS = {"transfer_classes": None, "lr_schedule": "constant", "init_from": None}
+LATER_FIELD_DEFAULTS = {"transfer_classes": None, "lr_schedule": "constant", "init_from": None,
+                        "teacher_seeds": None}
 
 
 def execution_defaults(architecture: str) -> tuple[bool, int]:
@@ -97,6 +98,9 @@ class RunConfig:
     # Classes kept in the training (transfer) set and validation split; None keeps all. The
     # test set always keeps every class: Hinton et al.'s omitted-3 experiment needs this.
     transfer_classes: tuple[int, ...] | None = None
+    # An ensemble teacher: `teacher` trained at each of these seeds, their logits averaged
+    # (Hinton et al. section 2). None: `teacher` alone.
+    teacher_seeds: tuple[int, ...] | None = None
     seed: int = 0
     profile: str = "full"  # "fast", "full" or "paper" (long): keeps profiles apart in results
     # None: the measured default for the architecture (`execution_defaults`).
@@ -151,9 +155,20 @@ class RunConfig:
                 fail("teacher", "the RunConfig of a role='teacher' run when role='distilled'")
             if self.teacher.dataset != self.dataset:
                 fail("teacher", f"a teacher trained on {self.dataset!r}")
+            if self.teacher_seeds is not None:
+                seeds = self.teacher_seeds
+                if (isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__")
+                        or len(seeds) < 2 or len(set(seeds)) != len(seeds)
+                        or any(not isinstance(t, (int, np.integer)) for t in seeds)):
+                    fail("teacher_seeds", "None or at least 2 distinct integer seeds")
+                if self.jitter_pixels:  # an ensemble's logits are averaged once, then cached
+                    fail("teacher_seeds", "None when jitter_pixels > 0")
+                object.__setattr__(self, "teacher_seeds", tuple(int(t) for t in seeds))
         else:
             if self.teacher is not None:
                 fail("teacher", f"None when role={self.role!r}")
+            if self.teacher_seeds is not None:
+                fail("teacher_seeds", f"None when role={self.role!r}")
             # Hard labels only: T and alpha play no part, so they must not split run ids.
             object.__setattr__(self, "temperature", 1.0)
             object.__setattr__(self, "alpha", 1.0)
@@ -167,8 +182,9 @@ class RunConfig:
         for nested in ("teacher", "init_from"):
             if values.get(nested) is not None:
                 values[nested] = cls.from_dict(values[nested])
-        if values.get("transfer_classes") is not None:  # JSON gives a list
-            values["transfer_classes"] = tuple(values["transfer_classes"])
+        for listed in ("transfer_classes", "teacher_seeds"):  # JSON gives lists
+            if values.get(listed) is not None:
+                values[listed] = tuple(values[listed])
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 
@@ -182,6 +198,7 @@ class RunConfig:
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
         arch = self.architecture.replace("mlp:", "mlp").replace(",", "x")
         knobs = f"-T{self.temperature:g}-a{self.alpha:g}" if self.role == "distilled" else ""
+        knobs += f"-ens{len(self.teacher_seeds)}" if self.teacher_seeds else ""
         return f"{self.dataset}-{self.role}-{arch}{knobs}-s{self.seed}-{self.profile}-{digest}"
 
 
@@ -375,6 +392,22 @@ def save_teacher_logits(teacher_config: RunConfig, results_dir=RESULTS_DIR,
     return teacher_logits_path(teacher_config, model, splits, results_dir)
 
 
+def ensemble_members(config: RunConfig) -> list[RunConfig]:
+    """The teacher configs of an ensemble-distilled run (`teacher` at each `teacher_seeds`)."""
+    return [config.teacher.replace(seed=seed) for seed in config.teacher_seeds]
+
+
+def ensemble_logits(config: RunConfig, splits: data_module.Splits, results_dir=RESULTS_DIR,
+                    data_dir=None, verbose=0):
+    """(train, val, test) logits of the ensemble teacher: the members' logits averaged.
+
+    Each member is an ordinary teacher run (trained if missing) with its own cached logits.
+    """
+    members = [teacher_logits_for(member, get_teacher(member, results_dir, data_dir, verbose),
+                                  splits, results_dir) for member in ensemble_members(config)]
+    return tuple(np.mean([logits[i] for logits in members], axis=0) for i in range(3))
+
+
 def get_model(config: RunConfig, results_dir=RESULTS_DIR, data_dir=None, verbose=1):
     """The trained model of a config: loaded from its record, or trained now.
 
@@ -410,7 +443,9 @@ def _inputs_of(config: RunConfig, results_dir, data_dir, verbose):
     """What a run trains from: its splits, its teacher, the cached logits, starting weights."""
     splits = load_splits(config, data_dir)
     teacher_model = cached = None
-    if config.role == "distilled":
+    if config.role == "distilled" and config.teacher_seeds:
+        cached = ensemble_logits(config, splits, results_dir, data_dir, verbose)
+    elif config.role == "distilled":
         teacher_model = get_teacher(config.teacher, results_dir, data_dir, verbose)
         cached = teacher_logits_for(config.teacher, teacher_model, splits, results_dir)
     initial_weights = (get_model(config.init_from, results_dir, data_dir, verbose).get_weights()

@@ -145,6 +145,9 @@ def test_execution_settings_default_to_the_measured_ones_per_model_family():
     (dict(epochs=0), "RunConfig.epochs"),
     (dict(optimizer="lion"), "RunConfig.optimizer"),
     (dict(teacher=TEACHER.replace(dataset="moons")), "a teacher trained on 'digits'"),
+    (dict(teacher_seeds=(0,)), "RunConfig.teacher_seeds must be None or at least 2"),
+    (dict(teacher_seeds=(1, 1)), "RunConfig.teacher_seeds must be None or at least 2"),
+    (dict(teacher_seeds=(0, 1), jitter_pixels=2), "teacher_seeds must be None when jitter"),
 ])
 def test_bad_configs_are_rejected_by_field(changes, match):
     with pytest.raises(ValueError, match=match):
@@ -316,3 +319,27 @@ def test_a_group_takes_runs_that_differ_in_temperature_and_alpha_only():
 
 def same_weights(a, b, atol):
     return all(np.allclose(x, y, atol=atol, rtol=0) for x, y in zip(a, b, strict=True))
+
+
+def test_an_ensemble_teacher_averages_its_members_logits(tmp_path):
+    ensemble = DISTILLED.replace(teacher_seeds=[0, 1])  # a list, as JSON gives it back
+    assert ensemble.teacher_seeds == (0, 1) and "-ens2-" in ensemble.run_id
+    assert runs.RunConfig.from_dict(json.loads(json.dumps(ensemble.to_dict()))) == ensemble
+    assert DISTILLED.replace(teacher_seeds=None).run_id == DISTILLED.run_id  # old ids stay
+    with pytest.raises(ValueError, match="teacher_seeds must be None when role='scratch'"):
+        TEACHER.replace(role="scratch", teacher_seeds=(0, 1))
+    record = runs.run(ensemble, results_dir=tmp_path, verbose=0)
+    assert all(runs.is_finished(TEACHER.replace(seed=seed), tmp_path) for seed in (0, 1))
+    members = [runs.load_record(TEACHER.replace(seed=seed), tmp_path) for seed in (0, 1)]
+    splits = runs.load_splits(ensemble)
+    member_logits = [runs.teacher_logits_for(m.config, m.load_model(), splits, tmp_path)
+                     for m in members]
+    averaged = runs.ensemble_logits(ensemble, splits, tmp_path)
+    np.testing.assert_allclose(averaged[2], (member_logits[0][2] + member_logits[1][2]) / 2,
+                               rtol=1e-6)
+    # The members disagree somewhere, so agreement with the average is not agreement with one.
+    assert (member_logits[0][2].argmax(-1) != member_logits[1][2].argmax(-1)).any()
+    predictions = record.load_model().predict(splits.x_test, verbose=0).argmax(-1)
+    assert record.row["test_teacher_agreement"] == pytest.approx(
+        (predictions == averaged[2].argmax(-1)).mean())
+    assert record.row["teacher_seeds"] == [0, 1]
