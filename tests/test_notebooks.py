@@ -10,7 +10,7 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
 def test_the_numbered_notebooks_exist():
-    assert [p.stem[:2] for p in NOTEBOOKS] == [f"{n:02d}" for n in range(15)]
+    assert [p.stem[:2] for p in NOTEBOOKS] == [f"{n:02d}" for n in range(16)]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
