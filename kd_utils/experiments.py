@@ -22,9 +22,9 @@ PROFILES = {
     "full": dict(train_limit=None, val_size=5000, teacher_epochs=20, student_epochs=20,
                  patience=8),
     # Hinton et al.'s numbers need long training: no early stop (the best validation epoch is
-    # still the one kept) and a cosine learning-rate decay to 0. About 19 minutes per teacher
-    # and 5 per student on 2 CPU cores (11 s per teacher epoch), so 3 seeds fit into about 1.5
-    # hours; the paper trained far longer (hinton.py, notebook 06).
+    # still the one kept) and a cosine learning-rate decay to 0. About 27 minutes per teacher
+    # and 5 per student on 2 CPU cores (16 s per teacher epoch, measured), so 3 seeds take
+    # about 2 hours; the paper trained far longer (hinton.py, notebook 06).
     "paper": dict(train_limit=None, val_size=5000, teacher_epochs=100, student_epochs=60,
                   patience=0, lr_schedule="cosine"),
 }
