@@ -337,7 +337,7 @@ def readme_paper_vs_ours(results_dir=runs.RESULTS_DIR) -> str:
     which, so a shorter training is never passed off as the paper's.
     """
     tables = Path(results_dir) / "tables"
-    main, source = None, ""
+    main, main_name, source = None, None, ""
     paper = experiments.PROFILES["paper"]
     paper_label = (f"the paper profile ({paper['teacher_epochs']} teacher epochs, "
                    f"{paper['student_epochs']} per student)")
@@ -348,13 +348,14 @@ def readme_paper_vs_ours(results_dir=runs.RESULTS_DIR) -> str:
             main = pd.read_csv(tables / f"{name}.csv")
             if "paper_test_errors" not in main:
                 main.insert(1, "paper_test_errors", main["role"].map(PAPER_MAIN_ERRORS))
-            source = f"Main rows: {label}, `results/tables/{name}.csv`."
+            main_name, source = name, f"Main rows: {label}, `results/tables/{name}.csv`."
             break
     omitted_path = tables / "08_omitted_class_full.csv"
     omitted = pd.read_csv(omitted_path) if omitted_path.exists() else None
     ensemble_path = tables / "06_hinton_ensemble_paper.csv"
-    ensemble = (pd.read_csv(ensemble_path) if ensemble_path.exists() and
-                source.startswith("Main rows: the paper profile") else None)
+    # Ensemble rows only beside the paper-profile main rows they were distilled alongside.
+    ensemble = (pd.read_csv(ensemble_path) if ensemble_path.exists()
+                and main_name == "06_hinton_main_paper" else None)
     lines = [format_paper_vs_ours(paper_vs_ours(main, omitted, ensemble))]
     if source:
         lines.append(f"\n\n{source}")

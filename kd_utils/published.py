@@ -670,9 +670,9 @@ def pratt_as_published_accuracy(config: runs.RunConfig, teacher: runs.RunConfig,
     splits = runs.load_splits(config, data_dir)
     teacher_model = None
     if alpha < 1:
-        record = runs.run(teacher, results_dir=results_dir, data_dir=data_dir, verbose=0)
-        # A fresh copy: training mode moves its batch-norm statistics, as it did there.
-        teacher_model = keras.models.load_model(record.run_dir / "model.keras")
+        # Loaded from its record (retrained where model.keras is missing, as on a fresh clone);
+        # used in training mode, it moves its batch-norm statistics, as it did there.
+        teacher_model = runs.get_teacher(teacher, results_dir, data_dir, verbose=0)
     keras.utils.set_random_seed(config.seed)
     student = models.build(config.architecture, splits.input_shape, splits.num_classes)
     optimizer = runs.make_optimizer(config)
@@ -829,7 +829,6 @@ def moons_claims(rows: pd.DataFrame) -> pd.DataFrame:
 def write_seed_reproductions(claims: pd.DataFrame, results_dir=runs.RESULTS_DIR,
                              name: str = "seed_reproductions"):
     """Add or replace these claims' rows (by source and claim) in `results/<name>.csv`."""
-
     path = Path(results_dir) / f"{name}.csv"
     table = pd.read_csv(path, keep_default_na=False) if path.exists() else pd.DataFrame(
         columns=REPRODUCTION_COLUMNS)
