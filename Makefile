@@ -1,7 +1,8 @@
 # The two commands of the README, on a fresh machine:
 #   make compare   trains teacher -> student from scratch -> distilled student on MNIST
-#   make test      runs the test suite (and executes the notebooks in FAST mode)
-# and, not a test: make benchmark (speed and memory, writes results/benchmarks.csv)
+#   make test      the everyday test suite (at most 5 minutes on 2 cores; no test marked slow)
+# and: make test-all (everything: every notebook headless, tf.distribute, Ray; what CI runs),
+# make benchmark (speed and memory, writes results/benchmarks.csv), make lab (Jupyter).
 # Both create .venv from requirements.txt (and requirements-ray.txt, for the Ray test) on first use.
 
 PYTHON ?= python3.11
@@ -12,7 +13,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 PROFILE ?= full
 ARGS ?=
 
-.PHONY: compare test benchmark venv clean-venv
+.PHONY: compare test test-all benchmark lab venv clean-venv
 
 $(VENV)/.installed: requirements.txt requirements-ray.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +30,13 @@ compare: venv
 	$(PY) -m kd_utils compare --profile $(PROFILE) $(ARGS)
 
 test: venv
+	$(PY) -m pytest -m "not slow"
+
+test-all: venv
 	$(PY) -m pytest
+
+lab: venv
+	cd notebooks && ../$(PY) -m jupyter lab
 
 benchmark: venv
 	$(PY) benchmarks/distillation_speed.py $(ARGS)

@@ -7,7 +7,7 @@ Measures, in one command and with `--reps` repetitions taken round-robin (these 
 between two speeds, so every case sees both), on MNIST with the 784-800-800-10 student:
 
 - plain `fit` of the student on hard labels, with TensorFlow's defaults and with ours
-  (`runs.execution_defaults`), fed as tf.data and as arrays, and with oneDNN off and on;
+  (`config.execution_defaults`), fed as tf.data and as arrays, and with oneDNN off and on;
 - our `Distiller` on cached teacher logits, and with the teacher running every batch;
 - a Keras-example-style distiller (teacher every batch, `compile()` defaults, arrays), written
   here after the Keras knowledge-distillation example, as the baseline to beat;
@@ -32,6 +32,7 @@ import resource
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -49,9 +50,11 @@ def _setup():
     import numpy as np
     import tensorflow as tf
 
-    from kd_utils import data, distiller, models, runs
+    from kd_utils import callbacks, config, data, distiller, group, models, pipeline, teacher_logits
 
-    return keras, np, tf, data, distiller, models, runs
+    kd = types.SimpleNamespace(callbacks=callbacks, config=config, data=data, distiller=distiller,
+                               group=group, pipeline=pipeline, teacher_logits=teacher_logits)
+    return keras, np, tf, kd, models
 
 
 # -- a Keras-example-style distiller: the baseline -----------------------------------------------
@@ -87,13 +90,12 @@ def keras_example_distiller(keras, tf):
 # -- one case = fresh models, epochs + 1 of training, the first dropped ------------------------
 class Bench:
     def __init__(self, train_limit: int | None, epochs: int):
-        (self.keras, self.np, self.tf, self.data, self.distiller, self.models,
-         self.runs) = _setup()
-        splits = self.data.load("mnist", val_size=5000)
+        self.keras, self.np, self.tf, self.kd, self.models = _setup()
+        splits = self.kd.data.load("mnist", val_size=5000)
         self.splits = splits.limit_train(train_limit)
         self.x, self.y = self.splits.x_train, self.splits.y_train
         self.epochs = epochs
-        self.jit, self.steps = self.runs.execution_defaults(STUDENT)
+        self.jit, self.steps = self.kd.config.execution_defaults(STUDENT)
         self._teacher = self._logits = None
 
     @property
@@ -106,7 +108,7 @@ class Bench:
     @property
     def logits(self):
         if self._logits is None:
-            self._logits = self.distiller.compute_teacher_logits(self.teacher, self.x)
+            self._logits = self.kd.teacher_logits.compute_teacher_logits(self.teacher, self.x)
         return self._logits
 
     def student(self, seed=0):
@@ -114,11 +116,11 @@ class Bench:
         return self.models.build(STUDENT, self.splits.input_shape, 10)
 
     def dataset(self, logits=None, jitter=0):
-        return self.data.make_dataset(self.x, self.y, logits, batch_size=BATCH_SIZE,
+        return self.kd.pipeline.make_dataset(self.x, self.y, logits, batch_size=BATCH_SIZE,
                                       shuffle=True, seed=0, jitter_pixels=jitter)
 
     def timed_fit(self, model, *args, **kwargs):
-        timer = self.runs.EpochTimer()  # wall and CPU seconds per epoch, as run records keep
+        timer = self.kd.callbacks.EpochTimer()  # wall and CPU seconds per epoch, as records keep
         model.fit(*args, epochs=self.epochs + 1, verbose=0, callbacks=[timer], **kwargs)
         return timer.cpu[1:], timer.wall[1:]
 
@@ -135,7 +137,7 @@ class Bench:
         return self.timed_fit(model, self.dataset())
 
     def ours(self, cached=True, ours_settings=True):
-        model = self.distiller.Distiller(self.student(), None if cached else self.teacher,
+        model = self.kd.distiller.Distiller(self.student(), None if cached else self.teacher,
                                          temperature=20.0, alpha=0.1)
         model.compile("adam", **self.settings(ours_settings))
         return self.timed_fit(model, self.dataset(self.logits if cached else None))
@@ -151,7 +153,7 @@ class Bench:
 
     def group(self, size=GROUP):
         students = [self.student(seed) for seed in range(size)]
-        model = self.distiller.GroupDistiller(students, self.teacher,
+        model = self.kd.group.GroupDistiller(students, self.teacher,
                                               ([1.0, 2.0, 4.0, 8.0] * size)[:size],
                                               ([0.1, 0.5] * size)[:size])
         model.compile("adam", **self.settings(True))
@@ -160,7 +162,7 @@ class Bench:
     def separate(self, size=GROUP):
         cpu, wall = [], []
         for seed in range(size):
-            model = self.distiller.Distiller(self.student(seed), self.teacher, 4.0, 0.1)
+            model = self.kd.distiller.Distiller(self.student(seed), self.teacher, 4.0, 0.1)
             model.compile("adam", **self.settings(True))
             one_cpu, one_wall = self.timed_fit(model, self.dataset(jitter=2))
             cpu.append(one_cpu)

@@ -9,7 +9,9 @@
     python -m kd_utils sweep ... --backend ray [--address ray://host:10001]  # Ray Tune trials
 
 Finished runs are read back from `results/runs/` rather than retrained, so an interrupted
-command picks up where it stopped.
+command picks up where it stopped. Bad arguments print one line naming the argument and exit 2,
+before anything trains. This entry point wires the core to `reproductions.hinton2015`, whose
+configs are the default teacher and students.
 """
 
 from __future__ import annotations
@@ -20,18 +22,71 @@ import sys
 from pathlib import Path
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with errors as one line on stderr and exit status 2 (no usage dump)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _checked(check, what: str):
+    """An argparse type that runs `check` (raising ValueError) and names what was expected."""
+    def convert(text: str):
+        try:
+            return check(float(text))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    return convert
+
+
+def _non_negative_int(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return int(text)
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
+def _student(text: str) -> str:
+    """'800,800' is shorthand for 'mlp:800,800'; other names are checked against the model
+    builders after parsing (that needs Keras, and arguments are checked before it loads)."""
+    architecture = f"mlp:{text}" if text[:1].isdigit() else text
+    widths = architecture[4:].split(",") if architecture.startswith("mlp:") else None
+    if widths is not None and not all(w.isdigit() and int(w) > 0 for w in widths):
+        raise argparse.ArgumentTypeError(f"expected hidden widths such as 800,800; got {text!r}")
+    return architecture
+
+
+def _check_builders(parser, architectures) -> None:
+    from .models import BUILDERS
+
+    for architecture in architectures:
+        if not architecture.startswith("mlp:") and architecture not in BUILDERS:
+            parser.error(f"argument --student: expected hidden widths such as 800,800 or one of "
+                         f"{', '.join(BUILDERS)}; got {architecture!r}")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m kd_utils", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True)
+    from .config import check_alpha, check_temperature  # no TensorFlow before the checks
+
+    temperature = _checked(check_temperature, "a temperature > 0")
+    alpha = _checked(check_alpha, "an alpha in [0, 1] (the weight of the hard-label loss)")
+    parser = _Parser(prog="python -m kd_utils", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     compare = commands.add_parser("compare", help="teacher vs student from scratch vs distilled")
     compare.add_argument("--dataset", default="mnist", choices=("mnist", "fashion_mnist"))
     compare.add_argument("--profile", default=os.environ.get("KD_PROFILE", "full"),
                          choices=("fast", "full"))
     compare.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    compare.add_argument("--student", default="mlp:800,800", help="architecture of the student")
-    compare.add_argument("--temperature", type=float, default=20.0)
-    compare.add_argument("--alpha", type=float, default=0.1,
+    compare.add_argument("--student", type=_student, default="mlp:800,800",
+                         help="architecture of the student")
+    compare.add_argument("--temperature", type=temperature, default=20.0)
+    compare.add_argument("--alpha", type=alpha, default=0.1,
                          help="weight of the HARD-label loss (1 - alpha weights the soft loss)")
     compare.add_argument("--results-dir", type=Path, default=None)
     compare.add_argument("--data-dir", type=Path, default=None)
@@ -42,15 +97,15 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--dataset", default="mnist", choices=("mnist", "fashion_mnist"))
     sweep.add_argument("--profile", default=os.environ.get("KD_PROFILE", "full"),
                        choices=("fast", "full"))
-    sweep.add_argument("--student", nargs="+", default=["800,800"],
+    sweep.add_argument("--student", type=_student, nargs="+", default=["mlp:800,800"],
                        help="hidden widths of each student MLP, such as 800,800 30,30")
-    sweep.add_argument("--temperatures", type=float, nargs="+", default=[1, 2, 4, 8, 20])
-    sweep.add_argument("--alphas", type=float, nargs="+", default=[0, 0.1, 0.5, 0.9, 1],
+    sweep.add_argument("--temperatures", type=temperature, nargs="+", default=[1, 2, 4, 8, 20])
+    sweep.add_argument("--alphas", type=alpha, nargs="+", default=[0, 0.1, 0.5, 0.9, 1],
                        help="weights of the HARD-label loss (1 = no teacher signal)")
     sweep.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    sweep.add_argument("--jitter-pixels", type=int, default=0,
+    sweep.add_argument("--jitter-pixels", type=_non_negative_int, default=0,
                        help="jitter the students' inputs too (the teacher then runs every batch)")
-    sweep.add_argument("--group-size", type=int, default=None,
+    sweep.add_argument("--group-size", type=_positive_int, default=None,
                        help="students trained on one teacher pass (default: 8 with jitter, else 1)")
     sweep.add_argument("--backend", default="local", choices=("local", "ray"),
                        help="local (this process) or ray (one Ray Tune trial per run)")
@@ -65,33 +120,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _student_architecture(spec: str) -> str:
-    """'800,800' is shorthand for 'mlp:800,800'; other architecture names pass through."""
-    return f"mlp:{spec}" if spec[:1].isdigit() else spec
-
-
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _check_builders(parser, args.student if isinstance(args.student, list) else [args.student])
     if os.environ.get("KD_FAST") == "1":
         args.profile = "fast"
     return {"compare": _compare, "sweep": _sweep}[args.command](args)
 
 
 def _sweep(args) -> int:
-    from . import losses, runs, sweep
+    from . import records, sweep
+    from .reproductions import hinton2015
 
-    for temperature in args.temperatures:  # all checked before anything trains
-        losses.check_temperature(temperature)
-    for alpha in args.alphas:
-        losses.check_alpha(alpha)
-    if args.jitter_pixels < 0:
-        raise SystemExit(f"--jitter-pixels must be >= 0; got {args.jitter_pixels}")
-    if args.group_size is not None and args.group_size < 1:
-        raise SystemExit(f"--group-size must be a positive integer; got {args.group_size}")
-    students = [_student_architecture(s) for s in args.student]
-    results_dir = args.results_dir or runs.RESULTS_DIR
-    rows = sweep.sweep(args.dataset, students, args.temperatures, args.alphas, args.seeds,
-                       args.profile, results_dir, args.data_dir, verbose=args.verbose,
+    results_dir = args.results_dir or records.RESULTS_DIR
+    # The default teacher and training settings: Hinton et al.'s (teacher seed 0 for every cell).
+    template = hinton2015.hinton_configs(0, args.profile, args.dataset)[2]
+    students = args.student
+    rows = sweep.sweep(template, students, args.temperatures, args.alphas, args.seeds,
+                       results_dir, args.data_dir, verbose=args.verbose,
                        jitter_pixels=args.jitter_pixels, group_size=args.group_size,
                        backend=args.backend, address=args.address,
                        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial)
@@ -104,27 +151,25 @@ def _sweep(args) -> int:
 
 
 def _compare(args) -> int:
-    from . import experiments, losses, runs
+    from . import records, runner
+    from .reproductions import hinton2015
 
-    # Check the cheap things before any data is loaded or model trained.
-    losses.check_temperature(args.temperature)
-    losses.check_alpha(args.alpha)
-    results_dir = args.results_dir or runs.RESULTS_DIR
-    configs = [c for seed in args.seeds for c in experiments.hinton_configs(
+    results_dir = args.results_dir or records.RESULTS_DIR
+    configs = [c for seed in args.seeds for c in hinton2015.hinton_configs(
         seed, args.profile, args.dataset, args.student, args.temperature, args.alpha)]
-    records = []
+    found = []
     for i, config in enumerate(configs, 1):
-        done = runs.is_finished(config, results_dir) and not args.force
+        done = records.is_finished(config, results_dir) and not args.force
         state = "finished, reading its record" if done else "training"
         print(f"[{i}/{len(configs)}] {config.run_id}: {state}", flush=True)
-        records.append(runs.run(config, results_dir=results_dir, data_dir=args.data_dir,
+        found.append(runner.run(config, results_dir=results_dir, data_dir=args.data_dir,
                                 force=args.force, verbose=args.verbose))
     name = f"compare_{args.dataset}_{args.profile}"
-    table, csv_path, fig_path = experiments.write_comparison(records, results_dir, name)
+    table, csv_path, fig_path = hinton2015.write_comparison(found, results_dir, name)
     print()
-    test_count = records[0].row["test_count"]
+    test_count = found[0].row["test_count"]
     print(f"{args.dataset} test set ({test_count} images), profile {args.profile}:")
-    print(experiments.format_table(table))
+    print(hinton2015.format_table(table))
     print(f"\nwrote {csv_path}\nwrote {fig_path}\nrun records in {Path(results_dir) / 'runs'}")
     return 0
 

@@ -1,4 +1,4 @@
-"""Datasets for the distillation lab: loading, checksums, validation splits and tf.data pipelines.
+"""Datasets for the distillation lab: where their files are, loading them, validation splits.
 
 `load(name)` returns a `Splits` of numpy arrays: train, validation (carved from the
 training set with a fixed seed) and test. The test set is only ever used for reporting;
@@ -13,36 +13,22 @@ Where files come from, in this order:
 MNIST and Fashion-MNIST are read from the official gzip IDX files with numpy and their md5
 is checked against the published checksums. EMNIST Letters and CIFAR-10 go through
 tensorflow-datasets. `digits` (scikit-learn's bundled 8x8 digits) and `moons`
-(`make_moons`) need no files. The +-2 pixel jitter follows Hinton, Vinyals & Dean (2015).
+(`make_moons`) need no files. `splits_for(config)` loads a run's splits once per process.
+The tf.data pipelines (batches, jitter, label checks) are in `pipeline.py`.
 """
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+from .idx import IDX_FILES, DataFileError, read_idx
+from .idx import find_idx_files as _find_in
 
-# Official file names and md5 checksums, as published by the datasets' providers.
-IDX_FILES = {
-    "mnist": {
-        "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-        "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
-        "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
-        "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
-    },
-    "fashion_mnist": {
-        "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-        "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
-        "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
-        "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
-    },
-}
+REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
 NUM_CLASSES = {
     "mnist": 10,
@@ -53,15 +39,11 @@ NUM_CLASSES = {
     "moons": 2,
 }
 DATASETS = tuple(NUM_CLASSES)
-SAMPLED_DATASETS = ("moons",)  # drawn from a seed: runs.load_splits draws one per run seed
+SAMPLED_DATASETS = ("moons",)  # drawn from a seed: `splits_for` draws one per run seed
 
 # 5,000 of MNIST's 60,000 training images: large enough that one error is 0.02% of
 # validation accuracy, small enough to leave 55,000 for training.
 DEFAULT_VAL_SIZE = 5000
-
-
-class DataFileError(FileNotFoundError):
-    """A dataset file is missing, truncated or has the wrong checksum."""
 
 
 @dataclass(frozen=True)
@@ -103,41 +85,6 @@ class Splits:
                       self.y_val[val], self.x_test, self.y_test, self.num_classes)
 
 
-def md5sum(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def read_idx(path: str | Path) -> np.ndarray:
-    """Read a (gzip-compressed or raw) IDX file of unsigned bytes into a numpy array.
-
-    Raises:
-        DataFileError: the file is not IDX of unsigned bytes, or is shorter than its header says.
-    """
-    path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rb") as f:
-            raw = f.read()
-    except (OSError, EOFError) as err:  # gzip raises EOFError on a truncated stream
-        raise DataFileError(f"cannot read IDX file {path}: {err}") from err
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise DataFileError(f"{path} is not an IDX file of unsigned bytes (bad magic number)")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    expected = int(np.prod(shape))
-    if len(raw) - header != expected:
-        raise DataFileError(
-            f"{path} is truncated or padded: its header promises shape {shape} "
-            f"({expected} bytes) but {len(raw) - header} bytes follow"
-        )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
-
-
 def candidate_dirs(data_dir: str | Path | None = None) -> list[Path]:
     """The folders searched for dataset files, in order of precedence."""
     dirs = []
@@ -150,33 +97,9 @@ def candidate_dirs(data_dir: str | Path | None = None) -> list[Path]:
 
 
 def find_idx_files(name: str, data_dir: str | Path | None = None) -> dict[str, Path] | None:
-    """Locate and verify the four IDX files of `name`, or None if no folder holds them.
+    """The verified IDX files of `name` in the first of `candidate_dirs(data_dir)` holding them."""
+    return _find_in(name, candidate_dirs(data_dir))
 
-    A folder counts when it holds the files directly or in a `<name>/` subfolder. A file that
-    is present but corrupt is never skipped in favour of a later folder: it raises.
-    """
-    expected = IDX_FILES[name]
-    for base in candidate_dirs(data_dir):
-        for folder in (base / name, base):
-            if not any((folder / fname).exists() for fname in expected):
-                continue
-            paths = {}
-            for fname, md5 in expected.items():
-                path = folder / fname
-                if not path.exists():
-                    raise DataFileError(
-                        f"{name}: {fname} is missing from {folder} (the other {name} files are "
-                        f"there); expected a file with md5 {md5}"
-                    )
-                actual = md5sum(path)
-                if actual != md5:
-                    raise DataFileError(
-                        f"{name}: {path} has md5 {actual}, expected {md5} (the official file); "
-                        "it is corrupt or truncated: download it again"
-                    )
-                paths[fname] = path
-            return paths
-    return None
 
 
 def _load_idx_dataset(name: str, data_dir, download: bool):
@@ -296,83 +219,26 @@ def load(name: str, data_dir: str | Path | None = None, val_size: int | float = 
     return Splits(name, x_train, y_train, x_val, y_val, x_test, y_test, NUM_CLASSES[name])
 
 
-def check_labels(y, num_classes: int, argument: str = "y") -> None:
-    """Raise ValueError unless `y` holds integer class ids in [0, num_classes)."""
-    y = np.asarray(y)
-    if not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"{argument} must hold integer class ids (sparse labels), got dtype "
-                         f"{y.dtype}; convert one-hot labels with argmax")
-    if y.ndim != 1 and not (y.ndim == 2 and y.shape[1] == 1):
-        raise ValueError(f"{argument} must have shape (N,), got {y.shape}")
-    if y.size and (y.min() < 0 or y.max() >= num_classes):
-        raise ValueError(f"{argument} holds labels {y.min()}..{y.max()} but the models output "
-                         f"{num_classes} classes: labels must lie in 0..{num_classes - 1}")
+_SPLITS_CACHE: dict = {}
 
 
-def jitter(images, max_shift: int, seed=None):
-    """Translate each image by its own random integer shift in [-max_shift, max_shift] pixels.
+def splits_for(config, data_dir=None) -> Splits:
+    """The splits a run config trains on: its dataset, validation size, data limit and classes.
 
-    Hinton et al. (2015) jittered MNIST inputs "by up to two pixels in any direction". The
-    shift is exact (zero padding, no interpolation) and vectorised over the batch.
-
-    Args:
-        seed: None for fresh randomness, or a shape-[2] integer tensor for a stateless draw
-            (the same seed always gives the same shifts).
+    Each dataset is loaded once per process. A synthetic dataset (`moons`) is drawn anew for
+    each seed, so a spread over seeds includes the sampling of the data; real datasets keep one
+    validation split for every run.
     """
-    import tensorflow as tf
-
-    if max_shift == 0:
-        return images
-    height, width = images.shape[1], images.shape[2]
-    batch = tf.shape(images)[0]
-    padded = tf.pad(images, [[0, 0], [max_shift, max_shift], [max_shift, max_shift], [0, 0]])
-    shape, high = (batch, 2), 2 * max_shift + 1
-    if seed is None:
-        offsets = tf.random.uniform(shape, 0, high, dtype=tf.int32)
-    else:
-        offsets = tf.random.stateless_uniform(shape, seed, 0, high, dtype=tf.int32)
-    rows = offsets[:, :1] + tf.range(height)[None, :]
-    cols = offsets[:, 1:] + tf.range(width)[None, :]
-    shifted = tf.gather(padded, rows, axis=1, batch_dims=1)
-    return tf.gather(shifted, cols, axis=2, batch_dims=1)
+    data_seed = config.seed if config.dataset in SAMPLED_DATASETS else 0
+    key = (config.dataset, config.val_size, str(data_dir), data_seed)
+    if key not in _SPLITS_CACHE:
+        _SPLITS_CACHE[key] = load(config.dataset, data_dir=data_dir, val_size=config.val_size,
+                                  seed=data_seed)
+    splits = _SPLITS_CACHE[key].limit_train(config.train_limit)
+    return splits if config.transfer_classes is None else splits.keep_classes(
+        config.transfer_classes)
 
 
-def make_dataset(x, y, teacher_logits=None, batch_size: int = 128, shuffle: bool = False,
-                 seed: int | None = None, jitter_pixels: int = 0, num_classes: int | None = None):
-    """A batched, prefetched tf.data pipeline of `(x, y)` or `(x, y, teacher_logits)`.
-
-    Args:
-        teacher_logits: cached teacher outputs, one row per example; the Distiller then skips
-            the teacher forward. Incompatible with jitter (the teacher must see the jittered
-            image, so it has to run every batch).
-        jitter_pixels: random translation of up to this many pixels per image, per epoch.
-        num_classes: when given, labels are checked to lie in 0..num_classes-1.
-    """
-    import tensorflow as tf
-
-    if len(x) != len(y):
-        raise ValueError(f"x has {len(x)} examples but y has {len(y)}")
-    if num_classes is not None:
-        check_labels(y, num_classes)
-    tensors = (x, y)
-    if teacher_logits is not None:
-        if len(teacher_logits) != len(x):
-            raise ValueError(f"teacher_logits has {len(teacher_logits)} rows but x has {len(x)} "
-                             "examples: cached logits must be computed on the same inputs")
-        if jitter_pixels:
-            raise ValueError("teacher_logits cannot be cached when jitter_pixels > 0: the teacher "
-                             "must see each jittered image; pass teacher_logits=None")
-        tensors = (x, y, np.asarray(teacher_logits, dtype=np.float32))
-    ds = tf.data.Dataset.from_tensor_slices(tensors)
-    if shuffle:
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
-    if jitter_pixels:
-        # One stateless seed per batch, from a seeded stream that moves on every epoch. (A seeded
-        # stateful op inside map restarts with each epoch's iterator: every epoch would see the
-        # same shifts.) Stateless draws also keep the parallel map deterministic.
-        batch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip(ds, batch_seeds).map(
-            lambda batch, batch_seed: (jitter(batch[0], jitter_pixels, batch_seed), *batch[1:]),
-            num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+def clear_caches() -> None:
+    """Forget the splits loaded so far (after serving mock data, say)."""
+    _SPLITS_CACHE.clear()

@@ -14,8 +14,11 @@ import numpy as np
 import tensorflow as tf
 
 from . import losses
-from .data import check_labels
-from .models import output_width, outputs_probabilities
+from .checks import check_model, check_same_width, first_batch, refuse_probabilities
+from .config import check_alpha, check_temperature
+from .distribute import apply_if_finite, for_keras_reduction, per_replica_share, spans_workers
+from .models import output_width
+from .pipeline import check_labels
 
 SAVE_MESSAGE = ("A Distiller is a training wrapper and is not saved as a whole: save the student "
                 "with `distiller.student.save('student.keras')` (and the teacher likewise).")
@@ -24,85 +27,6 @@ _ACCURACY_NAMES = ("accuracy", "acc", "sparse_categorical_accuracy")
 
 class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or infinite; training stopped before the update."""
-
-
-def looks_like_probabilities(outputs) -> bool:
-    """Whether every row is non-negative and sums to 1, as a softmax output would."""
-    outputs = np.asarray(outputs, dtype=np.float64)
-    if outputs.ndim != 2 or outputs.shape[1] < 2:
-        return False
-    return bool(outputs.min() >= 0.0 and np.allclose(outputs.sum(axis=1), 1.0, atol=1e-4))
-
-
-def _check_model(model, role: str) -> None:
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"{role} must be a keras.Model, got {type(model).__name__}")
-    if outputs_probabilities(model):
-        raise ValueError(f"{role} {model.name!r} ends in softmax: it outputs probabilities, but "
-                         "the Distiller needs logits. Remove the final softmax activation.")
-
-
-def compute_teacher_logits(teacher: keras.Model, x, batch_size: int = 1024) -> np.ndarray:
-    """The teacher's logits for every row of `x` (inference mode), to cache for distillation."""
-    _check_model(teacher, "teacher")
-    logits = teacher.predict(x, batch_size=batch_size, verbose=0)
-    if looks_like_probabilities(logits):
-        raise ValueError(f"teacher {teacher.name!r} outputs probabilities (rows sum to 1), not "
-                         "logits: remove its final softmax")
-    return logits.astype(np.float32)
-
-
-def _spans_workers(strategy) -> bool:
-    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-
-
-def for_keras_reduction(results: dict) -> dict:
-    """A train/test step's metric results, shaped for Keras to average them across workers.
-
-    Keras 3.15 averages each result over workers along axis 0, which fails on scalars
-    (keras-team/keras#20585); a shape-(1,) result averages to the scalar Keras logs.
-    """
-    if not _spans_workers(tf.distribute.get_strategy()):
-        return results
-    return {name: tf.reshape(value, [1]) for name, value in results.items()}
-
-
-def replicas_in_sync() -> int:
-    """How many replicas the current `tf.distribute` strategy trains on (1 without one)."""
-    return tf.distribute.get_strategy().num_replicas_in_sync
-
-
-def per_replica_share(loss):
-    """The loss to differentiate on one replica, so the summed gradients are the global mean.
-
-    Each replica's loss is a mean over its share of the global batch, and the optimizer sums
-    the replicas' gradients: dividing by the number of replicas makes the step that of the
-    global batch, whatever the number of devices.
-    """
-    replicas = replicas_in_sync()
-    return loss / replicas if replicas > 1 else loss
-
-
-def apply_if_finite(optimizer, loss, gradients, variables) -> None:
-    """Apply the gradients unless the loss is NaN or infinite, so NaN never reaches the weights.
-
-    The epoch's mean loss then turns non-finite and `_StopOnNonFiniteLoss` raises after the
-    batch. (XLA drops tf.debugging.check_numerics, so the guard is control flow.) Across
-    replicas a `tf.cond` cannot hold the optimizer's gradient all-reduce, so there the
-    gradients of a non-finite step are zeroed instead: the weights stay finite, though Adam's
-    momentum still moves them once.
-    """
-    finite = tf.math.is_finite(loss)
-    if replicas_in_sync() > 1:
-        gradients = [tf.where(finite, g, tf.zeros_like(g)) for g in gradients]
-        optimizer.apply_gradients(zip(gradients, variables, strict=True))
-        return
-
-    def apply_update():
-        optimizer.apply_gradients(zip(gradients, variables, strict=True))
-        return tf.constant(True)
-
-    tf.cond(finite, apply_update, lambda: tf.constant(False))
 
 
 class RunningTerms:
@@ -135,28 +59,8 @@ class RunningTerms:
         if self.soft:
             self.soft_loss.update_state(terms.soft, sample_weight=batch)
             self.kl.update_state(terms.kl, sample_weight=batch)
-            same = tf.equal(tf.argmax(teacher_logits, -1), tf.argmax(student_logits, -1))
-            self.agreement.update_state(tf.cast(same, tf.float32))
-
-
-def first_batch(x, y=None, argument: str = "x"):
-    """(inputs, labels, cached logits or None) to check: a dataset's first batch, or the arrays.
-
-    Iterating a dataset once moves its reshuffling on, so a model checks it here only once.
-    """
-    if isinstance(x, tf.data.Dataset):
-        batch = next(iter(x.take(1)), None)
-        if batch is None:
-            raise ValueError(f"{argument} is an empty dataset")
-        if not isinstance(batch, tuple) or len(batch) not in (2, 3):
-            raise ValueError(f"{argument} must yield (x, y) or (x, y, teacher_logits) batches")
-        cached = np.asarray(batch[2]) if len(batch) == 3 else None
-        return batch[0], np.asarray(batch[1]), cached
-    if y is None:
-        raise ValueError(f"{argument}: labels y are required for distillation")
-    if len(x) != len(y):
-        raise ValueError(f"{argument} has {len(x)} examples but y has {len(y)}")
-    return x[:256], np.asarray(y), None
+            self.agreement.update_state(losses.teacher_agreement(teacher_logits, student_logits),
+                                        sample_weight=batch)
 
 
 class Distiller(keras.Model):
@@ -187,18 +91,17 @@ class Distiller(keras.Model):
                  temperature: float = 20.0, alpha: float = 0.1, run_name: str | None = None,
                  **kwargs):
         super().__init__(**kwargs)
-        self.temperature = losses.check_temperature(temperature)
-        self.alpha = losses.check_alpha(alpha)
-        _check_model(student, "student")
+        self.temperature = check_temperature(temperature)
+        self.alpha = check_alpha(alpha)
+        check_model(student, "student")
         if teacher is not None:
-            _check_model(teacher, "teacher")
+            check_model(teacher, "teacher")
             if teacher is student:
                 raise ValueError("teacher and student are the same model object: distil into a "
                                  "fresh copy (keras.models.clone_model) instead")
             widths = output_width(teacher), output_width(student)
-            if None not in widths and widths[0] != widths[1]:
-                raise ValueError(f"teacher outputs {widths[0]} logits but student outputs "
-                                 f"{widths[1]}: both must output one logit per class")
+            if None not in widths:
+                check_same_width(*widths)
             teacher.trainable = False
         self.student = student
         self.teacher = teacher
@@ -245,7 +148,7 @@ class Distiller(keras.Model):
         # fails across workers (MultiWorkerMirroredStrategy, keras-team/keras#20585): there,
         # build from this worker's own first batch instead.
         strategy = getattr(self, "_distribute_strategy", None)
-        if iterator is not None and _spans_workers(strategy):
+        if iterator is not None and spans_workers(strategy):
             for _, _, batches in iterator:
                 data_batch = tf.nest.map_structure(
                     lambda value: strategy.experimental_local_results(value)[0], next(batches))
@@ -258,14 +161,14 @@ class Distiller(keras.Model):
         x, y, cached_logits = keras.utils.unpack_x_y_sample_weight(data)
         return x, y, cached_logits
 
-    def _teacher_logits(self, x, cached_logits):
+    def teacher_outputs(self, x, cached_logits):
         if cached_logits is not None:
             return tf.stop_gradient(cached_logits)
         if self.teacher is None:
             return None
         return tf.stop_gradient(self.teacher(x, training=False))
 
-    def _terms(self, y, teacher_logits, student_logits) -> losses.DistillationTerms:
+    def loss_terms(self, y, teacher_logits, student_logits) -> losses.DistillationTerms:
         if teacher_logits is None:
             hard = losses.hard_label_loss(y, student_logits)
             return losses.DistillationTerms(hard, hard, None, None)
@@ -279,10 +182,10 @@ class Distiller(keras.Model):
     def train_step(self, data):
         x, y, cached_logits = self._unpack(data)
         # Outside the tape: the teacher is a fixed target, never differentiated.
-        teacher_logits = self._teacher_logits(x, cached_logits)
+        teacher_logits = self.teacher_outputs(x, cached_logits)
         with tf.GradientTape() as tape:
             student_logits = self.student(x, training=True)
-            terms = self._terms(y, teacher_logits, student_logits)
+            terms = self.loss_terms(y, teacher_logits, student_logits)
             loss = terms.total
             if self.student.losses:  # weight regularisers of the student
                 loss += tf.add_n(self.student.losses)
@@ -293,9 +196,9 @@ class Distiller(keras.Model):
 
     def test_step(self, data):
         x, y, cached_logits = self._unpack(data)
-        teacher_logits = self._teacher_logits(x, cached_logits)
+        teacher_logits = self.teacher_outputs(x, cached_logits)
         student_logits = self.student(x, training=False)
-        terms = self._terms(y, teacher_logits, student_logits)
+        terms = self.loss_terms(y, teacher_logits, student_logits)
         return self._update_metrics(x, y, terms.total, terms, teacher_logits, student_logits)
 
     # -- checks before training ------------------------------------------------------------
@@ -311,25 +214,16 @@ class Distiller(keras.Model):
         """`check_inputs` on an example batch: inputs, labels and cached logits (or None)."""
         student_out = np.asarray(self.student(xb[:256], training=False))
         width = student_out.shape[-1]
-        if looks_like_probabilities(student_out):
-            raise ValueError(f"student {self.student.name!r} outputs probabilities (rows sum to "
-                             "1), not logits: remove its final softmax")
+        refuse_probabilities(student_out, f"student {self.student.name!r}")
         check_labels(labels, width, argument=f"labels in {argument}")
         if cached is not None:
-            if cached.shape[-1] != width:
-                raise ValueError(f"cached teacher_logits in {argument} have {cached.shape[-1]} "
-                                 f"columns but the student outputs {width} logits")
-            if looks_like_probabilities(cached):
-                raise ValueError(f"cached teacher_logits in {argument} are probabilities (rows "
-                                 "sum to 1): cache the teacher's logits, not its softmax")
+            who = f"cached teacher_logits in {argument}"
+            check_same_width(cached.shape[-1], width, who)
+            refuse_probabilities(cached, who, "cache the teacher's logits, not its softmax")
         elif self.teacher is not None:
             teacher_out = np.asarray(self.teacher(xb[:256], training=False))
-            if teacher_out.shape[-1] != width:
-                raise ValueError(f"teacher outputs {teacher_out.shape[-1]} logits but student "
-                                 f"outputs {width}: both must output one logit per class")
-            if looks_like_probabilities(teacher_out):
-                raise ValueError(f"teacher {self.teacher.name!r} outputs probabilities (rows sum "
-                                 "to 1), not logits: remove its final softmax")
+            check_same_width(teacher_out.shape[-1], width)
+            refuse_probabilities(teacher_out, f"teacher {self.teacher.name!r}")
         elif self.alpha < 1.0:
             raise ValueError(f"{argument}: alpha={self.alpha} needs soft targets, but there is no "
                              "teacher and the batches carry no cached teacher_logits")
@@ -345,12 +239,12 @@ class Distiller(keras.Model):
             else:
                 self.check_inputs(validation_data[0], validation_data[1], "validation_data")
         callbacks = list(kwargs.pop("callbacks", None) or [])
-        callbacks.insert(0, _StopOnNonFiniteLoss(self.run_name))
+        callbacks.insert(0, StopOnNonFiniteLoss(self.run_name))
         return super().fit(x, y, *args, validation_data=validation_data, callbacks=callbacks,
                            **kwargs)
 
 
-class _StopOnNonFiniteLoss(keras.callbacks.Callback):
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
     """Raise `NonFiniteLossError` naming the run as soon as the running loss is not finite."""
 
     def __init__(self, run_name: str):
@@ -369,183 +263,3 @@ class _StopOnNonFiniteLoss(keras.callbacks.Callback):
                 f"run {self.run_name!r}: the training loss became {float(loss)} in epoch "
                 f"{self.epoch + 1}, by batch {batch + 1}; that update was skipped, so the weights "
                 "are still finite. Lower the learning rate, or look for NaN in the inputs.")
-
-
-def _one_per_student(values, count: int, name: str) -> list:
-    values = list(values) if isinstance(values, (list, tuple)) else [values] * count
-    if len(values) != count:
-        raise ValueError(f"{name} has {len(values)} values for {count} students: give one value "
-                         "or one per student")
-    return values
-
-
-class GroupDistiller(keras.Model):
-    """Several students distilled from one teacher in one `fit`: one teacher forward per batch.
-
-    Worth it when the teacher must run every batch (jittered or otherwise augmented inputs,
-    where its logits cannot be cached): a sweep's students of one seed see the same batches,
-    so one teacher pass serves them all. Each student keeps its own temperature and alpha
-    (alpha weights the HARD-label loss, as in `Distiller`), and learns exactly as it would
-    alone: the group minimises the sum of the students' losses, whose gradient with respect
-    to one student's weights is that student's own gradient, and Adam's state is per weight.
-
-    History keys are the `Distiller`'s, prefixed by the student's position: `s0_loss`,
-    `val_s3_accuracy`, ...; `loss` is the sum over students. `split_history` undoes the prefix.
-    """
-
-    def __init__(self, students, teacher: keras.Model | None = None, temperatures=20.0,
-                 alphas=0.1, run_names=None, **kwargs):
-        super().__init__(**kwargs)
-        students = list(students)
-        if not students:
-            raise ValueError("students must hold at least one keras.Model")
-        if len({id(s) for s in students}) != len(students):
-            raise ValueError("students must be distinct model objects: build one per student")
-        count = len(students)
-        temperatures = _one_per_student(temperatures, count, "temperatures")
-        alphas = _one_per_student(alphas, count, "alphas")
-        run_names = _one_per_student(run_names, count, "run_names")
-        # A Distiller per student checks that student, its T and alpha, and the teacher.
-        self.members = [Distiller(s, teacher, t, a, run_name=n)
-                        for s, t, a, n in zip(students, temperatures, alphas, run_names,
-                                              strict=True)]
-        self.students = students
-        self.teacher = teacher
-        self.running = [RunningTerms(m.uses_soft_targets, prefix=f"s{i}_")
-                        for i, m in enumerate(self.members)]
-        self.total_tracker = keras.metrics.Mean(name="loss")
-        self._trackers = [self.total_tracker] + [m for r in self.running for m in r.metrics]
-
-    def compile(self, optimizer="adam", **kwargs):
-        """Like `keras.Model.compile`, without `loss` or `metrics` (each student tracks its own)."""
-        if kwargs.get("loss") is not None or kwargs.get("metrics"):
-            raise ValueError("GroupDistiller.compile takes no loss or metrics: each student's "
-                             "loss terms, accuracy and teacher agreement are tracked already")
-        kwargs.pop("loss", None)
-        kwargs.pop("metrics", None)
-        super().compile(optimizer=optimizer, **kwargs)
-
-    @property
-    def metrics(self):
-        return list(getattr(self, "_trackers", []))
-
-    def call(self, inputs, training=None):
-        return [student(inputs, training=training) for student in self.students]
-
-    def get_config(self):
-        raise NotImplementedError(SAVE_MESSAGE)
-
-    def save(self, *args, **kwargs):
-        raise NotImplementedError(SAVE_MESSAGE)
-
-    def train_step(self, data):
-        x, y, cached_logits = keras.utils.unpack_x_y_sample_weight(data)
-        # One teacher forward for the whole group, outside the tape.
-        teacher_logits = self.members[0]._teacher_logits(x, cached_logits)
-        with tf.GradientTape() as tape:
-            outcomes = []
-            for member in self.members:
-                student_logits = member.student(x, training=True)
-                terms = member._terms(y, teacher_logits, student_logits)
-                loss = terms.total
-                if member.student.losses:
-                    loss += tf.add_n(member.student.losses)
-                outcomes.append((student_logits, terms, loss))
-            total = tf.add_n([loss for _, _, loss in outcomes])
-            replica_total = per_replica_share(total)
-        variables = [v for s in self.students for v in s.trainable_variables]
-        # As in Distiller: a non-finite loss (of any student) skips the update.
-        apply_if_finite(self.optimizer, total, tape.gradient(replica_total, variables), variables)
-        return self._update_metrics(y, total, teacher_logits, outcomes)
-
-    def test_step(self, data):
-        x, y, cached_logits = keras.utils.unpack_x_y_sample_weight(data)
-        teacher_logits = self.members[0]._teacher_logits(x, cached_logits)
-        outcomes = []
-        for member in self.members:
-            student_logits = member.student(x, training=False)
-            terms = member._terms(y, teacher_logits, student_logits)
-            outcomes.append((student_logits, terms, terms.total))
-        total = tf.add_n([loss for _, _, loss in outcomes])
-        return self._update_metrics(y, total, teacher_logits, outcomes)
-
-    def _update_metrics(self, y, total, teacher_logits, outcomes):
-        batch = tf.cast(tf.shape(y)[0], tf.float32)
-        self.total_tracker.update_state(total, sample_weight=batch)
-        for running, (student_logits, terms, loss) in zip(self.running, outcomes, strict=True):
-            running.update(y, loss, terms, teacher_logits, student_logits)
-        return for_keras_reduction(self.get_metrics_result())
-
-    def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
-        # One look at each dataset for the whole group: every look reshuffles it, and a
-        # student's batches must not depend on the size of its group.
-        batches = [(first_batch(x, y, "x"), "x")]
-        if validation_data is not None:
-            is_dataset = isinstance(validation_data, tf.data.Dataset)
-            batches.append((first_batch(validation_data if is_dataset else validation_data[0],
-                                        None if is_dataset else validation_data[1],
-                                        "validation_data"), "validation_data"))
-        for member in self.members:
-            for batch, argument in batches:
-                member.check_batch(*batch, argument)
-        callbacks = list(kwargs.pop("callbacks", None) or [])
-        names = ", ".join(m.run_name for m in self.members)
-        callbacks.insert(0, _StopOnNonFiniteLoss(f"group of {len(self.members)} ({names})"))
-        return super().fit(x, y, *args, validation_data=validation_data, callbacks=callbacks,
-                           **kwargs)
-
-    def split_history(self, history: dict) -> list[dict]:
-        """Per-student histories with the `Distiller`'s keys (`loss`, `val_accuracy`, ...)."""
-        split = []
-        for i in range(len(self.members)):
-            own = {}
-            for key, values in history.items():
-                for stage in ("", "val_"):
-                    if key.startswith(f"{stage}s{i}_"):
-                        own[stage + key[len(f"{stage}s{i}_"):]] = list(values)
-            split.append(own)
-        return split
-
-
-class GroupEarlyStopping(keras.callbacks.Callback):
-    """`EarlyStopping(monitor="val_accuracy", restore_best_weights=True)` per student of a group.
-
-    Each student keeps the weights of its own best validation epoch and "stops" after `patience`
-    epochs without improving, exactly when a run of its own would have; the group trains on
-    until every student has stopped. `stopped_after[i]` is the number of epochs student i
-    would have trained alone (its history is cut there).
-    """
-
-    def __init__(self, patience: int):
-        super().__init__()
-        self.patience = patience
-
-    def on_train_begin(self, logs=None):
-        count = len(self.model.students)
-        self.best = [-np.inf] * count
-        self.best_weights = [None] * count
-        self.wait = [0] * count
-        self.stopped_after = [None] * count
-
-    def on_epoch_end(self, epoch, logs=None):
-        for i, student in enumerate(self.model.students):
-            if self.stopped_after[i] is not None:
-                continue
-            current = (logs or {}).get(f"val_s{i}_accuracy")
-            if current is None:
-                continue
-            if self.best_weights[i] is None:
-                self.best_weights[i] = student.get_weights()
-            self.wait[i] += 1
-            if current > self.best[i]:
-                self.best[i], self.wait[i] = current, 0
-                self.best_weights[i] = student.get_weights()
-            elif self.wait[i] >= self.patience and epoch > 0:
-                self.stopped_after[i] = epoch + 1
-        if all(s is not None for s in self.stopped_after):
-            self.model.stop_training = True
-
-    def on_train_end(self, logs=None):
-        for student, weights in zip(self.model.students, self.best_weights, strict=True):
-            if weights is not None:
-                student.set_weights(weights)

@@ -9,38 +9,18 @@ Conventions (the same everywhere in this lab):
   Keras knowledge-distillation example (and `student_loss_weight` in `keras.distillation`).
 
 Everything is computed from log-softmax, so logits of magnitude 1e4 give finite losses.
+`check_temperature` and `check_alpha` live in `config.py`, free of TensorFlow, so the command
+line checks its arguments before TensorFlow loads.
 """
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
+import numpy as np
 import tensorflow as tf
 
-
-def check_temperature(temperature) -> float:
-    """Return `temperature` as a float, or raise ValueError unless it is finite and > 0."""
-    try:
-        value = float(temperature)
-    except (TypeError, ValueError):
-        raise ValueError(f"temperature must be a positive number, got {temperature!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"temperature must be a finite number > 0 (1 = no softening; Hinton et "
-                         f"al. used 20 on MNIST), got {temperature!r}")
-    return value
-
-
-def check_alpha(alpha) -> float:
-    """Return `alpha` as a float, or raise ValueError unless it lies in [0, 1]."""
-    try:
-        value = float(alpha)
-    except (TypeError, ValueError):
-        raise ValueError(f"alpha must be a number in [0, 1], got {alpha!r}") from None
-    if not 0.0 <= value <= 1.0:  # also rejects NaN
-        raise ValueError(f"alpha is the weight of the hard-label loss and must lie in [0, 1] "
-                         f"(1 = labels only, 0 = soft targets only), got {alpha!r}")
-    return value
+from .config import check_temperature
 
 
 def kl_divergence(teacher_logits, student_logits, temperature) -> tf.Tensor:
@@ -94,3 +74,11 @@ def teacher_agreement(teacher_logits, student_logits) -> tf.Tensor:
     """Fraction of examples where the student's argmax equals the teacher's."""
     same = tf.equal(tf.argmax(teacher_logits, axis=-1), tf.argmax(student_logits, axis=-1))
     return tf.reduce_mean(tf.cast(same, tf.float32))
+
+
+def softmax(logits, temperature: float = 1.0) -> np.ndarray:
+    """softmax(logits / T) in NumPy (float64), row by row: the teacher's soft targets at T."""
+    scaled = np.asarray(logits, dtype=np.float64) / check_temperature(temperature)
+    scaled -= scaled.max(axis=-1, keepdims=True)
+    exp = np.exp(scaled)
+    return exp / exp.sum(axis=-1, keepdims=True)

@@ -19,7 +19,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
 
-from .runs import RESULTS_DIR  # noqa: E402
+from .losses import softmax  # noqa: E402
+from .records import RESULTS_DIR  # noqa: E402
+from .report import mean_spread  # noqa: E402
 
 FIGURES_DIR = RESULTS_DIR / "figures"
 
@@ -88,8 +90,8 @@ def plot_sweep_heatmap(table: pd.DataFrame, architecture: str, ax=None):
         _, ax = plt.subplots(figsize=(max(6.0, 1.3 * mean.shape[1] + 2), 0.8 * mean.shape[0] + 1.5))
     image = ax.imshow(mean.values, cmap="viridis", aspect="auto", origin="lower")
     for i, j in itertools.product(range(mean.shape[0]), range(mean.shape[1])):
-        spread = "" if pd.isna(std.values[i, j]) else f"\n± {std.values[i, j]:.2f}"
-        ax.text(j, i, f"{mean.values[i, j]:.2f}{spread}", ha="center", va="center", fontsize=7,
+        label = mean_spread(mean.values[i, j], std.values[i, j], 2).replace(" ± ", "\n± ")
+        ax.text(j, i, label, ha="center", va="center", fontsize=7,
                 color="white" if mean.values[i, j] < mean.values.mean() else "black")
     ax.set_xticks(range(mean.shape[1]), [f"{t:g}" for t in mean.columns])
     ax.set_yticks(range(mean.shape[0]), [f"{a:g}" for a in mean.index])
@@ -130,7 +132,8 @@ def plot_errors_vs_temperature_by_width(table: pd.DataFrame, ax=None):
     """Test errors against T, one line per student width, with each width's scratch level.
 
     Args:
-        table: `hinton.width_table(...)` output (distilled rows at each T, scratch rows at NaN).
+        table: `reproductions.hinton2015.width_table(...)` output (distilled rows at each T,
+            scratch rows at NaN).
     """
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
@@ -211,9 +214,7 @@ def plot_soft_targets(logits, images, labels, temperatures=(1.0, 4.0, 20.0)):
         axes[row, 0].set_axis_off()
         axes[row, 0].set_title(f"label {label}", fontsize=8)
         for col, temperature in enumerate(temperatures, start=1):
-            scaled = z / temperature
-            probs = np.exp(scaled - scaled.max())
-            probs /= probs.sum()
+            probs = softmax(z, temperature)
             ax = axes[row, col]
             ax.bar(range(len(probs)), probs, color="tab:blue")
             ax.set_yscale("log")

@@ -1,7 +1,7 @@
 """Run a sweep's trials on a Ray cluster with Ray Tune: one trial per (T, alpha, seed) run.
 
 An optional backend of `sweep.sweep(..., backend="ray")`; it needs `pip install -r
-requirements-ray.txt`. Each trial calls the same `runs.run` as the local backend, so it writes
+requirements-ray.txt`. Each trial calls the same `runner.run` as the local backend, so it writes
 the same run record and `summary.csv` row. Resuming is by records, as locally: only runs
 without a `row.json` become trials, so an interrupted experiment started again redoes no
 finished trial. Teachers are trained (or read back) here first, so trials never race to train
@@ -16,21 +16,22 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import runs
+from . import records, runner
+from .config import RunConfig
 
 
 def _trial(params: dict) -> None:
     from ray import tune
 
-    config = runs.RunConfig.from_dict(params["config"])
-    record = runs.run(config, results_dir=params["results_dir"], data_dir=params["data_dir"],
-                      verbose=0)
+    config = RunConfig.from_dict(params["config"])
+    record = runner.run(config, results_dir=params["results_dir"], data_dir=params["data_dir"],
+                        verbose=0)
     tune.report({"val_accuracy": record.row["val_accuracy"],
                  "test_accuracy": record.row["test_accuracy"],
                  "test_errors": record.row["test_errors"], "run_id": config.run_id})
 
 
-def run_configs(configs, results_dir=runs.RESULTS_DIR, data_dir=None, address: str | None = None,
+def run_configs(configs, results_dir=records.RESULTS_DIR, data_dir=None, address: str | None = None,
                 cpus_per_trial: float = 1, gpus_per_trial: float = 0,
                 experiment_name: str = "kd_sweep", verbose: int = 1) -> pd.DataFrame:
     """Train every unfinished config as a Ray Tune trial; return all configs' summary rows.
@@ -49,8 +50,8 @@ def run_configs(configs, results_dir=runs.RESULTS_DIR, data_dir=None, address: s
     data_dir = str(Path(data_dir).resolve()) if data_dir else os.environ.get("KD_DATA_DIR")
     configs = list(configs)
     for teacher in dict.fromkeys(c.teacher for c in configs if c.teacher is not None):
-        runs.get_teacher(teacher, results_dir, data_dir, verbose=0)
-    todo = [c for c in configs if not runs.is_finished(c, results_dir)]
+        runner.get_or_train_model(teacher, results_dir, data_dir, verbose=0)
+    todo = [c for c in configs if not records.is_finished(c, results_dir)]
     if todo:
         if not ray.is_initialized():
             ray.init(address=address, include_dashboard=False, log_to_driver=False,
@@ -69,5 +70,5 @@ def run_configs(configs, results_dir=runs.RESULTS_DIR, data_dir=None, address: s
         if failed:
             raise RuntimeError(f"{len(failed)} of {len(todo)} Ray trials failed; the first: "
                                f"{failed[0].error}")
-    runs.write_summary(results_dir)
-    return pd.DataFrame([runs.load_record(c, results_dir).row for c in configs])
+    records.write_summary(results_dir)
+    return pd.DataFrame([records.load_record(c, results_dir).row for c in configs])

@@ -3,8 +3,9 @@
 `sweep(...)` (or `python -m kd_utils sweep ...`) distils one teacher into students over a grid
 of temperatures T, hard-label weights alpha and seeds. Each cell is an ordinary run with its
 own record, so a killed sweep, started again, trains only the runs that have no record. The
-teacher is the Hinton teacher of `experiments.hinton_configs` (seed 0), shared by every run;
-its logits are computed once and cached on disk (`runs.teacher_logits_for`).
+sweep takes a template: a distilled run config whose teacher and training settings every
+cell shares (the CLI's default is Hinton et al.'s, from `reproductions.hinton2015`); the
+teacher's logits are computed once and cached on disk (`teacher_logits.py`).
 
 alpha = 1 trains on hard labels alone: (1 - alpha) * soft has zero gradient, so T cannot
 change the run. Those runs are trained once per seed (at T = 1) and `sweep_table` shows them in
@@ -18,7 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import experiments, runs
+from . import records, runner
+from .config import RunConfig, architecture_slug
 
 TEMPERATURES = (1.0, 2.0, 4.0, 8.0, 20.0)
 ALPHAS = (0.0, 0.1, 0.5, 0.9, 1.0)  # weight of the HARD-label loss; 1 = no teacher signal
@@ -27,15 +29,17 @@ GROUP_SIZE = 8  # students per teacher pass when the teacher runs every batch
 BACKENDS = ("local", "ray")
 
 
-def sweep_configs(dataset: str = "mnist", student: str = "mlp:800,800",
-                  temperatures=TEMPERATURES, alphas=ALPHAS, seeds=SEEDS,
-                  profile: str = "full", teacher_seed: int = 0,
-                  jitter_pixels: int = 0) -> list[runs.RunConfig]:
+def sweep_configs(template: RunConfig, temperatures=TEMPERATURES, alphas=ALPHAS, seeds=SEEDS,
+                  jitter_pixels: int = 0) -> list[RunConfig]:
     """The distinct run configs of a grid, in the order they are trained.
 
-    `jitter_pixels` > 0 jitters the students' inputs too, so the teacher must run every batch.
+    Args:
+        template: a distilled run; each cell is it with its own T, alpha and seed (its teacher
+            stays the template's: one fixed teacher for the whole grid).
+        jitter_pixels: > 0 jitters the students' inputs too, so the teacher runs every batch.
     """
-    _, _, template = experiments.hinton_configs(teacher_seed, profile, dataset, student)
+    if template.role != "distilled":
+        raise ValueError(f"template must be a distilled run config; got role={template.role!r}")
     if jitter_pixels:
         template = template.replace(jitter_pixels=jitter_pixels)
     configs = []
@@ -48,14 +52,14 @@ def sweep_configs(dataset: str = "mnist", student: str = "mlp:800,800",
     return configs
 
 
-def training_groups(configs, group_size: int) -> list[list[runs.RunConfig]]:
+def training_groups(configs, group_size: int) -> list[list[RunConfig]]:
     """Consecutive configs that differ only in T and alpha, in groups of at most `group_size`."""
     if not isinstance(group_size, int) or group_size < 1:
         raise ValueError(f"group_size must be a positive integer; got {group_size!r}")
-    groups: list[list[runs.RunConfig]] = []
+    groups: list[list[RunConfig]] = []
     for config in configs:
         if (groups and len(groups[-1]) < group_size
-                and runs.can_group(groups[-1][0], config)):
+            and runner.can_group(groups[-1][0], config)):
             groups[-1].append(config)
         else:
             groups.append([config])
@@ -72,22 +76,23 @@ def default_group_size(jitter_pixels: int) -> int:
     return GROUP_SIZE if jitter_pixels else 1
 
 
-def sweep(dataset: str = "mnist", students=("mlp:800,800",), temperatures=TEMPERATURES,
-          alphas=ALPHAS, seeds=SEEDS, profile: str = "full", results_dir=runs.RESULTS_DIR,
+def sweep(template: RunConfig, students=None, temperatures=TEMPERATURES,
+          alphas=ALPHAS, seeds=SEEDS, results_dir=records.RESULTS_DIR,
           data_dir=None, verbose=0, progress: bool = True, jitter_pixels: int = 0,
           group_size: int | None = None, backend: str = "local", address: str | None = None,
           cpus_per_trial: float = 1, gpus_per_trial: float = 0) -> pd.DataFrame:
     """Run (or read back) every cell of the grid; return the sweep's summary rows.
 
     Args:
-        students: architectures of the students ("mlp:800,800", "mlp:30,30", ...).
+        template: the distilled run every cell varies (teacher, dataset, profile, epochs...).
+        students: architectures of the students ("mlp:800,800", "mlp:30,30", ...); None: the
+            template's.
         temperatures, alphas, seeds: the grid. alpha weights the hard-label loss.
-        profile: "fast" (a minute on 2 cores) or "full".
         verbose: Keras' progress per run (0 silent, 1 bar, 2 a line per epoch).
         progress: a progress bar over runs.
         jitter_pixels: jitter the students' inputs by up to this many pixels (the teacher then
             runs every batch instead of being read from the logits cache).
-        group_size: students trained together on one teacher pass (`runs.run_group`); None
+        group_size: students trained together on one teacher pass (`runner.run_group`); None
             picks `default_group_size(jitter_pixels)`. Records are the same either way.
         backend: "local" (this process, the default) or "ray": each run a Ray Tune trial
             (`ray_sweep.run_configs`), on a local Ray or the cluster at `address`, with
@@ -95,9 +100,10 @@ def sweep(dataset: str = "mnist", students=("mlp:800,800",), temperatures=TEMPER
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    students = students or [template.architecture]
     configs = [c for student in students
-               for c in sweep_configs(dataset, student, temperatures, alphas, seeds, profile,
-                                      jitter_pixels=jitter_pixels)]
+               for c in sweep_configs(template.replace(architecture=student), temperatures,
+                                      alphas, seeds, jitter_pixels=jitter_pixels)]
     if backend == "ray":
         if group_size not in (None, 1):
             raise ValueError("group_size applies to the local backend: Ray runs one trial per run")
@@ -107,15 +113,15 @@ def sweep(dataset: str = "mnist", students=("mlp:800,800",), temperatures=TEMPER
                                      gpus_per_trial, verbose=1 if progress else 0)
     group_size = default_group_size(jitter_pixels) if group_size is None else group_size
     groups = training_groups(configs, group_size)  # checks group_size before any training
-    todo = sum(not runs.is_finished(c, results_dir) for c in configs)
+    todo = sum(not records.is_finished(c, results_dir) for c in configs)
     bar = _progress_bar(len(configs), len(configs) - todo, progress)
     rows = []
     for group in groups:
         bar.set_postfix_str(group[0].run_id[:48], refresh=False)
-        records = runs.run_group(group, results_dir=results_dir, data_dir=data_dir,
-                                 verbose=verbose)
-        rows += [record.row for record in records]
-        bar.update(sum(record.trained for record in records))
+        done = runner.run_group(group, results_dir=results_dir, data_dir=data_dir,
+                                verbose=verbose)
+        rows += [record.row for record in done]
+        bar.update(sum(record.trained for record in done))
     bar.close()
     return pd.DataFrame(rows)
 
@@ -135,19 +141,19 @@ def sweep_table(rows: pd.DataFrame, temperatures=TEMPERATURES) -> pd.DataFrame:
     label_only = rows[rows["alpha"] == 1.0]
     expanded = [rows[rows["alpha"] != 1.0]]
     expanded += [label_only.assign(temperature=float(t)) for t in temperatures]
-    table = runs.aggregate(pd.concat(expanded), by=("architecture", "temperature", "alpha"),
-                           metrics=("test_accuracy", "test_errors", "test_teacher_agreement"))
+    table = records.aggregate(pd.concat(expanded), by=("architecture", "temperature", "alpha"),
+                              metrics=("test_accuracy", "test_errors", "test_teacher_agreement"))
     return table.sort_values(["architecture", "alpha", "temperature"]).reset_index(drop=True)
 
 
-def write_outputs(table: pd.DataFrame, students, name: str, results_dir=runs.RESULTS_DIR):
+def write_outputs(table: pd.DataFrame, students, name: str, results_dir=records.RESULTS_DIR):
     """Write the sweep table as CSV and, per student, its heatmap and accuracy-vs-T figure."""
     from . import plots
 
-    paths = [runs.write_table(table, name, results_dir)]
+    paths = [records.write_table(table, name, results_dir)]
     figures_dir = Path(results_dir) / "figures"
     for student in students:
-        slug = student.replace("mlp:", "mlp").replace(",", "x")
+        slug = architecture_slug(student)
         plots.plot_sweep_heatmap(table, student)
         paths.append(plots.save_fig(f"{name}_{slug}_heatmap", figures_dir=figures_dir))
         plots.plot_metric_vs_temperature(table, student)

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, tiny_mlp
+from helpers import REPO, tiny_mlp
 
 from kd_utils import Distiller
 

@@ -5,9 +5,11 @@ import os
 
 import pandas as pd
 import pytest
-from test_runs import DISTILLED
+from helpers import DIGITS_DISTILLED as DISTILLED
 
-from kd_utils import runs
+from kd_utils import ray_sweep, records, runner, sweep
+
+pytestmark = pytest.mark.slow  # child processes or a Ray cluster: make test-all
 
 CONFIGS = [DISTILLED.replace(temperature=t, alpha=a, epochs=2)
            for t, a in [(1.0, 0.0), (4.0, 0.3), (8.0, 0.5), (1.0, 1.0)]]
@@ -28,10 +30,9 @@ def local_ray():
 
 
 def test_a_ray_sweep_writes_the_records_of_a_local_sweep_and_resumes(tmp_path, local_ray):
-    from kd_utils import ray_sweep
 
     rows = ray_sweep.run_configs(CONFIGS, results_dir=tmp_path / "ray", verbose=0)
-    local = [runs.run(c, results_dir=tmp_path / "local", verbose=0) for c in CONFIGS]
+    local = [runner.run(c, results_dir=tmp_path / "local", verbose=0) for c in CONFIGS]
     assert rows["run_id"].tolist() == [c.run_id for c in CONFIGS]
     for config, record in zip(CONFIGS, local, strict=True):
         run_dir = tmp_path / "ray" / "runs" / config.run_id
@@ -40,7 +41,7 @@ def test_a_ray_sweep_writes_the_records_of_a_local_sweep_and_resumes(tmp_path, l
         assert list(pd.read_csv(run_dir / "history.csv").columns) == list(record.history.columns)
         # ...and in what was learned: the same config trains the same way in a Ray worker.
         assert row["test_errors"] == record.row["test_errors"]
-    summary = runs.read_summary(tmp_path / "ray")
+    summary = records.read_summary(tmp_path / "ray")
     assert sorted(summary.loc[summary["role"] == "distilled", "run_id"]) == sorted(
         c.run_id for c in CONFIGS)
 
@@ -54,14 +55,13 @@ def test_a_ray_sweep_writes_the_records_of_a_local_sweep_and_resumes(tmp_path, l
              for c in CONFIGS}
     changed = [run_id for run_id in kept if again[run_id] != kept[run_id]]
     assert changed == [CONFIGS[1].run_id]
-    assert len(runs.read_summary(tmp_path / "ray")) == len(CONFIGS) + 1  # + the teacher
+    assert len(records.read_summary(tmp_path / "ray")) == len(CONFIGS) + 1  # + the teacher
 
 
 def test_the_sweep_rejects_an_unknown_backend_before_training(tmp_path):
-    from kd_utils import sweep
 
     with pytest.raises(ValueError, match="backend must be one of local, ray"):
-        sweep.sweep(backend="slurm", results_dir=tmp_path)
+        sweep.sweep(DISTILLED, backend="slurm", results_dir=tmp_path)
     with pytest.raises(ValueError, match="group_size applies to the local backend"):
-        sweep.sweep(backend="ray", group_size=8, results_dir=tmp_path)
+        sweep.sweep(DISTILLED, backend="ray", group_size=8, results_dir=tmp_path)
     assert not (tmp_path / "runs").exists()

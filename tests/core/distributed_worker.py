@@ -1,7 +1,7 @@
 """Child processes of test_distribute.py: tf.distribute needs a fresh TensorFlow per setup.
 
-    python tests/distributed_worker.py mirrored RESULTS_DIR   # 1 device, then 2 logical CPUs
-    python tests/distributed_worker.py worker RESULTS_DIR     # one MultiWorkerMirrored worker
+    python tests/core/distributed_worker.py mirrored RESULTS_DIR   # 1 device, then 2 logical CPUs
+    python tests/core/distributed_worker.py worker RESULTS_DIR     # one MultiWorkerMirrored worker
 
 Prints one JSON line: what the test compares.
 """
@@ -12,10 +12,13 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+
+from kd_utils import runner  # noqa: E402
+from kd_utils.config import RunConfig  # noqa: E402
 
 EXECUTION = json.loads(os.environ.get("KD_EXECUTION", "{}"))
 TEACHER = dict(dataset="digits", role="teacher", architecture="mlp:32", epochs=2,
@@ -23,12 +26,11 @@ TEACHER = dict(dataset="digits", role="teacher", architecture="mlp:32", epochs=2
 
 
 def configs():
-    from kd_utils import runs
 
-    teacher = runs.RunConfig(**TEACHER)
-    student = runs.RunConfig(**{**TEACHER, "role": "distilled", "architecture": "mlp:16",
-                                "teacher": teacher, "temperature": 4.0, "alpha": 0.3,
-                                "batch_size": 64, **EXECUTION})
+    teacher = RunConfig(**TEACHER)
+    student = RunConfig(**{**TEACHER, "role": "distilled", "architecture": "mlp:16",
+                           "teacher": teacher, "temperature": 4.0, "alpha": 0.3,
+                           "batch_size": 64, **EXECUTION})
     return teacher, student
 
 
@@ -41,18 +43,17 @@ def weights_summary(model) -> dict:
 def mirrored(results_dir: Path) -> dict:
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from kd_utils import runs
 
     teacher, student = configs()
-    runs.run(teacher, results_dir=results_dir / "teacher", verbose=0)
-    one = runs.run(student, results_dir=results_dir / "teacher", verbose=0)
+    runner.run(teacher, results_dir=results_dir / "teacher", verbose=0)
+    one = runner.run(student, results_dir=results_dir / "teacher", verbose=0)
     # The same teacher record, read back, for the two-replica run.
     two_dir = results_dir / "two"
     (two_dir / "runs").mkdir(parents=True)
     (two_dir / "runs" / teacher.run_id).symlink_to(results_dir / "teacher" / "runs" /
                                                    teacher.run_id)
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    two = runs.run(student, results_dir=two_dir, verbose=0, strategy=strategy)
+    two = runner.run(student, results_dir=two_dir, verbose=0, strategy=strategy)
     return {"one": weights_summary(one.model), "two": weights_summary(two.model),
             "replicas": [one.row["replicas"], two.row["replicas"]],
             "val_accuracy": [one.history["val_accuracy"].tolist(),
@@ -61,10 +62,9 @@ def mirrored(results_dir: Path) -> dict:
 
 def worker(results_dir: Path) -> dict:
     strategy = tf.distribute.MultiWorkerMirroredStrategy()  # reads TF_CONFIG; before other ops
-    from kd_utils import runs
 
     _, student = configs()
-    record = runs.run(student, results_dir=results_dir, verbose=0, strategy=strategy)
+    record = runner.run(student, results_dir=results_dir, verbose=0, strategy=strategy)
     task = json.loads(os.environ["TF_CONFIG"])["task"]
     return {"task": task["index"], "replicas": record.row["replicas"],
             "test_errors": record.row["test_errors"], **weights_summary(record.model)}

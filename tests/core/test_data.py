@@ -1,4 +1,4 @@
-"""Data: the IDX reader, checksums and errors, where files are found, splits, jitter, tfds paths."""
+"""Data: the IDX reader, checksums and errors, where files are found, splits, tfds paths."""
 
 import gzip
 import shutil
@@ -7,11 +7,29 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from helpers import DIGITS_TEACHER
 
-from kd_utils import data
+from kd_utils import data, idx
+from kd_utils.config import RunConfig
+from kd_utils.reproductions import tsitsimis
 
+TEACHER = DIGITS_TEACHER
+
+
+# -- bias shift: golden values -------------------------------------------------------------
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+def test_keep_classes_drops_train_and_val_examples_but_keeps_the_test_set():
+    splits = data.load("digits", val_size=200)
+    kept = splits.keep_classes([0, 1, 2, 4, 5, 6, 7, 8, 9])
+    assert 3 not in kept.y_train and 3 not in kept.y_val
+    assert len(kept.y_train) == (splits.y_train != 3).sum()
+    assert np.array_equal(kept.y_test, splits.y_test) and 3 in kept.y_test
+    with pytest.raises(ValueError, match=r"transfer_classes must be class ids in \[0, 10\)"):
+        splits.keep_classes([3, 10])
 
 
 def write_idx(path, array, compress=True):
@@ -30,8 +48,8 @@ def test_read_idx_round_trips_a_small_file(tmp_path, compress):
     suffix = ".gz" if compress else ""
     write_idx(tmp_path / f"images{suffix}", images, compress)
     write_idx(tmp_path / f"labels{suffix}", labels, compress)
-    np.testing.assert_array_equal(data.read_idx(tmp_path / f"images{suffix}"), images)
-    np.testing.assert_array_equal(data.read_idx(tmp_path / f"labels{suffix}"), labels)
+    np.testing.assert_array_equal(idx.read_idx(tmp_path / f"images{suffix}"), images)
+    np.testing.assert_array_equal(idx.read_idx(tmp_path / f"labels{suffix}"), labels)
 
 
 def test_read_idx_rejects_truncated_and_foreign_files(tmp_path):
@@ -39,13 +57,13 @@ def test_read_idx_rejects_truncated_and_foreign_files(tmp_path):
     raw = gzip.decompress((tmp_path / "full.gz").read_bytes())
     (tmp_path / "short").write_bytes(raw[:-7])
     with pytest.raises(data.DataFileError, match=r"short is truncated .* shape \(4, 5, 5\)"):
-        data.read_idx(tmp_path / "short")
+        idx.read_idx(tmp_path / "short")
     (tmp_path / "cut.gz").write_bytes((tmp_path / "full.gz").read_bytes()[:30])
     with pytest.raises(data.DataFileError, match="cut.gz"):
-        data.read_idx(tmp_path / "cut.gz")
+        idx.read_idx(tmp_path / "cut.gz")
     (tmp_path / "text").write_bytes(b"hello world")
     with pytest.raises(data.DataFileError, match="bad magic number"):
-        data.read_idx(tmp_path / "text")
+        idx.read_idx(tmp_path / "text")
 
 
 @pytest.fixture
@@ -73,7 +91,7 @@ def test_corrupted_file_raises_naming_file_and_expected_checksum(mnist_copy):
 def test_missing_file_is_named_with_its_checksum(mnist_copy):
     (mnist_copy / "train-images-idx3-ubyte.gz").unlink()
     with pytest.raises(data.DataFileError, match="train-images-idx3-ubyte.gz is missing from .*"
-                                                 "f68b3c2dcbeaaa9fbdd348bbdeb94873"):
+                       "f68b3c2dcbeaaa9fbdd348bbdeb94873"):
         data.load("mnist", data_dir=mnist_copy)
 
 
@@ -177,47 +195,11 @@ def test_cifar10_through_tfds_mock_data():
     assert 0 <= splits.y_train.min() and splits.y_train.max() <= 9
 
 
-def test_jitter_shifts_each_image_by_at_most_two_pixels():
-    rng = np.random.default_rng(0)
-    images = np.zeros((64, 28, 28, 1), np.float32)
-    images[:, 4:24, 4:24, :] = rng.random((64, 20, 20, 1))  # a 4-pixel empty border
-    jittered = data.jitter(tf.constant(images), 2, seed=tf.constant([1, 2])).numpy()
-    shifts = set()
-    for original, moved in zip(images, jittered, strict=True):
-        found = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
-                 if np.array_equal(np.roll(original, (dy, dx), axis=(0, 1)), moved)]
-        assert len(found) == 1
-        shifts.add(found[0])
-    assert len(shifts) > 5  # each image draws its own shift
-    np.testing.assert_array_equal(data.jitter(tf.constant(images), 0), images)
-
-
-def batch_shifts(dataset):
-    """The (row, column) shift of every image of one pass, found from its bright square."""
-    return [tuple(np.argwhere(image[..., 0] > 0).min(axis=0) - 10)
-            for batch in dataset for image in batch[0].numpy()]
-
-
-def test_jitter_draws_new_shifts_every_epoch_reproducibly():
-    images = np.zeros((64, 28, 28, 1), np.float32)
-    images[:, 10:18, 10:18] = 1.0
-    labels = np.zeros(64, np.int32)
-    pipeline = data.make_dataset(images, labels, batch_size=16, jitter_pixels=2, seed=7)
-    first, second = batch_shifts(pipeline), batch_shifts(pipeline)
-    assert first != second  # each epoch jitters anew, as Hinton et al. did
-    assert all(-2 <= dy <= 2 and -2 <= dx <= 2 for dy, dx in first + second)
-    again = data.make_dataset(images, labels, batch_size=16, jitter_pixels=2, seed=7)
-    assert batch_shifts(again) == first and batch_shifts(again) == second  # same seed, same run
-
-
-def test_make_dataset_batches_and_checks():
-    x = np.zeros((10, 4), np.float32)
-    y = np.arange(10) % 3
-    batches = list(data.make_dataset(x, y, teacher_logits=np.ones((10, 3)), batch_size=4))
-    assert [len(b) for b in batches] == [3, 3, 3] and [len(b[0]) for b in batches] == [4, 4, 2]
-    with pytest.raises(ValueError, match="labels must lie in 0..1"):
-        data.make_dataset(x, y, num_classes=2)
-    with pytest.raises(ValueError, match="cannot be cached when jitter_pixels > 0"):
-        data.make_dataset(np.zeros((10, 28, 28, 1)), y, teacher_logits=np.ones((10, 3)), jitter_pixels=2)
-    with pytest.raises(ValueError, match="x has 10 examples but y has 9"):
-        data.make_dataset(x, y[:9])
+def test_each_seed_draws_its_own_moons_but_real_datasets_keep_one_split():
+    first, second = (data.splits_for(tsitsimis.moons_network_config(seed, "fast"))
+                     for seed in (0, 1))
+    assert not np.array_equal(first.x_test, second.x_test)
+    assert len(first.x_train) == 1920 and len(first.x_val) == 480 and len(first.x_test) == 600
+    digits = RunConfig(dataset="digits", role="teacher", architecture="mlp:8", val_size=200)
+    np.testing.assert_array_equal(data.splits_for(digits).x_val,
+                                  data.splits_for(digits.replace(seed=5)).x_val)

@@ -5,26 +5,32 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import DIGITS_DISTILLED, REPO
 
-from kd_utils import plots, runs, sweep
+from kd_utils import Distiller, plots, records, sweep
 from kd_utils.__main__ import main
+from kd_utils.reproductions import hinton2015
 
-REPO = Path(__file__).resolve().parent.parent
+FAST_TEMPLATE = hinton2015.hinton_configs(0, "fast")[2]
+
+SWEEP_ARGS = ["sweep", "--profile", "fast", "--student", "16", "--temperatures", "2", "8",
+              "--alphas", "0.5", "1", "--seeds", "0", "1"]
 
 
 def test_grid_runs_alpha_one_once_per_seed():
-    configs = sweep.sweep_configs(temperatures=(1, 4, 20), alphas=(0.0, 0.5, 1.0), seeds=(0, 1),
-                                  profile="fast")
+    configs = sweep.sweep_configs(FAST_TEMPLATE, temperatures=(1, 4, 20), alphas=(0.0, 0.5, 1.0),
+                                  seeds=(0, 1))
     assert len(configs) == 2 * (2 * 3 + 1)
     assert len({c.run_id for c in configs}) == len(configs)
     assert {c.temperature for c in configs if c.alpha == 1.0} == {1.0}
     teachers = {c.teacher for c in configs}
-    assert len(teachers) == 1 and next(iter(teachers)).seed == 0  # one teacher, logits once
+    assert teachers == {FAST_TEMPLATE.teacher}  # the template's teacher: one, logits once
+    with pytest.raises(ValueError, match="template must be a distilled run config"):
+        sweep.sweep_configs(FAST_TEMPLATE.teacher)
 
 
 def test_sweep_table_fills_every_cell_with_mean_std_and_count():
@@ -45,64 +51,66 @@ def test_sweep_table_fills_every_cell_with_mean_std_and_count():
     plots.plt.close("all")
 
 
-SWEEP_ARGS = ["sweep", "--profile", "fast", "--student", "16", "--temperatures", "2", "8",
-              "--alphas", "0.5", "1", "--seeds", "0", "1"]
-
-
-def test_a_killed_sweep_resumes_without_duplicates_or_loss(tmp_path, require_mnist):
-    command = [sys.executable, "-m", "kd_utils", *SWEEP_ARGS, "--results-dir", str(tmp_path)]
+@pytest.mark.slow  # a child process loads TensorFlow and MNIST
+def test_a_killed_sweep_resumes_without_duplicates_or_loss(results_with_fast_teachers):
+    results = results_with_fast_teachers  # the teacher is read back: only students train here
+    teachers = {p.name for p in results.glob("runs/*")}
+    command = [sys.executable, "-m", "kd_utils", *SWEEP_ARGS, "--results-dir", str(results)]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 300
-    try:  # kill it, hard, once the teacher and one student have finished
-        while len(list(tmp_path.glob("runs/*/row.json"))) < 2:
+    try:  # kill it, hard, once one student has finished
+        while not list(results.glob("runs/*-distilled-*/row.json")):
             assert process.poll() is None, "the sweep ended before it could be interrupted"
             assert time.monotonic() < deadline, "the sweep made no progress"
             time.sleep(0.2)
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-    finished_before = {p: p.stat().st_mtime_ns for p in tmp_path.glob("runs/*/row.json")}
-    configs = sweep.sweep_configs("mnist", "mlp:16", (2.0, 8.0), (0.5, 1.0), (0, 1), "fast")
-    assert 2 <= len(finished_before) < len(configs) + 1  # the grid plus its teacher
+    finished_before = {p: p.stat().st_mtime_ns for p in results.glob("runs/*-distilled-*/row.json")}
+    configs = sweep.sweep_configs(FAST_TEMPLATE.replace(architecture="mlp:16"), (2.0, 8.0),
+                                  (0.5, 1.0), (0, 1))
+    assert 1 <= len(finished_before) < len(configs)
 
-    assert main([*SWEEP_ARGS, "--results-dir", str(tmp_path)]) == 0
-    summary = runs.read_summary(tmp_path)
+    assert main([*SWEEP_ARGS, "--results-dir", str(results)]) == 0
+    summary = records.read_summary(results)
     assert summary["run_id"].is_unique
-    assert set(summary["run_id"]) == {c.run_id for c in configs} | {configs[0].teacher.run_id}
+    assert set(summary["run_id"]) == {c.run_id for c in configs} | teachers
     # Runs finished before the kill were read back, not retrained: their records are untouched.
     assert {p: p.stat().st_mtime_ns for p in finished_before} == finished_before
-    table = pd.read_csv(tmp_path / "tables" / "sweep_mnist_fast.csv")
+    table = pd.read_csv(results / "tables" / "sweep_mnist_fast.csv")
     assert len(table) == 4 and (table["test_accuracy_count"] == 2).all()
-    assert (tmp_path / "figures" / "sweep_mnist_fast_mlp16_heatmap.png").exists()
 
 
-def test_a_second_sweep_trains_nothing(tmp_path, monkeypatch, require_mnist):
-    args = ["sweep", "--profile", "fast", "--student", "8", "--temperatures", "4", "--alphas",
-            "0.5", "--seeds", "0", "--results-dir", str(tmp_path)]
-    assert main(args) == 0
+def test_a_second_sweep_trains_nothing(tmp_path, monkeypatch):
+    def grid():
+        return sweep.sweep(DIGITS_DISTILLED, ["mlp:8"], temperatures=(4.0,), alphas=(0.5, 1.0),
+                           seeds=(0,), results_dir=tmp_path, progress=False)
+
+    first = grid()
     written = {p: p.stat().st_mtime_ns for p in tmp_path.glob("runs/*/row.json")}
-    monkeypatch.setattr(runs.Distiller, "fit", lambda *a, **k: pytest.fail("trained again"))
-    assert main(args) == 0
+    assert len(written) == 3  # the teacher and two students
+    monkeypatch.setattr(Distiller, "fit", lambda *a, **k: pytest.fail("trained again"))
+    again = grid()
     assert {p: p.stat().st_mtime_ns for p in tmp_path.glob("runs/*/row.json")} == written
+    pd.testing.assert_frame_equal(again, first)
 
 
-def test_sweep_rejects_bad_grid_values_before_training(tmp_path):
-    with pytest.raises(ValueError, match="temperature"):
-        main(["sweep", "--temperatures", "4", "0", "--results-dir", str(tmp_path)])
-    with pytest.raises(ValueError, match="alpha"):
-        main(["sweep", "--alphas", "0.5", "2", "--results-dir", str(tmp_path)])
-    with pytest.raises(SystemExit, match="--group-size must be a positive integer"):
-        main(["sweep", "--group-size", "0", "--results-dir", str(tmp_path)])
-    with pytest.raises(SystemExit, match="--jitter-pixels must be >= 0"):
-        main(["sweep", "--jitter-pixels", "-1", "--results-dir", str(tmp_path)])
+def test_sweep_rejects_bad_grid_values_before_training(tmp_path, capsys):
+    for argv, argument in ((["--temperatures", "4", "0"], "--temperatures"),
+                           (["--alphas", "0.5", "2"], "--alphas"),
+                           (["--group-size", "0"], "--group-size"),
+                           (["--jitter-pixels", "-1"], "--jitter-pixels")):
+        with pytest.raises(SystemExit) as stopped:
+            main(["sweep", *argv, "--results-dir", str(tmp_path)])
+        assert stopped.value.code == 2 and argument in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
 
 
 def test_training_groups_share_a_seed_and_hold_at_most_group_size_runs():
-    configs = sweep.sweep_configs(temperatures=(1, 4, 20), alphas=(0.0, 0.5, 1.0), seeds=(0, 1),
-                                  profile="fast", jitter_pixels=2)
+    configs = sweep.sweep_configs(FAST_TEMPLATE, temperatures=(1, 4, 20), alphas=(0.0, 0.5, 1.0),
+                                  seeds=(0, 1), jitter_pixels=2)
     assert all(c.jitter_pixels == 2 for c in configs)
     groups = sweep.training_groups(configs, group_size=4)
     assert [len(g) for g in groups] == [4, 3, 4, 3]  # 7 runs per seed

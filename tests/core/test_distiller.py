@@ -4,21 +4,13 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import NUM_CLASSES, NUM_FEATURES, tiny_mlp
+from helpers import NUM_CLASSES, NUM_FEATURES, same_weights, tiny_mlp, weights_of
 
-from kd_utils import Distiller, GroupDistiller, NonFiniteLossError, data
-from kd_utils.distiller import GroupEarlyStopping, compute_teacher_logits
+from kd_utils import Distiller, NonFiniteLossError, pipeline
+from kd_utils.teacher_logits import compute_teacher_logits
 
 HISTORY_KEYS = ["loss", "student_loss", "distillation_loss", "kl_divergence", "accuracy",
                 "teacher_agreement"]
-
-
-def weights_of(model):
-    return [w.copy() for w in model.get_weights()]
-
-
-def same_weights(a, b, atol=0.0):
-    return all(np.allclose(x, y, atol=atol, rtol=0) for x, y in zip(a, b, strict=True))
 
 
 def one_sgd_step(model_or_distiller, dataset, **compile_kwargs):
@@ -100,7 +92,7 @@ def test_saving_the_distiller_points_to_the_student(teacher, student, tmp_path):
 def test_alpha_one_gives_exactly_the_plain_cross_entropy_update(teacher, toy_data):
     x, y = toy_data
     plain, distilled = tiny_mlp(seed=5), tiny_mlp(seed=5)
-    batches = data.make_dataset(x, y, batch_size=32)
+    batches = pipeline.make_dataset(x, y, batch_size=32)
     one_sgd_step(plain, batches, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     one_sgd_step(Distiller(student=distilled, teacher=teacher, temperature=5.0, alpha=1.0), batches)
     assert same_weights(weights_of(plain), weights_of(distilled), atol=1e-6)
@@ -112,16 +104,16 @@ def test_cached_logits_give_the_same_update_as_the_live_teacher(teacher, toy_dat
     live, cached = tiny_mlp(seed=6), tiny_mlp(seed=6)
     logits = compute_teacher_logits(teacher, x)
     one_sgd_step(Distiller(student=live, teacher=teacher, temperature=4.0, alpha=0.2),
-                 data.make_dataset(x, y, batch_size=32))
+                 pipeline.make_dataset(x, y, batch_size=32))
     one_sgd_step(Distiller(student=cached, teacher=None, temperature=4.0, alpha=0.2),
-                 data.make_dataset(x, y, teacher_logits=logits, batch_size=32))
+                 pipeline.make_dataset(x, y, teacher_logits=logits, batch_size=32))
     assert same_weights(weights_of(live), weights_of(cached), atol=1e-6)
 
 
 def test_parity_with_keras_distillation_distiller(teacher, toy_data):
     x, y = toy_data
     ours, theirs = tiny_mlp(seed=7), tiny_mlp(seed=7)
-    batches = data.make_dataset(x, y, batch_size=32)
+    batches = pipeline.make_dataset(x, y, batch_size=32)
     one_sgd_step(Distiller(student=ours, teacher=teacher, temperature=3.0, alpha=0.3), batches)
     reference = keras.distillation.Distiller(
         teacher=teacher, student=theirs, student_loss_weight=0.3,
@@ -165,7 +157,7 @@ def test_nan_loss_stops_training_naming_the_run_with_finite_weights(teacher, stu
     distiller = Distiller(student=student, teacher=teacher, run_name="my-nan-run")
     distiller.compile(optimizer="sgd", jit_compile=jit_compile)
     with pytest.raises(NonFiniteLossError, match="my-nan-run"):
-        distiller.fit(data.make_dataset(x, y, batch_size=32), epochs=3, verbose=0)
+        distiller.fit(pipeline.make_dataset(x, y, batch_size=32), epochs=3, verbose=0)
     assert all(np.isfinite(w).all() for w in student.get_weights())
 
 
@@ -217,10 +209,10 @@ def test_probabilities_are_caught_at_fit_before_training(student, toy_data):
     before = weights_of(student)
     distiller = Distiller(student=student, teacher=teacher)
     distiller.compile(optimizer="adam")
-    with pytest.raises(ValueError, match="teacher 'hidden_softmax' outputs probabilities"):
+    with pytest.raises(ValueError, match="teacher 'hidden_softmax' gives probabilities"):
         distiller.fit(x, y, epochs=1, verbose=0)
     assert same_weights(weights_of(student), before)
-    with pytest.raises(ValueError, match="outputs probabilities"):
+    with pytest.raises(ValueError, match="teacher 'hidden_softmax' gives probabilities"):
         compute_teacher_logits(teacher, x)
 
 
@@ -253,14 +245,14 @@ def test_cached_logits_must_match_inputs_and_width(teacher, student, toy_data):
     x, y = toy_data
     logits = compute_teacher_logits(teacher, x)
     with pytest.raises(ValueError, match="teacher_logits has 50 rows but x has 96"):
-        data.make_dataset(x, y, teacher_logits=logits[:50])
+        pipeline.make_dataset(x, y, teacher_logits=logits[:50])
     distiller = Distiller(student=student, teacher=None, alpha=0.5)
     distiller.compile(optimizer="adam")
-    with pytest.raises(ValueError, match="have 4 columns but the student outputs 3"):
-        distiller.fit(data.make_dataset(x, y, teacher_logits=np.zeros((96, 4), "float32")))
+    with pytest.raises(ValueError, match="cached teacher_logits in x outputs 4 logits but student outputs 3"):
+        distiller.fit(pipeline.make_dataset(x, y, teacher_logits=np.zeros((96, 4), "float32")))
     probabilities = tf.nn.softmax(logits).numpy()
-    with pytest.raises(ValueError, match="are probabilities"):
-        distiller.fit(data.make_dataset(x, y, teacher_logits=probabilities))
+    with pytest.raises(ValueError, match="cached teacher_logits in x gives probabilities"):
+        distiller.fit(pipeline.make_dataset(x, y, teacher_logits=probabilities))
 
 
 def test_soft_targets_need_a_teacher_or_cached_logits(student, toy_data):
@@ -280,93 +272,3 @@ def test_misuse_of_models_and_compile_is_explained(student):
         Distiller(student=student).compile(optimizer="adam", loss="mse")
 
 
-# -- several students on one teacher pass ------------------------------------------------------
-class CountingTeacher(keras.Model):
-    """A tiny teacher that counts the training batches it sees (run eagerly to count)."""
-
-    def __init__(self, batch_size):
-        super().__init__()
-        self.inner = tiny_mlp(32, seed=9)
-        self.batch_size, self.calls = batch_size, 0
-
-    def call(self, x, training=None):
-        if x.shape[0] == self.batch_size:
-            self.calls += 1
-        return self.inner(x, training=training)
-
-
-@pytest.mark.parametrize("jit_compile", [False, True])
-def test_a_group_trains_each_student_as_it_would_alone(toy_data, jit_compile):
-    x, y = toy_data
-    teacher = tiny_mlp(32, seed=9)
-    temperatures, alphas = [1.0, 4.0, 20.0], [0.0, 0.5, 1.0]
-    settings = dict(jit_compile=jit_compile, steps_per_execution=4)
-    fit = dict(batch_size=16, epochs=3, verbose=0, shuffle=False, validation_data=(x[:32], y[:32]))
-    alone = []
-    for temperature, alpha in zip(temperatures, alphas, strict=True):
-        student = tiny_mlp(seed=1)
-        distiller = Distiller(student, teacher, temperature, alpha)
-        distiller.compile(keras.optimizers.Adam(0.01), **settings)
-        alone.append((student, distiller.fit(x, y, **fit).history))
-    students = [tiny_mlp(seed=1) for _ in temperatures]
-    group = GroupDistiller(students, teacher, temperatures, alphas)
-    group.compile(keras.optimizers.Adam(0.01), **settings)
-    history = group.fit(x, y, **fit).history
-    assert len(history["loss"]) == 3
-    for (student, own_history), grouped, split in zip(alone, students,
-                                                     group.split_history(history), strict=True):
-        assert sorted(split) == sorted(own_history)
-        for key, values in own_history.items():
-            np.testing.assert_allclose(split[key], values, rtol=1e-5, atol=1e-6, err_msg=key)
-        assert same_weights(weights_of(grouped), weights_of(student), atol=1e-5)
-    assert not same_weights(weights_of(students[0]), weights_of(students[1]))
-
-
-def test_a_group_runs_the_teacher_once_per_batch(toy_data):
-    x, y = toy_data
-    teacher = CountingTeacher(batch_size=16)
-    teacher(x[:16])  # build
-    group = GroupDistiller([tiny_mlp(seed=s) for s in range(4)], teacher, [2.0, 4.0, 8.0, 16.0],
-                           alphas=0.1)
-    group.compile("adam", run_eagerly=True)
-    teacher.calls = 0
-    group.fit(x, y, batch_size=16, epochs=1, verbose=0)
-    assert teacher.calls == len(x) // 16  # 6 batches: once each, not once per student
-
-
-def test_group_early_stopping_keeps_each_students_best_epoch():
-    class FakeGroup:
-        students = [tiny_mlp(seed=0), tiny_mlp(seed=1)]
-        stop_training = False
-
-    group = FakeGroup()
-    stopper = GroupEarlyStopping(patience=2)
-    stopper.set_model(group)
-    stopper.on_train_begin()
-    seen = []  # each student's weights at each epoch end
-    # Student 0 improves every epoch; student 1 peaks in epoch 2 and then gets worse.
-    for epoch, second in enumerate([0.5, 0.7, 0.6, 0.6, 0.6]):
-        seen.append([weights_of(student) for student in group.students])
-        stopper.on_epoch_end(epoch, {"val_s0_accuracy": 0.1 * (epoch + 1),
-                                     "val_s1_accuracy": second})
-        for student in group.students:  # the weights move on every epoch
-            student.set_weights([w + 1.0 for w in student.get_weights()])
-    assert stopper.stopped_after == [None, 4]  # 2 epochs without improving after epoch 2
-    assert not group.stop_training  # student 0 still improves
-    stopper.on_train_end()
-    assert same_weights(weights_of(group.students[1]), seen[1][1])
-    assert same_weights(weights_of(group.students[0]), seen[4][0])
-
-
-def test_group_rejects_bad_arguments_by_name(teacher, student):
-    with pytest.raises(ValueError, match="temperatures has 2 values for 3 students"):
-        GroupDistiller([tiny_mlp(seed=s) for s in range(3)], teacher, [1.0, 2.0])
-    with pytest.raises(ValueError, match="distinct model objects"):
-        GroupDistiller([student, student], teacher)
-    with pytest.raises(ValueError, match="alpha"):
-        GroupDistiller([student], teacher, alphas=[1.5])
-    with pytest.raises(ValueError, match="outputs probabilities"):
-        GroupDistiller([student], tiny_mlp(softmax=True))
-    group = GroupDistiller([student], teacher)
-    with pytest.raises(ValueError, match="no loss or metrics"):
-        group.compile("adam", loss="mse")

@@ -1,7 +1,7 @@
 """tf.distribute: a run on several replicas learns what it learns on one; workers agree.
 
 Each setup needs a fresh TensorFlow (logical devices and TF_CONFIG are fixed at start-up), so
-the training happens in child processes (`tests/distributed_worker.py`).
+the training happens in child processes (`tests/core/distributed_worker.py`).
 """
 
 import json
@@ -12,9 +12,12 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import REPO
+from helpers import REPO
 
-WORKER = REPO / "tests" / "distributed_worker.py"
+pytestmark = pytest.mark.slow  # child processes or a Ray cluster: make test-all
+
+WORKER = REPO / "tests" / "core" / "distributed_worker.py"
+
 TIMEOUT_S = 300
 
 
@@ -26,7 +29,7 @@ def max_difference(a, b) -> float:
     return max(float(np.abs(np.array(x) - np.array(y)).max()) for x, y in zip(a, b, strict=True))
 
 
-def test_two_replicas_learn_what_one_device_learns(tmp_path, require_digits):
+def test_two_replicas_learn_what_one_device_learns(tmp_path):
     done = subprocess.run([sys.executable, str(WORKER), "mirrored", str(tmp_path)],
                           capture_output=True, text=True, timeout=TIMEOUT_S, env=os.environ)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -51,7 +54,7 @@ def free_ports(count: int) -> list[int]:
             s.close()
 
 
-def test_two_workers_on_localhost_distil_to_the_end_and_agree(tmp_path, require_digits):
+def test_two_workers_on_localhost_distil_to_the_end_and_agree(tmp_path):
     workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
     processes = []
     try:
@@ -77,8 +80,3 @@ def test_two_workers_on_localhost_distil_to_the_end_and_agree(tmp_path, require_
     assert results[0]["test_errors"] == results[1]["test_errors"]
     for index in range(2):
         assert list((tmp_path / f"worker{index}" / "runs").glob("*/row.json"))
-
-
-@pytest.fixture
-def require_digits():
-    pytest.importorskip("sklearn")

@@ -1,0 +1,88 @@
+"""tf.distribute plumbing shared by `Distiller` and `GroupDistiller`: one step, many replicas.
+
+A training step computes a loss on each replica's share of the global batch; these helpers
+make the summed update that of the global batch, keep NaN out of the weights without a
+`tf.cond` around an all-reduce, and shape metric results the way Keras 3.15 reduces them
+across workers. `distributed_execution` says how a run must execute on several replicas.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def spans_workers(strategy) -> bool:
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def for_keras_reduction(results: dict) -> dict:
+    """A train/test step's metric results, shaped for Keras to average them across workers.
+
+    Keras 3.15 averages each result over workers along axis 0, which fails on scalars
+    (keras-team/keras#20585); a shape-(1,) result averages to the scalar Keras logs.
+    """
+    if not spans_workers(tf.distribute.get_strategy()):
+        return results
+    return {name: tf.reshape(value, [1]) for name, value in results.items()}
+
+
+def replicas_in_sync() -> int:
+    """How many replicas the current `tf.distribute` strategy trains on (1 without one)."""
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def per_replica_share(loss):
+    """The loss to differentiate on one replica, so the summed gradients are the global mean.
+
+    Each replica's loss is a mean over its share of the global batch, and the optimizer sums
+    the replicas' gradients: dividing by the number of replicas makes the step that of the
+    global batch, whatever the number of devices.
+    """
+    replicas = replicas_in_sync()
+    return loss / replicas if replicas > 1 else loss
+
+
+def apply_if_finite(optimizer, loss, gradients, variables) -> None:
+    """Apply the gradients unless the loss is NaN or infinite, so NaN never reaches the weights.
+
+    The epoch's mean loss then turns non-finite and the Distiller's non-finite-loss callback
+    raises after the batch. (XLA drops tf.debugging.check_numerics, so the guard is control
+    flow.) Across replicas a `tf.cond` cannot hold the optimizer's gradient all-reduce, so
+    there the gradients of a non-finite step are zeroed instead: the weights stay finite,
+    though Adam's momentum still moves them once.
+    """
+    finite = tf.math.is_finite(loss)
+    if replicas_in_sync() > 1:
+        gradients = [tf.where(finite, g, tf.zeros_like(g)) for g in gradients]
+        optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        return
+
+    def apply_update():
+        optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        return tf.constant(True)
+
+    tf.cond(finite, apply_update, lambda: tf.constant(False))
+
+
+def distributed_execution(config):
+    """The run config, executed without XLA and one step per execution, for several replicas.
+
+    With TF 2.21 / Keras 3.15 both fail under `MirroredStrategy`: XLA cannot compile a step
+    that reads variables mirrored on other devices (tensorflow.org/xla/known_issues,
+    "tf.Variable on a different device"), and `steps_per_execution` > 1 fails with an unfed
+    placeholder in Keras' multi-step loop. Only how the run executes changes (the run id and
+    what it computes do not), and config.json records what was used.
+    """
+    return config.replace(jit_compile=False, steps_per_execution=1)
+
+
+def needs_our_distribution(strategy) -> bool:
+    """Whether `runner.run` distributes the training dataset itself (MirroredStrategy).
+
+    Keras's own distribution looks at one batch first, which moves the shuffle on, so replicas
+    would train on other batches than one device does (a test compares the weights).
+    MultiWorkerMirroredStrategy is not a MirroredStrategy: there Keras distributes the data,
+    and the test only checks that the workers agree.
+    """
+    return strategy.num_replicas_in_sync > 1 and isinstance(strategy,
+                                                            tf.distribute.MirroredStrategy)

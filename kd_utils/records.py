@@ -1,0 +1,173 @@
+"""Run records: one self-describing folder per finished run, and the tables derived from them.
+
+    results/runs/<run_id>/config.json   the config (and how it was executed)
+    results/runs/<run_id>/history.csv   one row per epoch, every loss and metric
+    results/runs/<run_id>/row.json      the summary row; written last, so it marks completion
+    results/runs/<run_id>/model.keras   the trained model (not committed: regenerable)
+    results/summary.csv                 one tidy row per finished run, rebuilt from row.json
+    results/tables/<name>.csv           tables derived from the rows by code, never typed
+
+Files are replaced atomically: a killed run leaves no half-written record. The layout follows
+the one-row-per-run records of RepDistiller and torchdistill.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from .config import RunConfig
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+RESULTS_DIR = REPO_DIR / "results"
+
+
+@dataclass
+class RunRecord:
+    """What a finished run left behind. `trained` is False when it was read back from disk."""
+
+    config: RunConfig
+    run_dir: Path
+    row: dict
+    history: pd.DataFrame
+    trained: bool
+    model: object = field(default=None, repr=False)
+
+    @property
+    def run_id(self) -> str:
+        return self.config.run_id
+
+    def load_model(self):
+        """The trained model (a keras.Model), loaded from `model.keras` when not in memory."""
+        import keras
+
+        if self.model is None:
+            self.model = keras.models.load_model(self.run_dir / "model.keras")
+        return self.model
+
+
+def atomic_write(path: Path, write, binary: bool = False) -> None:
+    """Call `write(file)` on a temporary file, then move it to `path`: readers see the old
+    file or the new one, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb" if binary else "w") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write `text` to `path` atomically (see `atomic_write`)."""
+    atomic_write(path, lambda f: f.write(text))
+
+
+def run_dir(config: RunConfig, results_dir=RESULTS_DIR) -> Path:
+    return Path(results_dir) / "runs" / config.run_id
+
+
+def is_finished(config: RunConfig, results_dir=RESULTS_DIR) -> bool:
+    return (run_dir(config, results_dir) / "row.json").exists()
+
+
+def load_record(config: RunConfig, results_dir=RESULTS_DIR) -> RunRecord:
+    folder = run_dir(config, results_dir)
+    row = json.loads((folder / "row.json").read_text())
+    history = pd.read_csv(folder / "history.csv")
+    return RunRecord(config, folder, row, history, trained=False)
+
+
+def write_record(config: RunConfig, row: dict, history: pd.DataFrame, model,
+                 results_dir=RESULTS_DIR) -> RunRecord:
+    """Write a finished run's files, `row.json` last (the completion mark), and the summary."""
+    row = json.loads(json.dumps(row))  # the same values in memory as read back from row.json
+    folder = run_dir(config, results_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(folder / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
+    atomic_write_text(folder / "history.csv", history.to_csv(index=False))
+    model.save(folder / "model.keras")
+    atomic_write_text(folder / "row.json", json.dumps(row, indent=2) + "\n")
+    write_summary(results_dir)
+    return RunRecord(config, folder, row, history, trained=True, model=model)
+
+
+def write_summary(results_dir=RESULTS_DIR) -> pd.DataFrame:
+    """Rebuild `summary.csv` from every finished run's `row.json` (one row each, no duplicates)."""
+    results_dir = Path(results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    # One rebuild at a time: without the lock, two processes sharing a results folder (a sweep
+    # and a notebook, say) could each write a summary that misses the other's newest row.
+    with open(results_dir / ".summary.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        rows = [json.loads(p.read_text()) for p in sorted(results_dir.glob("runs/*/row.json"))]
+        summary = pd.DataFrame(rows)
+        if not summary.empty:
+            summary = summary.sort_values(["finished_at", "run_id"], kind="stable")
+        atomic_write_text(results_dir / "summary.csv", summary.to_csv(index=False))
+    return summary
+
+
+def read_summary(results_dir=RESULTS_DIR) -> pd.DataFrame:
+    path = Path(results_dir) / "summary.csv"
+    return pd.read_csv(path) if path.exists() else pd.DataFrame()
+
+
+def write_table(table: pd.DataFrame, name: str, results_dir=RESULTS_DIR) -> Path:
+    """Write a derived table as `results/tables/<name>.csv` (atomically); return its path."""
+    path = Path(results_dir) / "tables" / f"{name}.csv"
+    atomic_write_text(path, table.to_csv(index=False))
+    return path
+
+
+def load_histories(rows: pd.DataFrame, results_dir=RESULTS_DIR) -> list[pd.DataFrame]:
+    """The `history.csv` of each run in `rows` (summary rows), in the same order."""
+    return [pd.read_csv(Path(results_dir) / "runs" / run_id / "history.csv")
+            for run_id in rows["run_id"]]
+
+
+def git_commit() -> str:
+    """The repository's commit, with '-dirty' when tracked files have uncommitted changes."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO_DIR,
+                                capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=REPO_DIR, capture_output=True, text=True).stdout.strip()
+        return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def estimated_minutes(config: RunConfig, train_examples: int) -> tuple[float, int] | None:
+    """(minutes, runs): how long `config` should take, scaled from the committed runs of its
+    architecture and dataset (median wall seconds per epoch and training example, times its
+    epochs and examples), and how many runs that median is over; None without such runs."""
+    rows = read_summary(RESULTS_DIR)
+    if rows.empty:
+        return None
+    alike = rows[(rows["architecture"] == config.architecture)
+                 & (rows["dataset"] == config.dataset) & (rows["epochs_trained"] > 0)]
+    if alike.empty:
+        return None
+    per_example_epoch = alike["wall_seconds"] / alike["epochs_trained"] / alike["train_examples"]
+    minutes = float(per_example_epoch.median()) * train_examples * config.epochs / 60
+    return minutes, len(alike)
+
+
+def aggregate(summary: pd.DataFrame, by=("dataset", "role", "architecture", "temperature", "alpha"),
+              metrics=("test_accuracy", "test_errors", "test_teacher_agreement")) -> pd.DataFrame:
+    """Mean, standard deviation (ddof=1) and count over seeds for each group of runs."""
+    by = [c for c in by if c in summary.columns]
+    table = summary.groupby(by, dropna=False)[list(metrics)].agg(["mean", "std", "count"])
+    table.columns = [f"{metric}_{stat}" for metric, stat in table.columns]
+    return table.reset_index()

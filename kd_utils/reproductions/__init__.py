@@ -1,0 +1,10 @@
+"""Experiments built on the lab's core: the paper's and public repositories' recipes.
+
+- `hinton2015`, `hinton2015_transfer`, `hinton2015_readme`: Hinton, Vinyals & Dean (2015),
+  section 3 on MNIST, and the README's "paper vs ours".
+- `tsitsimis`, `sai_srinivasan`, `rohin_dasari`, `johnkorn`, `pratt2762`: one public KD
+  repository each, its claims re-run as published and corrected; `claims` holds what they
+  share (`results/seed_reproductions.csv`).
+
+The core (`kd_utils/*.py`) never imports from here; a test checks it.
+"""

@@ -1,0 +1,89 @@
+"""What the public repositories' reproductions share: run rows, per-model tables, and claims.
+
+Each repository's module (`tsitsimis`, `sai_srinivasan`, `rohin_dasari`, `johnkorn`,
+`pratt2762`) turns its recipe into run configs and its claims into rows of
+`results/seed_reproductions.csv`: the number the repository reported, its recipe run here, and
+the corrected protocol run here, with the seeds behind them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .. import runner
+from ..records import RESULTS_DIR, aggregate, atomic_write_text
+from ..report import frame_markdown
+
+REPRODUCTION_COLUMNS = ("source", "claim", "reported", "as_published_here", "corrected_here",
+                        "seeds", "data")
+
+
+def cross_entropy_on_outputs(labels, outputs):
+    """Per-example sparse cross-entropy that takes `outputs` as logits, whatever made them.
+
+    The repositories' "softmax applied twice" feeds probabilities to a cross-entropy that
+    expects logits. Keras 3's own cross-entropy, given `from_logits=True` and a tensor that
+    comes out of a softmax, quietly takes the softmax's input instead (in a traced function:
+    `keras.src.backend.tensorflow.nn._get_logits`), which would hide the bug we reproduce.
+    TensorFlow's op keeps it, as Keras 2 and PyTorch's `CrossEntropyLoss` did.
+    """
+    import tensorflow as tf
+
+    labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=outputs)
+
+
+def record_rows(configs_for, seeds, profile, results_dir, data_dir,
+                fields=("test_accuracy",)) -> list[dict]:
+    """Run (or read back) `configs_for(seed, profile)` for every seed; one row per run."""
+    rows = []
+    for seed in seeds:
+        for name, config in configs_for(seed, profile).items():
+            record = runner.run(config, results_dir=results_dir, data_dir=data_dir, verbose=0)
+            rows.append({"seed": seed, "model": name, **{f: record.row[f] for f in fields},
+                         "run_id": record.run_id})
+    return rows
+
+
+def model_table(rows: pd.DataFrame, labels: dict, reported: dict,
+                metrics=("test_accuracy",)) -> pd.DataFrame:
+    """Mean, std and count over seeds per model, in the order of `labels`, with the reported
+    accuracy and a readable label."""
+    table = aggregate(rows, by=("model",), metrics=metrics)
+    table["reported_accuracy"] = table["model"].map(reported)
+    table["label"] = table["model"].map(labels)
+    order = list(labels)
+    return table.sort_values("model", key=lambda s: s.map(order.index)).reset_index(drop=True)
+
+
+def claims_frame(source: str, claims, seeds: int, data: str) -> pd.DataFrame:
+    """`seed_reproductions` rows from (claim, reported, as published here, corrected here)."""
+    return pd.DataFrame([{"source": source, "claim": claim, "reported": reported,
+                          "as_published_here": published, "corrected_here": corrected,
+                          "seeds": seeds, "data": data}
+                         for claim, reported, published, corrected in claims],
+                        columns=REPRODUCTION_COLUMNS)
+
+
+def write_seed_reproductions(claims: pd.DataFrame, results_dir=RESULTS_DIR,
+                             name: str = "seed_reproductions"):
+    """Add these claims' rows to `results/<name>.csv`, or replace them where they stand (a row
+    is the same claim when its source and claim text are), so the table keeps its order."""
+    path = Path(results_dir) / f"{name}.csv"
+    table = pd.read_csv(path, keep_default_na=False) if path.exists() else pd.DataFrame(
+        columns=REPRODUCTION_COLUMNS)
+    new = {(row.source, row.claim): row for row in claims.itertuples(index=False)}
+    rows = [new.pop((row.source, row.claim), row) for row in table.itertuples(index=False)]
+    rows += list(new.values())  # claims not in the table yet, in their order
+    merged = pd.DataFrame(rows, columns=list(REPRODUCTION_COLUMNS))
+    atomic_write_text(path, merged.to_csv(index=False))
+    return path
+
+
+def format_reproductions(table: pd.DataFrame) -> str:
+    """`seed_reproductions.csv` as a Markdown table (what the README shows)."""
+    return frame_markdown(table, {"source": "source", "claim": "claim", "reported": "reported",
+                                  "as_published_here": "the recipe here",
+                                  "corrected_here": "corrected here", "seeds": "seeds"})

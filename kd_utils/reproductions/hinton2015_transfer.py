@@ -1,0 +1,140 @@
+"""Hinton, Vinyals & Dean (2015), section 3: distilling on a transfer set with classes left out.
+
+The 800-800 student is distilled at T = 20 on a transfer set without some classes (the teacher
+saw every class); then the output biases of the left-out classes are shifted, by an amount
+picked on the validation split (the paper picked it on the test set). Shifting a class's output
+bias by b adds b to that class's logit, so the bias-shift curves are computed from the
+student's logits without touching the model. Paper: without 3s, 206 errors (133 of the 1,010
+test 3s); +3.5 on the 3's bias, 109 errors (14 on 3s). Only 7s and 8s: 47.3% test error; -7.6
+on the 7 and 8 biases, 13.2%.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .. import data, runner
+from ..config import RunConfig
+from ..records import RESULTS_DIR, RunRecord, aggregate
+from .hinton2015 import hinton_configs
+
+
+@dataclass(frozen=True)
+class TransferSet:
+    """A transfer set with classes left out, and the output biases shifted afterwards."""
+
+    name: str
+    transfer_classes: tuple[int, ...]  # the classes the student sees
+    shifted_classes: tuple[int, ...]  # the classes whose output bias is shifted
+    shifts: tuple[float, ...]  # the candidate shifts, 0 first
+    paper: dict  # the paper's numbers, for the table
+
+
+TRANSFER_SETS = {
+    "omit_3": TransferSet(
+        "omit_3", (0, 1, 2, 4, 5, 6, 7, 8, 9), (3,), tuple(np.arange(0, 8.01, 0.25).round(2)),
+        paper={"test_errors": 206, "class_errors": 133, "shifted_test_errors": 109,
+               "shifted_class_errors": 14, "shift": 3.5}),
+    "only_7_8": TransferSet(
+        "only_7_8", (7, 8), (7, 8), tuple(np.arange(0, -12.01, -0.25).round(2)),
+        paper={"test_error_percent": 47.3, "shifted_test_error_percent": 13.2, "shift": -7.6}),
+}
+
+
+def omitted_class_configs(transfer_set: str | TransferSet, seeds=(0, 1, 2), profile="full",
+                          student="mlp:800,800", temperature=20.0,
+                          alpha=0.1) -> list[RunConfig]:
+    """The 800-800 student distilled at T = 20 on a transfer set without some classes.
+
+    Each seed distils its own seed's teacher, as in `hinton2015.compare`; the teacher saw every
+    class.
+    """
+    transfer_set = _transfer_set(transfer_set)
+    return [hinton_configs(seed, profile, "mnist", student, temperature, alpha)[2]
+            .replace(transfer_classes=transfer_set.transfer_classes) for seed in seeds]
+
+
+def _transfer_set(transfer_set) -> TransferSet:
+    if isinstance(transfer_set, TransferSet):
+        return transfer_set
+    if transfer_set not in TRANSFER_SETS:
+        raise ValueError(f"transfer_set must be one of {', '.join(TRANSFER_SETS)} or a "
+                         f"TransferSet; got {transfer_set!r}")
+    return TRANSFER_SETS[transfer_set]
+
+
+def bias_shift_curve(logits, labels, shifted_classes, shifts) -> pd.DataFrame:
+    """Errors overall and on `shifted_classes` after adding each shift to their logits.
+
+    Adding b to a class's logits is the same as adding b to its output bias.
+    """
+    logits, labels = np.asarray(logits, dtype=np.float64), np.asarray(labels)
+    if logits.ndim != 2 or len(logits) != len(labels):
+        raise ValueError(f"logits must be (examples, classes) matching labels; got "
+                         f"{logits.shape} for {labels.shape} labels")
+    classes = list(shifted_classes)
+    in_classes = np.isin(labels, classes)
+    rows = []
+    for shift in shifts:
+        shifted = logits.copy()
+        shifted[:, classes] += shift
+        wrong = shifted.argmax(-1) != labels
+        rows.append({"shift": float(shift), "errors": int(wrong.sum()), "count": len(labels),
+                     "class_errors": int(wrong[in_classes].sum()),
+                     "class_count": int(in_classes.sum())})
+    frame = pd.DataFrame(rows)
+    frame["error_percent"] = 100 * frame["errors"] / frame["count"]
+    frame["class_accuracy_percent"] = 100 * (1 - frame["class_errors"] / frame["class_count"])
+    return frame
+
+
+def bias_shift_curves(records: list[RunRecord], transfer_set, results_dir=RESULTS_DIR,
+                      data_dir=None) -> pd.DataFrame:
+    """The bias-shift curve of each run on the full validation and test splits (every class).
+
+    The model comes from its record (retrained, deterministically, if `model.keras` is missing).
+    """
+    transfer_set = _transfer_set(transfer_set)
+    curves = []
+    for record in records:
+        model = runner.get_or_train_model(record.config, results_dir, data_dir, verbose=0)
+        splits = data.splits_for(record.config.replace(transfer_classes=None), data_dir)
+        for split, x, y in (("val", splits.x_val, splits.y_val),
+                            ("test", splits.x_test, splits.y_test)):
+            logits = model.predict(x, batch_size=1024, verbose=0)
+            curve = bias_shift_curve(logits, y, transfer_set.shifted_classes, transfer_set.shifts)
+            curves.append(curve.assign(transfer_set=transfer_set.name, seed=record.config.seed,
+                                       split=split, run_id=record.run_id))
+    return pd.concat(curves, ignore_index=True)
+
+
+def choose_shifts(curves: pd.DataFrame) -> pd.DataFrame:
+    """Per run, the shift with the fewest validation errors (the smallest |shift| on ties)."""
+    val = curves[curves["split"] == "val"].assign(size=lambda f: f["shift"].abs())
+    best = val.sort_values(["run_id", "errors", "size"]).groupby("run_id").head(1)
+    return best[["transfer_set", "seed", "run_id", "shift"]].reset_index(drop=True)
+
+
+def omitted_class_table(curves: pd.DataFrame) -> pd.DataFrame:
+    """Test results without a shift and with the validation-chosen shift, mean/std over seeds."""
+    chosen = choose_shifts(curves)
+    test = curves[curves["split"] == "test"]
+    no_shift = test[test["shift"] == 0].assign(bias="none")
+    shifted = test.merge(chosen, on=["transfer_set", "seed", "run_id", "shift"])
+    shifted = shifted.assign(bias="shift chosen on validation")
+    rows = pd.concat([no_shift, shifted], ignore_index=True)
+    table = aggregate(rows, by=("transfer_set", "bias"),
+                      metrics=("shift", "errors", "error_percent", "class_errors",
+                               "class_accuracy_percent"))
+    paper = []
+    for _, row in table.iterrows():
+        numbers = TRANSFER_SETS[row.transfer_set].paper if row.transfer_set in TRANSFER_SETS else {}
+        prefix = "" if row.bias == "none" else "shifted_"
+        paper.append({"paper_shift": numbers.get("shift") if prefix else 0.0,
+                      "paper_errors": numbers.get(f"{prefix}test_errors"),
+                      "paper_error_percent": numbers.get(f"{prefix}test_error_percent"),
+                      "paper_class_errors": numbers.get(f"{prefix}class_errors")})
+    return pd.concat([table, pd.DataFrame(paper)], axis=1)

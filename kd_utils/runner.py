@@ -1,0 +1,287 @@
+"""Running configs: train what a `RunConfig` describes and write its record, or read it back.
+
+`run(config)` seeds everything just before building the model, trains with best-epoch
+selection on the validation split, evaluates the kept weights once on the test set, and writes
+the run's record (`records.py`). `run_group(configs)` trains runs that differ only in T and
+alpha on one teacher pass. `get_or_train_model(config)` returns a trained model, training it
+when its record has no model. Every function here that trains prints what it trains and
+roughly how long it will take before it starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from . import data, distribute, losses, models, pipeline, records, teacher_logits
+from .callbacks import EpochTimer
+from .config import RunConfig, ensemble_members, make_optimizer
+from .distiller import Distiller
+from .group import GroupDistiller, GroupEarlyStopping
+from .records import RESULTS_DIR, RunRecord, is_finished, load_record
+from .teacher_logits import average_logits, teacher_logits_for, teacher_logits_path
+
+
+def announce_training(config: RunConfig, train_examples: int, what: str = "training") -> None:
+    """Print what is about to train and roughly for how long, before it starts."""
+    estimate = records.estimated_minutes(config, train_examples)
+    duration = ("duration unknown (no earlier run of this model here)" if estimate is None
+                else f"about {estimate[0]:.1f} min if all epochs run (scaled from {estimate[1]} "
+                     "earlier runs here)")
+    print(f"{what} {config.run_id}: {config.epochs} epochs on {train_examples:,} examples, "
+          f"{duration}", flush=True)
+
+
+def get_or_train_model(config: RunConfig, results_dir=RESULTS_DIR, data_dir=None, verbose=1):
+    """The trained model of a config: loaded from its record, or trained now (announced).
+
+    Training is deterministic per config, so retraining a record whose `model.keras` is missing
+    (models are not committed) gives back the same weights.
+    """
+    record = run(config, results_dir=results_dir, data_dir=data_dir, verbose=verbose)
+    if record.model is None and not (record.run_dir / "model.keras").exists():
+        record = run(config, results_dir=results_dir, data_dir=data_dir, verbose=verbose,
+                     force=True, why="retraining (its record has no model.keras)")
+    return record.load_model()
+
+
+def save_teacher_logits(teacher_config: RunConfig, results_dir=RESULTS_DIR,
+                        data_dir=None) -> Path:
+    """Cache the teacher's logits on its splits under `results/cache/` (training it if needed).
+
+    Returns the path: `<teacher run id>-weights-<hash>-data-<hash>.npz`, with arrays `train`,
+    `val` and `test`.
+    """
+    model = get_or_train_model(teacher_config, results_dir, data_dir, verbose=0)
+    splits = data.splits_for(teacher_config, data_dir)
+    teacher_logits_for(teacher_config, model, splits, results_dir)
+    return teacher_logits_path(teacher_config, model, splits, results_dir)
+
+
+def ensemble_logits(config: RunConfig, splits: data.Splits, results_dir=RESULTS_DIR,
+                    data_dir=None, verbose=0):
+    """(train, val, test) logits of an ensemble teacher: its members' logits averaged.
+
+    Each member is an ordinary teacher run (trained if missing) with its own cached logits.
+    """
+    return average_logits([
+        teacher_logits_for(member, get_or_train_model(member, results_dir, data_dir, verbose),
+                           splits, results_dir) for member in ensemble_members(config)])
+
+
+def _inputs_of(config: RunConfig, results_dir, data_dir, verbose):
+    """What a run trains from: its splits, its teacher, the cached logits, starting weights."""
+    splits = data.splits_for(config, data_dir)
+    teacher_model = cached = None
+    if config.role == "distilled" and config.teacher_seeds:
+        cached = ensemble_logits(config, splits, results_dir, data_dir, verbose)
+    elif config.role == "distilled":
+        teacher_model = get_or_train_model(config.teacher, results_dir, data_dir, verbose)
+        cached = teacher_logits_for(config.teacher, teacher_model, splits, results_dir)
+    initial_weights = (get_or_train_model(config.init_from, results_dir, data_dir,
+                                          verbose).get_weights()
+                       if config.init_from is not None else None)
+    # The teacher runs every batch only when inputs are jittered; otherwise logits are cached.
+    live_teacher = teacher_model if (cached is not None and config.jitter_pixels) else None
+    return splits, live_teacher, cached, initial_weights
+
+
+def _build_student(config: RunConfig, splits, initial_weights):
+    keras.utils.set_random_seed(config.seed)  # just before building: same seed, same model
+    student = models.build(config.architecture, splits.input_shape, splits.num_classes)
+    if initial_weights is not None:
+        student.set_weights(initial_weights)
+    return student
+
+
+def _compile_and_datasets(model, config: RunConfig, splits, live_teacher, cached):
+    train_logits, val_logits, _ = cached if cached is not None else (None, None, None)
+    steps_per_epoch = -(-len(splits.x_train) // config.batch_size)
+    model.compile(optimizer=make_optimizer(config, steps_per_epoch),
+                  jit_compile=config.jit_compile, steps_per_execution=config.steps_per_execution)
+    train_ds = pipeline.make_dataset(
+        splits.x_train, splits.y_train, None if live_teacher else train_logits,
+        batch_size=config.batch_size, shuffle=True, seed=config.seed,
+        jitter_pixels=config.jitter_pixels, num_classes=splits.num_classes)
+    val_ds = pipeline.make_dataset(splits.x_val, splits.y_val, val_logits, batch_size=1024,
+                                   num_classes=splits.num_classes)
+    return train_ds, val_ds
+
+
+def _evaluate_and_write(config: RunConfig, splits, student, history: pd.DataFrame, cached,
+                        wall_seconds: float, results_dir: Path, replicas: int = 1) -> RunRecord:
+    """Evaluate the kept weights once on the test set and write the run's record."""
+    test_logits = cached[2] if cached is not None else None
+    best = int(history["val_accuracy"].to_numpy().argmax())  # the epoch whose weights we keep
+    test_pred = student.predict(splits.x_test, batch_size=1024, verbose=0)
+    test_errors = int((test_pred.argmax(-1) != splits.y_test).sum())
+    agreement = (float(losses.teacher_agreement(test_logits, test_pred))
+                 if test_logits is not None else None)  # no teacher: null, not NaN
+    row = {
+        "run_id": config.run_id,
+        **{k: v for k, v in config.to_dict().items() if k not in ("teacher", "init_from")},
+        "teacher_run_id": config.teacher.run_id if config.teacher else "",
+        "teacher_architecture": config.teacher.architecture if config.teacher else "",
+        "init_from_run_id": config.init_from.run_id if config.init_from else "",
+        "params": int(student.count_params()),
+        "train_examples": len(splits.x_train),
+        "best_epoch": best + 1,
+        "epochs_trained": len(history),
+        "train_accuracy": float(history["accuracy"].iloc[best]),
+        "val_accuracy": float(history["val_accuracy"].iloc[best]),
+        "test_accuracy": 1.0 - test_errors / len(splits.y_test),
+        "test_errors": test_errors,
+        "test_count": len(splits.y_test),
+        "test_teacher_agreement": agreement,
+        "wall_seconds": round(wall_seconds, 2),
+        "replicas": replicas,  # devices the global batch was split over (tf.distribute)
+        "epoch_cpu_seconds_median": round(float(np.median(history["epoch_cpu_seconds"])), 3),
+        "tf_version": tf.__version__,
+        "keras_version": keras.__version__,
+        "machine": f"{platform.machine()} {os.cpu_count()} cpus",
+        "git_commit": records.git_commit(),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    return records.write_record(config, row, history, student, results_dir)
+
+
+def _history_frame(history: dict, timer, share: int = 1) -> pd.DataFrame:
+    """The history.csv frame: one row per epoch, with its wall and CPU seconds (divided by
+    `share`, the group size, for a member of a group)."""
+    frame = pd.DataFrame(history)
+    frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
+    frame["epoch_wall_seconds"] = list(np.divide(timer.wall, share))[:len(frame)]
+    frame["epoch_cpu_seconds"] = list(np.divide(timer.cpu, share))[:len(frame)]
+    return frame
+
+
+def run(config: RunConfig, results_dir=RESULTS_DIR, force: bool = False, data_dir=None,
+        verbose: int | str = 1, callbacks=None, strategy=None,
+        why: str = "training") -> RunRecord:
+    """Train the run a config describes and write its record, or read the record back.
+
+    Args:
+        config: the run.
+        results_dir: where `runs/` and `summary.csv` live.
+        force: retrain even when a finished record exists.
+        data_dir: passed to `data.load` (else `$KD_DATA_DIR`, then `data/`).
+        verbose: Keras' progress output (1 = progress bar, 2 = a line per epoch, 0 = none);
+            the one-line announcement of what trains is printed whatever its value.
+        callbacks: extra Keras callbacks.
+        strategy: a `tf.distribute.Strategy` to train on several devices or hosts (None: the
+            current one). `config.batch_size` is the global batch, split over the replicas,
+            and the loss is the global batch's mean, so the number of replicas does not
+            change the result (up to float rounding).
+        why: the announcement's first word(s).
+    """
+    results_dir = Path(results_dir)
+    if not force and is_finished(config, results_dir):
+        return load_record(config, results_dir)
+    strategy = strategy or tf.distribute.get_strategy()
+    if strategy.num_replicas_in_sync > 1:
+        config = distribute.distributed_execution(config)
+    with strategy.scope():  # models, optimizer and metrics are built under the strategy
+        splits, live_teacher, cached, initial_weights = _inputs_of(config, results_dir,
+                                                                   data_dir, verbose)
+        announce_training(config, len(splits.x_train), why)
+        started = time.perf_counter()
+        student = _build_student(config, splits, initial_weights)
+        distiller = Distiller(student, live_teacher, temperature=config.temperature,
+                              alpha=config.alpha, run_name=config.run_id)
+        train_ds, val_ds = _compile_and_datasets(distiller, config, splits, live_teacher,
+                                                 cached)
+    if distribute.needs_our_distribution(strategy):
+        # Checked on the arrays, then distributed here (see `needs_our_distribution`).
+        train_logits = None if (cached is None or live_teacher) else cached[0][:256]
+        distiller.check_batch(splits.x_train[:256], splits.y_train, train_logits, "x")
+        train_ds = strategy.experimental_distribute_dataset(train_ds)
+    timer = EpochTimer()
+    stopper = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
+                                            patience=config.patience or config.epochs,
+                                            restore_best_weights=True)
+    fit = distiller.fit(train_ds, validation_data=val_ds, epochs=config.epochs, verbose=verbose,
+                        shuffle=False,  # train_ds shuffles itself, seeded
+                        callbacks=[stopper, timer, *(callbacks or [])])
+    return _evaluate_and_write(config, splits, student, _history_frame(fit.history, timer),
+                               cached, time.perf_counter() - started, results_dir,
+                               replicas=strategy.num_replicas_in_sync)
+
+
+def _group_key(config: RunConfig) -> dict:
+    return {k: v for k, v in config.to_dict().items() if k not in ("temperature", "alpha")}
+
+
+def can_group(a: RunConfig, b: RunConfig) -> bool:
+    """Whether two runs differ in T and alpha only, so they can share every batch."""
+    return _group_key(a) == _group_key(b)
+
+
+def run_group(configs, results_dir=RESULTS_DIR, force: bool = False, data_dir=None,
+              verbose: int | str = 1) -> list[RunRecord]:
+    """Train runs that differ only in T and alpha together: one teacher forward per batch.
+
+    Each student is built from its own seed, sees the batches (and jitter) its own run would
+    see, and keeps its own best validation epoch and early stop (`GroupEarlyStopping`), so its
+    record is the one `run(config)` would write, in the same files and form. Time is shared:
+    a record's `wall_seconds` and epoch seconds are the group's divided by the group size, and
+    `group.json` beside it names the group and its undivided times. Finished runs are read back.
+
+    The seed is not a group dimension on purpose: it sets the batch order and the jitter, so
+    students of different seeds cannot share batches without their records depending on their
+    group.
+    """
+    results_dir = Path(results_dir)
+    configs = list(configs)
+    for config in configs[1:]:
+        if not can_group(configs[0], config):
+            differing = sorted(k for k, v in _group_key(config).items()
+                               if _group_key(configs[0]).get(k) != v)
+            raise ValueError(f"run_group: {config.run_id} differs from {configs[0].run_id} in "
+                             f"{', '.join(differing)}; a group's runs may differ in temperature "
+                             "and alpha only")
+    todo = [c for c in configs if force or not is_finished(c, results_dir)]
+    if len(todo) <= 1:
+        return [run(c, results_dir, force, data_dir, verbose) for c in configs]
+    first = todo[0]
+    splits, live_teacher, cached, initial_weights = _inputs_of(first, results_dir, data_dir,
+                                                               verbose)
+    announce_training(first, len(splits.x_train), f"training a group of {len(todo)} like")
+    started = time.perf_counter()
+    students = [_build_student(c, splits, initial_weights) for c in todo]
+    group = GroupDistiller(students, live_teacher, [c.temperature for c in todo],
+                           [c.alpha for c in todo], [c.run_id for c in todo])
+    train_ds, val_ds = _compile_and_datasets(group, first, splits, live_teacher, cached)
+    timer = EpochTimer()
+    stopper = GroupEarlyStopping(patience=first.patience or first.epochs)
+    fit = group.fit(train_ds, validation_data=val_ds, epochs=first.epochs, verbose=verbose,
+                    shuffle=False, callbacks=[stopper, timer])
+    wall = time.perf_counter() - started
+    size = len(todo)
+    finished = {}
+    for config, student, history, stopped in zip(todo, students, group.split_history(fit.history),
+                                                 stopper.stopped_after, strict=True):
+        frame = _history_frame(history, timer, size)
+        frame = frame.iloc[:stopped] if stopped else frame
+        record = _evaluate_and_write(config, splits, student, frame, cached, wall / size,
+                                     results_dir)
+        records.atomic_write_text(record.run_dir / "group.json", json.dumps({
+            "group_size": size, "run_ids": [c.run_id for c in todo],
+            "group_wall_seconds": round(wall, 2),
+            "group_epoch_cpu_seconds": [round(t, 3) for t in timer.cpu]}, indent=2) + "\n")
+        finished[config.run_id] = record
+    return [finished.get(c.run_id) or load_record(c, results_dir) for c in configs]
+
+
+def clear_caches() -> None:
+    """Empty every in-memory cache of the lab: loaded splits and teacher logits."""
+    data.clear_caches()
+    teacher_logits.clear_caches()

@@ -1,0 +1,74 @@
+"""Teacher logits: computed once per teacher and data, cached on disk, averaged for ensembles.
+
+With un-jittered inputs the teacher's outputs never change during distillation, so they are
+computed once and every student reads them (the Distiller then skips the teacher forward).
+The cache file's name holds a hash of the teacher's weights and one of the input images, so a
+retrained or edited teacher, or other data, is never served stale logits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from .checks import check_model, refuse_probabilities
+from .config import RunConfig
+from .data import Splits
+from .records import RESULTS_DIR, atomic_write
+
+_CACHE: dict = {}
+
+
+def compute_teacher_logits(teacher, x, batch_size: int = 1024) -> np.ndarray:
+    """The teacher's logits for every row of `x` (inference mode), to cache for distillation."""
+    check_model(teacher, "teacher")
+    logits = teacher.predict(x, batch_size=batch_size, verbose=0)
+    refuse_probabilities(logits, f"teacher {teacher.name!r}")
+    return logits.astype(np.float32)
+
+
+def _digest(arrays) -> str:
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:12]
+
+
+def teacher_logits_path(teacher_config: RunConfig, teacher_model, splits: Splits,
+                        results_dir=RESULTS_DIR) -> Path:
+    """Where the teacher's logits on these splits are cached on disk:
+    `cache/teacher_logits/<teacher run id>-weights-<hash>-data-<hash>.npz`."""
+    weights = _digest(teacher_model.get_weights())
+    inputs = _digest((splits.x_train, splits.x_val, splits.x_test))
+    name = f"{teacher_config.run_id}-weights-{weights}-data-{inputs}.npz"
+    return Path(results_dir) / "cache" / "teacher_logits" / name
+
+
+def teacher_logits_for(teacher_config: RunConfig, teacher_model, splits: Splits,
+                       results_dir=RESULTS_DIR):
+    """The teacher's logits on (train, val, test): from memory, from disk, or computed once."""
+    path = teacher_logits_path(teacher_config, teacher_model, splits, results_dir)
+    if path not in _CACHE:
+        if path.exists():
+            with np.load(path) as stored:
+                logits = (stored["train"], stored["val"], stored["test"])
+        else:
+            logits = tuple(compute_teacher_logits(teacher_model, x)
+                           for x in (splits.x_train, splits.x_val, splits.x_test))
+            atomic_write(path, lambda f: np.savez(f, train=logits[0], val=logits[1],
+                                                  test=logits[2]), binary=True)
+        _CACHE[path] = logits
+    return _CACHE[path]
+
+
+def average_logits(members) -> tuple:
+    """An ensemble teacher's (train, val, test) logits: its members' logits averaged (whose
+    softmax is the normalised geometric mean of the members' probabilities)."""
+    return tuple(np.mean([logits[i] for logits in members], axis=0) for i in range(3))
+
+
+def clear_caches() -> None:
+    """Forget the logits held in memory (the files on disk stay)."""
+    _CACHE.clear()

@@ -1,0 +1,113 @@
+"""Hinton et al. (2015): configs, the width and regulariser tables, the ensemble, the README block."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import DIGITS_TEACHER
+
+from kd_utils import data, runner, sweep
+from kd_utils.config import RunConfig, ensemble_members
+from kd_utils.reproductions import hinton2015, hinton2015_readme
+
+TEACHER = DIGITS_TEACHER
+
+
+# -- bias shift: golden values -------------------------------------------------------------
+# -- configs: the reproduction shares runs with the other notebooks ------------------------
+def test_width_configs_reuse_the_sweep_runs_and_add_a_scratch_run_per_width():
+    configs = hinton2015.width_configs((30, 800), (2.5, 20), seeds=(0, 1, 2), profile="full")
+    assert len(configs) == 2 * (2 + 1) * 3 and len(set(configs)) == len(configs)
+    swept = sweep.sweep_configs(hinton2015.hinton_configs(0, "full")[2], (1, 2, 4, 8, 20),
+                                 (0, 0.1, 0.5, 0.9, 1))
+    shared = [c for c in configs if c in swept]
+    # 800-800 at T = 20 and from scratch (alpha = 1), for 3 seeds: already in the sweep.
+    assert len(shared) == 2 * 3
+    assert {c.alpha for c in configs} == {0.1, 1.0}
+
+
+def test_width_table_puts_scratch_runs_apart_from_every_temperature():
+    rows = pd.DataFrame({"architecture": ["mlp:30,30"] * 4, "alpha": [0.1, 0.1, 1.0, 1.0],
+                         "temperature": [4.0, 4.0, 1.0, 1.0], "test_errors": [300, 320, 400, 420],
+                         "test_accuracy": [0.97, 0.968, 0.96, 0.958]})
+    table = hinton2015.width_table(rows)
+    assert table["width"].tolist() == [30, 30]
+    distilled = table[table["student"] == "distilled"].iloc[0]
+    scratch = table[table["student"] == "scratch"].iloc[0]
+    assert distilled.temperature == 4.0 and distilled.test_errors_mean == 310
+    assert np.isnan(scratch.temperature) and scratch.test_errors_mean == 410
+
+
+def test_regulariser_configs_use_three_percent_and_reuse_the_full_data_runs():
+    configs = hinton2015.regulariser_configs(0.03, seeds=(0,), profile="full", train_size=55000)
+    _, scratch, distilled = hinton2015.hinton_configs(0, "full")
+    assert configs[:2] == [scratch, distilled]
+    small_scratch, small_distilled = configs[2:]
+    assert small_scratch.train_limit == small_distilled.train_limit == 1650
+    assert small_scratch.epochs == 10 * scratch.epochs and small_distilled.role == "distilled"
+    with pytest.raises(ValueError, match="fraction must be in"):
+        hinton2015.regulariser_configs(1.5, train_size=10)
+
+
+def test_regulariser_table_labels_targets_and_data_size():
+    rows = pd.DataFrame({"role": ["scratch", "distilled", "scratch", "distilled"],
+                         "train_examples": [1000, 1000, 30, 30], "temperature": [1, 20, 1, 20],
+                         "alpha": [1, 0.1, 1, 0.1], "train_accuracy": [1.0, 0.99, 1.0, 0.97],
+                         "test_accuracy": [0.98, 0.985, 0.80, 0.90],
+                         "test_errors": [200, 150, 2000, 1000], "best_epoch": [5, 6, 7, 8]})
+    table = hinton2015.regulariser_table(rows)
+    assert table["train_percent"].tolist() == [3.0, 3.0, 100.0, 100.0]
+    assert table["targets"].tolist() == ["hard labels (scratch)", "soft targets (distilled)"] * 2
+
+
+def test_paper_vs_ours_sets_each_number_beside_the_paper():
+    main = pd.DataFrame({"role": ["teacher", "scratch", "distilled"],
+                         "paper_test_errors": [67, 146, 74], "test_errors_mean": [80.0, 150.0, 90.0],
+                         "test_errors_std": [2.0, 5.0, 3.0], "test_errors_count": [3, 3, 3]})
+    omitted = pd.DataFrame({"transfer_set": ["omit_3", "omit_3"],
+                            "bias": ["none", "shift chosen on validation"],
+                            "shift_mean": [0.0, 3.0], "shift_std": [0.0, 0.5],
+                            "errors_mean": [300.0, 120.0], "errors_std": [10.0, np.nan],
+                            "errors_count": [3, 3], "class_errors_mean": [200.0, 20.0],
+                            "class_errors_std": [5.0, 1.0], "paper_shift": [0.0, 3.5],
+                            "paper_errors": [206, 109], "paper_class_errors": [133, 14]})
+    table = hinton2015_readme.paper_vs_ours(main, omitted)
+    assert table["paper"].tolist() == ["67", "146", "74", "206 (133)", "109 (14)"]
+    assert table["ours"].tolist() == ["80.0 ± 2.0", "150.0 ± 5.0", "90.0 ± 3.0",
+                                      "300.0 ± 10.0 (200.0 ± 5.0)", "120.0 (20.0 ± 1.0)"]
+    assert "bias shift (3.00 ± 0.50; paper 3.5)" in table["experiment"].iloc[4]
+    markdown = hinton2015_readme.format_paper_vs_ours(table)
+    assert markdown.splitlines()[2] == "| teacher 1200-1200, test errors | 67 | 80.0 ± 2.0 | 3 |"
+
+
+def test_ensemble_configs_share_one_ensemble_across_student_seeds():
+    configs = hinton2015.ensemble_configs(seeds=(0, 1, 2), profile="paper")
+    teachers = {c.teacher for c in configs}
+    assert len(teachers) == 1 and next(iter(teachers)).seed == 0  # one canonical teacher id
+    assert [c.seed for c in configs] == [0, 1, 2]
+    assert all(c.teacher_seeds == (0, 1, 2) and c.temperature == 20.0 and c.alpha == 0.1
+               for c in configs)
+    main_teachers = {hinton2015.hinton_configs(s, "paper")[0] for s in (0, 1, 2)}
+    assert {m for c in configs[:1] for m in ensemble_members(c)} == main_teachers
+
+
+@pytest.mark.slow  # trains an ensemble's members and students
+def test_the_ensemble_table_scores_the_averaged_teacher_once_and_the_students_per_seed(tmp_path):
+    teacher = RunConfig(dataset="digits", role="teacher", architecture="mlp:16", epochs=2,
+                        patience=0, val_size=200, profile="fast", learning_rate=0.01)
+    students = [RunConfig(dataset="digits", role="distilled", architecture="mlp:8", epochs=2,
+                          patience=0, val_size=200, profile="fast", learning_rate=0.01,
+                          teacher=teacher, teacher_seeds=(0, 1), seed=seed)
+                for seed in (0, 1)]
+    records = [runner.run(c, results_dir=tmp_path, verbose=0) for c in students]
+    table = hinton2015.ensemble_table(records, tmp_path).set_index("role")
+    splits = data.splits_for(students[0])
+    averaged = runner.ensemble_logits(students[0], splits, tmp_path)[2]
+    assert table.loc["ensemble_teacher", "test_errors_mean"] == (
+        averaged.argmax(-1) != splits.y_test).sum()
+    errors = [r.row["test_errors"] for r in records]
+    assert table.loc["ensemble_distilled", "test_errors_mean"] == pytest.approx(np.mean(errors))
+    assert table.loc["ensemble_distilled", "test_errors_count"] == 2
+    lines = hinton2015_readme.paper_vs_ours(ensemble=table.reset_index())
+    assert lines["paper"].tolist() == ["-", "-"]
+    assert lines["experiment"].iloc[0] == ("ensemble of 2 teachers (averaged logits), "
+                                           "test errors")
