@@ -91,6 +91,8 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--results-dir", type=Path, default=None)
     compare.add_argument("--data-dir", type=Path, default=None)
     compare.add_argument("--force", action="store_true", help="retrain finished runs")
+    compare.add_argument("--tensorboard", action="store_true",
+                         help="log each run for TensorBoard in <results-dir>/tensorboard/<run id>")
     compare.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
 
     sweep = commands.add_parser("sweep", help="distil over a grid of temperature x alpha x seed")
@@ -114,6 +116,8 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--cpus-per-trial", type=float, default=1)
     sweep.add_argument("--gpus-per-trial", type=float, default=0)
     sweep.add_argument("--results-dir", type=Path, default=None)
+    sweep.add_argument("--tensorboard", action="store_true",
+                       help="log each run for TensorBoard in <results-dir>/tensorboard/")
     sweep.add_argument("--data-dir", type=Path, default=None)
     sweep.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2),
                        help="Keras output per run: 2 a line per epoch (default), 1 a bar, 0 none")
@@ -141,7 +145,9 @@ def _sweep(args) -> int:
                        results_dir, args.data_dir, verbose=args.verbose,
                        jitter_pixels=args.jitter_pixels, group_size=args.group_size,
                        backend=args.backend, address=args.address,
-                       cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial)
+                       cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+                       tensorboard_dir=Path(results_dir) / "tensorboard" if args.tensorboard
+                       else None)
     table = sweep.sweep_table(rows, args.temperatures)
     name = f"sweep_{args.dataset}_{args.profile}"
     name += f"_jitter{args.jitter_pixels}" if args.jitter_pixels else ""
@@ -162,8 +168,10 @@ def _compare(args) -> int:
         done = records.is_finished(config, results_dir) and not args.force
         state = "finished, reading its record" if done else "training"
         print(f"[{i}/{len(configs)}] {config.run_id}: {state}", flush=True)
-        found.append(runner.run(config, results_dir=results_dir, data_dir=args.data_dir,
-                                force=args.force, verbose=args.verbose))
+        found.append(runner.run(
+            config, results_dir=results_dir, data_dir=args.data_dir, force=args.force,
+            verbose=args.verbose,
+            tensorboard_dir=Path(results_dir) / "tensorboard" if args.tensorboard else None))
     name = f"compare_{args.dataset}_{args.profile}"
     table, csv_path, fig_path = hinton2015.write_comparison(found, results_dir, name)
     print()

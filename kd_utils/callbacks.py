@@ -1,14 +1,64 @@
-"""Keras callbacks of the lab's runs: per-epoch timing.
+"""Keras callbacks for distillation: epoch timing, the student's checkpoint, and the direction of
+every logged metric, so that Keras' own callbacks work on a Distiller as on any model.
 
-(The Distiller's own guard against a non-finite loss is in `distiller.py`, and the per-student
-early stopping of a group in `group.py`.)
+Keras infers whether `EarlyStopping(monitor=...)` (and the other monitoring callbacks) should
+maximise or minimise only for the metrics it compiled itself; the Distiller's are its own, so
+`set_monitor_modes` fills in `mode` from the metric's name: losses and divergences go down,
+accuracy and teacher agreement go up. (The Distiller's guard against a non-finite loss is in
+`distiller.py`, and the per-student early stopping of a group in `group.py`.)
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import keras
+
+_UP = ("accuracy", "acc", "teacher_agreement")
+_DOWN = ("loss", "kl_divergence")
+
+
+def metric_direction(name: str) -> str | None:
+    """"max" or "min" for a logged metric of the Distiller (with any `val_` or `s<i>_`
+    prefix), None for a name this lab does not log."""
+    if name.endswith(_UP):
+        return "max"
+    if name.endswith(_DOWN):
+        return "min"
+    return None
+
+
+def set_monitor_modes(callbacks: list) -> list:
+    """The callbacks, each monitoring one with `mode="auto"` given the direction of its metric."""
+    for callback in callbacks:
+        if getattr(callback, "mode", None) == "auto" and hasattr(callback, "monitor"):
+            direction = metric_direction(callback.monitor)
+            if direction is not None:
+                callback.mode = direction
+                if hasattr(callback, "monitor_op"):  # Keras sets it from `mode` when None
+                    callback.monitor_op = None
+    return callbacks
+
+
+class StudentCheckpoint(keras.callbacks.ModelCheckpoint):
+    """`keras.callbacks.ModelCheckpoint` that saves the Distiller's student, the model to keep.
+
+    Takes ModelCheckpoint's arguments: `StudentCheckpoint("student.keras", monitor="val_loss",
+    save_best_only=True)` writes a whole `.keras` model that `keras.models.load_model` reads
+    back without this lab. On a plain model it saves that model.
+    """
+
+    def set_model(self, model):
+        super().set_model(getattr(model, "student", model))
+
+
+def tensorboard_logging(tensorboard_dir, name: str) -> list:
+    """[a TensorBoard callback logging to `<tensorboard_dir>/<name>/`], or [] without a folder."""
+    if tensorboard_dir is None:
+        return []
+    return [keras.callbacks.TensorBoard(log_dir=str(Path(tensorboard_dir) / name),
+                                        write_graph=False)]
 
 
 class EpochTimer(keras.callbacks.Callback):

@@ -48,16 +48,36 @@ def first_batch(x, y=None, argument: str = "x"):
 
     Iterating a dataset once moves its reshuffling on, so a model checks it here only once.
     """
+    from .pipeline import split_inputs
+
     if isinstance(x, tf.data.Dataset):
         batch = next(iter(x.take(1)), None)
         if batch is None:
             raise ValueError(f"{argument} is an empty dataset")
         if not isinstance(batch, tuple) or len(batch) not in (2, 3):
-            raise ValueError(f"{argument} must yield (x, y) or (x, y, teacher_logits) batches")
-        cached = np.asarray(batch[2]) if len(batch) == 3 else None
-        return batch[0], np.asarray(batch[1]), cached
+            raise ValueError(f"{argument} must yield (inputs, labels) or (inputs, labels, "
+                             "sample_weight) batches")
+        if len(batch) == 3:
+            check_sample_weight(batch[2], argument)
+        inputs, cached = split_inputs(batch[0])
+        return inputs, np.asarray(batch[1]), None if cached is None else np.asarray(cached)
     if y is None:
         raise ValueError(f"{argument}: labels y are required for distillation")
-    if len(x) != len(y):
-        raise ValueError(f"{argument} has {len(x)} examples but y has {len(y)}")
-    return x[:256], np.asarray(y), None
+    inputs, cached = split_inputs(x)
+    if len(inputs) != len(y):
+        raise ValueError(f"{argument} has {len(inputs)} examples but y has {len(y)}")
+    if cached is not None and len(cached) != len(inputs):
+        raise ValueError(f"teacher_logits in {argument} has {len(cached)} rows but the inputs "
+                         f"have {len(inputs)}")
+    return inputs[:256], np.asarray(y), None if cached is None else np.asarray(cached[:256])
+
+
+def check_sample_weight(sample_weight, argument: str = "x") -> None:
+    """Raise if a batch's third element is not one weight per example (cached teacher logits,
+    say, which travel in the inputs since Keras reads a third element as sample weights)."""
+    shape = tuple(sample_weight.shape)
+    if len(shape) > 2 or (len(shape) == 2 and shape[1] not in (1, None)):
+        raise ValueError(
+            f"{argument}: the third element of a batch is read as sample weights, one per "
+            f"example, but it has shape {shape}. Cached teacher logits go in the inputs: "
+            "(pipeline.with_teacher_logits(x, logits), y), as pipeline.make_dataset makes them.")

@@ -3,8 +3,11 @@
 Follows Hinton, Vinyals & Dean (2015) and the Keras knowledge-distillation example; the loss
 math lives in `losses.py` and this class only combines it. The teacher runs with
 `training=False`, outside the gradient tape and frozen, or not at all when a batch carries
-cached teacher logits as `(x, y, teacher_logits)`. With `teacher=None` and `alpha=1` the same
-class trains a student from scratch on hard labels, so every run shares one training step.
+cached teacher logits in its inputs (`pipeline.with_teacher_logits`). With `teacher=None` and
+`alpha=1` the same class trains a student from scratch on hard labels, so every run shares one
+training step. It behaves like any Keras model: standard callbacks, `sample_weight` and
+`class_weight` (weighting the hard and soft losses as Keras weights a loss), fit, evaluate and
+predict.
 """
 
 from __future__ import annotations
@@ -14,14 +17,22 @@ import numpy as np
 import tensorflow as tf
 
 from . import losses
-from .checks import check_model, check_same_width, first_batch, refuse_probabilities
+from .callbacks import set_monitor_modes
+from .checks import (
+    check_model,
+    check_same_width,
+    check_sample_weight,
+    first_batch,
+    refuse_probabilities,
+)
 from .config import check_alpha, check_temperature
 from .distribute import apply_if_finite, for_keras_reduction, per_replica_share, spans_workers
 from .models import output_width
-from .pipeline import check_labels
+from .pipeline import check_labels, split_inputs
 
 SAVE_MESSAGE = ("A Distiller is a training wrapper and is not saved as a whole: save the student "
-                "with `distiller.student.save('student.keras')` (and the teacher likewise).")
+                "with `distiller.student.save('student.keras')` (and the teacher likewise), or "
+                "checkpoint it during fit with `callbacks.StudentCheckpoint('student.keras')`.")
 _ACCURACY_NAMES = ("accuracy", "acc", "sparse_categorical_accuracy")
 
 
@@ -51,16 +62,22 @@ class RunningTerms:
         if soft:
             self.metrics.append(self.agreement)
 
-    def update(self, y, loss, terms: losses.DistillationTerms, teacher_logits, student_logits):
+    def update(self, y, loss, terms: losses.DistillationTerms, teacher_logits, student_logits,
+               sample_weight=None):
+        # Losses as Keras tracks its loss (each batch's value, weighted by the batch's size);
+        # accuracy and agreement as Keras' compiled metrics, weighted per example.
         batch = tf.cast(tf.shape(student_logits)[0], tf.float32)
         self.loss.update_state(loss, sample_weight=batch)
         self.hard.update_state(terms.hard, sample_weight=batch)
-        self.accuracy.update_state(y, student_logits)
+        self.accuracy.update_state(y, student_logits, sample_weight=sample_weight)
         if self.soft:
             self.soft_loss.update_state(terms.soft, sample_weight=batch)
             self.kl.update_state(terms.kl, sample_weight=batch)
-            self.agreement.update_state(losses.teacher_agreement(teacher_logits, student_logits),
-                                        sample_weight=batch)
+            weight = batch if sample_weight is None else tf.reduce_sum(
+                tf.cast(sample_weight, tf.float32))
+            self.agreement.update_state(
+                losses.teacher_agreement(teacher_logits, student_logits, sample_weight),
+                sample_weight=weight)
 
 
 class Distiller(keras.Model):
@@ -110,6 +127,9 @@ class Distiller(keras.Model):
         self.uses_soft_targets = teacher is not None or self.alpha < 1.0
         self.running = RunningTerms(soft=self.uses_soft_targets)
         self._trackers = self.running.metrics
+        # Built when its models are, as a plain model is after its first call, so that
+        # ModelCheckpoint and BackupAndRestore can save and load its weights before fit.
+        self.built = bool(student.built and (teacher is None or teacher.built))
 
     # -- Keras plumbing -------------------------------------------------------------------
     def compile(self, optimizer="adam", metrics=None, **kwargs):
@@ -135,7 +155,7 @@ class Distiller(keras.Model):
         return own + rest
 
     def call(self, inputs, training=None):
-        return self.student(inputs, training=training)
+        return self.student(split_inputs(inputs)[0], training=training)
 
     def get_config(self):
         raise NotImplementedError(SAVE_MESSAGE)
@@ -157,9 +177,13 @@ class Distiller(keras.Model):
         return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     # -- the training step ----------------------------------------------------------------
-    def _unpack(self, data):
-        x, y, cached_logits = keras.utils.unpack_x_y_sample_weight(data)
-        return x, y, cached_logits
+    def unpack(self, data):
+        """(x, y, cached teacher logits or None, sample weights or None) of a batch."""
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        if sample_weight is not None:
+            check_sample_weight(sample_weight)
+        x, cached_logits = split_inputs(x)
+        return x, y, cached_logits, sample_weight
 
     def teacher_outputs(self, x, cached_logits):
         if cached_logits is not None:
@@ -168,38 +192,42 @@ class Distiller(keras.Model):
             return None
         return tf.stop_gradient(self.teacher(x, training=False))
 
-    def loss_terms(self, y, teacher_logits, student_logits) -> losses.DistillationTerms:
+    def loss_terms(self, y, teacher_logits, student_logits,
+                   sample_weight=None) -> losses.DistillationTerms:
         if teacher_logits is None:
-            hard = losses.hard_label_loss(y, student_logits)
+            hard = losses.hard_label_loss(y, student_logits, sample_weight)
             return losses.DistillationTerms(hard, hard, None, None)
         return losses.distillation_terms(y, teacher_logits, student_logits, self.temperature,
-                                         self.alpha)
+                                         self.alpha, sample_weight)
 
-    def _update_metrics(self, x, y, loss, terms, teacher_logits, student_logits):
-        self.running.update(y, loss, terms, teacher_logits, student_logits)
-        return for_keras_reduction(self.compute_metrics(x, y, student_logits, sample_weight=None))
+    def _update_metrics(self, x, y, loss, terms, teacher_logits, student_logits, sample_weight):
+        self.running.update(y, loss, terms, teacher_logits, student_logits, sample_weight)
+        return for_keras_reduction(self.compute_metrics(x, y, student_logits,
+                                                        sample_weight=sample_weight))
 
     def train_step(self, data):
-        x, y, cached_logits = self._unpack(data)
+        x, y, cached_logits, sample_weight = self.unpack(data)
         # Outside the tape: the teacher is a fixed target, never differentiated.
         teacher_logits = self.teacher_outputs(x, cached_logits)
         with tf.GradientTape() as tape:
             student_logits = self.student(x, training=True)
-            terms = self.loss_terms(y, teacher_logits, student_logits)
+            terms = self.loss_terms(y, teacher_logits, student_logits, sample_weight)
             loss = terms.total
             if self.student.losses:  # weight regularisers of the student
                 loss += tf.add_n(self.student.losses)
             replica_loss = per_replica_share(loss)
         variables = self.student.trainable_variables
         apply_if_finite(self.optimizer, loss, tape.gradient(replica_loss, variables), variables)
-        return self._update_metrics(x, y, loss, terms, teacher_logits, student_logits)
+        return self._update_metrics(x, y, loss, terms, teacher_logits, student_logits,
+                                    sample_weight)
 
     def test_step(self, data):
-        x, y, cached_logits = self._unpack(data)
+        x, y, cached_logits, sample_weight = self.unpack(data)
         teacher_logits = self.teacher_outputs(x, cached_logits)
         student_logits = self.student(x, training=False)
-        terms = self.loss_terms(y, teacher_logits, student_logits)
-        return self._update_metrics(x, y, terms.total, terms, teacher_logits, student_logits)
+        terms = self.loss_terms(y, teacher_logits, student_logits, sample_weight)
+        return self._update_metrics(x, y, terms.total, terms, teacher_logits, student_logits,
+                                    sample_weight)
 
     # -- checks before training ------------------------------------------------------------
     def check_inputs(self, x, y=None, argument: str = "x") -> None:
@@ -238,7 +266,7 @@ class Distiller(keras.Model):
                 self.check_inputs(validation_data, None, "validation_data")
             else:
                 self.check_inputs(validation_data[0], validation_data[1], "validation_data")
-        callbacks = list(kwargs.pop("callbacks", None) or [])
+        callbacks = set_monitor_modes(list(kwargs.pop("callbacks", None) or []))
         callbacks.insert(0, StopOnNonFiniteLoss(self.run_name))
         return super().fit(x, y, *args, validation_data=validation_data, callbacks=callbacks,
                            **kwargs)

@@ -12,9 +12,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from .callbacks import set_monitor_modes
 from .checks import first_batch
 from .distiller import SAVE_MESSAGE, Distiller, RunningTerms, StopOnNonFiniteLoss
 from .distribute import apply_if_finite, for_keras_reduction, per_replica_share
+from .pipeline import split_inputs
 
 
 def _one_per_student(values, count: int, name: str) -> list:
@@ -61,6 +63,7 @@ class GroupDistiller(keras.Model):
                         for i, m in enumerate(self.members)]
         self.total_tracker = keras.metrics.Mean(name="loss")
         self._trackers = [self.total_tracker] + [m for r in self.running for m in r.metrics]
+        self.built = all(m.built for m in self.members)  # as `Distiller`: callbacks can save
 
     def compile(self, optimizer="adam", **kwargs):
         """Like `keras.Model.compile`, without `loss` or `metrics` (each student tracks its own)."""
@@ -76,7 +79,8 @@ class GroupDistiller(keras.Model):
         return list(getattr(self, "_trackers", []))
 
     def call(self, inputs, training=None):
-        return [student(inputs, training=training) for student in self.students]
+        x = split_inputs(inputs)[0]
+        return [student(x, training=training) for student in self.students]
 
     def get_config(self):
         raise NotImplementedError(SAVE_MESSAGE)
@@ -85,14 +89,14 @@ class GroupDistiller(keras.Model):
         raise NotImplementedError(SAVE_MESSAGE)
 
     def train_step(self, data):
-        x, y, cached_logits = keras.utils.unpack_x_y_sample_weight(data)
+        x, y, cached_logits, sample_weight = self.members[0].unpack(data)
         # One teacher forward for the whole group, outside the tape.
         teacher_logits = self.members[0].teacher_outputs(x, cached_logits)
         with tf.GradientTape() as tape:
             outcomes = []
             for member in self.members:
                 student_logits = member.student(x, training=True)
-                terms = member.loss_terms(y, teacher_logits, student_logits)
+                terms = member.loss_terms(y, teacher_logits, student_logits, sample_weight)
                 loss = terms.total
                 if member.student.losses:
                     loss += tf.add_n(member.student.losses)
@@ -102,24 +106,24 @@ class GroupDistiller(keras.Model):
         variables = [v for s in self.students for v in s.trainable_variables]
         # As in Distiller: a non-finite loss (of any student) skips the update.
         apply_if_finite(self.optimizer, total, tape.gradient(replica_total, variables), variables)
-        return self._update_metrics(y, total, teacher_logits, outcomes)
+        return self._update_metrics(y, total, teacher_logits, outcomes, sample_weight)
 
     def test_step(self, data):
-        x, y, cached_logits = keras.utils.unpack_x_y_sample_weight(data)
+        x, y, cached_logits, sample_weight = self.members[0].unpack(data)
         teacher_logits = self.members[0].teacher_outputs(x, cached_logits)
         outcomes = []
         for member in self.members:
             student_logits = member.student(x, training=False)
-            terms = member.loss_terms(y, teacher_logits, student_logits)
+            terms = member.loss_terms(y, teacher_logits, student_logits, sample_weight)
             outcomes.append((student_logits, terms, terms.total))
         total = tf.add_n([loss for _, _, loss in outcomes])
-        return self._update_metrics(y, total, teacher_logits, outcomes)
+        return self._update_metrics(y, total, teacher_logits, outcomes, sample_weight)
 
-    def _update_metrics(self, y, total, teacher_logits, outcomes):
+    def _update_metrics(self, y, total, teacher_logits, outcomes, sample_weight=None):
         batch = tf.cast(tf.shape(y)[0], tf.float32)
         self.total_tracker.update_state(total, sample_weight=batch)
         for running, (student_logits, terms, loss) in zip(self.running, outcomes, strict=True):
-            running.update(y, loss, terms, teacher_logits, student_logits)
+            running.update(y, loss, terms, teacher_logits, student_logits, sample_weight)
         return for_keras_reduction(self.get_metrics_result())
 
     def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
@@ -134,7 +138,7 @@ class GroupDistiller(keras.Model):
         for member in self.members:
             for batch, argument in batches:
                 member.check_batch(*batch, argument)
-        callbacks = list(kwargs.pop("callbacks", None) or [])
+        callbacks = set_monitor_modes(list(kwargs.pop("callbacks", None) or []))
         names = ", ".join(m.run_name for m in self.members)
         callbacks.insert(0, StopOnNonFiniteLoss(f"group of {len(self.members)} ({names})"))
         return super().fit(x, y, *args, validation_data=validation_data, callbacks=callbacks,
@@ -162,6 +166,8 @@ class GroupEarlyStopping(keras.callbacks.Callback):
     would have trained alone (its history is cut there).
     """
 
+    _pending = None
+
     def __init__(self, patience: int):
         super().__init__()
         self.patience = patience
@@ -172,6 +178,27 @@ class GroupEarlyStopping(keras.callbacks.Callback):
         self.best_weights = [None] * count
         self.wait = [0] * count
         self.stopped_after = [None] * count
+        if self._pending is not None:  # a run resumed from its checkpoint (`resume.py`)
+            state, arrays = self._pending
+            self.best, self.wait = list(state["best"]), list(state["wait"])
+            self.stopped_after = list(state["stopped_after"])
+            for i in range(count):
+                kept = sorted((k for k in arrays if k.startswith(f"best_{i}_")),
+                              key=lambda k: int(k.rsplit("_", 1)[1]))
+                self.best_weights[i] = [arrays[k] for k in kept] or None
+            self._pending = None
+
+    # The checkpoint protocol of `resume.ResumableEarlyStopping`.
+    def state(self) -> dict:
+        return {"best": [float(b) for b in self.best], "wait": list(self.wait),
+                "stopped_after": list(self.stopped_after)}
+
+    def best_arrays(self) -> dict:
+        return {f"best_{i}_{j}": w for i, weights in enumerate(self.best_weights)
+                for j, w in enumerate(weights or [])}
+
+    def resume_from(self, state: dict, arrays: dict) -> None:
+        self._pending = (state, arrays)
 
     def on_epoch_end(self, epoch, logs=None):
         for i, student in enumerate(self.model.students):

@@ -1,11 +1,33 @@
-"""tf.data pipelines for training: batches of `(x, y)` or `(x, y, teacher_logits)`, the +-2 pixel
-jitter of Hinton, Vinyals & Dean (2015), and the label check every entry point shares.
+"""tf.data pipelines for training: batches of `(x, y)`, or of `(inputs, y)` where cached teacher
+logits ride along as `inputs = {"inputs": x, "teacher_logits": logits}`; the +-2 pixel jitter of
+Hinton, Vinyals & Dean (2015); and the label check every entry point shares.
+
+Cached logits travel inside the inputs, not as a third element of the batch: Keras reads a
+third element as sample weights, so `sample_weight` and `class_weight` keep their meaning.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
+
+INPUTS, TEACHER_LOGITS = "inputs", "teacher_logits"
+
+
+def with_teacher_logits(x, teacher_logits) -> dict:
+    """Inputs that carry the teacher's cached logits to the Distiller: `{"inputs": x,
+    "teacher_logits": teacher_logits}` (arrays or tensors, one row per example)."""
+    return {INPUTS: x, TEACHER_LOGITS: teacher_logits}
+
+
+def split_inputs(x):
+    """(model inputs, cached teacher logits or None) from what a batch carries as inputs."""
+    if isinstance(x, dict):
+        if set(x) != {INPUTS, TEACHER_LOGITS}:
+            raise ValueError(f"inputs given as a dict must be {{{INPUTS!r}: x, {TEACHER_LOGITS!r}: "
+                             f"cached teacher logits}}; got the keys {sorted(x)}")
+        return x[INPUTS], x[TEACHER_LOGITS]
+    return x, None
 
 
 def check_labels(y, num_classes: int, argument: str = "y") -> None:
@@ -49,7 +71,7 @@ def jitter(images, max_shift: int, seed=None):
 
 def make_dataset(x, y, teacher_logits=None, batch_size: int = 128, shuffle: bool = False,
                  seed: int | None = None, jitter_pixels: int = 0, num_classes: int | None = None):
-    """A batched, prefetched tf.data pipeline of `(x, y)` or `(x, y, teacher_logits)`.
+    """A batched, prefetched tf.data pipeline of `(x, y)`, or `(with_teacher_logits(x, t), y)`.
 
     Args:
         teacher_logits: cached teacher outputs, one row per example; the Distiller then skips
@@ -70,7 +92,7 @@ def make_dataset(x, y, teacher_logits=None, batch_size: int = 128, shuffle: bool
         if jitter_pixels:
             raise ValueError("teacher_logits cannot be cached when jitter_pixels > 0: the teacher "
                              "must see each jittered image; pass teacher_logits=None")
-        tensors = (x, y, np.asarray(teacher_logits, dtype=np.float32))
+        tensors = (with_teacher_logits(x, np.asarray(teacher_logits, dtype=np.float32)), y)
     ds = tf.data.Dataset.from_tensor_slices(tensors)
     if shuffle:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)

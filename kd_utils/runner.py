@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from . import data, distribute, losses, models, pipeline, records, teacher_logits
-from .callbacks import EpochTimer
+from . import data, distribute, losses, models, pipeline, records, resume, teacher_logits
+from .callbacks import tensorboard_logging
 from .config import RunConfig, ensemble_members, make_optimizer
 from .distiller import Distiller
 from .group import GroupDistiller, GroupEarlyStopping
@@ -165,8 +165,8 @@ def _history_frame(history: dict, timer, share: int = 1) -> pd.DataFrame:
 
 
 def run(config: RunConfig, results_dir=RESULTS_DIR, force: bool = False, data_dir=None,
-        verbose: int | str = 1, callbacks=None, strategy=None,
-        why: str = "training") -> RunRecord:
+        verbose: int | str = 1, callbacks=None, strategy=None, why: str = "training",
+        tensorboard_dir=None) -> RunRecord:
     """Train the run a config describes and write its record, or read the record back.
 
     Args:
@@ -177,6 +177,8 @@ def run(config: RunConfig, results_dir=RESULTS_DIR, force: bool = False, data_di
         verbose: Keras' progress output (1 = progress bar, 2 = a line per epoch, 0 = none);
             the one-line announcement of what trains is printed whatever its value.
         callbacks: extra Keras callbacks.
+        tensorboard_dir: when given, the run's losses, accuracy and teacher agreement are
+            written for TensorBoard to `<tensorboard_dir>/<run id>/`.
         strategy: a `tf.distribute.Strategy` to train on several devices or hosts (None: the
             current one). `config.batch_size` is the global batch, split over the replicas,
             and the loss is the global batch's mean, so the number of replicas does not
@@ -204,16 +206,17 @@ def run(config: RunConfig, results_dir=RESULTS_DIR, force: bool = False, data_di
         train_logits = None if (cached is None or live_teacher) else cached[0][:256]
         distiller.check_batch(splits.x_train[:256], splits.y_train, train_logits, "x")
         train_ds = strategy.experimental_distribute_dataset(train_ds)
-    timer = EpochTimer()
-    stopper = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
-                                            patience=config.patience or config.epochs,
-                                            restore_best_weights=True)
-    fit = distiller.fit(train_ds, validation_data=val_ds, epochs=config.epochs, verbose=verbose,
-                        shuffle=False,  # train_ds shuffles itself, seeded
-                        callbacks=[stopper, timer, *(callbacks or [])])
-    return _evaluate_and_write(config, splits, student, _history_frame(fit.history, timer),
-                               cached, time.perf_counter() - started, results_dir,
-                               replicas=strategy.num_replicas_in_sync)
+    folder = records.run_dir(config, results_dir) / "checkpoint"
+    history, timer, resumed_at = resume.fit_resumably(
+        distiller, train_ds, val_ds, folder=folder, run_id=config.run_id, epochs=config.epochs,
+        patience=config.patience, verbose=verbose,
+        callbacks=[*tensorboard_logging(tensorboard_dir, config.run_id), *(callbacks or [])])
+    wall = time.perf_counter() - started + sum(timer.wall[:resumed_at])
+    record = _evaluate_and_write(config, splits, student, _history_frame(history, timer),
+                                 cached, wall, results_dir,
+                                 replicas=strategy.num_replicas_in_sync)
+    resume.remove(folder)
+    return record
 
 
 def _group_key(config: RunConfig) -> dict:
@@ -226,7 +229,7 @@ def can_group(a: RunConfig, b: RunConfig) -> bool:
 
 
 def run_group(configs, results_dir=RESULTS_DIR, force: bool = False, data_dir=None,
-              verbose: int | str = 1) -> list[RunRecord]:
+              verbose: int | str = 1, tensorboard_dir=None) -> list[RunRecord]:
     """Train runs that differ only in T and alpha together: one teacher forward per batch.
 
     Each student is built from its own seed, sees the batches (and jitter) its own run would
@@ -250,7 +253,8 @@ def run_group(configs, results_dir=RESULTS_DIR, force: bool = False, data_dir=No
                              "and alpha only")
     todo = [c for c in configs if force or not is_finished(c, results_dir)]
     if len(todo) <= 1:
-        return [run(c, results_dir, force, data_dir, verbose) for c in configs]
+        return [run(c, results_dir, force, data_dir, verbose, tensorboard_dir=tensorboard_dir)
+                for c in configs]
     first = todo[0]
     splits, live_teacher, cached, initial_weights = _inputs_of(first, results_dir, data_dir,
                                                                verbose)
@@ -260,16 +264,18 @@ def run_group(configs, results_dir=RESULTS_DIR, force: bool = False, data_dir=No
     group = GroupDistiller(students, live_teacher, [c.temperature for c in todo],
                            [c.alpha for c in todo], [c.run_id for c in todo])
     train_ds, val_ds = _compile_and_datasets(group, first, splits, live_teacher, cached)
-    timer = EpochTimer()
+    folder = records.run_dir(first, results_dir) / "group-checkpoint"
     stopper = GroupEarlyStopping(patience=first.patience or first.epochs)
-    fit = group.fit(train_ds, validation_data=val_ds, epochs=first.epochs, verbose=verbose,
-                    shuffle=False, callbacks=[stopper, timer])
-    wall = time.perf_counter() - started
+    history, timer, resumed_at = resume.fit_resumably(
+        group, train_ds, val_ds, folder=folder, run_id="+".join(c.run_id for c in todo),
+        epochs=first.epochs, patience=first.patience, verbose=verbose, stopper=stopper,
+        callbacks=tensorboard_logging(tensorboard_dir, f"group-{first.run_id}"))
+    wall = time.perf_counter() - started + sum(timer.wall[:resumed_at])
     size = len(todo)
     finished = {}
-    for config, student, history, stopped in zip(todo, students, group.split_history(fit.history),
-                                                 stopper.stopped_after, strict=True):
-        frame = _history_frame(history, timer, size)
+    for config, student, own, stopped in zip(todo, students, group.split_history(history),
+                                             stopper.stopped_after, strict=True):
+        frame = _history_frame(own, timer, size)
         frame = frame.iloc[:stopped] if stopped else frame
         record = _evaluate_and_write(config, splits, student, frame, cached, wall / size,
                                      results_dir)
@@ -278,6 +284,7 @@ def run_group(configs, results_dir=RESULTS_DIR, force: bool = False, data_dir=No
             "group_wall_seconds": round(wall, 2),
             "group_epoch_cpu_seconds": [round(t, 3) for t in timer.cpu]}, indent=2) + "\n")
         finished[config.run_id] = record
+    resume.remove(folder)
     return [finished.get(c.run_id) or load_record(c, results_dir) for c in configs]
 
 

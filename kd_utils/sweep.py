@@ -80,7 +80,8 @@ def sweep(template: RunConfig, students=None, temperatures=TEMPERATURES,
           alphas=ALPHAS, seeds=SEEDS, results_dir=records.RESULTS_DIR,
           data_dir=None, verbose=0, progress: bool = True, jitter_pixels: int = 0,
           group_size: int | None = None, backend: str = "local", address: str | None = None,
-          cpus_per_trial: float = 1, gpus_per_trial: float = 0) -> pd.DataFrame:
+          cpus_per_trial: float = 1, gpus_per_trial: float = 0,
+          tensorboard_dir=None) -> pd.DataFrame:
     """Run (or read back) every cell of the grid; return the sweep's summary rows.
 
     Args:
@@ -97,6 +98,7 @@ def sweep(template: RunConfig, students=None, temperatures=TEMPERATURES,
         backend: "local" (this process, the default) or "ray": each run a Ray Tune trial
             (`ray_sweep.run_configs`), on a local Ray or the cluster at `address`, with
             `cpus_per_trial` / `gpus_per_trial` each. The records are the same.
+        tensorboard_dir: log each run (each group) for TensorBoard there (local backend).
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
@@ -119,7 +121,7 @@ def sweep(template: RunConfig, students=None, temperatures=TEMPERATURES,
     for group in groups:
         bar.set_postfix_str(group[0].run_id[:48], refresh=False)
         done = runner.run_group(group, results_dir=results_dir, data_dir=data_dir,
-                                verbose=verbose)
+                                verbose=verbose, tensorboard_dir=tensorboard_dir)
         rows += [record.row for record in done]
         bar.update(sum(record.trained for record in done))
     bar.close()

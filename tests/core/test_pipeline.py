@@ -44,7 +44,10 @@ def test_make_dataset_batches_and_checks():
     x = np.zeros((10, 4), np.float32)
     y = np.arange(10) % 3
     batches = list(pipeline.make_dataset(x, y, teacher_logits=np.ones((10, 3)), batch_size=4))
-    assert [len(b) for b in batches] == [3, 3, 3] and [len(b[0]) for b in batches] == [4, 4, 2]
+    # (inputs, labels), the cached logits inside the inputs: Keras' third slot stays free
+    assert [len(b) for b in batches] == [2, 2, 2]
+    assert [len(b[0]["inputs"]) for b in batches] == [4, 4, 2]
+    assert [b[0]["teacher_logits"].shape for b in batches] == [(4, 3), (4, 3), (2, 3)]
     with pytest.raises(ValueError, match="labels must lie in 0..1"):
         pipeline.make_dataset(x, y, num_classes=2)
     with pytest.raises(ValueError, match="cannot be cached when jitter_pixels > 0"):

@@ -232,3 +232,8 @@ def test_the_estimate_scales_the_committed_runs_of_the_same_model():
     half, _ = records.estimated_minutes(teacher.replace(epochs=10), 55_000)
     assert half == pytest.approx(minutes / 2)
     assert records.estimated_minutes(teacher.replace(architecture="mlp:7,7"), 1000) is None
+
+
+def test_tensorboard_logs_each_run_in_its_own_folder(tmp_path):
+    runner.run(TEACHER, results_dir=tmp_path, verbose=0, tensorboard_dir=tmp_path / "tb")
+    assert list((tmp_path / "tb" / TEACHER.run_id / "validation").glob("events.out.tfevents.*"))
