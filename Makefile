@@ -2,7 +2,8 @@
 #   make compare   trains teacher -> student from scratch -> distilled student on MNIST
 #   make test      the everyday test suite (at most 5 minutes on 2 cores; no test marked slow)
 # and: make test-all (everything: every notebook headless, tf.distribute, Ray; what CI runs),
-# make benchmark (speed and memory, writes results/benchmarks.csv), make lab (Jupyter).
+# make benchmark (speed and memory, writes results/benchmarks.csv), make lab (Jupyter),
+# make readings (the README's and notebooks' generated numbers, from results/).
 # Both create .venv from requirements.txt (and requirements-ray.txt, for the Ray test) on first use.
 
 PYTHON ?= python3.11
@@ -13,7 +14,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 PROFILE ?= full
 ARGS ?=
 
-.PHONY: compare test test-all benchmark lab venv clean-venv
+.PHONY: compare test test-all benchmark lab readings venv clean-venv
 
 $(VENV)/.installed: requirements.txt requirements-ray.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +38,10 @@ test-all: venv
 
 lab: venv
 	cd notebooks && ../$(PY) -m jupyter lab
+
+# rewrite every generated block of the README and the notebooks from results/
+readings: venv
+	$(PY) -m kd_utils.reproductions.readings
 
 benchmark: venv
 	$(PY) benchmarks/distillation_speed.py $(ARGS)

@@ -23,8 +23,8 @@ ROLES = ("teacher", "scratch", "distilled")
 OPTIMIZERS = ("adam", "sgd", "adadelta")
 LR_SCHEDULES = ("constant", "cosine")
 # fast: about a minute on 2 cores (tests, smoke runs); full: the committed results;
-# paper: Hinton et al.'s longer trainings (hours).
-PROFILES = ("fast", "full", "paper")
+# paper: Hinton et al.'s longer trainings (hours); workshop: notebook 16's two-minute runs.
+PROFILES = ("fast", "full", "paper", "workshop")
 # How a run is executed, not what it computes: kept in config.json but left out of the run id,
 # so that tuning speed settings never orphans finished records.
 EXECUTION_FIELDS = ("jit_compile", "steps_per_execution")
@@ -141,8 +141,9 @@ class RunConfig:
         if self.steps_per_execution is None:
             object.__setattr__(self, "steps_per_execution", measured_steps)
 
-        if self.dataset not in data.DATASETS:
-            fail("dataset", f"one of {', '.join(data.DATASETS)}")
+        if self.dataset not in data.known_datasets():
+            fail("dataset", f"one of {', '.join(data.known_datasets())} (or one registered "
+                 "with data.register_dataset)")
         if self.role not in ROLES:
             fail("role", f"one of {', '.join(ROLES)}")
         if self.optimizer not in OPTIMIZERS:
@@ -222,6 +223,25 @@ class RunConfig:
         knobs += f"-ens{len(self.teacher_seeds)}" if self.teacher_seeds else ""
         return (f"{self.dataset}-{self.role}-{architecture_slug(self.architecture)}{knobs}"
                 f"-s{self.seed}-{self.profile}-{digest}")
+
+
+# The training settings a notebook's parameters cell exposes (None there: the profile's value).
+KNOBS = ("epochs", "learning_rate", "optimizer", "patience", "batch_size", "jitter_pixels",
+         "lr_schedule", "momentum", "weight_decay")
+
+
+def with_knobs(config: RunConfig, knobs: dict | None) -> RunConfig:
+    """`config` with the given training knobs changed; a knob set to None keeps its value.
+
+    A changed knob changes the run id, so a run with other knobs trains anew instead of reading
+    back the committed record of the profile's settings.
+    """
+    knobs = {k: v for k, v in (knobs or {}).items() if v is not None}
+    unknown = sorted(set(knobs) - set(KNOBS))
+    if unknown:
+        raise ValueError(f"knobs: {', '.join(unknown)} cannot be set here; the knobs are "
+                         f"{', '.join(KNOBS)}")
+    return config.replace(**knobs) if knobs else config
 
 
 def _identity(config: RunConfig) -> dict:

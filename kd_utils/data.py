@@ -13,7 +13,8 @@ Where files come from, in this order:
 MNIST and Fashion-MNIST are read from the official gzip IDX files with numpy and their md5
 is checked against the published checksums. EMNIST Letters and CIFAR-10 go through
 tensorflow-datasets. `digits` (scikit-learn's bundled 8x8 digits) and `moons`
-(`make_moons`) need no files. `splits_for(config)` loads a run's splits once per process.
+(`make_moons`) need no files. `register_dataset(name, source)` adds a user's own (arrays, a
+`tf.data.Dataset` pair, or a loader). `splits_for(config)` loads a run's splits once per process.
 The tf.data pipelines (batches, jitter, label checks) are in `pipeline.py`.
 """
 
@@ -25,8 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
+from . import user_data
 from .idx import IDX_FILES, DataFileError, read_idx
 from .idx import find_idx_files as _find_in
+from .user_data import register_dataset  # noqa: F401  (data.register_dataset reads naturally)
 
 REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
@@ -38,7 +41,7 @@ NUM_CLASSES = {
     "digits": 10,
     "moons": 2,
 }
-DATASETS = tuple(NUM_CLASSES)
+DATASETS = tuple(NUM_CLASSES)  # the built-in ones; `known_datasets()` adds the registered
 SAMPLED_DATASETS = ("moons",)  # drawn from a seed: `splits_for` draws one per run seed
 
 # 5,000 of MNIST's 60,000 training images: large enough that one error is 0.02% of
@@ -177,6 +180,11 @@ def _as_images(x: np.ndarray) -> np.ndarray:
     return x[..., None] if x.ndim == 3 else x
 
 
+def known_datasets() -> tuple[str, ...]:
+    """The built-in datasets and those registered in this process (`register_dataset`)."""
+    return DATASETS + tuple(user_data.registered())
+
+
 def split_validation(x, y, val_size: int | float, seed: int = 0):
     """Carve a stratified validation split from a training set (fixed seed, so it never moves)."""
     from sklearn.model_selection import train_test_split
@@ -200,8 +208,15 @@ def load(name: str, data_dir: str | Path | None = None, val_size: int | float = 
             runs: all runs of a comparison must share one validation split.
         download: whether to fall back to the library's download when no local copy exists.
     """
+    if name in user_data.registered():
+        (x_train, y_train), (x_test, y_test), num_classes = user_data.load_registered(name)
+        if x_train.dtype == np.uint8:  # images on the 0..255 scale, as the built-in ones
+            x_train, x_test = _as_images(x_train), _as_images(x_test)
+        x_train, y_train, x_val, y_val = split_validation(x_train, y_train, val_size, seed)
+        return Splits(name, x_train.astype(np.float32), y_train, x_val.astype(np.float32), y_val,
+                      x_test.astype(np.float32), y_test, num_classes)
     if name not in NUM_CLASSES:
-        raise ValueError(f"dataset must be one of {', '.join(DATASETS)}; got {name!r}")
+        raise ValueError(f"dataset must be one of {', '.join(known_datasets())}; got {name!r}")
     if name in IDX_FILES:
         (x_train, y_train), (x_test, y_test) = _load_idx_dataset(name, data_dir, download)
     elif name == "emnist_letters":
@@ -230,7 +245,8 @@ def splits_for(config, data_dir=None) -> Splits:
     validation split for every run.
     """
     data_seed = config.seed if config.dataset in SAMPLED_DATASETS else 0
-    key = (config.dataset, config.val_size, str(data_dir), data_seed)
+    key = (config.dataset, config.val_size, str(data_dir), data_seed,
+           user_data.generation(config.dataset))  # a re-registered dataset is loaded anew
     if key not in _SPLITS_CACHE:
         _SPLITS_CACHE[key] = load(config.dataset, data_dir=data_dir, val_size=config.val_size,
                                   seed=data_seed)

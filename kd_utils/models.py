@@ -3,7 +3,8 @@
 Teachers and students from Hinton, Vinyals & Dean (2015) and from the public KD repositories
 this lab reproduces. Each builder's docstring gives its parameter count, and a test checks it.
 `build("mlp:800,800", input_shape, num_classes)` turns the architecture string of a run
-config into a model; `outputs_probabilities(model)` detects a model that ends in softmax.
+config into a model; `register_model(name, builder)` adds a user's own;
+`outputs_probabilities(model)` detects a model that ends in softmax.
 """
 
 from __future__ import annotations
@@ -219,6 +220,23 @@ BUILDERS = {
 }
 
 
+def register_model(name: str, builder) -> None:
+    """Make `name` an architecture that configs, runs, sweeps and tables accept.
+
+    `builder(input_shape=..., num_classes=...)` must return a new Keras model that outputs
+    logits. Registering a name again replaces its builder (rerunning a notebook cell). Runs
+    are named by the architecture string, not by the builder's code: give a changed model a
+    new name, or its old records are read back as if they were its own.
+    """
+    if not isinstance(name, str) or not name or name.startswith("mlp:") or ":" in name:
+        raise ValueError(f"register_model: name must be a non-empty string without ':' "
+                         f"('mlp:...' is built in); got {name!r}")
+    if not callable(builder):
+        raise ValueError("register_model: builder must be a callable builder(input_shape=..., "
+                         f"num_classes=...) -> keras.Model; got {builder!r}")
+    BUILDERS[name] = builder
+
+
 def build(architecture: str, input_shape, num_classes: int) -> keras.Model:
     """Build a model from an architecture string: a `BUILDERS` key or `mlp:W1,W2,...`."""
     if architecture.startswith("mlp:"):
@@ -233,7 +251,11 @@ def build(architecture: str, input_shape, num_classes: int) -> keras.Model:
     if architecture not in BUILDERS:
         raise ValueError(f"architecture must be 'mlp:W1,W2,...' or one of {', '.join(BUILDERS)}; "
                          f"got {architecture!r}")
-    return BUILDERS[architecture](input_shape=input_shape, num_classes=num_classes)
+    model = BUILDERS[architecture](input_shape=input_shape, num_classes=num_classes)
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"architecture {architecture!r}: its builder returned "
+                         f"{type(model).__name__}, expected a keras.Model")
+    return model
 
 
 def outputs_probabilities(model: keras.Model) -> bool:

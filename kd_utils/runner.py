@@ -27,18 +27,9 @@ from .callbacks import tensorboard_logging
 from .config import RunConfig, ensemble_members, make_optimizer
 from .distiller import Distiller
 from .group import GroupDistiller, GroupEarlyStopping
+from .guard import announce_training
 from .records import RESULTS_DIR, RunRecord, is_finished, load_record
 from .teacher_logits import average_logits, teacher_logits_for, teacher_logits_path
-
-
-def announce_training(config: RunConfig, train_examples: int, what: str = "training") -> None:
-    """Print what is about to train and roughly for how long, before it starts."""
-    estimate = records.estimated_minutes(config, train_examples)
-    duration = ("duration unknown (no earlier run of this model here)" if estimate is None
-                else f"about {estimate[0]:.1f} min if all epochs run (scaled from {estimate[1]} "
-                     "earlier runs here)")
-    print(f"{what} {config.run_id}: {config.epochs} epochs on {train_examples:,} examples, "
-          f"{duration}", flush=True)
 
 
 def get_or_train_model(config: RunConfig, results_dir=RESULTS_DIR, data_dir=None, verbose=1):

@@ -8,11 +8,13 @@ the corrected protocol run here, with the seeds behind them.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
 
 from .. import runner
+from ..guard import announce_training
 from ..records import RESULTS_DIR, aggregate, atomic_write_text
 from ..report import frame_markdown
 
@@ -33,6 +35,25 @@ def cross_entropy_on_outputs(labels, outputs):
 
     labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
     return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=outputs)
+
+
+def as_published_accuracy(path: Path, config, train_examples: int, what: str, train_and_test,
+                          details: dict) -> float:
+    """The test accuracy of an as-published loop: read from `path`, or trained (announced) now.
+
+    Such loops bypass `runner.run` (they carry the bugs the Distiller refuses), so their result
+    is kept in a JSON file of its own under `results/as_published/` and read back, and a rerun
+    does not train them again. `train_and_test()` trains and returns the test accuracy.
+    """
+    path = Path(path)
+    if path.exists():
+        return float(json.loads(path.read_text())["test_accuracy"])
+    announce_training(config, train_examples, what)
+    accuracy = float(train_and_test())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps({**details, "epochs": config.epochs,
+                                        "test_accuracy": accuracy}, indent=1))
+    return accuracy
 
 
 def record_rows(configs_for, seeds, profile, results_dir, data_dir,
@@ -82,8 +103,10 @@ def write_seed_reproductions(claims: pd.DataFrame, results_dir=RESULTS_DIR,
     return path
 
 
-def format_reproductions(table: pd.DataFrame) -> str:
-    """`seed_reproductions.csv` as a Markdown table (what the README shows)."""
-    return frame_markdown(table, {"source": "source", "claim": "claim", "reported": "reported",
+def format_reproductions(table: pd.DataFrame, with_source: bool = True) -> str:
+    """`seed_reproductions.csv` as a Markdown table (the README's, or a notebook's without
+    the source column)."""
+    columns = {"source": "source"} if with_source else {}
+    return frame_markdown(table, {**columns, "claim": "claim", "reported": "reported",
                                   "as_published_here": "the recipe here",
                                   "corrected_here": "corrected here", "seeds": "seeds"})

@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 from .. import data, runner, sweep
-from ..config import RunConfig, profile_settings
-from ..records import RESULTS_DIR, RunRecord, aggregate, write_table
+from ..config import RunConfig, ensemble_members, profile_settings, with_knobs
+from ..records import RESULTS_DIR, RunRecord, aggregate, atomic_write_text, write_table
 from ..report import mean_spread
 
 PAPER_MAIN_ERRORS = {"teacher": 67, "scratch": 146, "distilled": 74}
@@ -54,19 +54,25 @@ ROLE_LABELS = {"teacher": "teacher", "scratch": "student from scratch",
 
 def hinton_configs(seed: int = 0, profile: str = "full", dataset: str = "mnist",
                    student: str = "mlp:800,800", temperature: float = 20.0,
-                   alpha: float = 0.1) -> tuple[RunConfig, RunConfig, RunConfig]:
-    """(teacher, scratch, distilled) configs of one seed. alpha weights the hard-label loss."""
+                   alpha: float = 0.1, student_knobs: dict | None = None,
+                   teacher_knobs: dict | None = None) -> tuple[RunConfig, RunConfig, RunConfig]:
+    """(teacher, scratch, distilled) configs of one seed. alpha weights the hard-label loss.
+
+    `student_knobs` and `teacher_knobs` change training settings (`config.with_knobs`): the
+    student's apply to the scratch and the distilled student alike, so they stay comparable.
+    """
     p = profile_settings(PROFILES, profile)
     common = dict(dataset=dataset, seed=seed, profile=profile, train_limit=p["train_limit"],
                   val_size=p["val_size"], patience=p["patience"],
                   lr_schedule=p.get("lr_schedule", "constant"))
-    teacher = RunConfig(role="teacher", architecture="hinton_teacher", jitter_pixels=2,
-                        epochs=p["teacher_epochs"], **common)
-    scratch = RunConfig(role="scratch", architecture=student, epochs=p["student_epochs"],
-                        **common)
-    distilled = RunConfig(role="distilled", architecture=student, teacher=teacher,
-                          temperature=temperature, alpha=alpha,
-                          epochs=p["student_epochs"], **common)
+    teacher = with_knobs(RunConfig(role="teacher", architecture="hinton_teacher",
+                                   jitter_pixels=2, epochs=p["teacher_epochs"], **common),
+                         teacher_knobs)
+    scratch = with_knobs(RunConfig(role="scratch", architecture=student,
+                                   epochs=p["student_epochs"], **common), student_knobs)
+    distilled = with_knobs(RunConfig(role="distilled", architecture=student, teacher=teacher,
+                                     temperature=temperature, alpha=alpha,
+                                     epochs=p["student_epochs"], **common), student_knobs)
     return teacher, scratch, distilled
 
 
@@ -101,8 +107,7 @@ def format_table(table: pd.DataFrame) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def _sd(value) -> float:
-    """A spread for the aligned text table: 0 where one seed leaves none."""
+def _sd(value) -> float:  # a spread for the aligned text table: 0 where one seed leaves none
     return 0.0 if pd.isna(value) else float(value)
 
 
@@ -133,18 +138,24 @@ def write_comparison(records, results_dir=RESULTS_DIR, name: str = "compare_mnis
     return table, csv_path, fig_path
 
 
-def soft_target_examples(teacher, splits, count: int = 5) -> pd.DataFrame:
+def soft_target_examples(teacher: RunConfig, results_dir=RESULTS_DIR, count: int = 5,
+                         data_dir=None) -> pd.DataFrame:
     """The teacher's logits, label and pixels of the first `count` test images, one row each.
 
-    Saved as a table so that the soft-target figure can be redrawn from `results/` alone.
+    Kept as `tables/03_soft_target_examples_<profile>.csv` and read back from there, so the
+    soft-target figure needs no teacher model (models are not committed).
     """
-    images = splits.x_test[:count]
-    logits = teacher.predict(images, verbose=0)
-    frame = pd.DataFrame(logits, columns=[f"logit_{k}" for k in range(logits.shape[1])])
-    frame.insert(0, "label", splits.y_test[:count])
-    pixels = pd.DataFrame(images.reshape(count, -1),
-                          columns=[f"pixel_{k}" for k in range(int(np.prod(images.shape[1:])))])
-    return pd.concat([frame, pixels], axis=1)
+    path = Path(results_dir) / "tables" / f"03_soft_target_examples_{teacher.profile}.csv"
+    if path.exists() and len(frame := pd.read_csv(path)) == count:
+        return frame
+    model = runner.get_or_train_model(teacher, results_dir, data_dir, verbose=0)
+    images = data.splits_for(teacher.replace(train_limit=None), data_dir).x_test[:count]
+    frame = pd.DataFrame(model.predict(images, verbose=0))
+    frame.columns = [f"logit_{k}" for k in frame.columns]
+    frame.insert(0, "label", data.splits_for(teacher, data_dir).y_test[:count])
+    pixels = pd.DataFrame(images.reshape(count, -1)).add_prefix("pixel_")
+    write_table(frame := pd.concat([frame, pixels], axis=1), path.stem, results_dir)
+    return frame
 
 
 def split_soft_target_examples(frame: pd.DataFrame, image_shape=(28, 28)):
@@ -182,17 +193,37 @@ def ensemble_configs(seeds=(0, 1, 2), profile: str = "paper", members=ENSEMBLE_M
     return configs
 
 
+def ensemble_teacher_errors(config: RunConfig, results_dir=RESULTS_DIR, data_dir=None) -> int:
+    """Test errors of a distilled config's ensemble teacher (its members' logits averaged).
+
+    Kept in `results/ensembles/<teacher run id>-ens<seeds>.json` with its members' run ids and
+    read back, so the table needs no member model once measured (models are not committed).
+    """
+    import json
+
+    members = ensemble_members(config)
+    path = (Path(results_dir) / "ensembles" /
+            f"{config.teacher.run_id}-ens{'-'.join(str(s) for s in config.teacher_seeds)}.json")
+    if path.exists():
+        return int(json.loads(path.read_text())["test_errors"])
+    splits = data.splits_for(config, data_dir)
+    _, _, test_logits = runner.ensemble_logits(config, splits, results_dir, data_dir)
+    errors = int((test_logits.argmax(-1) != splits.y_test).sum())
+    atomic_write_text(path, json.dumps({"members": [m.run_id for m in members],
+                                        "test_errors": errors,
+                                        "test_count": int(len(splits.y_test))}, indent=1))
+    return errors
+
+
 def ensemble_table(records: list[RunRecord], results_dir=RESULTS_DIR,
                    data_dir=None) -> pd.DataFrame:
     """Test errors of the ensemble teacher and of the students distilled from it.
 
-    The ensemble teacher is evaluated from its members' cached logits (one number: it is one
-    model); the students are mean, std and count over their seeds.
+    The ensemble teacher is one model, one number (`ensemble_teacher_errors`); the students
+    are mean, std and count over their seeds.
     """
     config = records[0].config
-    splits = data.splits_for(config, data_dir)
-    _, _, test_logits = runner.ensemble_logits(config, splits, results_dir, data_dir)
-    teacher_errors = int((test_logits.argmax(-1) != splits.y_test).sum())
+    teacher_errors = ensemble_teacher_errors(config, results_dir, data_dir)
     students = pd.Series([r.row["test_errors"] for r in records], dtype=float)
     return pd.DataFrame([
         {"role": "ensemble_teacher", "members": len(config.teacher_seeds),
@@ -205,14 +236,16 @@ def ensemble_table(records: list[RunRecord], results_dir=RESULTS_DIR,
 
 # -- temperature against student width --------------------------------------------------
 def width_configs(widths=WIDTHS, temperatures=WIDTH_TEMPERATURES, seeds=(0, 1, 2),
-                  profile: str = "full", alpha: float = 0.1) -> list[RunConfig]:
+                  profile: str = "full", alpha: float = 0.1,
+                  student_knobs: dict | None = None) -> list[RunConfig]:
     """Distilled students of each width at each T, plus each width from scratch (alpha = 1).
 
     These are the T x alpha sweep's configs, so the 30-30 and 800-800 runs the sweep made
     are read back, not retrained.
     """
     return [config for width in widths
-            for config in sweep.sweep_configs(hinton_configs(0, profile)[2].replace(
+            for config in sweep.sweep_configs(hinton_configs(
+                0, profile, student_knobs=student_knobs)[2].replace(
                 architecture=f"mlp:{width},{width}"), temperatures, (alpha, 1.0), seeds)]
 
 
@@ -231,7 +264,8 @@ def width_table(rows: pd.DataFrame) -> pd.DataFrame:
 def regulariser_configs(fraction: float = 0.03, seeds=(0, 1, 2), profile: str = "full",
                         student="mlp:800,800", temperature=20.0, alpha=0.1,
                         epochs: int | None = None, patience: int | None = None,
-                        train_size: int | None = None) -> list[RunConfig]:
+                        train_size: int | None = None,
+                        student_knobs: dict | None = None) -> list[RunConfig]:
     """Scratch and distilled students on all training data and on its first `fraction`.
 
     The all-data runs are `compare`'s. A 3% set has few steps per epoch, so the
@@ -243,7 +277,7 @@ def regulariser_configs(fraction: float = 0.03, seeds=(0, 1, 2), profile: str = 
     configs = []
     for seed in seeds:
         _, scratch, distilled = hinton_configs(seed, profile, "mnist", student,
-                                               temperature, alpha)
+                                               temperature, alpha, student_knobs)
         size = train_size or len(data.splits_for(scratch).x_train)
         small = dict(train_limit=max(1, round(fraction * size)),
                      epochs=epochs or 10 * scratch.epochs,

@@ -12,6 +12,7 @@ on the 7 and 8 biases, 13.2%.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -46,14 +47,15 @@ TRANSFER_SETS = {
 
 def omitted_class_configs(transfer_set: str | TransferSet, seeds=(0, 1, 2), profile="full",
                           student="mlp:800,800", temperature=20.0,
-                          alpha=0.1) -> list[RunConfig]:
+                          alpha=0.1, student_knobs: dict | None = None) -> list[RunConfig]:
     """The 800-800 student distilled at T = 20 on a transfer set without some classes.
 
     Each seed distils its own seed's teacher, as in `hinton2015.compare`; the teacher saw every
     class.
     """
     transfer_set = _transfer_set(transfer_set)
-    return [hinton_configs(seed, profile, "mnist", student, temperature, alpha)[2]
+    return [hinton_configs(seed, profile, "mnist", student, temperature, alpha,
+                           student_knobs)[2]
             .replace(transfer_classes=transfer_set.transfer_classes) for seed in seeds]
 
 
@@ -95,11 +97,17 @@ def bias_shift_curves(records: list[RunRecord], transfer_set, results_dir=RESULT
                       data_dir=None) -> pd.DataFrame:
     """The bias-shift curve of each run on the full validation and test splits (every class).
 
-    The model comes from its record (retrained, deterministically, if `model.keras` is missing).
+    A run's curves already in the committed `tables/08_bias_shift_curves_<profile>.csv` (same
+    run id, same shifts) are read from there; otherwise the model comes from its record
+    (retrained, deterministically and announced, if `model.keras` is missing).
     """
     transfer_set = _transfer_set(transfer_set)
     curves = []
     for record in records:
+        known = _committed_curves(record, transfer_set, results_dir)
+        if known is not None:
+            curves.append(known)
+            continue
         model = runner.get_or_train_model(record.config, results_dir, data_dir, verbose=0)
         splits = data.splits_for(record.config.replace(transfer_classes=None), data_dir)
         for split, x, y in (("val", splits.x_val, splits.y_val),
@@ -109,6 +117,19 @@ def bias_shift_curves(records: list[RunRecord], transfer_set, results_dir=RESULT
             curves.append(curve.assign(transfer_set=transfer_set.name, seed=record.config.seed,
                                        split=split, run_id=record.run_id))
     return pd.concat(curves, ignore_index=True)
+
+
+def _committed_curves(record: RunRecord, transfer_set: TransferSet, results_dir):
+    path = Path(results_dir) / "tables" / f"08_bias_shift_curves_{record.config.profile}.csv"
+    if not path.exists():
+        return None
+    table = pd.read_csv(path)
+    rows = table[table["run_id"] == record.run_id]
+    expected = 2 * len(transfer_set.shifts)  # validation and test
+    if len(rows) != expected or not np.allclose(sorted(set(rows["shift"])),
+                                                sorted(set(transfer_set.shifts))):
+        return None
+    return rows.reset_index(drop=True)
 
 
 def choose_shifts(curves: pd.DataFrame) -> pd.DataFrame:

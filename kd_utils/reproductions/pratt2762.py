@@ -14,9 +14,9 @@ import pandas as pd
 
 from .. import data, runner
 from ..config import RunConfig, make_optimizer, profile_settings
-from ..records import RESULTS_DIR, aggregate, atomic_write_text
+from ..records import RESULTS_DIR, aggregate
 from ..report import percent
-from .claims import claims_frame, cross_entropy_on_outputs
+from .claims import as_published_accuracy, claims_frame, cross_entropy_on_outputs
 
 SOURCE = "Pratt2762/Knowledge-Distillation-from-AlexNet"
 PRATT_REPORTED = {"teacher": 0.82, 1.0: 0.52, 0.0: 0.62, 0.5: 0.62}  # CIFAR-10, one run
@@ -92,7 +92,6 @@ def pratt_as_published_accuracy(config: RunConfig, teacher: RunConfig, alpha: fl
     The result is kept in `results/as_published/<run id>-alpha<alpha>.json` and read back, so
     a rerun (or an interrupted one) does not train it again.
     """
-    import json
     import warnings
 
     import keras
@@ -104,42 +103,42 @@ def pratt_as_published_accuracy(config: RunConfig, teacher: RunConfig, alpha: fl
         raise ValueError("alpha must be in [0, 1] (the weight of the hard-label loss); "
                          f"got {alpha!r}")
     path = Path(results_dir) / "as_published" / f"{config.run_id}-alpha{alpha:g}.json"
-    if path.exists():
-        return float(json.loads(path.read_text())["test_accuracy"])
     splits = data.splits_for(config, data_dir)
-    teacher_model = None
-    if alpha < 1:
-        # Loaded from its record (retrained where model.keras is missing, as on a fresh clone);
-        # used in training mode, it moves its batch-norm statistics, as it did there.
-        teacher_model = runner.get_or_train_model(teacher, results_dir, data_dir, verbose=0)
-    keras.utils.set_random_seed(config.seed)
-    student = models.build(config.architecture, splits.input_shape, splits.num_classes)
-    optimizer = make_optimizer(config)
 
-    @tf.function(reduce_retracing=True)  # the last batch of an epoch is smaller
-    def train_step(x, y):
-        soft_labels = (tf.nn.softmax(teacher_model(x, training=True))
-                       if teacher_model is not None else None)
-        with tf.GradientTape() as tape:
-            loss = pratt_published_loss(y, student(x, training=True), soft_labels, alpha)
-        optimizer.apply_gradients(zip(tape.gradient(loss, student.trainable_variables),
-                                      student.trainable_variables, strict=True))
+    def train_and_test() -> float:
+        teacher_model = None
+        if alpha < 1:
+            # Loaded from its record (retrained where model.keras is missing, as on a fresh
+            # clone); used in training mode, it moves its batch-norm statistics, as it did there.
+            teacher_model = runner.get_or_train_model(teacher, results_dir, data_dir, verbose=0)
+        keras.utils.set_random_seed(config.seed)
+        student = models.build(config.architecture, splits.input_shape, splits.num_classes)
+        optimizer = make_optimizer(config)
 
-    batches = tf.data.Dataset.from_tensor_slices((splits.x_train, splits.y_train)).shuffle(
-        len(splits.y_train), seed=config.seed).batch(config.batch_size)
-    with warnings.catch_warnings():  # Keras rightly warns about the softmax fed to it: the bug
-        warnings.filterwarnings("ignore", message=".*produced by a Softmax activation.*")
-        for _ in range(config.epochs):
-            for x, y in batches:
-                train_step(x, y)
-    predictions = student.predict(splits.x_test, batch_size=1024, verbose=0).argmax(axis=1)
-    accuracy = float((predictions == splits.y_test).mean())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(
-        {"source": SOURCE, "student_run_id": config.run_id, "alpha": alpha,
-         "teacher_run_id": teacher.run_id if alpha < 1 else None, "epochs": config.epochs,
-         "test_accuracy": accuracy, "test_count": int(len(splits.y_test))}, indent=1))
-    return accuracy
+        @tf.function(reduce_retracing=True)  # the last batch of an epoch is smaller
+        def train_step(x, y):
+            soft_labels = (tf.nn.softmax(teacher_model(x, training=True))
+                           if teacher_model is not None else None)
+            with tf.GradientTape() as tape:
+                loss = pratt_published_loss(y, student(x, training=True), soft_labels, alpha)
+            optimizer.apply_gradients(zip(tape.gradient(loss, student.trainable_variables),
+                                          student.trainable_variables, strict=True))
+
+        batches = tf.data.Dataset.from_tensor_slices((splits.x_train, splits.y_train)).shuffle(
+            len(splits.y_train), seed=config.seed).batch(config.batch_size)
+        with warnings.catch_warnings():  # Keras rightly warns about the softmax fed to it
+            warnings.filterwarnings("ignore", message=".*produced by a Softmax activation.*")
+            for _ in range(config.epochs):
+                for x, y in batches:
+                    train_step(x, y)
+        predictions = student.predict(splits.x_test, batch_size=1024, verbose=0).argmax(axis=1)
+        return float((predictions == splits.y_test).mean())
+
+    return as_published_accuracy(
+        path, config, len(splits.x_train), f"training the as-published loop (alpha = {alpha:g}) of",
+        train_and_test, {"source": SOURCE, "student_run_id": config.run_id, "alpha": alpha,
+                         "teacher_run_id": teacher.run_id if alpha < 1 else None,
+                         "test_count": int(len(splits.y_test))})
 
 
 def pratt_rows(seeds=(0, 1, 2), profile: str = "full", dataset: str = "fashion_mnist",

@@ -82,3 +82,17 @@ def test_bad_temperature_is_rejected_by_name(bad):
 def test_bad_alpha_is_rejected_by_name(bad):
     with pytest.raises(ValueError, match="alpha"):
         check_alpha(bad)
+
+
+def test_knobs_change_the_run_and_none_keeps_the_profiles_value():
+    from kd_utils.config import with_knobs
+
+    base = RunConfig(role="scratch", epochs=20)
+    assert with_knobs(base, {"epochs": None, "learning_rate": None}) is base
+    changed = with_knobs(base, {"epochs": 5, "optimizer": "sgd", "jitter_pixels": None})
+    assert (changed.epochs, changed.optimizer, changed.jitter_pixels) == (5, "sgd", 0)
+    assert changed.run_id != base.run_id
+    with pytest.raises(ValueError, match="knobs: seed, temperature cannot be set here"):
+        with_knobs(base, {"temperature": 2.0, "seed": 1})
+    with pytest.raises(ValueError, match="RunConfig.epochs must be a positive integer"):
+        with_knobs(base, {"epochs": 0})

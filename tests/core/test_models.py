@@ -60,3 +60,32 @@ def test_build_reads_mlp_specs_and_rejects_bad_ones():
     for bad in ("mlp:", "mlp:8,x", "mlp:0", "resnet50"):
         with pytest.raises(ValueError, match="architecture"):
             models.build(bad, (28, 28, 1), 10)
+
+
+def test_a_registered_builder_is_an_architecture_like_the_built_in_ones():
+    import keras
+
+    def two_layer(input_shape, num_classes):
+        return keras.Sequential([keras.Input(input_shape), keras.layers.Flatten(),
+                                 keras.layers.Dense(num_classes)])
+
+    models.register_model("two_layer_test", two_layer)
+    try:
+        model = models.build("two_layer_test", (8, 8, 1), 10)
+        assert model.count_params() == 64 * 10 + 10
+        models.register_model("not_a_model", lambda input_shape, num_classes: "model")
+        with pytest.raises(ValueError, match="its builder returned str, expected a keras.Model"):
+            models.build("not_a_model", (2,), 2)
+    finally:
+        models.BUILDERS.pop("two_layer_test", None)
+        models.BUILDERS.pop("not_a_model", None)
+
+
+@pytest.mark.parametrize(("name", "builder", "match"), [
+    ("mlp:3", lambda **k: None, "without ':'"),
+    ("", lambda **k: None, "non-empty"),
+    ("fine", "not callable", "builder must be a callable"),
+])
+def test_bad_model_registrations_are_refused(name, builder, match):
+    with pytest.raises(ValueError, match=match):
+        models.register_model(name, builder)

@@ -62,6 +62,18 @@ def test_committed_run_ids_still_match_their_configs():
     config_files = sorted((REPO / "results" / "runs").glob("*/config.json"))
     if not config_files:
         pytest.skip("no committed run records")
-    for path in config_files:
-        config = RunConfig.from_dict(json.loads(path.read_text()))
-        assert config.run_id == path.parent.name
+    from kd_utils import data
+
+    placeholders = []
+    try:
+        for path in config_files:
+            values = json.loads(path.read_text())
+            if values["dataset"] not in data.known_datasets():
+                # a dataset a notebook registered (17's digits8x8): its name is what the id holds
+                data.register_dataset(values["dataset"], lambda: None)
+                placeholders.append(values["dataset"])
+            config = RunConfig.from_dict(values)
+            assert config.run_id == path.parent.name
+    finally:
+        for name in placeholders:
+            data.user_data._REGISTERED.pop(name)

@@ -1,5 +1,7 @@
 """tsitsimis: trees on a network's soft labels (moons) and the tiny 784-10-10 student."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -84,7 +86,7 @@ def test_tiny_student_claims_compare_reported_recipe_and_corrected():
                      "corrected_here"] == "82% more test errors"
 
 
-def test_double_softmax_trains_a_softmax_output_with_a_from_logits_loss():
+def test_double_softmax_trains_a_softmax_output_with_a_from_logits_loss(tmp_path):
     import keras
 
     from kd_utils import data, models
@@ -92,7 +94,11 @@ def test_double_softmax_trains_a_softmax_output_with_a_from_logits_loss():
 
     config = tsitsimis.tiny_student_configs(0, "fast")["scratch"].replace(
         dataset="digits", val_size=200, epochs=5, architecture="mlp:16")
-    accuracy = tsitsimis.double_softmax_accuracy(config)
+    accuracy = tsitsimis.double_softmax_accuracy(config, tmp_path)
+    cached = tmp_path / "as_published" / f"{config.run_id}-double_softmax.json"
+    assert json.loads(cached.read_text())["test_accuracy"] == accuracy  # kept, and read back:
+    cached.write_text(json.dumps({"test_accuracy": 0.125}))
+    assert tsitsimis.double_softmax_accuracy(config, tmp_path) == 0.125
 
     def trained_accuracy(softmax_twice: bool) -> float:  # the recipe, written out here
         splits = data.splits_for(config)

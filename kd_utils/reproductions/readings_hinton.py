@@ -1,0 +1,256 @@
+"""Generated blocks for the README's main results and notebooks 01-09 (see `readings`).
+
+Each function reads committed tables or run records and returns Markdown: the figure, the
+numbers, and sentences whose numbers come from those tables. Sentences describe (this many
+errors, that many seeds); they claim no significance: the verdicts come with the statistics.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import records, sweep
+from ..report import markdown_table, mean_spread
+from . import hinton2015, hinton2015_readme, hinton2015_transfer
+from .readings import HEADER, errors, figure, generated, read_table, source_line
+
+SEEDS = (0, 1, 2)
+
+
+def _rows(results_dir: Path, configs) -> pd.DataFrame:
+    """The summary rows of `configs` (finished runs only), in the order of the configs."""
+    summary = records.read_summary(results_dir).set_index("run_id")
+    ids = [c.run_id for c in configs]
+    missing = [i for i in ids if i not in summary.index]
+    if missing:
+        raise FileNotFoundError(f"no run record for {', '.join(missing)} in {results_dir}")
+    return summary.loc[ids].reset_index()
+
+
+def _compare_text(results_dir: Path) -> pd.DataFrame:
+    return read_table(results_dir, "compare_mnist_full")
+
+
+@generated("compare_mnist_full")
+def readme_compare(results_dir: Path) -> str:
+    return "```\n" + hinton2015.format_table(_compare_text(results_dir)) + "\n```"
+
+
+@generated("paper_vs_ours")
+def readme_paper_vs_ours(results_dir: Path) -> str:
+    return hinton2015_readme.readme_paper_vs_ours(results_dir)
+
+
+@generated("compare_reading")
+def readme_compare_reading(results_dir: Path) -> str:
+    return _compare_sentences(_compare_text(results_dir))
+
+
+def _compare_sentences(table: pd.DataFrame) -> str:
+    t = table.set_index("role")
+    teacher, scratch, distilled = (t.loc[r, "test_errors_mean"] for r in
+                                   ("teacher", "scratch", "distilled"))
+    n = int(t.loc["distilled", "seeds"])
+    closed = (scratch - distilled) / (scratch - teacher) if scratch != teacher else np.nan
+    return (f"Mean test errors over {n} seeds: teacher {teacher:.1f}, student from scratch "
+            f"{scratch:.1f}, distilled student {distilled:.1f} (T = "
+            f"{t.loc['distilled', 'temperature']:g}, alpha = {t.loc['distilled', 'alpha']:g}). "
+            f"The distilled mean is {scratch - distilled:.1f} errors below the scratch mean, "
+            f"{100 * closed:.0f}% of the scratch-to-teacher gap; the distilled student agrees "
+            f"with its teacher on {100 * t.loc['distilled', 'test_teacher_agreement_mean']:.2f}% "
+            f"of the test images. With {n} seeds and spreads of "
+            f"{t.loc['scratch', 'test_errors_std']:.1f} and "
+            f"{t.loc['distilled', 'test_errors_std']:.1f} errors, this is a description of "
+            "these runs, not yet a tested difference.")
+
+
+@generated("01_teacher")
+def teacher_block(results_dir: Path) -> str:
+    configs = [hinton2015.hinton_configs(seed, "full")[0] for seed in SEEDS]
+    rows = _rows(results_dir, configs)
+    table = markdown_table(
+        [(r.seed, f"{r.best_epoch} of {r.epochs_trained}", f"{100 * r.val_accuracy:.2f}",
+          f"{100 * r.test_accuracy:.2f}", r.test_errors) for r in rows.itertuples()],
+        ["seed", "best epoch (trained)", "val accuracy %", "test accuracy %", "test errors"])
+    late = int((rows["best_epoch"] >= 0.9 * rows["epochs"]).sum())
+    return "\n\n".join([
+        HEADER, figure("01_teacher_learning_curves_full", "teacher learning curves"), table,
+        f"The teacher makes {errors(rows.test_errors.mean(), rows.test_errors.std())} test "
+        f"errors (mean ± std over {len(rows)} seeds). In {late} of {len(rows)} seeds the best "
+        f"validation epoch falls in the last tenth of the {int(rows.epochs.iloc[0])}-epoch "
+        "budget: the validation curve is still rising, so longer training would likely help "
+        "(notebook 06 trains 100 epochs).",
+        source_line("summary.csv", "figures/01_teacher_learning_curves_full.png")])
+
+
+@generated("02_student_baseline")
+def scratch_block(results_dir: Path) -> str:
+    table = read_table(results_dir, "02_student_baseline_full")
+    lines = [f"- `{r.architecture}` ({int(r.params):,} parameters): "
+             f"{errors(r.test_errors_mean, r.test_errors_std)} test errors "
+             f"({int(r.test_errors_count)} seeds)"
+             for r in table.itertuples()]
+    return "\n\n".join([
+        HEADER, figure("02_student_baseline_learning_curves_full", "scratch learning curves"),
+        "\n".join(lines),
+        source_line("tables/02_student_baseline_full.csv",
+                    "figures/02_student_baseline_learning_curves_full.png")])
+
+
+@generated("03_soft_targets")
+def soft_targets_block(results_dir: Path) -> str:
+    examples = read_table(results_dir, "03_soft_target_examples_full")
+    logits, _, labels = hinton2015.split_soft_target_examples(examples)
+    rows = []
+    for label, z in zip(labels, logits, strict=True):
+        wrong = [k for k in np.argsort(-z) if k != label]
+        rows.append((int(label), *(f"{100 * _softmax(z / t)[wrong[0]]:.3g}%" for t in (1, 4, 20)),
+                     f"{wrong[0]}, {wrong[1]}"))
+    table = markdown_table(rows, ["digit", "top wrong class at T = 1", "T = 4", "T = 20",
+                                  "the two likeliest wrong classes"])
+    return "\n\n".join([
+        HEADER, figure("03_soft_targets_full", "the teacher's outputs at T = 1, 4 and 20"),
+        "The probability the teacher gives its likeliest *wrong* class, for the five test "
+        "images of the figure:", table, source_line("tables/03_soft_target_examples_full.csv")])
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
+@generated("03_compare")
+def compare_block(results_dir: Path) -> str:
+    table = _compare_text(results_dir)
+    return "\n\n".join([
+        HEADER, figure("compare_mnist_full_learning_curves", "learning curves"),
+        "```\n" + hinton2015.format_table(table) + "\n```", _compare_sentences(table),
+        source_line("tables/compare_mnist_full.csv")])
+
+
+def sweep_rows(results_dir: Path, student: str) -> pd.DataFrame:
+    """The summary rows of the full-profile sweep's cells for one student."""
+    template = hinton2015.hinton_configs(0, "full")[2].replace(architecture=student)
+    configs = sweep.sweep_configs(template, (1, 2, 4, 8, 20), (0, 0.1, 0.5, 0.9, 1), SEEDS)
+    return _rows(results_dir, configs)
+
+
+def _sweep_block(results_dir: Path, student: str) -> str:
+    slug = student.replace("mlp:", "mlp").replace(",", "x")
+    rows = sweep_rows(results_dir, student)
+    scratch = rows[rows.alpha == 1.0]
+    cells = (rows[rows.alpha < 1].groupby(["temperature", "alpha"])
+             .agg(val=("val_accuracy", "mean"), test=("test_errors", "mean"),
+                  std=("test_errors", "std"), n=("test_errors", "size")).reset_index())
+    best, low, high = (cells.loc[cells.val.idxmax()], cells.loc[cells.test.idxmin()],
+                       cells.loc[cells.test.idxmax()])
+    below = int((cells.test < scratch.test_errors.mean()).sum())
+    return "\n\n".join([
+        HEADER, figure(f"sweep_mnist_full_{slug}_heatmap", f"T x alpha, {student}"),
+        f"`{student}`, {int(cells.n.min())} seeds per cell. Labels alone (alpha = 1): "
+        f"{errors(scratch.test_errors.mean(), scratch.test_errors.std())} test errors. "
+        f"{below} of the {len(cells)} distilled cells have a lower mean. Lowest mean: "
+        f"{errors(low.test, low['std'])} at T = {low.temperature:g}, alpha = {low.alpha:g}; "
+        f"highest: {errors(high.test, high['std'])} at T = {high.temperature:g}, alpha = "
+        f"{high.alpha:g}. The cell a researcher would pick, by mean *validation* accuracy, is "
+        f"T = {best.temperature:g}, alpha = {best.alpha:g} ({100 * best.val:.2f}% on "
+        f"validation), which makes {errors(best.test, best['std'])} test errors.",
+        source_line("summary.csv", "tables/sweep_mnist_full.csv")])
+
+
+@generated("04_sweep_800")
+def sweep_800_block(results_dir: Path) -> str:
+    return _sweep_block(results_dir, "mlp:800,800")
+
+
+@generated("04_sweep_30")
+def sweep_30_block(results_dir: Path) -> str:
+    return _sweep_block(results_dir, "mlp:30,30")
+
+
+@generated("05_gallery")
+def gallery_block(results_dir: Path) -> str:
+    names = sorted(p.stem for p in (Path(results_dir) / "figures").glob("05_*_full.png"))
+    if not names:
+        raise FileNotFoundError("no results/figures/05_*_full.png: run notebook 05 first")
+    return "\n\n".join([HEADER, *(figure(n, n.replace("_", " ")) for n in names),
+                        source_line(*(f"figures/{n}.png" for n in names))])
+
+
+@generated("06_main")
+def main_table_block(results_dir: Path) -> str:
+    main = read_table(results_dir, "06_hinton_main_paper")
+    ensemble = read_table(results_dir, "06_hinton_ensemble_paper")
+    paper = hinton2015_readme.format_paper_vs_ours(
+        hinton2015_readme.paper_vs_ours(main, None, ensemble))
+    m = main.set_index("role")
+    budget = hinton2015.PROFILES["paper"]
+
+    def epoch(role: str) -> str:
+        return mean_spread(m.loc[role, "best_epoch_mean"], m.loc[role, "best_epoch_std"])
+
+    return "\n\n".join([
+        HEADER, figure("06_hinton_main_learning_curves_paper", "paper-profile learning curves"),
+        paper,
+        f"Best validation epochs (mean ± std): teacher {epoch('teacher')} of "
+        f"{budget['teacher_epochs']}, student from scratch {epoch('scratch')}, distilled "
+        f"{epoch('distilled')} of {budget['student_epochs']}.",
+        source_line("tables/06_hinton_main_paper.csv", "tables/06_hinton_ensemble_paper.csv")])
+
+
+@generated("07_width")
+def width_block(results_dir: Path) -> str:
+    table = read_table(results_dir, "07_width_vs_temperature_full")
+    lines = []
+    for width, rows in table.groupby("width"):
+        distilled, scratch = rows[rows.student == "distilled"], rows[rows.student == "scratch"]
+        low, high = (distilled.loc[distilled.test_errors_mean.idxmin()],
+                     distilled.loc[distilled.test_errors_mean.idxmax()])
+        alone = errors(scratch.test_errors_mean.iloc[0], scratch.test_errors_std.iloc[0])
+        lines.append(
+            f"| {width}-{width} | {alone} "
+            f"| {errors(low.test_errors_mean, low.test_errors_std)} (T = {low.temperature:g}) "
+            f"| {errors(high.test_errors_mean, high.test_errors_std)} (T = {high.temperature:g}) "
+            f"| {int(distilled.test_errors_count.min())} |")
+    header = ("| student | from scratch | lowest distilled mean | highest distilled mean | "
+              "seeds |\n| --- | --- | --- | --- | --- |")
+    return "\n\n".join([
+        HEADER, figure("07_errors_vs_temperature_by_width_full", "errors against T by width"),
+        header + "\n" + "\n".join(lines),
+        "Test errors, mean ± std over seeds, alpha = 0.1; the lowest and highest means over "
+        "T in {1, 2, 2.5, 4, 8, 20}.", source_line("tables/07_width_vs_temperature_full.csv")])
+
+
+@generated("08_omitted")
+def omitted_block(results_dir: Path) -> str:
+    table = read_table(results_dir, "08_omitted_class_full")
+    paper = hinton2015_readme.format_paper_vs_ours(
+        hinton2015_readme.paper_vs_ours(None, table, None))
+    epochs = {name: _rows(results_dir, hinton2015_transfer.omitted_class_configs(name, SEEDS))
+              for name in hinton2015_transfer.TRANSFER_SETS}
+    kept = "; ".join(f"{name}: {', '.join(str(e) for e in rows.best_epoch)}"
+                     for name, rows in epochs.items())
+    return "\n\n".join([
+        HEADER, figure("08_bias_shift_omit_3_full", "errors against the bias shift, no 3s"),
+        figure("08_bias_shift_only_7_8_full", "errors against the bias shift, only 7s and 8s"),
+        paper, f"Best validation epochs kept, per seed: {kept}.",
+        source_line("tables/08_omitted_class_full.csv", "summary.csv")])
+
+
+@generated("09_regulariser")
+def regulariser_block(results_dir: Path) -> str:
+    table = read_table(results_dir, "09_soft_targets_regulariser_full")
+    small = table[table.train_examples == table.train_examples.min()].set_index("targets")
+    hard, soft = (small.loc[k] for k in ("hard labels (scratch)", "soft targets (distilled)"))
+    return "\n\n".join([
+        HEADER, hinton2015_readme.format_regulariser_table(table),
+        f"On {hard.train_percent:g}% of the data ({int(hard.train_examples):,} images) the "
+        f"student on hard labels makes {errors(hard.test_errors_mean, hard.test_errors_std)} "
+        f"test errors and the one on soft targets "
+        f"{errors(soft.test_errors_mean, soft.test_errors_std)} "
+        f"({int(soft.test_errors_count)} seeds each); the hard-label student fits its training "
+        f"set to {100 * hard.train_accuracy_mean:.2f}%.",
+        source_line("tables/09_soft_targets_regulariser_full.csv")])

@@ -1,0 +1,75 @@
+"""Generated blocks for the lab's own notebooks: the index's times (00), the workshop (16) and
+bring-your-own (17) (see `readings`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .. import records
+from ..report import frame_markdown, markdown_table, mean_spread
+from . import workshop
+from .readings import HEADER, errors, figure, generated, read_table, source_line
+
+
+@generated("00_times")
+def times_block(results_dir: Path) -> str:
+    times = pd.read_csv(Path(results_dir) / "notebook_times.csv")
+    return "\n\n".join([frame_markdown(times, {
+        "notebook": "notebook", "fast_seconds": "FAST (s)",
+        "default_seconds": "defaults, fresh clone (s)", "trains_by_default": "trains by default"}),
+        "Measured on 2 CPU cores, each notebook headless in a fresh copy of `results/` "
+        "(`python benchmarks/notebook_times.py`), TensorFlow's start-up included.",
+        source_line("notebook_times.csv")])
+
+
+@generated("16_workshop")
+def workshop_block(results_dir: Path) -> str:
+    summary = records.read_summary(results_dir).set_index("run_id")
+    configs = [c for seed in workshop.WORKSHOP_SEEDS for c in workshop.workshop_configs(seed)]
+    rows = summary.loc[[c.run_id for c in configs]].reset_index()
+    table = workshop.workshop_table(rows)
+    shown = markdown_table(
+        [(r.model, f"{int(r.train_examples):,}", errors(r.test_errors_mean, r.test_errors_std),
+          mean_spread(r.train_accuracy_mean, r.train_accuracy_std, 2, 100, "%"),
+          int(r.test_errors_count))
+         for r in table.itertuples()],
+        ["model", "training images", "test errors (mean ± std)", "train accuracy", "seeds"])
+    per_seed = rows.pivot(index="seed", columns="role", values="test_errors")
+    gains = (per_seed["scratch"] - per_seed["distilled"]).astype(int)
+    return "\n\n".join([
+        HEADER, shown,
+        f"The distilled student makes fewer test errors than the student from scratch in "
+        f"{int((gains > 0).sum())} of {len(gains)} seeds (the differences, seed by seed: "
+        f"{', '.join(str(g) for g in gains)}; out of 10,000 test images). How long the "
+        "notebook takes is in `00_index`.",
+        source_line("summary.csv")])
+
+
+@generated("17_byo")
+def byo_block(results_dir: Path) -> str:
+    table = read_table(results_dir, "17_byo_compare_full")
+    shown = frame_markdown(table.assign(
+        errors=[errors(m, s) for m, s in zip(table.test_errors_mean, table.test_errors_std,
+                                               strict=True)],
+        seeds=table.test_errors_count.astype(int)),
+        {"role": "model", "architecture": "architecture", "temperature": "T", "alpha": "alpha",
+         "errors": "test errors (of 450)", "seeds": "seeds"})
+    t = table.set_index("role")
+    distilled, scratch = t.loc["distilled"], t.loc["scratch"]
+    difference = scratch.test_errors_mean - distilled.test_errors_mean
+    spread = max(distilled.test_errors_std, scratch.test_errors_std)
+    verdict = ("smaller than the spread over seeds: these runs do not separate the two"
+               if abs(difference) < spread else
+               "larger than either spread over seeds, though too few seeds to call it tested")
+    reading = (f"Over {int(distilled.test_errors_count)} seeds the distilled student makes "
+               f"{errors(distilled.test_errors_mean, distilled.test_errors_std)} test errors "
+               f"and the student from scratch "
+               f"{errors(scratch.test_errors_mean, scratch.test_errors_std)}: a difference of "
+               f"{difference:.1f} errors, {verdict}.")
+    return "\n\n".join([
+        HEADER, figure("17_byo_learning_curves_full", "learning curves, your models"), shown,
+        reading,
+        figure("17_byo_sweep_full_tiny_mlp_student_heatmap", "T x alpha, your student"),
+        source_line("tables/17_byo_compare_full.csv", "tables/17_byo_sweep_full.csv")])

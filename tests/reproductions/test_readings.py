@@ -1,0 +1,53 @@
+"""Every generated block of the README and the notebooks matches the committed results."""
+
+import shutil
+
+import pandas as pd
+import pytest
+from helpers import REPO
+
+from kd_utils import report
+from kd_utils.reproductions import readings
+
+
+def test_every_generated_block_matches_the_committed_results():
+    stale = readings.regenerate(write=False)
+    assert not stale, ("generated blocks differ from results/ (run `make readings`): "
+                       + ", ".join(stale))
+
+
+def test_every_notebook_has_a_what_you_should_see_block():
+    for path in sorted((REPO / "notebooks").glob("*.ipynb")):
+        names = report.notebook_block_names(path)
+        assert names, f"{path.name} has no generated block"
+        if path.stem != "00_index":
+            assert readings.HEADER in readings.load_blocks()[names[0]](REPO / "results")
+
+
+@pytest.fixture
+def copy_of_repo(tmp_path):
+    shutil.copytree(REPO / "results", tmp_path / "results",
+                    ignore=shutil.ignore_patterns("cache", "tensorboard"))
+    shutil.copytree(REPO / "notebooks", tmp_path / "notebooks")
+    shutil.copy(REPO / "README.md", tmp_path / "README.md")
+    return tmp_path
+
+
+def test_a_changed_table_makes_its_blocks_stale_and_regenerating_fixes_them(copy_of_repo):
+    csv = copy_of_repo / "results" / "tables" / "compare_mnist_full.csv"
+    table = pd.read_csv(csv)
+    table.loc[table["role"] == "distilled", "test_errors_mean"] += 10
+    table.to_csv(csv, index=False)
+    stale = readings.regenerate(copy_of_repo / "results", copy_of_repo, write=False)
+    assert set(stale) == {"README.md: compare_mnist_full", "README.md: compare_reading",
+                          "notebooks/03_distillation.ipynb: 03_compare"}
+    readings.regenerate(copy_of_repo / "results", copy_of_repo)
+    assert readings.regenerate(copy_of_repo / "results", copy_of_repo, write=False) == []
+    assert "173.7" in (copy_of_repo / "README.md").read_text()  # 163.7 + 10, from the table
+
+
+def test_a_block_without_a_generator_is_an_error(copy_of_repo):
+    readme = copy_of_repo / "README.md"
+    readme.write_text(readme.read_text() + "\n<!-- results:nobody -->\n<!-- /results:nobody -->\n")
+    with pytest.raises(ValueError, match="no generator for the block 'nobody'"):
+        readings.regenerate(copy_of_repo / "results", copy_of_repo, write=False)
