@@ -208,16 +208,12 @@ def load(name: str, data_dir: str | Path | None = None, val_size: int | float = 
             runs: all runs of a comparison must share one validation split.
         download: whether to fall back to the library's download when no local copy exists.
     """
+    num_classes = NUM_CLASSES.get(name)
     if name in user_data.registered():
         (x_train, y_train), (x_test, y_test), num_classes = user_data.load_registered(name)
-        if x_train.dtype == np.uint8:  # images on the 0..255 scale, as the built-in ones
-            x_train, x_test = _as_images(x_train), _as_images(x_test)
-        x_train, y_train, x_val, y_val = split_validation(x_train, y_train, val_size, seed)
-        return Splits(name, x_train.astype(np.float32), y_train, x_val.astype(np.float32), y_val,
-                      x_test.astype(np.float32), y_test, num_classes)
-    if name not in NUM_CLASSES:
+    elif name not in NUM_CLASSES:
         raise ValueError(f"dataset must be one of {', '.join(known_datasets())}; got {name!r}")
-    if name in IDX_FILES:
+    elif name in IDX_FILES:
         (x_train, y_train), (x_test, y_test) = _load_idx_dataset(name, data_dir, download)
     elif name == "emnist_letters":
         (x_train, y_train), (x_test, y_test) = _load_emnist_letters(data_dir, download)
@@ -227,12 +223,12 @@ def load(name: str, data_dir: str | Path | None = None, val_size: int | float = 
         (x_train, y_train), (x_test, y_test) = _load_digits()
     else:
         (x_train, y_train), (x_test, y_test) = _load_moons(seed)
-    if name != "moons":
+    if x_train.dtype == np.uint8:  # images on the 0..255 scale: every built-in set but moons
         x_train, x_test = _as_images(x_train), _as_images(x_test)
+    x_train, x_test = x_train.astype(np.float32, copy=False), x_test.astype(np.float32, copy=False)
     y_train, y_test = y_train.astype(np.int32), y_test.astype(np.int32)
     x_train, y_train, x_val, y_val = split_validation(x_train, y_train, val_size, seed)
-    return Splits(name, x_train, y_train, x_val, y_val, x_test, y_test, NUM_CLASSES[name])
-
+    return Splits(name, x_train, y_train, x_val, y_val, x_test, y_test, num_classes)
 
 _SPLITS_CACHE: dict = {}
 

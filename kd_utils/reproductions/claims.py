@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import runner
+from .. import data, runner
 from ..guard import announce_training
 from ..records import RESULTS_DIR, aggregate, atomic_write_text
 from ..report import frame_markdown
@@ -37,8 +37,8 @@ def cross_entropy_on_outputs(labels, outputs):
     return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=outputs)
 
 
-def as_published_accuracy(path: Path, config, train_examples: int, what: str, train_and_test,
-                          details: dict) -> float:
+def as_published_accuracy(path: Path, config, what: str, train_and_test, details: dict,
+                          data_dir=None) -> float:
     """The test accuracy of an as-published loop: read from `path`, or trained (announced) now.
 
     Such loops bypass `runner.run` (they carry the bugs the Distiller refuses), so their result
@@ -48,11 +48,13 @@ def as_published_accuracy(path: Path, config, train_examples: int, what: str, tr
     path = Path(path)
     if path.exists():
         return float(json.loads(path.read_text())["test_accuracy"])
-    announce_training(config, train_examples, what)
+    splits = data.splits_for(config, data_dir)
+    announce_training(config, len(splits.x_train), what)
     accuracy = float(train_and_test())
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps({**details, "epochs": config.epochs,
-                                        "test_accuracy": accuracy}, indent=1))
+                                        "test_accuracy": accuracy,
+                                        "test_count": int(len(splits.y_test))}, indent=1))
     return accuracy
 
 

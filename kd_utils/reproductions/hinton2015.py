@@ -149,10 +149,11 @@ def soft_target_examples(teacher: RunConfig, results_dir=RESULTS_DIR, count: int
     if path.exists() and len(frame := pd.read_csv(path)) == count:
         return frame
     model = runner.get_or_train_model(teacher, results_dir, data_dir, verbose=0)
-    images = data.splits_for(teacher.replace(train_limit=None), data_dir).x_test[:count]
+    splits = data.splits_for(teacher, data_dir)  # the test set is whole whatever train_limit
+    images = splits.x_test[:count]
     frame = pd.DataFrame(model.predict(images, verbose=0))
     frame.columns = [f"logit_{k}" for k in frame.columns]
-    frame.insert(0, "label", data.splits_for(teacher, data_dir).y_test[:count])
+    frame.insert(0, "label", splits.y_test[:count])
     pixels = pd.DataFrame(images.reshape(count, -1)).add_prefix("pixel_")
     write_table(frame := pd.concat([frame, pixels], axis=1), path.stem, results_dir)
     return frame

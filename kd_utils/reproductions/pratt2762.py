@@ -103,9 +103,9 @@ def pratt_as_published_accuracy(config: RunConfig, teacher: RunConfig, alpha: fl
         raise ValueError("alpha must be in [0, 1] (the weight of the hard-label loss); "
                          f"got {alpha!r}")
     path = Path(results_dir) / "as_published" / f"{config.run_id}-alpha{alpha:g}.json"
-    splits = data.splits_for(config, data_dir)
 
     def train_and_test() -> float:
+        splits = data.splits_for(config, data_dir)  # loaded once per process
         teacher_model = None
         if alpha < 1:
             # Loaded from its record (retrained where model.keras is missing, as on a fresh
@@ -135,10 +135,9 @@ def pratt_as_published_accuracy(config: RunConfig, teacher: RunConfig, alpha: fl
         return float((predictions == splits.y_test).mean())
 
     return as_published_accuracy(
-        path, config, len(splits.x_train), f"training the as-published loop (alpha = {alpha:g}) of",
-        train_and_test, {"source": SOURCE, "student_run_id": config.run_id, "alpha": alpha,
-                         "teacher_run_id": teacher.run_id if alpha < 1 else None,
-                         "test_count": int(len(splits.y_test))})
+        path, config, f"training the as-published loop (alpha = {alpha:g}) of", train_and_test,
+        {"source": SOURCE, "student_run_id": config.run_id, "alpha": alpha,
+         "teacher_run_id": teacher.run_id if alpha < 1 else None}, data_dir)
 
 
 def pratt_rows(seeds=(0, 1, 2), profile: str = "full", dataset: str = "fashion_mnist",

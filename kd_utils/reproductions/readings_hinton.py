@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .. import records, sweep
+from ..losses import softmax
 from ..report import markdown_table, mean_spread
 from . import hinton2015, hinton2015_readme, hinton2015_transfer
 from .readings import HEADER, errors, figure, generated, read_table, source_line
@@ -30,13 +31,13 @@ def _rows(results_dir: Path, configs) -> pd.DataFrame:
     return summary.loc[ids].reset_index()
 
 
-def _compare_text(results_dir: Path) -> pd.DataFrame:
+def _compare_table(results_dir: Path) -> pd.DataFrame:
     return read_table(results_dir, "compare_mnist_full")
 
 
 @generated("compare_mnist_full")
 def readme_compare(results_dir: Path) -> str:
-    return "```\n" + hinton2015.format_table(_compare_text(results_dir)) + "\n```"
+    return "```\n" + hinton2015.format_table(_compare_table(results_dir)) + "\n```"
 
 
 @generated("paper_vs_ours")
@@ -46,7 +47,7 @@ def readme_paper_vs_ours(results_dir: Path) -> str:
 
 @generated("compare_reading")
 def readme_compare_reading(results_dir: Path) -> str:
-    return _compare_sentences(_compare_text(results_dir))
+    return _compare_sentences(_compare_table(results_dir))
 
 
 def _compare_sentences(table: pd.DataFrame) -> str:
@@ -107,7 +108,7 @@ def soft_targets_block(results_dir: Path) -> str:
     rows = []
     for label, z in zip(labels, logits, strict=True):
         wrong = [k for k in np.argsort(-z) if k != label]
-        rows.append((int(label), *(f"{100 * _softmax(z / t)[wrong[0]]:.3g}%" for t in (1, 4, 20)),
+        rows.append((int(label), *(f"{100 * softmax(z, t)[wrong[0]]:.3g}%" for t in (1, 4, 20)),
                      f"{wrong[0]}, {wrong[1]}"))
     table = markdown_table(rows, ["digit", "top wrong class at T = 1", "T = 4", "T = 20",
                                   "the two likeliest wrong classes"])
@@ -117,14 +118,9 @@ def soft_targets_block(results_dir: Path) -> str:
         "images of the figure:", table, source_line("tables/03_soft_target_examples_full.csv")])
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max())
-    return e / e.sum()
-
-
 @generated("03_compare")
 def compare_block(results_dir: Path) -> str:
-    table = _compare_text(results_dir)
+    table = _compare_table(results_dir)
     return "\n\n".join([
         HEADER, figure("compare_mnist_full_learning_curves", "learning curves"),
         "```\n" + hinton2015.format_table(table) + "\n```", _compare_sentences(table),

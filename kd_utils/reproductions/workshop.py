@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .. import runner
 from ..config import RunConfig, profile_settings, with_knobs
 from ..records import RESULTS_DIR, aggregate
 from .hinton2015 import ROLE_LABELS
@@ -51,7 +52,5 @@ def workshop_table(rows: pd.DataFrame) -> pd.DataFrame:
 def workshop_rows(seeds=WORKSHOP_SEEDS, profile: str = "workshop",
                   results_dir=RESULTS_DIR, **kwargs) -> pd.DataFrame:
     """The summary rows of the workshop's runs (trained, announced, where missing)."""
-    from .. import runner
-
     return pd.DataFrame([runner.run(c, results_dir=results_dir, verbose=0).row
                          for seed in seeds for c in workshop_configs(seed, profile, **kwargs)])
