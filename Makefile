@@ -45,6 +45,7 @@ readings: venv
 
 benchmark: venv
 	$(PY) benchmarks/distillation_speed.py $(ARGS)
+	$(PY) benchmarks/stacking_speed.py $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -260,9 +260,14 @@ def format_benchmarks(table) -> str:
             value = f"{row.value:.3f}"
         else:
             value = f"{row.value:.3g}"
+        repetitions = getattr(row, "repetitions", None)
+        if isinstance(repetitions, str):  # the stacking benchmark's figures give their spread
+            value += f" ({repetitions})"
         lines.append(f"| {row.measure} | {value} |")
-    first = table.iloc[0]
-    lines.append(f"\nMachine: {first.machine}; {first.versions}; {first.setup}.")
+    lines.append("")
+    for machine, versions, setup in table[["machine", "versions", "setup"]].drop_duplicates(
+            ).itertuples(index=False):
+        lines.append(f"Machine: {machine}; {versions}; {setup}.")
     return "\n".join(lines)
 
 
@@ -349,6 +354,9 @@ def main(argv=None) -> int:
     table["setup"] = (f"MNIST {len(bench.x)} training images, batch {BATCH_SIZE}, student "
                       f"{STUDENT}, teacher {TEACHER}; {args.reps} reps x {args.epochs} epochs")
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.out.exists():  # keep the other benchmark's rows (benchmarks/stacking_speed.py)
+        earlier = pd.read_csv(args.out)
+        table = pd.concat([table, earlier[earlier["setup"].str.startswith("stacking")]])
     table.to_csv(args.out, index=False, float_format="%.4g")
     print()
     for name, value in ratios.items():

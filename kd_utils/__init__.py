@@ -3,6 +3,7 @@
 The core, one concept per module:
 - `losses`: Hinton et al.'s soft and hard losses, as pure functions on logits.
 - `distiller`: `Distiller(keras.Model)`; `group`: several students on one teacher pass;
+  `stacked_mlp`, `stacking`, `stack_runs`: many MLP students trained as one stacked model;
   `checks`: what is checked before training; `distribute`: tf.distribute plumbing.
 - `models`: teachers and students (logits out); `data` (+ `idx`): datasets, checksums and
   validation splits; `pipeline`: tf.data batches, jitter, label checks.
@@ -15,9 +16,10 @@ The core, one concept per module:
 Experiments (the paper's and public repositories') are in `kd_utils.reproductions`.
 """
 
-__all__ = ["Distiller", "GroupDistiller", "NonFiniteLossError"]
+__all__ = ["Distiller", "GroupDistiller", "NonFiniteLossError", "StackedDistiller"]
 __version__ = "0.1.0"
-_EXPORTS = {"Distiller": "distiller", "NonFiniteLossError": "distiller", "GroupDistiller": "group"}
+_EXPORTS = {"Distiller": "distiller", "NonFiniteLossError": "distiller", "GroupDistiller": "group",
+            "StackedDistiller": "stacking"}
 
 
 def __getattr__(name):

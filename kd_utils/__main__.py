@@ -6,6 +6,8 @@
     python -m kd_utils sweep --dataset mnist --student 800,800 --temperatures 1 2 4 8 20 \
         --alphas 0 0.1 0.5 0.9 1 --seeds 0 1 2
     python -m kd_utils sweep ... --jitter-pixels 2   # students jittered: 8 per teacher pass
+    python -m kd_utils sweep ... --stack-size 1      # run by run, not stacked (the default
+                                                     # trains up to 21 MLP students as one model)
     python -m kd_utils sweep ... --backend ray [--address ray://host:10001]  # Ray Tune trials
 
 Finished runs are read back from `results/runs/` rather than retrained, so an interrupted
@@ -109,6 +111,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="jitter the students' inputs too (the teacher then runs every batch)")
     sweep.add_argument("--group-size", type=_positive_int, default=None,
                        help="students trained on one teacher pass (default: 8 with jitter, else 1)")
+    sweep.add_argument("--stack-size", type=_positive_int, default=None,
+                       help="at most this many MLP students trained as one stacked model on "
+                       "cached logits (default 21, one seed's grid; 1 trains run by run; lower it "
+                       "if memory is short)")
     sweep.add_argument("--backend", default="local", choices=("local", "ray"),
                        help="local (this process) or ray (one Ray Tune trial per run)")
     sweep.add_argument("--address", default=None,
@@ -144,6 +150,7 @@ def _sweep(args) -> int:
     rows = sweep.sweep(template, students, args.temperatures, args.alphas, args.seeds,
                        results_dir, args.data_dir, verbose=args.verbose,
                        jitter_pixels=args.jitter_pixels, group_size=args.group_size,
+                       stack_size=args.stack_size,
                        backend=args.backend, address=args.address,
                        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
                        tensorboard_dir=Path(results_dir) / "tensorboard" if args.tensorboard

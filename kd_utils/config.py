@@ -244,6 +244,12 @@ def with_knobs(config: RunConfig, knobs: dict | None) -> RunConfig:
     return config.replace(**knobs) if knobs else config
 
 
+def differing_fields(a: RunConfig, b: RunConfig, allowed=()) -> list[str]:
+    """The fields, other than `allowed`, in which two configs differ (sorted)."""
+    first, second = a.to_dict(), b.to_dict()
+    return sorted(k for k in first if k not in allowed and first[k] != second[k])
+
+
 def _identity(config: RunConfig) -> dict:
     values = {k: v for k, v in config.to_dict().items() if k not in EXECUTION_FIELDS
               and not (k in LATER_FIELD_DEFAULTS and v == LATER_FIELD_DEFAULTS[k])}

@@ -27,6 +27,15 @@ def _one_per_student(values, count: int, name: str) -> list:
     return values
 
 
+def without_loss_or_metrics(kwargs: dict, owner: str) -> dict:
+    """`compile`'s keyword arguments, refusing a loss or metrics: a model of several students
+    tracks each student's loss terms, accuracy and teacher agreement itself."""
+    if kwargs.get("loss") is not None or kwargs.get("metrics"):
+        raise ValueError(f"{owner}.compile takes no loss or metrics: each student's loss terms, "
+                         "accuracy and teacher agreement are tracked already")
+    return {k: v for k, v in kwargs.items() if k not in ("loss", "metrics")}
+
+
 class GroupDistiller(keras.Model):
     """Several students distilled from one teacher in one `fit`: one teacher forward per batch.
 
@@ -67,12 +76,7 @@ class GroupDistiller(keras.Model):
 
     def compile(self, optimizer="adam", **kwargs):
         """Like `keras.Model.compile`, without `loss` or `metrics` (each student tracks its own)."""
-        if kwargs.get("loss") is not None or kwargs.get("metrics"):
-            raise ValueError("GroupDistiller.compile takes no loss or metrics: each student's "
-                             "loss terms, accuracy and teacher agreement are tracked already")
-        kwargs.pop("loss", None)
-        kwargs.pop("metrics", None)
-        super().compile(optimizer=optimizer, **kwargs)
+        super().compile(optimizer=optimizer, **without_loss_or_metrics(kwargs, "GroupDistiller"))
 
     @property
     def metrics(self):
@@ -146,15 +150,21 @@ class GroupDistiller(keras.Model):
 
     def split_history(self, history: dict) -> list[dict]:
         """Per-student histories with the `Distiller`'s keys (`loss`, `val_accuracy`, ...)."""
-        split = []
-        for i in range(len(self.members)):
-            own = {}
-            for key, values in history.items():
-                for stage in ("", "val_"):
-                    if key.startswith(f"{stage}s{i}_"):
-                        own[stage + key[len(f"{stage}s{i}_"):]] = list(values)
-            split.append(own)
-        return split
+        return split_history(history, len(self.members))
+
+
+def split_history(history: dict, count: int) -> list[dict]:
+    """A group's (or a stack's) history split per student: keys `s{i}_loss`, `val_s{i}_...`
+    become student i's `loss`, `val_...`."""
+    split = []
+    for i in range(count):
+        own = {}
+        for key, values in history.items():
+            for stage in ("", "val_"):
+                if key.startswith(f"{stage}s{i}_"):
+                    own[stage + key[len(f"{stage}s{i}_"):]] = list(values)
+        split.append(own)
+    return split
 
 
 class GroupEarlyStopping(keras.callbacks.Callback):

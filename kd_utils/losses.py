@@ -85,6 +85,32 @@ def distillation_terms(labels, teacher_logits, student_logits, temperature: floa
     return DistillationTerms(alpha * hard + (1.0 - alpha) * soft, hard, soft, kl)
 
 
+def stacked_terms(labels, teacher_logits, student_logits, temperatures,
+                  alphas) -> DistillationTerms:
+    """`distillation_terms` for K students at once (`stacking.StackedDistiller`).
+
+    `student_logits` [B, K, C] and `labels` [B, K]: student k's batch is column k. Teacher
+    logits [B, K, C], or None for students trained on hard labels alone (soft and kl None);
+    `temperatures` and `alphas` [K]. Each term is a [K] vector of batch means, computed with
+    the ops `distillation_terms` uses, so column k is student k's own loss.
+    """
+    logits = tf.cast(student_logits, tf.float32)
+    # Flattened to the rank-1 labels of `hard_label_loss` (rank 2 makes XLA warn of an assert).
+    per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=tf.reshape(tf.cast(labels, tf.int32), [-1]),
+        logits=tf.reshape(logits, [-1, tf.shape(logits)[-1]]))
+    hard = tf.reduce_mean(tf.reshape(per_example, tf.shape(labels)), axis=0)
+    if teacher_logits is None:
+        return DistillationTerms(hard, hard, None, None)
+    scale = temperatures[None, :, None]
+    teacher_log_probs = tf.nn.log_softmax(tf.cast(teacher_logits, tf.float32) / scale)
+    student_log_probs = tf.nn.log_softmax(logits / scale)
+    kl = tf.reduce_mean(tf.reduce_sum(
+        tf.exp(teacher_log_probs) * (teacher_log_probs - student_log_probs), axis=-1), axis=0)
+    soft = kl * temperatures**2
+    return DistillationTerms(alphas * hard + (1.0 - alphas) * soft, hard, soft, kl)
+
+
 def teacher_agreement(teacher_logits, student_logits, sample_weight=None) -> tf.Tensor:
     """Fraction of examples where the student's argmax equals the teacher's (weighted by
     `sample_weight` when given)."""

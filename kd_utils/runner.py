@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from . import data, distribute, losses, models, pipeline, records, resume, teacher_logits
 from .callbacks import tensorboard_logging
-from .config import RunConfig, ensemble_members, make_optimizer
+from .config import RunConfig, differing_fields, ensemble_members, make_optimizer
 from .distiller import Distiller
 from .group import GroupDistiller, GroupEarlyStopping
 from .guard import announce_training
@@ -69,7 +69,7 @@ def ensemble_logits(config: RunConfig, splits: data.Splits, results_dir=RESULTS_
                            splits, results_dir) for member in ensemble_members(config)])
 
 
-def _inputs_of(config: RunConfig, results_dir, data_dir, verbose):
+def inputs_of(config: RunConfig, results_dir, data_dir, verbose):
     """What a run trains from: its splits, its teacher, the cached logits, starting weights."""
     splits = data.splits_for(config, data_dir)
     teacher_model = cached = None
@@ -86,7 +86,7 @@ def _inputs_of(config: RunConfig, results_dir, data_dir, verbose):
     return splits, live_teacher, cached, initial_weights
 
 
-def _build_student(config: RunConfig, splits, initial_weights):
+def build_student(config: RunConfig, splits, initial_weights):
     keras.utils.set_random_seed(config.seed)  # just before building: same seed, same model
     student = models.build(config.architecture, splits.input_shape, splits.num_classes)
     if initial_weights is not None:
@@ -108,12 +108,18 @@ def _compile_and_datasets(model, config: RunConfig, splits, live_teacher, cached
     return train_ds, val_ds
 
 
-def _evaluate_and_write(config: RunConfig, splits, student, history: pd.DataFrame, cached,
-                        wall_seconds: float, results_dir: Path, replicas: int = 1) -> RunRecord:
-    """Evaluate the kept weights once on the test set and write the run's record."""
+def evaluate_and_write(config: RunConfig, splits, student, history: pd.DataFrame, cached,
+                       wall_seconds: float, results_dir: Path, replicas: int = 1,
+                       test_pred=None) -> RunRecord:
+    """Evaluate the kept weights once on the test set and write the run's record.
+
+    `test_pred`: the student's test logits when already computed (a stack predicts for all its
+    students at once); None predicts them here.
+    """
     test_logits = cached[2] if cached is not None else None
     best = int(history["val_accuracy"].to_numpy().argmax())  # the epoch whose weights we keep
-    test_pred = student.predict(splits.x_test, batch_size=1024, verbose=0)
+    if test_pred is None:
+        test_pred = student.predict(splits.x_test, batch_size=1024, verbose=0)
     test_errors = int((test_pred.argmax(-1) != splits.y_test).sum())
     agreement = (float(losses.teacher_agreement(test_logits, test_pred))
                  if test_logits is not None else None)  # no teacher: null, not NaN
@@ -145,7 +151,7 @@ def _evaluate_and_write(config: RunConfig, splits, student, history: pd.DataFram
     return records.write_record(config, row, history, student, results_dir)
 
 
-def _history_frame(history: dict, timer, share: int = 1) -> pd.DataFrame:
+def history_frame(history: dict, timer, share: int = 1) -> pd.DataFrame:
     """The history.csv frame: one row per epoch, with its wall and CPU seconds (divided by
     `share`, the group size, for a member of a group)."""
     frame = pd.DataFrame(history)
@@ -183,11 +189,11 @@ def run(config: RunConfig, results_dir=RESULTS_DIR, force: bool = False, data_di
     if strategy.num_replicas_in_sync > 1:
         config = distribute.distributed_execution(config)
     with strategy.scope():  # models, optimizer and metrics are built under the strategy
-        splits, live_teacher, cached, initial_weights = _inputs_of(config, results_dir,
+        splits, live_teacher, cached, initial_weights = inputs_of(config, results_dir,
                                                                    data_dir, verbose)
         announce_training(config, len(splits.x_train), why)
         started = time.perf_counter()
-        student = _build_student(config, splits, initial_weights)
+        student = build_student(config, splits, initial_weights)
         distiller = Distiller(student, live_teacher, temperature=config.temperature,
                               alpha=config.alpha, run_name=config.run_id)
         train_ds, val_ds = _compile_and_datasets(distiller, config, splits, live_teacher,
@@ -203,20 +209,16 @@ def run(config: RunConfig, results_dir=RESULTS_DIR, force: bool = False, data_di
         patience=config.patience, verbose=verbose,
         callbacks=[*tensorboard_logging(tensorboard_dir, config.run_id), *(callbacks or [])])
     wall = time.perf_counter() - started + sum(timer.wall[:resumed_at])
-    record = _evaluate_and_write(config, splits, student, _history_frame(history, timer),
+    record = evaluate_and_write(config, splits, student, history_frame(history, timer),
                                  cached, wall, results_dir,
                                  replicas=strategy.num_replicas_in_sync)
     resume.remove(folder)
     return record
 
 
-def _group_key(config: RunConfig) -> dict:
-    return {k: v for k, v in config.to_dict().items() if k not in ("temperature", "alpha")}
-
-
 def can_group(a: RunConfig, b: RunConfig) -> bool:
     """Whether two runs differ in T and alpha only, so they can share every batch."""
-    return _group_key(a) == _group_key(b)
+    return not differing_fields(a, b, ("temperature", "alpha"))
 
 
 def run_group(configs, results_dir=RESULTS_DIR, force: bool = False, data_dir=None,
@@ -237,8 +239,7 @@ def run_group(configs, results_dir=RESULTS_DIR, force: bool = False, data_dir=No
     configs = list(configs)
     for config in configs[1:]:
         if not can_group(configs[0], config):
-            differing = sorted(k for k, v in _group_key(config).items()
-                               if _group_key(configs[0]).get(k) != v)
+            differing = differing_fields(configs[0], config, ("temperature", "alpha"))
             raise ValueError(f"run_group: {config.run_id} differs from {configs[0].run_id} in "
                              f"{', '.join(differing)}; a group's runs may differ in temperature "
                              "and alpha only")
@@ -247,11 +248,11 @@ def run_group(configs, results_dir=RESULTS_DIR, force: bool = False, data_dir=No
         return [run(c, results_dir, force, data_dir, verbose, tensorboard_dir=tensorboard_dir)
                 for c in configs]
     first = todo[0]
-    splits, live_teacher, cached, initial_weights = _inputs_of(first, results_dir, data_dir,
+    splits, live_teacher, cached, initial_weights = inputs_of(first, results_dir, data_dir,
                                                                verbose)
     announce_training(first, len(splits.x_train), f"training a group of {len(todo)} like")
     started = time.perf_counter()
-    students = [_build_student(c, splits, initial_weights) for c in todo]
+    students = [build_student(c, splits, initial_weights) for c in todo]
     group = GroupDistiller(students, live_teacher, [c.temperature for c in todo],
                            [c.alpha for c in todo], [c.run_id for c in todo])
     train_ds, val_ds = _compile_and_datasets(group, first, splits, live_teacher, cached)
@@ -266,9 +267,9 @@ def run_group(configs, results_dir=RESULTS_DIR, force: bool = False, data_dir=No
     finished = {}
     for config, student, own, stopped in zip(todo, students, group.split_history(history),
                                              stopper.stopped_after, strict=True):
-        frame = _history_frame(own, timer, size)
+        frame = history_frame(own, timer, size)
         frame = frame.iloc[:stopped] if stopped else frame
-        record = _evaluate_and_write(config, splits, student, frame, cached, wall / size,
+        record = evaluate_and_write(config, splits, student, frame, cached, wall / size,
                                      results_dir)
         records.atomic_write_text(record.run_dir / "group.json", json.dumps({
             "group_size": size, "run_ids": [c.run_id for c in todo],

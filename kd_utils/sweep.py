@@ -5,7 +5,9 @@ of temperatures T, hard-label weights alpha and seeds. Each cell is an ordinary 
 own record, so a killed sweep, started again, trains only the runs that have no record. The
 sweep takes a template: a distilled run config whose teacher and training settings every
 cell shares (the CLI's default is Hinton et al.'s, from `reproductions.hinton2015`); the
-teacher's logits are computed once and cached on disk (`teacher_logits.py`).
+teacher's logits are computed once and cached on disk (`teacher_logits.py`). MLP students on
+cached logits train many runs as one stacked model (`stack_runs.run_stack`, up to
+`stack_size`); with jittered inputs the runs of a seed share teacher passes instead.
 
 alpha = 1 trains on hard labels alone: (1 - alpha) * soft has zero gradient, so T cannot
 change the run. Those runs are trained once per seed (at T = 1) and `sweep_table` shows them in
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import records, runner
+from . import records, runner, stack_runs
 from .config import RunConfig, architecture_slug
 
 TEMPERATURES = (1.0, 2.0, 4.0, 8.0, 20.0)
@@ -79,7 +81,8 @@ def default_group_size(jitter_pixels: int) -> int:
 def sweep(template: RunConfig, students=None, temperatures=TEMPERATURES,
           alphas=ALPHAS, seeds=SEEDS, results_dir=records.RESULTS_DIR,
           data_dir=None, verbose=0, progress: bool = True, jitter_pixels: int = 0,
-          group_size: int | None = None, backend: str = "local", address: str | None = None,
+          group_size: int | None = None, stack_size: int | None = None,
+          backend: str = "local", address: str | None = None,
           cpus_per_trial: float = 1, gpus_per_trial: float = 0,
           tensorboard_dir=None) -> pd.DataFrame:
     """Run (or read back) every cell of the grid; return the sweep's summary rows.
@@ -95,6 +98,11 @@ def sweep(template: RunConfig, students=None, temperatures=TEMPERATURES,
             runs every batch instead of being read from the logits cache).
         group_size: students trained together on one teacher pass (`runner.run_group`); None
             picks `default_group_size(jitter_pixels)`. Records are the same either way.
+        stack_size: at most this many runs trained as one stacked model
+            (`stack_runs.run_stack`: MLP students on cached logits, any seeds, T and alpha);
+            None picks `stack_runs.STACK_SIZE`, 1 trains run by run. Lower it if memory is
+            short. Records are the same either way (to float rounding). Jittered sweeps
+            group instead (the teacher must run every batch).
         backend: "local" (this process, the default) or "ray": each run a Ray Tune trial
             (`ray_sweep.run_configs`), on a local Ray or the cluster at `address`, with
             `cpus_per_trial` / `gpus_per_trial` each. The records are the same.
@@ -107,21 +115,31 @@ def sweep(template: RunConfig, students=None, temperatures=TEMPERATURES,
                for c in sweep_configs(template.replace(architecture=student), temperatures,
                                       alphas, seeds, jitter_pixels=jitter_pixels)]
     if backend == "ray":
-        if group_size not in (None, 1):
-            raise ValueError("group_size applies to the local backend: Ray runs one trial per run")
+        if group_size not in (None, 1) or stack_size not in (None, 1):
+            raise ValueError("group_size and stack_size apply to the local backend: Ray runs one "
+                             "trial per run")
         from . import ray_sweep
 
         return ray_sweep.run_configs(configs, results_dir, data_dir, address, cpus_per_trial,
                                      gpus_per_trial, verbose=1 if progress else 0)
     group_size = default_group_size(jitter_pixels) if group_size is None else group_size
-    groups = training_groups(configs, group_size)  # checks group_size before any training
+    stack_size = stack_runs.STACK_SIZE if stack_size is None else stack_size
+    # Checked before any training: groups when the teacher runs every batch, else stacks.
+    batches = (training_groups(configs, group_size) if jitter_pixels
+               else stack_runs.training_stacks(configs, stack_size))
+    if not jitter_pixels:
+        training_groups(configs, group_size)  # a bad group_size is an error whatever the mode
     todo = sum(not records.is_finished(c, results_dir) for c in configs)
     bar = _progress_bar(len(configs), len(configs) - todo, progress)
     rows = []
-    for group in groups:
-        bar.set_postfix_str(group[0].run_id[:48], refresh=False)
-        done = runner.run_group(group, results_dir=results_dir, data_dir=data_dir,
-                                verbose=verbose, tensorboard_dir=tensorboard_dir)
+    for batch in batches:
+        bar.set_postfix_str(batch[0].run_id[:48], refresh=False)
+        if jitter_pixels or len(batch) == 1:
+            done = runner.run_group(batch, results_dir=results_dir, data_dir=data_dir,
+                                    verbose=verbose, tensorboard_dir=tensorboard_dir)
+        else:
+            done = stack_runs.run_stack(batch, results_dir=results_dir, data_dir=data_dir,
+                                        verbose=verbose, tensorboard_dir=tensorboard_dir)
         rows += [record.row for record in done]
         bar.update(sum(record.trained for record in done))
     bar.close()

@@ -1,6 +1,7 @@
 """The T x alpha sweep: its grid, its table, and resuming after a kill without loss or duplicates."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,11 +15,13 @@ from helpers import DIGITS_DISTILLED, REPO
 from kd_utils import Distiller, plots, records, sweep
 from kd_utils.__main__ import main
 from kd_utils.reproductions import hinton2015
+from kd_utils.stacking import StackedDistiller
 
 FAST_TEMPLATE = hinton2015.hinton_configs(0, "fast")[2]
 
+# Stacks of 2, so the kill below can fall between stacks.
 SWEEP_ARGS = ["sweep", "--profile", "fast", "--student", "16", "--temperatures", "2", "8",
-              "--alphas", "0.5", "1", "--seeds", "0", "1"]
+              "--alphas", "0.5", "1", "--seeds", "0", "1", "--stack-size", "2"]
 
 
 def test_grid_runs_alpha_one_once_per_seed():
@@ -92,15 +95,37 @@ def test_a_second_sweep_trains_nothing(tmp_path, monkeypatch):
     written = {p: p.stat().st_mtime_ns for p in tmp_path.glob("runs/*/row.json")}
     assert len(written) == 3  # the teacher and two students
     monkeypatch.setattr(Distiller, "fit", lambda *a, **k: pytest.fail("trained again"))
+    monkeypatch.setattr(StackedDistiller, "fit", lambda *a, **k: pytest.fail("trained again"))
     again = grid()
     assert {p: p.stat().st_mtime_ns for p in tmp_path.glob("runs/*/row.json")} == written
     pd.testing.assert_frame_equal(again, first)
+
+
+def test_a_sweep_stacks_its_runs_by_default_and_runs_them_one_by_one_on_request(tmp_path):
+    def grid(results, **kwargs):
+        rows = sweep.sweep(DIGITS_DISTILLED, ["mlp:8"], temperatures=(4.0,), alphas=(0.5, 1.0),
+                           seeds=(0,), results_dir=results, progress=False, **kwargs)
+        return rows.set_index("run_id")["test_errors"].sort_index()
+
+    stacked = grid(tmp_path / "stacked")
+    # The second grid reuses the first's teacher (record and cached logits) rather than retrain it.
+    for teacher in (tmp_path / "stacked").glob("runs/*-teacher-*"):
+        shutil.copytree(teacher, tmp_path / "alone" / "runs" / teacher.name)
+    shutil.copytree(tmp_path / "stacked" / "cache", tmp_path / "alone" / "cache")
+    alone = grid(tmp_path / "alone", stack_size=1)
+    pd.testing.assert_series_equal(stacked, alone)  # the same records, to the error
+    notes = [p.parent.name for p in (tmp_path / "stacked").glob("runs/*/stack.json")]
+    assert sorted(notes) == sorted(stacked.index)  # both in one stack
+    assert not list((tmp_path / "alone").glob("runs/*/stack.json"))
+    with pytest.raises(ValueError, match="group_size and stack_size apply to the local backend"):
+        sweep.sweep(DIGITS_DISTILLED, backend="ray", stack_size=4, results_dir=tmp_path)
 
 
 def test_sweep_rejects_bad_grid_values_before_training(tmp_path, capsys):
     for argv, argument in ((["--temperatures", "4", "0"], "--temperatures"),
                            (["--alphas", "0.5", "2"], "--alphas"),
                            (["--group-size", "0"], "--group-size"),
+                           (["--stack-size", "0"], "--stack-size"),
                            (["--jitter-pixels", "-1"], "--jitter-pixels")):
         with pytest.raises(SystemExit) as stopped:
             main(["sweep", *argv, "--results-dir", str(tmp_path)])
