@@ -259,7 +259,7 @@ def format_benchmarks(table) -> str:
         elif row.kind == "ratio":
             value = f"{row.value:.3f}"
         else:
-            value = f"{row.value:.3g}"
+            value = f"{row.value:.0f}" if abs(row.value) >= 1000 else f"{row.value:.3g}"
         repetitions = getattr(row, "repetitions", None)
         if isinstance(repetitions, str):  # the stacking benchmark's figures give their spread
             value += f" ({repetitions})"

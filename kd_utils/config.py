@@ -31,7 +31,9 @@ EXECUTION_FIELDS = ("jit_compile", "steps_per_execution")
 # Fields added after records were committed: left out of the run id while at their default, so
 # every earlier run id (and record) stays valid.
 LATER_FIELD_DEFAULTS = {"transfer_classes": None, "lr_schedule": "constant", "init_from": None,
-                        "teacher_seeds": None}
+                        "teacher_seeds": None, "monitor": "val_accuracy"}
+# What selects the kept epoch and stops early, with the direction that is better.
+MONITORS = {"val_accuracy": "max", "val_loss": "min"}
 
 
 def check_temperature(temperature) -> float:
@@ -109,7 +111,10 @@ class RunConfig:
     temperature: float = 20.0  # the paper's MNIST temperature; used by distilled runs only
     alpha: float = 0.1  # weight of the HARD-label loss; the paper keeps it low
     epochs: int = 60
-    patience: int = 15  # epochs without a better validation accuracy before stopping
+    patience: int = 15  # epochs without a better `monitor` before stopping
+    # The kept epoch is the best by this; "val_loss" where a restricted validation split (one
+    # or two classes) saturates accuracy in the first epoch.
+    monitor: str = "val_accuracy"
     batch_size: int = 128
     optimizer: str = "adam"
     learning_rate: float = 1e-3
@@ -159,6 +164,8 @@ class RunConfig:
             fail("profile", f"one of {', '.join(PROFILES)}")
         if self.lr_schedule not in LR_SCHEDULES:
             fail("lr_schedule", f"one of {', '.join(LR_SCHEDULES)}")
+        if self.monitor not in MONITORS:
+            fail("monitor", f"one of {', '.join(MONITORS)}")
         if self.init_from is not None and (
                 not isinstance(self.init_from, RunConfig)
                 or (self.init_from.architecture, self.init_from.dataset)

@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from .callbacks import set_monitor_modes
 from .checks import first_batch
+from .config import MONITORS
 from .distiller import SAVE_MESSAGE, Distiller, RunningTerms, StopOnNonFiniteLoss
 from .distribute import apply_if_finite, for_keras_reduction, per_replica_share
 from .pipeline import split_inputs
@@ -168,7 +169,8 @@ def split_history(history: dict, count: int) -> list[dict]:
 
 
 class GroupEarlyStopping(keras.callbacks.Callback):
-    """`EarlyStopping(monitor="val_accuracy", restore_best_weights=True)` per student of a group.
+    """`EarlyStopping(monitor, restore_best_weights=True)` per student of a group (`monitor`
+    "val_accuracy" or "val_loss", read from each student's `val_s{i}_` logs).
 
     Each student keeps the weights of its own best validation epoch and "stops" after `patience`
     epochs without improving, exactly when a run of its own would have; the group trains on
@@ -178,9 +180,11 @@ class GroupEarlyStopping(keras.callbacks.Callback):
 
     _pending = None
 
-    def __init__(self, patience: int):
+    def __init__(self, patience: int, monitor: str = "val_accuracy"):
         super().__init__()
         self.patience = patience
+        self.key = monitor[len("val_"):]
+        self.sign = 1.0 if MONITORS[monitor] == "max" else -1.0  # maximise sign * value
 
     def on_train_begin(self, logs=None):
         count = len(self.model.students)
@@ -214,9 +218,10 @@ class GroupEarlyStopping(keras.callbacks.Callback):
         for i, student in enumerate(self.model.students):
             if self.stopped_after[i] is not None:
                 continue
-            current = (logs or {}).get(f"val_s{i}_accuracy")
+            current = (logs or {}).get(f"val_s{i}_{self.key}")
             if current is None:
                 continue
+            current = self.sign * float(current)
             if self.best_weights[i] is None:
                 self.best_weights[i] = student.get_weights()
             self.wait[i] += 1

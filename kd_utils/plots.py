@@ -75,6 +75,9 @@ def plot_learning_curves(histories: dict[str, list[pd.DataFrame]],
     return axes
 
 
+VERDICT_COLOURS = {"better": "white", "worse": "red"}
+
+
 def plot_sweep_heatmap(table: pd.DataFrame, architecture: str, ax=None):
     """Mean test accuracy (%) per temperature x alpha, each cell annotated with mean +- std.
 
@@ -97,8 +100,18 @@ def plot_sweep_heatmap(table: pd.DataFrame, architecture: str, ax=None):
     ax.set_yticks(range(mean.shape[0]), [f"{a:g}" for a in mean.index])
     ax.set_xlabel("temperature T")
     ax.set_ylabel("alpha (weight of the hard-label loss)")
-    seeds = int(count.values.min()) if count.size else 0
-    ax.set_title(f"{architecture}: test accuracy %, mean ± std over {seeds}+ seeds", fontsize=9)
+    seeds = int(np.nanmin(count.values)) if count.size else 0
+    title = f"{architecture}: test accuracy %, mean ± std over {seeds}+ seeds"
+    if "verdict" in cells:  # frame the cells whose verdict against labels alone is decided
+        verdicts = cells.pivot(index="alpha", columns="temperature", values="verdict")
+        for (i, j), colour in ((ij, VERDICT_COLOURS.get(verdicts.values[ij])) for ij in
+                               itertools.product(*map(range, verdicts.shape))):
+            if colour:
+                ax.add_patch(plt.Rectangle((j - 0.47, i - 0.47), 0.94, 0.94, fill=False,
+                                           edgecolor=colour, linewidth=2.5))
+        title += ("\nframed: better (white) or worse (red) than alpha = 1 (labels alone), "
+                  "Welch, Holm-corrected; unframed: no detectable difference")
+    ax.set_title(title, fontsize=9)
     ax.figure.colorbar(image, ax=ax, label="test accuracy %")
     return ax
 

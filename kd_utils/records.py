@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import stats
 from .config import RunConfig
 
 REPO_DIR = Path(__file__).resolve().parent.parent
@@ -127,11 +128,39 @@ def read_summary(results_dir=RESULTS_DIR) -> pd.DataFrame:
     return pd.read_csv(path) if path.exists() else pd.DataFrame()
 
 
-def write_table(table: pd.DataFrame, name: str, results_dir=RESULTS_DIR) -> Path:
-    """Write a derived table as `results/tables/<name>.csv` (atomically); return its path."""
+def write_table(table: pd.DataFrame, name: str, results_dir=RESULTS_DIR,
+                runs: pd.DataFrame | None = None) -> Path:
+    """Write a derived table as `results/tables/<name>.csv` (atomically); return its path.
+
+    `runs`: the summary rows the table was derived from; their run ids go to
+    `tables/<name>.runs.csv`, so a test can check that a table's runs were executed alike.
+    """
     path = Path(results_dir) / "tables" / f"{name}.csv"
     atomic_write_text(path, table.to_csv(index=False))
+    if runs is not None:
+        atomic_write_text(path.with_suffix(".runs.csv"),
+                          runs[["run_id"]].drop_duplicates().to_csv(index=False))
     return path
+
+
+# What must be equal across the runs of one architecture in one table: how they were executed
+# and the version of what training computes (the run id leaves both out).
+EXECUTION_COLUMNS = ("jit_compile", "steps_per_execution", "trained_as", "training_version",
+                     "tf_version", "keras_version")
+
+
+def execution_mix(rows: pd.DataFrame) -> list[str]:
+    """How the runs in `rows` (summary rows of one table) differ in execution, per
+    architecture: one line per column that takes several values (empty: executed alike)."""
+    problems = []
+    for architecture, runs in rows.groupby("architecture"):
+        for column in EXECUTION_COLUMNS:
+            values = (runs[column].astype("string").fillna("missing") if column in runs
+                      else pd.Series(["missing"]))
+            if values.nunique() > 1:
+                counts = ", ".join(f"{v}: {n}" for v, n in values.value_counts().items())
+                problems.append(f"{architecture} runs differ in {column} ({counts})")
+    return problems
 
 
 def load_histories(rows: pd.DataFrame, results_dir=RESULTS_DIR) -> list[pd.DataFrame]:
@@ -170,8 +199,6 @@ def estimated_minutes(config: RunConfig, train_examples: int) -> tuple[float, in
 
 def aggregate(summary: pd.DataFrame, by=("dataset", "role", "architecture", "temperature", "alpha"),
               metrics=("test_accuracy", "test_errors", "test_teacher_agreement")) -> pd.DataFrame:
-    """Mean, standard deviation (ddof=1) and count over seeds for each group of runs."""
-    by = [c for c in by if c in summary.columns]
-    table = summary.groupby(by, dropna=False)[list(metrics)].agg(["mean", "std", "count"])
-    table.columns = [f"{metric}_{stat}" for metric, stat in table.columns]
-    return table.reset_index()
+    """For each group of runs and metric: mean, standard deviation (ddof=1), count over seeds
+    and the 95% confidence interval of the mean (`_ci_low`, `_ci_high`; `stats.describe`)."""
+    return stats.summarise(summary, by, metrics)

@@ -20,6 +20,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from .config import MONITORS
 from .records import atomic_write, atomic_write_text
 
 STATE, ARRAYS = "checkpoint.json", "checkpoint.npz"
@@ -130,13 +131,20 @@ def remove(folder) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def fit_resumably(model, train_dataset, validation_data, *, folder, run_id: str, epochs: int,
-                  patience: int, verbose=1, callbacks=(), stopper=None):
-    """`model.fit` with best-epoch selection on validation accuracy, checkpointed every epoch
-    in `folder` and resumed from there when a checkpoint of `run_id` is found.
+def best_epoch_index(history, monitor: str = "val_accuracy") -> int:
+    """The index of the epoch whose weights a run keeps: the first best by `monitor`."""
+    values = np.asarray(history[monitor], dtype="float64")
+    return int(values.argmax() if MONITORS[monitor] == "max" else values.argmin())
 
-    `stopper` is the stopping callback (default: `ResumableEarlyStopping` on validation
-    accuracy, restoring the best weights). Returns (history, timer, resumed_at): the history
+
+def fit_resumably(model, train_dataset, validation_data, *, folder, run_id: str, epochs: int,
+                  patience: int, verbose=1, callbacks=(), stopper=None,
+                  monitor: str = "val_accuracy"):
+    """`model.fit` with best-epoch selection on `monitor` (`config.MONITORS`), checkpointed
+    every epoch in `folder` and resumed from there when a checkpoint of `run_id` is found.
+
+    `stopper` is the stopping callback (default: `ResumableEarlyStopping` on `monitor`,
+    restoring the best weights). Returns (history, timer, resumed_at): the history
     of every epoch (column -> values), the `EpochTimer` with every epoch's times, and the number
     of epochs a checkpoint supplied (0 for a fresh start). The checkpoint stays until
     `remove(folder)`.
@@ -144,7 +152,7 @@ def fit_resumably(model, train_dataset, validation_data, *, folder, run_id: str,
     from .callbacks import EpochTimer
 
     timer = EpochTimer()
-    stopper = stopper or ResumableEarlyStopping(monitor="val_accuracy", mode="max",
+    stopper = stopper or ResumableEarlyStopping(monitor=monitor, mode=MONITORS[monitor],
                                                 patience=patience or epochs,
                                                 restore_best_weights=True)
     state = load_state(folder, run_id)

@@ -31,6 +31,11 @@ from .guard import announce_training
 from .records import RESULTS_DIR, RunRecord, is_finished, load_record
 from .teacher_logits import average_logits, teacher_logits_for, teacher_logits_path
 
+# The version of what training computes, in every record. Raise it when a change alters the
+# numbers a run produces (the loss, the data order, the selection rule), not for refactors:
+# a table's runs must share it. Records written before it existed have none.
+TRAINING_VERSION = 1
+
 
 def get_or_train_model(config: RunConfig, results_dir=RESULTS_DIR, data_dir=None, verbose=1):
     """The trained model of a config: loaded from its record, or trained now (announced).
@@ -58,29 +63,33 @@ def save_teacher_logits(teacher_config: RunConfig, results_dir=RESULTS_DIR,
     return teacher_logits_path(teacher_config, model, splits, results_dir)
 
 
-def ensemble_logits(config: RunConfig, splits: data.Splits, results_dir=RESULTS_DIR,
-                    data_dir=None, verbose=0):
-    """(train, val, test) logits of an ensemble teacher: its members' logits averaged.
+def teacher_of(config: RunConfig, splits, results_dir, data_dir=None, verbose=0):
+    """(teacher model or None, its cached (train, val, test) logits or None) for a run: None
+    for a run from scratch; an ensemble's averaged logits and no model (trains what is
+    missing)."""
+    if config.role != "distilled":
+        return None, None
+    if config.teacher_seeds:  # an ensemble: its members' own cached logits, averaged
+        return None, average_logits([
+            teacher_logits_for(member, get_or_train_model(member, results_dir, data_dir,
+                                                          verbose), splits, results_dir)
+            for member in ensemble_members(config)])
+    teacher_model = get_or_train_model(config.teacher, results_dir, data_dir, verbose)
+    return teacher_model, teacher_logits_for(config.teacher, teacher_model, splits, results_dir)
 
-    Each member is an ordinary teacher run (trained if missing) with its own cached logits.
-    """
-    return average_logits([
-        teacher_logits_for(member, get_or_train_model(member, results_dir, data_dir, verbose),
-                           splits, results_dir) for member in ensemble_members(config)])
+
+def initial_weights_of(config: RunConfig, results_dir, data_dir=None, verbose=0):
+    """The weights a run starts from: its `init_from` run's (trained if missing), else None."""
+    if config.init_from is None:
+        return None
+    return get_or_train_model(config.init_from, results_dir, data_dir, verbose).get_weights()
 
 
 def inputs_of(config: RunConfig, results_dir, data_dir, verbose):
     """What a run trains from: its splits, its teacher, the cached logits, starting weights."""
     splits = data.splits_for(config, data_dir)
-    teacher_model = cached = None
-    if config.role == "distilled" and config.teacher_seeds:
-        cached = ensemble_logits(config, splits, results_dir, data_dir, verbose)
-    elif config.role == "distilled":
-        teacher_model = get_or_train_model(config.teacher, results_dir, data_dir, verbose)
-        cached = teacher_logits_for(config.teacher, teacher_model, splits, results_dir)
-    initial_weights = (get_or_train_model(config.init_from, results_dir, data_dir,
-                                          verbose).get_weights()
-                       if config.init_from is not None else None)
+    teacher_model, cached = teacher_of(config, splits, results_dir, data_dir, verbose)
+    initial_weights = initial_weights_of(config, results_dir, data_dir, verbose)
     # The teacher runs every batch only when inputs are jittered; otherwise logits are cached.
     live_teacher = teacher_model if (cached is not None and config.jitter_pixels) else None
     return splits, live_teacher, cached, initial_weights
@@ -110,14 +119,14 @@ def _compile_and_datasets(model, config: RunConfig, splits, live_teacher, cached
 
 def evaluate_and_write(config: RunConfig, splits, student, history: pd.DataFrame, cached,
                        wall_seconds: float, results_dir: Path, replicas: int = 1,
-                       test_pred=None) -> RunRecord:
+                       test_pred=None, trained_as: str = "alone") -> RunRecord:
     """Evaluate the kept weights once on the test set and write the run's record.
 
     `test_pred`: the student's test logits when already computed (a stack predicts for all its
-    students at once); None predicts them here.
+    students at once); None predicts them here. `trained_as`: "alone", "group" or "stack".
     """
     test_logits = cached[2] if cached is not None else None
-    best = int(history["val_accuracy"].to_numpy().argmax())  # the epoch whose weights we keep
+    best = resume.best_epoch_index(history, config.monitor)  # the epoch whose weights we keep
     if test_pred is None:
         test_pred = student.predict(splits.x_test, batch_size=1024, verbose=0)
     test_errors = int((test_pred.argmax(-1) != splits.y_test).sum())
@@ -141,6 +150,11 @@ def evaluate_and_write(config: RunConfig, splits, student, history: pd.DataFrame
         "test_teacher_agreement": agreement,
         "wall_seconds": round(wall_seconds, 2),
         "replicas": replicas,  # devices the global batch was split over (tf.distribute)
+        # How it was executed beyond jit_compile and steps_per_execution: alone, in a group on
+        # one teacher pass, or in a stack (equal to float rounding, not bit for bit), and the
+        # version of what training computes. A table's runs share them (tests/test_tables.py).
+        "trained_as": trained_as,
+        "training_version": TRAINING_VERSION,
         "epoch_cpu_seconds_median": round(float(np.median(history["epoch_cpu_seconds"])), 3),
         "tf_version": tf.__version__,
         "keras_version": keras.__version__,
@@ -206,7 +220,7 @@ def run(config: RunConfig, results_dir=RESULTS_DIR, force: bool = False, data_di
     folder = records.run_dir(config, results_dir) / "checkpoint"
     history, timer, resumed_at = resume.fit_resumably(
         distiller, train_ds, val_ds, folder=folder, run_id=config.run_id, epochs=config.epochs,
-        patience=config.patience, verbose=verbose,
+        patience=config.patience, verbose=verbose, monitor=config.monitor,
         callbacks=[*tensorboard_logging(tensorboard_dir, config.run_id), *(callbacks or [])])
     wall = time.perf_counter() - started + sum(timer.wall[:resumed_at])
     record = evaluate_and_write(config, splits, student, history_frame(history, timer),
@@ -257,7 +271,7 @@ def run_group(configs, results_dir=RESULTS_DIR, force: bool = False, data_dir=No
                            [c.alpha for c in todo], [c.run_id for c in todo])
     train_ds, val_ds = _compile_and_datasets(group, first, splits, live_teacher, cached)
     folder = records.run_dir(first, results_dir) / "group-checkpoint"
-    stopper = GroupEarlyStopping(patience=first.patience or first.epochs)
+    stopper = GroupEarlyStopping(first.patience or first.epochs, first.monitor)
     history, timer, resumed_at = resume.fit_resumably(
         group, train_ds, val_ds, folder=folder, run_id="+".join(c.run_id for c in todo),
         epochs=first.epochs, patience=first.patience, verbose=verbose, stopper=stopper,
@@ -270,7 +284,7 @@ def run_group(configs, results_dir=RESULTS_DIR, force: bool = False, data_dir=No
         frame = history_frame(own, timer, size)
         frame = frame.iloc[:stopped] if stopped else frame
         record = evaluate_and_write(config, splits, student, frame, cached, wall / size,
-                                     results_dir)
+                                    results_dir, trained_as="group")
         records.atomic_write_text(record.run_dir / "group.json", json.dumps({
             "group_size": size, "run_ids": [c.run_id for c in todo],
             "group_wall_seconds": round(wall, 2),

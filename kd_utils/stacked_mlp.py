@@ -65,11 +65,15 @@ class StackedMLP(keras.layers.Layer):
 
     Built from K built Keras students (`mlp_plan`), whose weights it copies: kernels stacked to
     [K, in, out], biases to [K, out]. `member_weights(k)` gives student k's weights in the
-    order `student.get_weights()` lists them.
+    order `student.get_weights()` lists them. With `input_values` (256 floats), uint8 inputs
+    are codes into it, decoded inside the compiled step: a batch of K students' images moves
+    through the input pipeline in a quarter of the bytes (`stack_runs.pixel_codes`).
     """
 
-    def __init__(self, students, seed: int = 0, **kwargs):
+    def __init__(self, students, seed: int = 0, input_values=None, **kwargs):
         super().__init__(**kwargs)
+        self.input_values = (None if input_values is None
+                             else tf.constant(np.asarray(input_values, np.float32)))
         plans = [mlp_plan(s) for s in students]
         signature = [[(kind, value if kind != "dense" else (value.kernel.shape, value.use_bias))
                       for kind, value in plan] for plan in plans]
@@ -99,7 +103,10 @@ class StackedMLP(keras.layers.Layer):
 
     def call(self, x, training=None):
         shared = len(x.shape) == self.input_rank + 1  # one batch for every student
-        h = tf.cast(x, self.compute_dtype)
+        if x.dtype == tf.uint8 and self.input_values is not None:
+            h = tf.cast(tf.gather(self.input_values, tf.cast(x, tf.int32)), self.compute_dtype)
+        else:
+            h = tf.cast(x, self.compute_dtype)
         for kind, value in self.steps:
             if kind == "flatten":
                 h = tf.reshape(h, [tf.shape(h)[0], -1] if shared

@@ -72,12 +72,14 @@ class StackedDistiller(keras.Model):
         run_names: named in errors.
         soft_targets: whether batches carry cached teacher logits (False: every student trains
             on hard labels alone, as runs from scratch).
+        input_values: 256 floats that uint8 inputs are codes into (`stack_runs.pixel_codes`);
+            None: inputs are the values themselves.
 
     History keys are `GroupDistiller`'s: the `Distiller`'s keys prefixed `s{k}_`.
     """
 
     def __init__(self, students, temperatures, alphas, run_names=None,
-                 soft_targets: bool = True, seed: int = 0, **kwargs):
+                 soft_targets: bool = True, seed: int = 0, input_values=None, **kwargs):
         super().__init__(**kwargs)
         students = list(students)
         if not students:
@@ -88,7 +90,7 @@ class StackedDistiller(keras.Model):
         self.run_names = list(run_names or [s.name for s in students])
         if not len(temperatures) == len(alphas) == len(self.run_names) == count:
             raise ValueError(f"give one temperature, alpha and run name per student ({count})")
-        self.stack = StackedMLP(students, seed=seed)
+        self.stack = StackedMLP(students, seed=seed, input_values=input_values)
         self.temperatures = tf.constant([check_temperature(t) for t in temperatures], tf.float32)
         self.alphas = tf.constant([check_alpha(a) for a in alphas], tf.float32)
         self.soft_targets = bool(soft_targets)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import records, runner, stack_runs
+from . import records, runner, stack_runs, stats
 from .config import RunConfig, architecture_slug
 
 TEMPERATURES = (1.0, 2.0, 4.0, 8.0, 20.0)
@@ -32,13 +32,17 @@ BACKENDS = ("local", "ray")
 
 
 def sweep_configs(template: RunConfig, temperatures=TEMPERATURES, alphas=ALPHAS, seeds=SEEDS,
-                  jitter_pixels: int = 0) -> list[RunConfig]:
+                  jitter_pixels: int = 0, fixed_teacher: bool = True,
+                  scratch_baseline: bool = False) -> list[RunConfig]:
     """The distinct run configs of a grid, in the order they are trained.
 
     Args:
-        template: a distilled run; each cell is it with its own T, alpha and seed (its teacher
-            stays the template's: one fixed teacher for the whole grid).
+        template: a distilled run; each cell is it with its own T, alpha and seed.
         jitter_pixels: > 0 jitters the students' inputs too, so the teacher runs every batch.
+        fixed_teacher: True: every seed distils the template's teacher (one fixed teacher);
+            False: seed s distils the teacher of seed s, so the spreads hold the teachers'.
+        scratch_baseline: the alpha = 1 cells are runs from scratch (role "scratch": the very
+            runs a comparison's scratch row holds) rather than distilled runs at alpha = 1.
     """
     if template.role != "distilled":
         raise ValueError(f"template must be a distilled run config; got role={template.role!r}")
@@ -48,7 +52,11 @@ def sweep_configs(template: RunConfig, temperatures=TEMPERATURES, alphas=ALPHAS,
     for seed, alpha, temperature in itertools.product(seeds, alphas, temperatures):
         if alpha == 1.0:
             temperature = 1.0  # T plays no part: one run stands for the whole alpha = 1 column
-        config = template.replace(temperature=float(temperature), alpha=float(alpha), seed=seed)
+        teacher = template.teacher if fixed_teacher else template.teacher.replace(seed=seed)
+        config = template.replace(temperature=float(temperature), alpha=float(alpha), seed=seed,
+                                  teacher=teacher)
+        if alpha == 1.0 and scratch_baseline:
+            config = config.replace(role="scratch", teacher=None, teacher_seeds=None)
         if config not in configs:
             configs.append(config)
     return configs
@@ -84,7 +92,8 @@ def sweep(template: RunConfig, students=None, temperatures=TEMPERATURES,
           group_size: int | None = None, stack_size: int | None = None,
           backend: str = "local", address: str | None = None,
           cpus_per_trial: float = 1, gpus_per_trial: float = 0,
-          tensorboard_dir=None) -> pd.DataFrame:
+          tensorboard_dir=None, fixed_teacher: bool = True,
+          scratch_baseline: bool = False) -> pd.DataFrame:
     """Run (or read back) every cell of the grid; return the sweep's summary rows.
 
     Args:
@@ -107,13 +116,15 @@ def sweep(template: RunConfig, students=None, temperatures=TEMPERATURES,
             (`ray_sweep.run_configs`), on a local Ray or the cluster at `address`, with
             `cpus_per_trial` / `gpus_per_trial` each. The records are the same.
         tensorboard_dir: log each run (each group) for TensorBoard there (local backend).
+        fixed_teacher, scratch_baseline: as in `sweep_configs`.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
     students = students or [template.architecture]
     configs = [c for student in students
                for c in sweep_configs(template.replace(architecture=student), temperatures,
-                                      alphas, seeds, jitter_pixels=jitter_pixels)]
+                                      alphas, seeds, jitter_pixels, fixed_teacher,
+                                      scratch_baseline)]
     if backend == "ray":
         if group_size not in (None, 1) or stack_size not in (None, 1):
             raise ValueError("group_size and stack_size apply to the local backend: Ray runs one "
@@ -122,19 +133,32 @@ def sweep(template: RunConfig, students=None, temperatures=TEMPERATURES,
 
         return ray_sweep.run_configs(configs, results_dir, data_dir, address, cpus_per_trial,
                                      gpus_per_trial, verbose=1 if progress else 0)
-    group_size = default_group_size(jitter_pixels) if group_size is None else group_size
+    return run_configs(configs, results_dir, data_dir, verbose, progress, group_size, stack_size,
+                       tensorboard_dir)
+
+
+def run_configs(configs, results_dir=records.RESULTS_DIR, data_dir=None, verbose=0,
+                progress: bool = True, group_size: int | None = None,
+                stack_size: int | None = None, tensorboard_dir=None) -> pd.DataFrame:
+    """Run (or read back) `configs` as a sweep runs its grid; return their summary rows.
+
+    MLP students on cached logits train in stacks of at most `stack_size` (None:
+    `stack_runs.STACK_SIZE`), jittered runs of one seed in groups of at most `group_size` on
+    one teacher pass (None: `default_group_size`), the rest alone; each writes its own record.
+    """
+    jittered = [c for c in configs if c.jitter_pixels]
+    group_size = default_group_size(bool(jittered)) if group_size is None else group_size
     stack_size = stack_runs.STACK_SIZE if stack_size is None else stack_size
-    # Checked before any training: groups when the teacher runs every batch, else stacks.
-    batches = (training_groups(configs, group_size) if jitter_pixels
-               else stack_runs.training_stacks(configs, stack_size))
-    if not jitter_pixels:
-        training_groups(configs, group_size)  # a bad group_size is an error whatever the mode
+    # Both checked before any training, whichever the configs need.
+    batches = (stack_runs.training_stacks([c for c in configs if not c.jitter_pixels],
+                                          stack_size)
+               + training_groups(jittered, group_size))
     todo = sum(not records.is_finished(c, results_dir) for c in configs)
     bar = _progress_bar(len(configs), len(configs) - todo, progress)
     rows = []
     for batch in batches:
         bar.set_postfix_str(batch[0].run_id[:48], refresh=False)
-        if jitter_pixels or len(batch) == 1:
+        if batch[0].jitter_pixels or len(batch) == 1:
             done = runner.run_group(batch, results_dir=results_dir, data_dir=data_dir,
                                     verbose=verbose, tensorboard_dir=tensorboard_dir)
         else:
@@ -152,17 +176,33 @@ def _progress_bar(total: int, done: int, enabled: bool):
     return tqdm(total=total, initial=done, desc="sweep runs", unit="run", disable=not enabled)
 
 
-def sweep_table(rows: pd.DataFrame, temperatures=TEMPERATURES) -> pd.DataFrame:
-    """Mean, std and count of test accuracy per (student, T, alpha), from summary rows.
+def sweep_table(rows: pd.DataFrame, temperatures=TEMPERATURES,
+                metric: str = "test_errors") -> pd.DataFrame:
+    """Per (student, T, alpha): n, mean, std and 95% interval of test accuracy, errors and
+    teacher agreement, from summary rows; and each distilled cell against its student's
+    alpha = 1 cell (labels alone) on `metric`: the difference with its 95% interval, the
+    p-value, Holm's across the student's cells, and the verdict (`stats.compare`).
 
     The alpha = 1 runs (trained once, at T = 1) fill the alpha = 1 cell of every temperature.
     """
-    rows = rows[rows["role"] == "distilled"]
+    rows = rows[rows["role"].isin(("distilled", "scratch"))]  # scratch: the alpha = 1 cells
     label_only = rows[rows["alpha"] == 1.0]
     expanded = [rows[rows["alpha"] != 1.0]]
     expanded += [label_only.assign(temperature=float(t)) for t in temperatures]
     table = records.aggregate(pd.concat(expanded), by=("architecture", "temperature", "alpha"),
                               metrics=("test_accuracy", "test_errors", "test_teacher_agreement"))
+    tests = []
+    for student, own in rows.groupby("architecture"):
+        if not (own["alpha"] == 1.0).any():
+            continue  # no baseline to compare with
+        compared = stats.compare(own, ("temperature", "alpha"), metric,
+                                 lambda line: line["alpha"] == 1.0)
+        compared = compared[compared["alpha"] != 1.0].assign(architecture=student)
+        tests.append(compared[["architecture", "temperature", "alpha", *stats.TEST_COLUMNS]])
+    if tests:
+        table = table.merge(pd.concat(tests), on=["architecture", "temperature", "alpha"],
+                            how="left")
+        table.loc[table["alpha"] == 1.0, "verdict"] = "baseline"
     return table.sort_values(["architecture", "alpha", "temperature"]).reset_index(drop=True)
 
 

@@ -50,6 +50,8 @@ def test_notebook_is_committed_without_outputs_and_has_parameters(path):
     for cell in code_cells:
         assert not cell.get("outputs") and cell.get("execution_count") is None, (
             f"{path.name} has outputs: clear them before committing")
+    ids = [c.get("id") for c in notebook["cells"]]
+    assert len(set(ids)) == len(ids), f"{path.name} has duplicate cell ids: nbformat rewrites them"
     tagged = [c for c in code_cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(tagged) == 1 and "FAST" in "".join(tagged[0]["source"])
     headings = [line for c in notebook["cells"] if c["cell_type"] == "markdown"

@@ -1,7 +1,8 @@
 """Experiments built on the lab's core: the paper's and public repositories' recipes.
 
-- `hinton2015`, `hinton2015_transfer`, `hinton2015_readme`: Hinton, Vinyals & Dean (2015),
-  section 3 on MNIST, and the README's "paper vs ours".
+- `hinton2015`, `hinton2015_transfer`, `hinton2015_ensemble`, `hinton2015_readme`: Hinton,
+  Vinyals & Dean (2015), section 3 on MNIST, and the README's "paper vs ours".
+- `evidence`: the runs behind the main tables, seed by seed, in the background.
 - `tsitsimis`, `sai_srinivasan`, `rohin_dasari`, `johnkorn`, `pratt2762`: one public KD
   repository each, its claims re-run as published and corrected; `claims` holds what they
   share (`results/seed_reproductions.csv`).

@@ -6,8 +6,8 @@ paper's numbers.
   `compare(...)` runs them over seeds (`make compare`) and `comparison_table` derives the
   table (mean and spread over seeds, test errors out of 10,000) from the run records.
   Paper: 67, 146 and 74 test errors (`main_table` sets them beside ours).
-- `ensemble_configs` / `ensemble_table`: the 800-800 student distilled from the averaged
-  logits of the main table's teachers (the paper ensembles its speech models; no MNIST number).
+- The ensemble of the main table's teachers distilled into the student is in
+  `hinton2015_ensemble.py` (the paper ensembles its speech models; no MNIST number).
 - `width_configs` / `width_table`: test errors against T for students of several widths. Paper:
   300+ units per layer are insensitive to T above about 8; 30-30 does best at T = 2.5 to 4.
 - `regulariser_configs` / `regulariser_table`: 3% of the training set with hard labels against
@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import data, runner, sweep
-from ..config import RunConfig, ensemble_members, profile_settings, with_knobs
-from ..records import RESULTS_DIR, RunRecord, aggregate, atomic_write_text, write_table
+from .. import data, runner, stats, sweep
+from ..config import RunConfig, profile_settings, with_knobs
+from ..records import RESULTS_DIR, RunRecord, aggregate, write_table
 from ..report import mean_spread
 
 PAPER_MAIN_ERRORS = {"teacher": 67, "scratch": 146, "distilled": 74}
@@ -77,11 +77,18 @@ def hinton_configs(seed: int = 0, profile: str = "full", dataset: str = "mnist",
 
 
 def comparison_table(records: list[RunRecord]) -> pd.DataFrame:
-    """One line per role: mean +- std over seeds of test accuracy and errors, from the records."""
+    """One line per role: n, mean, std and 95% interval over seeds of test accuracy and errors,
+    from the records; and each role's test errors against the student from scratch
+    (difference, its interval, p-value, Holm's, verdict: `stats.compare`)."""
     summary = pd.DataFrame([r.row for r in records])
     table = aggregate(summary, by=("role", "architecture", "temperature", "alpha"),
                       metrics=("test_accuracy", "test_errors", "test_teacher_agreement",
                                "best_epoch"))
+    if (table["role"] == "scratch").sum() == 1 and len(table) > 1:
+        tests = stats.compare(summary, ("role",), "test_errors",
+                              lambda line: line["role"] == "scratch")
+        table = table.merge(tests[["role", *stats.TEST_COLUMNS]], on="role", how="left")
+        table.loc[table["role"] == "scratch", "verdict"] = "baseline"
     table["model"] = table["role"].map(ROLE_LABELS)
     table["role"] = pd.Categorical(table["role"], list(ROLE_LABELS), ordered=True)
     table = table.sort_values("role").reset_index(drop=True)
@@ -90,20 +97,32 @@ def comparison_table(records: list[RunRecord]) -> pd.DataFrame:
 
 
 def format_table(table: pd.DataFrame) -> str:
-    """The comparison as readable text: accuracy in %, errors out of the test count."""
+    """The comparison as readable text: accuracy in %, errors out of the test count with their
+    95% interval, then each role against the student from scratch (when the table has it)."""
     lines = [f"{'model':<22}{'architecture':<16}{'T':>4}{'alpha':>7}{'seeds':>7}"
-             f"{'test accuracy %':>20}{'test errors':>16}{'agreement %':>14}"]
+             f"{'test accuracy %':>20}{'test errors':>16}  {'95% CI':<16}{'agreement %':>12}"]
     for _, r in table.iterrows():
         knobs = f"{r.temperature:>4g}{r.alpha:>7g}" if r.role == "distilled" else " " * 11
         agreement = ("" if pd.isna(r.test_teacher_agreement_mean)
                      else f"{100 * r.test_teacher_agreement_mean:.2f}")
+        ci = stats.interval(r.get("test_errors_ci_low"), r.get("test_errors_ci_high"))
         lines.append(
             f"{r.model:<22}{r.architecture:<16}{knobs}{r.seeds:>7d}"
             f"{mean_spread(r.test_accuracy_mean, _sd(r.test_accuracy_std), 2, 100, widths=(11, 5))}"
             f"{mean_spread(r.test_errors_mean, _sd(r.test_errors_std), 1, widths=(9, 5))}"
-            f"{agreement:>12}")
+            f"  {ci:<16}{agreement:>10}")
+    tested = table[table["verdict"].notna() & (table["verdict"] != "baseline")] if (
+        "verdict" in table) else table.iloc[:0]
+    if len(tested):
+        lines += ["", f"Test errors against the student from scratch (Welch's t test, Holm over "
+                      f"{len(tested)} comparisons):"]
+        for _, r in tested.iterrows():
+            lines.append(f"{r.model:<22}{r.difference:+7.1f} "
+                         f"{stats.interval(r.diff_low, r.diff_high):<16} p = {r.p_value:.3f}, "
+                         f"Holm {r.p_holm:.3f}: {r.verdict} (detectable at this n: "
+                         f"{r.detectable:.0f})")
     lines.append("alpha weights the hard-label loss; 1 - alpha weights the T^2-scaled soft loss. "
-                 "± is the standard deviation over seeds.")
+                 "± is the standard deviation over seeds; [ ] a 95% confidence interval.")
     return "\n".join(line.rstrip() for line in lines)
 
 
@@ -128,7 +147,7 @@ def write_comparison(records, results_dir=RESULTS_DIR, name: str = "compare_mnis
 
     results_dir = Path(results_dir)
     table = comparison_table(records)
-    csv_path = write_table(table, name, results_dir)
+    csv_path = write_table(table, name, results_dir, runs=pd.DataFrame([r.row for r in records]))
     histories: dict = {}
     for record in records:
         histories.setdefault(ROLE_LABELS[record.config.role], []).append(record.history)
@@ -174,80 +193,23 @@ def main_table(records: list[RunRecord]) -> pd.DataFrame:
     return table
 
 
-# -- an ensemble teacher (the paper's section 2 idea on MNIST) ----------------------------
-ENSEMBLE_MEMBERS = (0, 1, 2)
-
-
-def ensemble_configs(seeds=(0, 1, 2), profile: str = "paper", members=ENSEMBLE_MEMBERS,
-                     temperature: float = 20.0, alpha: float = 0.1) -> list[RunConfig]:
-    """The main table's 800-800 student distilled from the average of its teachers' logits.
-
-    The members are the main table's teachers of seeds `members` (the same runs, not new
-    ones), so the ensemble costs only its students. One config per student seed.
-    """
-    configs = []
-    for seed in seeds:
-        _, _, distilled = hinton_configs(seed, profile, temperature=temperature,
-                                         alpha=alpha)
-        configs.append(distilled.replace(teacher=distilled.teacher.replace(seed=members[0]),
-                                         teacher_seeds=tuple(members)))
-    return configs
-
-
-def ensemble_teacher_errors(config: RunConfig, results_dir=RESULTS_DIR, data_dir=None) -> int:
-    """Test errors of a distilled config's ensemble teacher (its members' logits averaged).
-
-    Kept in `results/ensembles/<teacher run id>-ens<seeds>.json` with its members' run ids and
-    read back, so the table needs no member model once measured (models are not committed).
-    """
-    import json
-
-    members = ensemble_members(config)
-    path = (Path(results_dir) / "ensembles" /
-            f"{config.teacher.run_id}-ens{'-'.join(str(s) for s in config.teacher_seeds)}.json")
-    if path.exists():
-        return int(json.loads(path.read_text())["test_errors"])
-    splits = data.splits_for(config, data_dir)
-    _, _, test_logits = runner.ensemble_logits(config, splits, results_dir, data_dir)
-    errors = int((test_logits.argmax(-1) != splits.y_test).sum())
-    atomic_write_text(path, json.dumps({"members": [m.run_id for m in members],
-                                        "test_errors": errors,
-                                        "test_count": int(len(splits.y_test))}, indent=1))
-    return errors
-
-
-def ensemble_table(records: list[RunRecord], results_dir=RESULTS_DIR,
-                   data_dir=None) -> pd.DataFrame:
-    """Test errors of the ensemble teacher and of the students distilled from it.
-
-    The ensemble teacher is one model, one number (`ensemble_teacher_errors`); the students
-    are mean, std and count over their seeds.
-    """
-    config = records[0].config
-    teacher_errors = ensemble_teacher_errors(config, results_dir, data_dir)
-    students = pd.Series([r.row["test_errors"] for r in records], dtype=float)
-    return pd.DataFrame([
-        {"role": "ensemble_teacher", "members": len(config.teacher_seeds),
-         "test_errors_mean": float(teacher_errors), "test_errors_std": float("nan"),
-         "test_errors_count": 1},
-        {"role": "ensemble_distilled", "members": len(config.teacher_seeds),
-         "test_errors_mean": students.mean(), "test_errors_std": students.std(),
-         "test_errors_count": len(students)}])
-
-
 # -- temperature against student width --------------------------------------------------
 def width_configs(widths=WIDTHS, temperatures=WIDTH_TEMPERATURES, seeds=(0, 1, 2),
                   profile: str = "full", alpha: float = 0.1,
-                  student_knobs: dict | None = None) -> list[RunConfig]:
+                  student_knobs: dict | None = None, teacher_knobs: dict | None = None,
+                  fixed_teacher: bool = True, scratch_baseline: bool = False) -> list[RunConfig]:
     """Distilled students of each width at each T, plus each width from scratch (alpha = 1).
 
-    These are the T x alpha sweep's configs, so the 30-30 and 800-800 runs the sweep made
-    are read back, not retrained.
+    These are the T x alpha sweep's configs (`sweep.sweep_configs`, whose last two arguments
+    these are), so the 30-30 and 800-800 runs the sweep made are read back, not retrained.
     """
+    template = hinton_configs(0, profile, student_knobs=student_knobs,
+                              teacher_knobs=teacher_knobs)[2]
     return [config for width in widths
-            for config in sweep.sweep_configs(hinton_configs(
-                0, profile, student_knobs=student_knobs)[2].replace(
-                architecture=f"mlp:{width},{width}"), temperatures, (alpha, 1.0), seeds)]
+            for config in sweep.sweep_configs(
+                template.replace(architecture=f"mlp:{width},{width}"), temperatures,
+                (alpha, 1.0), seeds, fixed_teacher=fixed_teacher,
+                scratch_baseline=scratch_baseline)]
 
 
 def width_table(rows: pd.DataFrame) -> pd.DataFrame:
@@ -265,8 +227,8 @@ def width_table(rows: pd.DataFrame) -> pd.DataFrame:
 def regulariser_configs(fraction: float = 0.03, seeds=(0, 1, 2), profile: str = "full",
                         student="mlp:800,800", temperature=20.0, alpha=0.1,
                         epochs: int | None = None, patience: int | None = None,
-                        train_size: int | None = None,
-                        student_knobs: dict | None = None) -> list[RunConfig]:
+                        train_size: int | None = None, student_knobs: dict | None = None,
+                        teacher_knobs: dict | None = None) -> list[RunConfig]:
     """Scratch and distilled students on all training data and on its first `fraction`.
 
     The all-data runs are `compare`'s. A 3% set has few steps per epoch, so the
@@ -278,7 +240,7 @@ def regulariser_configs(fraction: float = 0.03, seeds=(0, 1, 2), profile: str = 
     configs = []
     for seed in seeds:
         _, scratch, distilled = hinton_configs(seed, profile, "mnist", student,
-                                               temperature, alpha, student_knobs)
+                                               temperature, alpha, student_knobs, teacher_knobs)
         size = train_size or len(data.splits_for(scratch).x_train)
         small = dict(train_limit=max(1, round(fraction * size)),
                      epochs=epochs or 10 * scratch.epochs,

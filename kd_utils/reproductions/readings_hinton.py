@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import records, sweep
+from .. import records, stats, sweep
 from ..losses import softmax
 from ..report import markdown_table, mean_spread
 from . import hinton2015, hinton2015_readme, hinton2015_transfer
@@ -55,17 +55,23 @@ def _compare_sentences(table: pd.DataFrame) -> str:
     teacher, scratch, distilled = (t.loc[r, "test_errors_mean"] for r in
                                    ("teacher", "scratch", "distilled"))
     n = int(t.loc["distilled", "seeds"])
-    closed = (scratch - distilled) / (scratch - teacher) if scratch != teacher else np.nan
-    return (f"Mean test errors over {n} seeds: teacher {teacher:.1f}, student from scratch "
+    text = (f"Mean test errors over {n} seeds: teacher {teacher:.1f}, student from scratch "
             f"{scratch:.1f}, distilled student {distilled:.1f} (T = "
-            f"{t.loc['distilled', 'temperature']:g}, alpha = {t.loc['distilled', 'alpha']:g}). "
-            f"The distilled mean is {scratch - distilled:.1f} errors below the scratch mean, "
-            f"{100 * closed:.0f}% of the scratch-to-teacher gap; the distilled student agrees "
-            f"with its teacher on {100 * t.loc['distilled', 'test_teacher_agreement_mean']:.2f}% "
-            f"of the test images. With {n} seeds and spreads of "
-            f"{t.loc['scratch', 'test_errors_std']:.1f} and "
-            f"{t.loc['distilled', 'test_errors_std']:.1f} errors, this is a description of "
-            "these runs, not yet a tested difference.")
+            f"{t.loc['distilled', 'temperature']:g}, alpha = {t.loc['distilled', 'alpha']:g}); "
+            f"the distilled student agrees with its teacher on "
+            f"{100 * t.loc['distilled', 'test_teacher_agreement_mean']:.2f}% of the test images.")
+    if "verdict" not in t:
+        return text
+    d = t.loc["distilled"]
+    outcome = {"better": "the distilled student makes fewer test errors than the student from "
+                         "scratch",
+               "worse": "the distilled student makes more test errors than the student from "
+                        "scratch"}.get(d.verdict, f"{d.verdict} between the distilled student "
+                                                  "and the student from scratch")
+    return (f"{text} Distilled minus scratch: {d.difference:+.1f} errors, 95% CI "
+            f"{stats.interval(d.diff_low, d.diff_high)} (Welch p = {d.p_value:.3f}, Holm "
+            f"{d.p_holm:.3f}): {outcome}. With these {n} seeds the comparison detects a "
+            f"difference of about {d.detectable:.0f} errors (80% power).")
 
 
 @generated("01_teacher")

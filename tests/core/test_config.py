@@ -30,6 +30,14 @@ def test_run_ids_follow_what_the_run_computes():
     assert DISTILLED.run_id.startswith("digits-distilled-mlp8-T4-a0.3-s0-fast-")
 
 
+def test_fields_added_later_leave_earlier_run_ids_unchanged_at_their_defaults():
+    # A committed record's run id: a field added later, at its default, must not orphan it.
+    scratch = RunConfig(role="scratch", architecture="mlp:30,30", epochs=20, patience=8,
+                        val_size=5000)
+    assert scratch.run_id == "mnist-scratch-mlp30x30-s0-full-45a46d2837"
+    assert scratch.replace(monitor="val_loss").run_id != scratch.run_id
+
+
 def test_execution_settings_default_to_the_measured_ones_per_model_family():
     measured = TEACHER.replace(jit_compile=None, steps_per_execution=None)
     assert (measured.jit_compile, measured.steps_per_execution) == (True, 32)  # an MLP

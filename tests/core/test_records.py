@@ -25,6 +25,26 @@ def test_aggregate_gives_mean_std_and_count_per_group():
     assert table.loc["scratch", "test_errors_mean"] == pytest.approx(180)
     assert table.loc["scratch", "test_errors_std"] == pytest.approx(20)
     assert table.loc["distilled", "test_errors_count"] == 2
+    # and the 95% t interval of the mean: 180 +- t(0.975, 2) * 20 / sqrt(3)
+    half = 4.302653 * 20 / np.sqrt(3)
+    assert table.loc["scratch", "test_errors_ci_low"] == pytest.approx(180 - half)
+    assert table.loc["scratch", "test_errors_ci_high"] == pytest.approx(180 + half)
+
+
+def test_a_tables_runs_are_listed_and_checked_for_mixed_execution(tmp_path):
+    rows = pd.DataFrame({"run_id": ["a", "b", "c", "d"],
+                         "architecture": ["mlp:8", "mlp:8", "mlp:8", "hinton_teacher"],
+                         "jit_compile": [True, True, False, False],
+                         "steps_per_execution": [32, 32, 32, 1],
+                         "trained_as": ["stack", "stack", "stack", "alone"],
+                         "training_version": [1, 1, None, 1],
+                         "tf_version": "2.21.0", "keras_version": "3.15.1"})
+    problems = records.execution_mix(rows)
+    assert problems == ["mlp:8 runs differ in jit_compile (True: 2, False: 1)",
+                        "mlp:8 runs differ in training_version (1.0: 2, missing: 1)"]
+    assert records.execution_mix(rows.iloc[:2]) == []  # the teacher alone: nothing to mix
+    path = records.write_table(pd.DataFrame({"x": [1]}), "t", tmp_path, runs=rows)
+    assert list(pd.read_csv(path.with_suffix(".runs.csv"))["run_id"]) == ["a", "b", "c", "d"]
 
 
 def test_concurrent_summary_rebuilds_keep_every_row(tmp_path, monkeypatch):

@@ -56,6 +56,43 @@ def test_the_best_validation_epoch_is_kept_and_reported(tmp_path):
     assert record.row["test_accuracy"] > 0.5
 
 
+class OverconfidentAfterFirstEpoch(keras.callbacks.Callback):
+    """From epoch 2 on, validates the student with its logits scaled by 1,000.
+
+    The scaling keeps every prediction (so validation accuracy is the model's own) but makes
+    each wrong one cost about 1,000 times its margin: validation loss is best at epoch 1
+    while accuracy, still improving, is best later.
+    """
+
+    def on_test_begin(self, logs=None):
+        self.scale = 1000.0 if self.epoch >= 1 else 1.0
+        self._rescale(self.scale)
+
+    def on_test_end(self, logs=None):
+        self._rescale(1 / self.scale)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def _rescale(self, factor):
+        last = [layer for layer in self.model.student.layers if layer.weights][-1]
+        last.set_weights([w * factor for w in last.get_weights()])
+
+
+def test_a_run_can_select_its_epoch_by_validation_loss(tmp_path):
+    config = DISTILLED.replace(epochs=5, patience=5)
+    by_loss = runner.run(config.replace(monitor="val_loss"), results_dir=tmp_path, verbose=0,
+                         callbacks=[OverconfidentAfterFirstEpoch()])
+    by_accuracy = runner.run(config, results_dir=tmp_path, verbose=0,
+                             callbacks=[OverconfidentAfterFirstEpoch()])
+    loss, accuracy = by_loss.history["val_loss"], by_accuracy.history["val_accuracy"]
+    assert loss.to_numpy().argmin() == 0 and accuracy.to_numpy().argmax() > 0
+    assert by_loss.row["best_epoch"] == 1
+    assert by_accuracy.row["best_epoch"] == accuracy.to_numpy().argmax() + 1
+    assert by_loss.row["val_accuracy"] == pytest.approx(by_loss.history["val_accuracy"].iloc[0])
+    assert by_loss.run_id != by_accuracy.run_id
+
+
 def test_a_finished_run_is_read_back_not_retrained(tmp_path, monkeypatch):
     first = runner.run(TEACHER, results_dir=tmp_path, verbose=0)
 
@@ -116,6 +153,7 @@ def test_an_interrupted_run_leaves_no_row_and_reruns(tmp_path, monkeypatch):
     (dict(dataset="imagenet"), "RunConfig.dataset"),
     (dict(epochs=0), "RunConfig.epochs"),
     (dict(optimizer="lion"), "RunConfig.optimizer"),
+    (dict(monitor="accuracy"), "RunConfig.monitor must be one of val_accuracy, val_loss"),
     (dict(teacher=TEACHER.replace(dataset="moons")), "a teacher trained on 'digits'"),
     (dict(teacher_seeds=(0,)), "RunConfig.teacher_seeds must be None or at least 2"),
     (dict(teacher_seeds=(1, 1)), "RunConfig.teacher_seeds must be None or at least 2"),
@@ -203,7 +241,7 @@ def test_an_ensemble_teacher_averages_its_members_logits(tmp_path):
     splits = data.splits_for(ensemble)
     member_logits = [teacher_logits.teacher_logits_for(m.config, m.load_model(), splits, tmp_path)
                      for m in members]
-    averaged = runner.ensemble_logits(ensemble, splits, tmp_path)
+    averaged = runner.teacher_of(ensemble, splits, tmp_path)[1]
     np.testing.assert_allclose(averaged[2], (member_logits[0][2] + member_logits[1][2]) / 2,
                                rtol=1e-6)
     # The members disagree somewhere, so agreement with the average is not agreement with one.

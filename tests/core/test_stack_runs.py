@@ -14,10 +14,13 @@ from helpers import DIGITS_DISTILLED, same_weights
 
 from kd_utils import data, pipeline, records, runner, stack_runs
 
-# A high rate and patience 1: these members stop after 6, 3, 4 and 6 epochs when run alone.
+# A high rate and patience 1, so that alone the members stop at different epochs. Member 1
+# is a run from scratch (a sweep's alpha = 1 baseline), member 2 distils its own teacher seed.
 BASE = DIGITS_DISTILLED.replace(epochs=6, patience=1, learning_rate=0.1)
-CONFIGS = [BASE.replace(seed=s, temperature=t, alpha=a)
-           for s, t, a in [(0, 4.0, 0.3), (1, 1.0, 1.0), (2, 8.0, 0.0), (0, 2.0, 0.9)]]
+CONFIGS = [BASE.replace(seed=0, temperature=4.0, alpha=0.3),
+           BASE.replace(seed=1, role="scratch", teacher=None),
+           BASE.replace(seed=2, temperature=8.0, alpha=0.0, teacher=BASE.teacher.replace(seed=2)),
+           BASE.replace(seed=0, temperature=2.0, alpha=0.9)]
 
 
 def test_a_stack_writes_the_records_its_runs_write_alone(tmp_path):
@@ -46,15 +49,15 @@ def test_a_stack_writes_the_records_its_runs_write_alone(tmp_path):
 def test_each_column_sees_the_batches_of_its_own_runs_dataset():
     splits = data.splits_for(BASE)
     x, y = splits.x_train, splits.y_train
-    logits = np.zeros((len(x), 10), "float32")
     seeds = [3, 0]
-    stacked = stack_runs.stacked_dataset(x, y, logits, 64, seeds)
+    logits = np.random.default_rng(0).normal(size=(len(seeds), len(x), 10)).astype("float32")
+    stacked = stack_runs.stacked_dataset(x, y, logits, 64, seeds)  # column k: teacher k's
     own = []
-    for seed in seeds:
+    for k, seed in enumerate(seeds):
         import keras
 
         keras.utils.set_random_seed(seed)  # as runner.build_student leaves it
-        own.append(pipeline.make_dataset(x, y, logits, 64, shuffle=True, seed=seed))
+        own.append(pipeline.make_dataset(x, y, logits[k], 64, shuffle=True, seed=seed))
     for _ in range(3):  # three passes: each reshuffles every column as its run reshuffles
         for step, (inputs, labels) in enumerate(stacked):
             for k, dataset in enumerate(own):
@@ -63,6 +66,8 @@ def test_each_column_sees_the_batches_of_its_own_runs_dataset():
                     own[k] = (dataset, own_batches)
                 own_inputs, own_labels = own[k][1][step]
                 np.testing.assert_array_equal(inputs["inputs"][:, k], own_inputs["inputs"])
+                np.testing.assert_array_equal(inputs["teacher_logits"][:, k],
+                                              own_inputs["teacher_logits"])
                 np.testing.assert_array_equal(labels[:, k], own_labels)
         own = [dataset for dataset, _ in own]
 
@@ -70,8 +75,16 @@ def test_each_column_sees_the_batches_of_its_own_runs_dataset():
 def test_only_runs_that_differ_in_seed_temperature_and_alpha_stack():
     assert stack_runs.can_stack(BASE, BASE.replace(seed=4, temperature=1.0, alpha=1.0))
     assert not stack_runs.can_stack(BASE, BASE.replace(epochs=9))
+    assert stack_runs.can_stack(BASE, BASE.replace(role="scratch", teacher=None))
+    assert stack_runs.can_stack(BASE, BASE.replace(teacher=BASE.teacher.replace(seed=5)))
+    other_teacher = BASE.replace(teacher=BASE.teacher.replace(epochs=9))
+    assert not stack_runs.can_stack(BASE, other_teacher)
+    with pytest.raises(ValueError, match="differs .* in teacher.epochs; a stack's runs"):
+        stack_runs.run_stack([BASE, other_teacher])
     assert not stack_runs.stackable(BASE.replace(jitter_pixels=1))
     assert not stack_runs.stackable(BASE.replace(architecture="mnist_cnn"))
+    assert stack_runs.stackable(BASE.replace(architecture="mlp:100,100"))
+    assert not stack_runs.stackable(BASE.replace(architecture="mlp:800,800"))  # compute-bound
     with pytest.raises(ValueError, match="differs .* in epochs; a stack's runs may differ"):
         stack_runs.run_stack([BASE, BASE.replace(epochs=9)])
     with pytest.raises(ValueError, match="cannot stack .* runner.run_group"):

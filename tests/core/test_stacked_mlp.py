@@ -70,3 +70,17 @@ def test_only_sequential_mlps_stack():
         mlp_plan(models.mnist_cnn((28, 28, 1), 10))
     with pytest.raises(ValueError, match="share one architecture"):
         StackedMLP([students(1)[0], models.mlp((7, 5), SHAPE, 3)])
+
+
+def test_pixel_codes_decode_inside_the_stack_to_the_very_floats():
+    from kd_utils.stack_runs import pixel_codes
+
+    rng = np.random.default_rng(0)
+    x = (rng.integers(0, 256, size=(7, 3, *SHAPE)).astype("float32") / np.float32(255))
+    codes, values = pixel_codes(x)
+    assert codes.dtype == np.uint8 and np.array_equal(values[codes], x)
+    members = students()
+    plain, coded = StackedMLP(members), StackedMLP(members, input_values=values)
+    np.testing.assert_array_equal(np.asarray(coded(codes)), np.asarray(plain(x)))
+    assert pixel_codes(x + np.float32(1e-3)) == (None, None)  # not k / 255: no codes
+    assert pixel_codes(x / 2)[0] is None  # k / 510

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from helpers import DIGITS_DISTILLED, REPO
 
-from kd_utils import Distiller, plots, records, sweep
+from kd_utils import Distiller, plots, records, stats, sweep
 from kd_utils.__main__ import main
 from kd_utils.reproductions import hinton2015
 from kd_utils.stacking import StackedDistiller
@@ -34,6 +34,37 @@ def test_grid_runs_alpha_one_once_per_seed():
     assert teachers == {FAST_TEMPLATE.teacher}  # the template's teacher: one, logits once
     with pytest.raises(ValueError, match="template must be a distilled run config"):
         sweep.sweep_configs(FAST_TEMPLATE.teacher)
+
+
+def test_a_grid_gives_each_seed_its_own_teacher_and_shares_the_comparisons_scratch_runs():
+    configs = sweep.sweep_configs(FAST_TEMPLATE, (1, 4), (0.5, 1.0), (0, 1),
+                                  fixed_teacher=False, scratch_baseline=True)
+    distilled = [c for c in configs if c.role == "distilled"]
+    assert len(distilled) == 4 and all(c.teacher.seed == c.seed for c in distilled)
+    assert [c.role for c in configs if c.alpha == 1.0] == ["scratch", "scratch"]
+    for seed in (0, 1):  # the comparison's scratch run is the grid's alpha = 1 cell
+        assert hinton2015.hinton_configs(seed, "fast")[1] in configs
+
+
+def test_sweep_table_tests_each_cell_against_labels_alone_with_holm():
+    rng = np.random.default_rng(0)
+    cells = {(1.0, 1.0): 200, (0.5, 2.0): 150, (0.5, 8.0): 201, (0.0, 2.0): 260}  # true means
+    rows = [dict(role="scratch" if alpha == 1.0 else "distilled", architecture="mlp:8",
+                 alpha=alpha, temperature=temperature, seed=seed, test_accuracy=0.98,
+                 test_errors=mean + rng.normal(0, 8), test_teacher_agreement=0.95)
+            for (alpha, temperature), mean in cells.items() for seed in range(10)]
+    table = sweep.sweep_table(pd.DataFrame(rows), temperatures=(2.0, 8.0)).set_index(
+        ["alpha", "temperature"])
+    assert table.loc[(0.5, 2.0), "verdict"] == "better"  # fewer errors
+    assert table.loc[(0.0, 2.0), "verdict"] == "worse"
+    assert table.loc[(0.5, 8.0), "verdict"] == "no detectable difference"
+    assert table.loc[(1.0, 8.0), "verdict"] == "baseline"
+    assert table.loc[(0.5, 2.0), "diff_high"] < 0 < table.loc[(0.5, 8.0), "diff_high"]
+    raw = table.loc[[(0.5, 2.0), (0.5, 8.0), (0.0, 2.0)], "p_value"]
+    np.testing.assert_allclose(table.loc[raw.index, "p_holm"], stats.holm(raw))  # 3 cells
+    assert table["test_errors_ci_low"].notna().all()
+    plots.plot_sweep_heatmap(table.reset_index(), "mlp:8")  # frames the decided cells
+    plots.plt.close("all")
 
 
 def test_sweep_table_fills_every_cell_with_mean_std_and_count():

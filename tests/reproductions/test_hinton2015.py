@@ -1,12 +1,13 @@
-"""Hinton et al. (2015): configs, the width and regulariser tables, the ensemble, the README block."""
+"""Hinton et al. (2015): configs, the width and regulariser tables, the README block."""
+
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 from helpers import DIGITS_TEACHER
 
-from kd_utils import data, runner, sweep
-from kd_utils.config import RunConfig, ensemble_members
+from kd_utils import sweep
 from kd_utils.reproductions import hinton2015, hinton2015_readme
 
 TEACHER = DIGITS_TEACHER
@@ -14,6 +15,22 @@ TEACHER = DIGITS_TEACHER
 
 # -- bias shift: golden values -------------------------------------------------------------
 # -- configs: the reproduction shares runs with the other notebooks ------------------------
+def test_the_comparison_tests_each_role_against_the_student_from_scratch():
+    errors = {"teacher": [140, 150, 145, 148], "scratch": [200, 190, 210, 195],
+              "distilled": [192, 205, 199, 186]}
+    records = [SimpleNamespace(row=dict(role=role, architecture="mlp:8", temperature=20.0,
+                                        alpha=0.1, test_errors=e, test_accuracy=1 - e / 1e4,
+                                        test_teacher_agreement=0.99, best_epoch=5))
+               for role, values in errors.items() for e in values]
+    table = hinton2015.comparison_table(records).set_index("role")
+    assert table.loc["scratch", "verdict"] == "baseline"
+    assert table.loc["teacher", "verdict"] == "better"  # fewer errors, p far below 0.05
+    assert table.loc["distilled", "verdict"] == "no detectable difference"
+    assert table.loc["distilled", "difference"] == pytest.approx(-3.25)
+    text = hinton2015.format_table(table.reset_index())
+    assert "Holm over 2 comparisons" in text and "no detectable difference" in text
+
+
 def test_width_configs_reuse_the_sweep_runs_and_add_a_scratch_run_per_width():
     configs = hinton2015.width_configs((30, 800), (2.5, 20), seeds=(0, 1, 2), profile="full")
     assert len(configs) == 2 * (2 + 1) * 3 and len(set(configs)) == len(configs)
@@ -77,37 +94,3 @@ def test_paper_vs_ours_sets_each_number_beside_the_paper():
     assert "bias shift (3.00 ± 0.50; paper 3.5)" in table["experiment"].iloc[4]
     markdown = hinton2015_readme.format_paper_vs_ours(table)
     assert markdown.splitlines()[2] == "| teacher 1200-1200, test errors | 67 | 80.0 ± 2.0 | 3 |"
-
-
-def test_ensemble_configs_share_one_ensemble_across_student_seeds():
-    configs = hinton2015.ensemble_configs(seeds=(0, 1, 2), profile="paper")
-    teachers = {c.teacher for c in configs}
-    assert len(teachers) == 1 and next(iter(teachers)).seed == 0  # one canonical teacher id
-    assert [c.seed for c in configs] == [0, 1, 2]
-    assert all(c.teacher_seeds == (0, 1, 2) and c.temperature == 20.0 and c.alpha == 0.1
-               for c in configs)
-    main_teachers = {hinton2015.hinton_configs(s, "paper")[0] for s in (0, 1, 2)}
-    assert {m for c in configs[:1] for m in ensemble_members(c)} == main_teachers
-
-
-@pytest.mark.slow  # trains an ensemble's members and students
-def test_the_ensemble_table_scores_the_averaged_teacher_once_and_the_students_per_seed(tmp_path):
-    teacher = RunConfig(dataset="digits", role="teacher", architecture="mlp:16", epochs=2,
-                        patience=0, val_size=200, profile="fast", learning_rate=0.01)
-    students = [RunConfig(dataset="digits", role="distilled", architecture="mlp:8", epochs=2,
-                          patience=0, val_size=200, profile="fast", learning_rate=0.01,
-                          teacher=teacher, teacher_seeds=(0, 1), seed=seed)
-                for seed in (0, 1)]
-    records = [runner.run(c, results_dir=tmp_path, verbose=0) for c in students]
-    table = hinton2015.ensemble_table(records, tmp_path).set_index("role")
-    splits = data.splits_for(students[0])
-    averaged = runner.ensemble_logits(students[0], splits, tmp_path)[2]
-    assert table.loc["ensemble_teacher", "test_errors_mean"] == (
-        averaged.argmax(-1) != splits.y_test).sum()
-    errors = [r.row["test_errors"] for r in records]
-    assert table.loc["ensemble_distilled", "test_errors_mean"] == pytest.approx(np.mean(errors))
-    assert table.loc["ensemble_distilled", "test_errors_count"] == 2
-    lines = hinton2015_readme.paper_vs_ours(ensemble=table.reset_index())
-    assert lines["paper"].tolist() == ["-", "-"]
-    assert lines["experiment"].iloc[0] == ("ensemble of 2 teachers (averaged logits), "
-                                           "test errors")

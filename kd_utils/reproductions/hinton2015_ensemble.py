@@ -1,0 +1,73 @@
+"""Hinton, Vinyals & Dean (2015), section 2's ensemble on MNIST: the 800-800 student distilled
+from the averaged logits of the main table's teachers (the paper ensembles its speech models;
+it gives no MNIST number). Notebook 06 runs it; `hinton2015_readme` sets it beside the paper.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from .. import data, runner
+from ..config import RunConfig, ensemble_members
+from ..records import RESULTS_DIR, RunRecord, atomic_write_text
+from .hinton2015 import hinton_configs
+
+ENSEMBLE_MEMBERS = (0, 1, 2)
+
+
+def ensemble_configs(seeds=(0, 1, 2), profile: str = "paper", members=ENSEMBLE_MEMBERS,
+                     temperature: float = 20.0, alpha: float = 0.1) -> list[RunConfig]:
+    """The main table's 800-800 student distilled from the average of its teachers' logits.
+
+    The members are the main table's teachers of seeds `members` (the same runs, not new
+    ones), so the ensemble costs only its students. One config per student seed.
+    """
+    configs = []
+    for seed in seeds:
+        _, _, distilled = hinton_configs(seed, profile, temperature=temperature,
+                                         alpha=alpha)
+        configs.append(distilled.replace(teacher=distilled.teacher.replace(seed=members[0]),
+                                         teacher_seeds=tuple(members)))
+    return configs
+
+
+def ensemble_teacher_errors(config: RunConfig, results_dir=RESULTS_DIR, data_dir=None) -> int:
+    """Test errors of a distilled config's ensemble teacher (its members' logits averaged).
+
+    Kept in `results/ensembles/<teacher run id>-ens<seeds>.json` with its members' run ids and
+    read back, so the table needs no member model once measured (models are not committed).
+    """
+    members = ensemble_members(config)
+    path = (Path(results_dir) / "ensembles" /
+            f"{config.teacher.run_id}-ens{'-'.join(str(s) for s in config.teacher_seeds)}.json")
+    if path.exists():
+        return int(json.loads(path.read_text())["test_errors"])
+    splits = data.splits_for(config, data_dir)
+    _, _, test_logits = runner.teacher_of(config, splits, results_dir, data_dir)[1]
+    errors = int((test_logits.argmax(-1) != splits.y_test).sum())
+    atomic_write_text(path, json.dumps({"members": [m.run_id for m in members],
+                                        "test_errors": errors,
+                                        "test_count": int(len(splits.y_test))}, indent=1))
+    return errors
+
+
+def ensemble_table(records: list[RunRecord], results_dir=RESULTS_DIR,
+                   data_dir=None) -> pd.DataFrame:
+    """Test errors of the ensemble teacher and of the students distilled from it.
+
+    The ensemble teacher is one model, one number (`ensemble_teacher_errors`); the students
+    are mean, std and count over their seeds.
+    """
+    config = records[0].config
+    teacher_errors = ensemble_teacher_errors(config, results_dir, data_dir)
+    students = pd.Series([r.row["test_errors"] for r in records], dtype=float)
+    return pd.DataFrame([
+        {"role": "ensemble_teacher", "members": len(config.teacher_seeds),
+         "test_errors_mean": float(teacher_errors), "test_errors_std": float("nan"),
+         "test_errors_count": 1},
+        {"role": "ensemble_distilled", "members": len(config.teacher_seeds),
+         "test_errors_mean": students.mean(), "test_errors_std": students.std(),
+         "test_errors_count": len(students)}])

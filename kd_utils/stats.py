@@ -1,0 +1,188 @@
+"""The statistics every table and comparison carries: n, mean, std and a 95% confidence
+interval per group; against a named baseline, the difference with its 95% interval (Welch),
+the p-value, Holm's correction across a table's comparisons, and a verdict word.
+
+The protocol (the README's "How numbers are reported" says it in prose):
+- seeds are the unit: one run, one value; std has ddof = 1;
+- a group's interval is Student's t interval of its mean;
+- a comparison is Welch's two-sample t test (unequal variances), two-sided, its interval the
+  matching Welch interval of the difference (group minus baseline);
+- the p-values of one table's comparisons are Holm-adjusted together; the verdict is "better"
+  or "worse" (by the metric's direction) when the adjusted p-value is below 0.05, "no detectable
+  difference" otherwise, and "too few runs" when either side has fewer than 2;
+- `detectable_difference` is the smallest true difference the test finds with 80% power at
+  the measured spreads and counts, at the level Holm's first step demands in a table of m
+  comparisons, 0.05 / m (the usual approximation with t quantiles).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+CONFIDENCE = 0.95
+SIGNIFICANCE = 0.05  # the level of every test, after Holm's correction (1 - CONFIDENCE)
+POWER = 0.8
+BETTER, WORSE, UNDECIDED, TOO_FEW = ("better", "worse", "no detectable difference",
+                                     "too few runs")
+# Metrics where a smaller value is better; every other metric is better when larger.
+# The columns `compare` adds to a summary line of a group that is not the baseline.
+TEST_COLUMNS = ("difference", "diff_low", "diff_high", "p_value", "p_holm", "verdict",
+                "detectable")
+LOWER_IS_BETTER = ("test_errors", "errors", "test_error_rate", "loss", "wall_seconds")
+
+
+def _t():
+    from scipy import stats  # a dependency of scikit-learn; only its t distribution is used
+
+    return stats.t
+
+
+def _values(values) -> np.ndarray:
+    array = np.asarray(pd.Series(values, dtype="float64").dropna(), dtype="float64")
+    return array
+
+
+def describe(values) -> dict:
+    """mean, std (ddof = 1), count n and the 95% t interval of the mean of `values` (NaN
+    dropped).
+
+    With one value the std and interval are NaN: one seed says nothing about the spread.
+    """
+    x = _values(values)
+    n = len(x)
+    mean = float(x.mean()) if n else math.nan
+    if n < 2:
+        return dict(mean=mean, std=math.nan, count=n, ci_low=math.nan, ci_high=math.nan)
+    std = float(x.std(ddof=1))
+    half = float(_t().ppf(0.5 + CONFIDENCE / 2, n - 1)) * std / math.sqrt(n)
+    return dict(mean=mean, std=std, count=n, ci_low=mean - half, ci_high=mean + half)
+
+
+def welch(values, baseline) -> dict:
+    """`values` minus `baseline`: the difference of means, its 95% Welch interval, Welch's
+    degrees of freedom and the two-sided p-value (NaN when either side has fewer than 2)."""
+    a, b = _values(values), _values(baseline)
+    difference = (a.mean() - b.mean()) if len(a) and len(b) else math.nan
+    if len(a) < 2 or len(b) < 2:
+        return dict(difference=float(difference), diff_low=math.nan, diff_high=math.nan,
+                    df=math.nan, p_value=math.nan)
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = math.sqrt(va + vb)
+    if se == 0:  # two constant samples: equal means are no difference, unequal ones certain
+        return dict(difference=float(difference), diff_low=float(difference),
+                    diff_high=float(difference), df=math.inf,
+                    p_value=1.0 if difference == 0 else 0.0)
+    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    half = float(_t().ppf(0.5 + CONFIDENCE / 2, df)) * se
+    p_value = 2 * float(_t().sf(abs(difference) / se, df))
+    return dict(difference=float(difference), diff_low=float(difference - half),
+                diff_high=float(difference + half), df=float(df), p_value=min(p_value, 1.0))
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm's step-down adjustment of `p_values` (NaN stays NaN and is not counted)."""
+    p = np.asarray(p_values, dtype="float64")
+    adjusted = np.full_like(p, np.nan)
+    tested = np.flatnonzero(~np.isnan(p))
+    order = tested[np.argsort(p[tested], kind="stable")]
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, (len(order) - rank) * p[index])
+        adjusted[index] = min(running, 1.0)
+    return adjusted
+
+
+def lower_is_better(metric: str) -> bool:
+    return metric.endswith(LOWER_IS_BETTER)
+
+
+def verdict(difference: float, p_adjusted: float, metric: str) -> str:
+    """The verdict word for one comparison whose (adjusted) p-value is `p_adjusted`."""
+    if pd.isna(p_adjusted):
+        return TOO_FEW
+    if p_adjusted >= SIGNIFICANCE:
+        return UNDECIDED
+    return BETTER if (difference < 0) == lower_is_better(metric) else WORSE
+
+
+def detectable_difference(std: float, n: int, baseline_std: float, baseline_n: int,
+                          comparisons: int = 1) -> float:
+    """The smallest true difference Welch's test detects with 80% power at the 0.05 level
+    (0.05 / `comparisons`: Holm's first step in a table of that many comparisons), given these
+    spreads and counts (NaN when a side has fewer than 2 runs)."""
+    if n < 2 or baseline_n < 2 or pd.isna(std) or pd.isna(baseline_std):
+        return math.nan
+    va, vb = std ** 2 / n, baseline_std ** 2 / baseline_n
+    if va + vb == 0:
+        return 0.0
+    df = (va + vb) ** 2 / (va ** 2 / (n - 1) + vb ** 2 / (baseline_n - 1))
+    t = _t()
+    level = SIGNIFICANCE / comparisons
+    return float((t.ppf(1 - level / 2, df) + t.ppf(POWER, df)) * math.sqrt(va + vb))
+
+
+def summarise(rows: pd.DataFrame, by, metrics) -> pd.DataFrame:
+    """One line per group of `rows`: for each metric its `_mean`, `_std`, `_count` (n),
+    `_ci_low` and `_ci_high` (`by` columns missing from `rows` are ignored; NaN keys form
+    groups too)."""
+    by = [c for c in by if c in rows.columns]
+    lines = []
+    for key, group in rows.groupby(by, dropna=False, sort=True):
+        line = dict(zip(by, key if isinstance(key, tuple) else (key,), strict=True))
+        for metric in metrics:
+            line.update({f"{metric}_{k}": v for k, v in describe(group[metric]).items()})
+        lines.append(line)
+    columns = by + [f"{m}_{k}" for m in metrics
+                    for k in ("mean", "std", "count", "ci_low", "ci_high")]
+    return pd.DataFrame(lines, columns=columns)
+
+
+def compare(rows: pd.DataFrame, by, metric: str, is_baseline) -> pd.DataFrame:
+    """`summarise(rows, by, [metric])` plus, for every group but the baseline, its difference
+    from the baseline (`difference`, `diff_low`, `diff_high`), `p_value`, `p_holm` (Holm across
+    this table's comparisons), `verdict` and `detectable` (the smallest difference its n could
+    detect). `is_baseline(line)` picks the baseline among the summary lines: exactly one."""
+    table = summarise(rows, by, [metric])
+    by = [c for c in by if c in rows.columns]
+    chosen = [i for i, line in table.iterrows() if is_baseline(line)]
+    if len(chosen) != 1:
+        raise ValueError(f"is_baseline must pick exactly one group of {by}; it picked "
+                         f"{len(chosen)}")
+    base_key = table.loc[chosen[0], by]
+    base_values = _group(rows, by, base_key)[metric]
+    base = describe(base_values)
+    tests = []
+    for i, line in table.iterrows():
+        if i == chosen[0]:
+            tests.append(dict(is_baseline=True))
+            continue
+        values = _group(rows, by, line[by])[metric]
+        test = welch(values, base_values)
+        test["detectable"] = detectable_difference(
+            line[f"{metric}_std"], line[f"{metric}_count"], base["std"], base["count"],
+            comparisons=len(table) - 1)
+        tests.append(dict(is_baseline=False, **test))
+    table = pd.concat([table, pd.DataFrame(tests, index=table.index)], axis=1)
+    table["p_holm"] = holm(table["p_value"].where(~table["is_baseline"]))
+    table["verdict"] = [
+        "baseline" if line.is_baseline else verdict(line.difference, line.p_holm, metric)
+        for line in table.itertuples()]
+    return table
+
+
+def _group(rows: pd.DataFrame, by, key) -> pd.DataFrame:
+    mask = np.ones(len(rows), dtype=bool)
+    for column in by:
+        value = key[column]
+        mask &= (rows[column].isna() if pd.isna(value) else rows[column] == value).to_numpy()
+    return rows[mask]
+
+
+def interval(low, high, digits: int = 1, scale: float = 1.0) -> str:
+    """'[low, high]' (times `scale`, `digits` decimals); '' when the interval is undefined."""
+    if pd.isna(low) or pd.isna(high):
+        return ""
+    return f"[{scale * low:.{digits}f}, {scale * high:.{digits}f}]"

@@ -1,0 +1,48 @@
+"""The evidence plan: seed counts, budgets, one baseline per table, each seed its own teacher."""
+
+from kd_utils import records
+from kd_utils.reproductions import evidence
+
+
+def test_every_table_shares_its_baseline_and_each_student_distils_its_own_seed():
+    units = evidence.units()
+    configs = [c for _, unit in units for c in unit]
+    budget = (evidence.BUDGET["epochs"], evidence.BUDGET["patience"])
+    # A 3% training set has a thirtieth of the steps per epoch: ten times the epochs.
+    assert all((c.epochs, c.patience) == (budget if c.train_limit is None
+                                          else (10 * budget[0], 10 * budget[1]))
+               for c in configs)
+    assert all(c.teacher.seed == c.seed for c in configs if c.teacher is not None)
+    for seed in evidence.LARGE_GRID_SEEDS:
+        teacher, scratch, distilled = evidence.full_configs(seed)
+        grid = evidence.grid_configs(seed, "mlp:800,800")
+        # The compare table's scratch and distilled rows are cells of the 800-800 grid.
+        assert scratch in grid and distilled in grid
+        assert {c.teacher for c in grid if c.teacher is not None} == {teacher}
+    teachers = [c for c in configs if c.role == "teacher"]
+    assert sorted(c.seed for c in teachers) == list(evidence.COMPARE_SEEDS)
+    small = [c for name, unit in units if name.startswith("30-30 grid") for c in unit]
+    assert len(set(small)) == 21 * len(evidence.SMALL_GRID_SEEDS)
+
+
+def test_a_teacher_is_trained_before_the_students_that_distil_it():
+    seen = set()
+    for name, unit in evidence.units():
+        for config in unit:
+            if config.teacher is not None and config.teacher.role == "teacher":
+                assert config.teacher in seen or config.teacher.architecture != (
+                    evidence.full_configs(0)[0].architecture), name
+        seen.update(unit)
+
+
+def test_the_restricted_transfer_sets_select_on_validation_loss():
+    transfer = [c for name, unit in evidence.units() if name.startswith("transfer")
+                for c in unit if c.role != "teacher"]
+    assert transfer and all(c.monitor == "val_loss" for c in transfer)
+
+
+def test_the_plan_counts_finished_runs(tmp_path):
+    plan = evidence.plan(tmp_path)
+    assert plan[0] == ("teacher, seed 0", 0, 1)
+    assert all(done == 0 for _, done, _ in plan)
+    assert records.RESULTS_DIR.name == "results"
