@@ -158,7 +158,7 @@ def _sweep(args) -> int:
     table = sweep.sweep_table(rows, args.temperatures)
     name = f"sweep_{args.dataset}_{args.profile}"
     name += f"_jitter{args.jitter_pixels}" if args.jitter_pixels else ""
-    for path in sweep.write_outputs(table, students, name, results_dir):
+    for path in sweep.write_outputs(table, students, name, results_dir, runs=rows):
         print(f"wrote {path}")
     return 0
 

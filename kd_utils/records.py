@@ -163,14 +163,77 @@ def execution_mix(rows: pd.DataFrame) -> list[str]:
     return problems
 
 
+def best_in_last_tenth(rows: pd.DataFrame) -> pd.Series:
+    """Whether each run's best validation epoch fell in the last tenth of its epoch budget:
+    a run that was still improving there may have been stopped by the budget, not by
+    convergence (budgets should leave this at most 10% of a table's runs)."""
+    return rows["best_epoch"] > 0.9 * rows["epochs"]
+
+
+def table_runs(name: str, results_dir=RESULTS_DIR) -> pd.DataFrame | None:
+    """The summary rows of the runs behind table `name` (None when it lists no runs)."""
+    listed = Path(results_dir) / "tables" / f"{name}.runs.csv"
+    if not listed.exists():
+        return None
+    ids = pd.read_csv(listed)["run_id"]
+    summary = read_summary(results_dir)
+    missing = sorted(set(ids) - set(summary.get("run_id", ())))
+    if missing:
+        raise FileNotFoundError(f"table {name} lists runs without records: {missing[:3]}")
+    return summary[summary["run_id"].isin(ids)].reset_index(drop=True)
+
+
 def load_histories(rows: pd.DataFrame, results_dir=RESULTS_DIR) -> list[pd.DataFrame]:
     """The `history.csv` of each run in `rows` (summary rows), in the same order."""
     return [pd.read_csv(Path(results_dir) / "runs" / run_id / "history.csv")
             for run_id in rows["run_id"]]
 
 
+def provenance() -> dict:
+    """What every record says of how it was made: library versions, machine, commit, time."""
+    import platform
+    from datetime import UTC, datetime
+
+    import keras
+    import tensorflow as tf
+
+    return {"tf_version": tf.__version__, "keras_version": keras.__version__,
+            "machine": f"{platform.machine()} {os.cpu_count()} cpus",
+            "git_commit": git_commit(),
+            "finished_at": datetime.now(UTC).isoformat(timespec="seconds")}
+
+
+def write_derived_record(folder: Path, config: dict, row: dict,
+                         history: pd.DataFrame | None = None) -> dict:
+    """A record of a result that `runner.run` does not train (a published loop with its bugs,
+    an ensemble's averaged logits): `config.json`, `history.csv` (when given) and `row.json`
+    last, with `provenance()`, in `folder` (outside `runs/`, so no summary table mixes it
+    with the lab's runs). Returns the row as written."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    row = json.loads(json.dumps({**row, **provenance()}))
+    atomic_write_text(folder / "config.json", json.dumps(config, indent=2) + "\n")
+    if history is not None:
+        atomic_write_text(folder / "history.csv", history.to_csv(index=False))
+    atomic_write_text(folder / "row.json", json.dumps(row, indent=2) + "\n")
+    return row
+
+
+def read_derived_row(folder: Path) -> dict | None:
+    """The row of a derived record in `folder`, or None if it is not finished."""
+    path = Path(folder) / "row.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 def git_commit() -> str:
-    """The repository's commit, with '-dirty' when tracked files have uncommitted changes."""
+    """The commit this process's code came from, with '-dirty' when tracked files differed
+    from it. Read when this module is imported (at start-up, with the rest of the code), so
+    edits made while a long job runs neither mark its records dirty nor pass edited code off
+    as a clean commit."""
+    return _COMMIT_AT_START
+
+
+def _read_git_commit() -> str:
     try:
         commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO_DIR,
                                 capture_output=True, text=True, check=True).stdout.strip()
@@ -179,6 +242,9 @@ def git_commit() -> str:
         return commit + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+_COMMIT_AT_START = _read_git_commit()
 
 
 def estimated_minutes(config: RunConfig, train_examples: int) -> tuple[float, int] | None:

@@ -11,10 +11,7 @@ roughly how long it will take before it starts.
 from __future__ import annotations
 
 import json
-import os
-import platform
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import keras
@@ -156,11 +153,7 @@ def evaluate_and_write(config: RunConfig, splits, student, history: pd.DataFrame
         "trained_as": trained_as,
         "training_version": TRAINING_VERSION,
         "epoch_cpu_seconds_median": round(float(np.median(history["epoch_cpu_seconds"])), 3),
-        "tf_version": tf.__version__,
-        "keras_version": keras.__version__,
-        "machine": f"{platform.machine()} {os.cpu_count()} cpus",
-        "git_commit": records.git_commit(),
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **records.provenance(),
     }
     return records.write_record(config, row, history, student, results_dir)
 

@@ -206,11 +206,13 @@ def sweep_table(rows: pd.DataFrame, temperatures=TEMPERATURES,
     return table.sort_values(["architecture", "alpha", "temperature"]).reset_index(drop=True)
 
 
-def write_outputs(table: pd.DataFrame, students, name: str, results_dir=records.RESULTS_DIR):
-    """Write the sweep table as CSV and, per student, its heatmap and accuracy-vs-T figure."""
+def write_outputs(table: pd.DataFrame, students, name: str, results_dir=records.RESULTS_DIR,
+                  runs: pd.DataFrame | None = None):
+    """Write the sweep table as CSV (with the ids of `runs`, the rows it was made from) and,
+    per student, its heatmap and accuracy-vs-T figure."""
     from . import plots
 
-    paths = [records.write_table(table, name, results_dir)]
+    paths = [records.write_table(table, name, results_dir, runs=runs)]
     figures_dir = Path(results_dir) / "figures"
     for student in students:
         slug = architecture_slug(student)

@@ -8,14 +8,20 @@ the corrected protocol run here, with the seeds behind them.
 
 from __future__ import annotations
 
-import json
+import time
 from pathlib import Path
 
 import pandas as pd
 
 from .. import data, runner
 from ..guard import announce_training
-from ..records import RESULTS_DIR, aggregate, atomic_write_text
+from ..records import (
+    RESULTS_DIR,
+    aggregate,
+    atomic_write_text,
+    read_derived_row,
+    write_derived_record,
+)
 from ..report import frame_markdown
 
 REPRODUCTION_COLUMNS = ("source", "claim", "reported", "as_published_here", "corrected_here",
@@ -37,25 +43,32 @@ def cross_entropy_on_outputs(labels, outputs):
     return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=outputs)
 
 
-def as_published_accuracy(path: Path, config, what: str, train_and_test, details: dict,
+def as_published_accuracy(folder: Path, config, what: str, train_and_test, details: dict,
                           data_dir=None) -> float:
-    """The test accuracy of an as-published loop: read from `path`, or trained (announced) now.
+    """The test accuracy of an as-published loop: read from its record in `folder`, or trained
+    (announced) now and recorded there.
 
-    Such loops bypass `runner.run` (they carry the bugs the Distiller refuses), so their result
-    is kept in a JSON file of its own under `results/as_published/` and read back, and a rerun
-    does not train them again. `train_and_test()` trains and returns the test accuracy.
+    Such loops bypass `runner.run` (they carry the bugs the Distiller refuses), so they write
+    a record of their own (`records.write_derived_record`: the config and `details`, the
+    history of every epoch, and a row with the test accuracy, commit and versions) under
+    `results/as_published/`, read back so that a rerun does not train them again.
+    `train_and_test()` trains and returns (test accuracy, history frame, one row per epoch).
     """
-    path = Path(path)
-    if path.exists():
-        return float(json.loads(path.read_text())["test_accuracy"])
+    finished = read_derived_row(folder)
+    if finished is not None:
+        return float(finished["test_accuracy"])
     splits = data.splits_for(config, data_dir)
     announce_training(config, len(splits.x_train), what)
-    accuracy = float(train_and_test())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps({**details, "epochs": config.epochs,
-                                        "test_accuracy": accuracy,
-                                        "test_count": int(len(splits.y_test))}, indent=1))
-    return accuracy
+    started = time.perf_counter()
+    accuracy, history = train_and_test()
+    history.insert(0, "epoch", range(1, len(history) + 1))
+    count = int(len(splits.y_test))
+    write_derived_record(folder, {**config.to_dict(), **details}, {
+        **details, "run_id": Path(folder).name, "based_on_run_id": config.run_id,
+        "epochs_trained": len(history), "test_accuracy": float(accuracy),
+        "test_errors": round((1 - float(accuracy)) * count), "test_count": count,
+        "wall_seconds": round(time.perf_counter() - started, 2)}, history)
+    return float(accuracy)
 
 
 def record_rows(configs_for, seeds, profile, results_dir, data_dir,

@@ -4,12 +4,17 @@
     python -m kd_utils.reproductions.evidence --plan                       # done and left
 
 Seed counts are chosen so that each table can detect the differences it is about (the README's
-"How numbers are reported" gives the smallest detectable difference per table): 10 seeds for
+"How numbers are reported" gives the smallest difference each table detects): 10 seeds for
 the comparison (teacher, scratch, distilled 800-800) and the 30-30 T x alpha grid, 5 for the
-800-800 grid and the width table. Every student seed distils the teacher of its own seed, so
-the spreads hold the teachers' variance; each grid's alpha = 1 cell is the scratch run of the
-comparison. Budgets do not bind: at most `BUDGET["epochs"]` epochs, early stopping after
-`BUDGET["patience"]` epochs without a better validation accuracy.
+800-800 grid, the width table, the restricted transfer sets (selecting on validation loss),
+the regulariser and the paper profile (whose budget is the paper's), 3 for the paper student
+distilled on jittered inputs and for the students of the 5 paper teachers' ensemble. Every
+student seed distils the teacher of its own seed, so the spreads hold the teachers' variance;
+each grid's alpha = 1 cell is the scratch run of the comparison. Budgets do not bind: at most
+`BUDGET["epochs"]` epochs, early stopping after `BUDGET["patience"]` epochs without a better
+validation accuracy (validation loss for the restricted transfer sets). The results that
+`runner.run` does not train (the ensemble teacher, the as-published loops) come last, as
+records of their own.
 
 Work comes in units, each complete on its own (a teacher; a seed's comparison runs; a seed's
 grid), ordered so that every table grows one seed at a time. A killed process loses at most
@@ -21,10 +26,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from .. import records, sweep
 from ..config import RunConfig
-from . import hinton2015, hinton2015_transfer
+from . import hinton2015, hinton2015_ensemble, hinton2015_transfer, pratt2762, tsitsimis
 
 # Far above where the runs stop (the fraction whose best epoch falls in the last tenth is
 # reported per table); patience 10 of a 5,000-image validation split's accuracy.
@@ -35,6 +41,10 @@ LARGE_GRID_SEEDS = tuple(range(5))  # the 800-800 student
 WIDTH_SEEDS = tuple(range(5))
 TRANSFER_SEEDS = tuple(range(5))  # notebook 08, selecting on validation loss
 REGULARISER_SEEDS = tuple(range(5))  # notebook 09
+PAPER_SEEDS = tuple(range(5))  # notebook 06's paper profile: its own budget, no early stop
+JITTERED_SEEDS = tuple(range(3))  # the paper student distilled on jittered inputs
+ENSEMBLE_STUDENT_SEEDS = tuple(range(3))  # students of the ensemble of the PAPER_SEEDS teachers
+PUBLISHED_SEEDS = (0, 1, 2)  # the as-published loops of notebooks 11 and 15
 
 
 def full_configs(seed: int) -> tuple[RunConfig, RunConfig, RunConfig]:
@@ -52,6 +62,12 @@ def grid_configs(seed: int, student: str) -> list[RunConfig]:
 def width_configs(seeds=WIDTH_SEEDS) -> list[RunConfig]:
     return hinton2015.width_configs(seeds=seeds, student_knobs=BUDGET, teacher_knobs=BUDGET,
                                     fixed_teacher=False, scratch_baseline=True)
+
+
+def jittered_paper_student(seed: int) -> RunConfig:
+    """The paper-profile distilled student on 2-pixel jittered images, its teacher running on
+    every batch (the paper's teacher saw jittered images; the cached-logit student does not)."""
+    return hinton2015.hinton_configs(seed, "paper")[2].replace(jitter_pixels=2)
 
 
 def units() -> list[tuple[str, list[RunConfig]]]:
@@ -74,13 +90,46 @@ def units() -> list[tuple[str, list[RunConfig]]]:
     work.append(("soft targets as a regulariser", hinton2015.regulariser_configs(
         seeds=REGULARISER_SEEDS, student_knobs=BUDGET, teacher_knobs=BUDGET,
         train_size=55_000)))
+    for seed in PAPER_SEEDS:
+        work.append((f"paper profile, seed {seed}", list(hinton2015.hinton_configs(seed, "paper"))))
+    for seed in JITTERED_SEEDS:
+        work.append((f"paper student on jittered inputs, seed {seed}",
+                     [jittered_paper_student(seed)]))
+    work.append(("students of the paper teachers' ensemble", ensemble_configs()))
     return work
 
 
+def ensemble_configs() -> list[RunConfig]:
+    return hinton2015_ensemble.ensemble_configs(ENSEMBLE_STUDENT_SEEDS, "paper",
+                                                members=PAPER_SEEDS)
+
+
+def derived_units(results_dir=records.RESULTS_DIR) -> list[tuple[str, list[Path], object]]:
+    """(name, the record folders it writes, make(results_dir, data_dir)) for the results
+    that `runner.run` does not train: the ensemble teacher and the as-published loops."""
+    ensemble = ensemble_configs()[0]
+    tiny = [tsitsimis.tiny_student_configs(s, "full")["scratch"] for s in PUBLISHED_SEEDS]
+    pratt = [pratt2762.pratt_configs(s, "full")["alpha=1"] for s in PUBLISHED_SEEDS]
+    return [
+        ("the paper teachers' ensemble (averaged logits)",
+         [hinton2015_ensemble.ensemble_record_folder(ensemble, results_dir)],
+         lambda r, d: hinton2015_ensemble.ensemble_teacher_errors(ensemble, r, d)),
+        ("as published: the 784-10-10 double-softmax baseline (notebook 11)",
+         [tsitsimis.double_softmax_folder(c, results_dir) for c in tiny],
+         lambda r, d: tsitsimis.tiny_student_rows(PUBLISHED_SEEDS, "full", r, d)),
+        ("as published: Pratt2762's loops (notebook 15)",
+         [pratt2762.as_published_folder(c, a, results_dir) for c in pratt
+          for a in pratt2762.PRATT_ALPHAS],
+         lambda r, d: pratt2762.pratt_rows(PUBLISHED_SEEDS, "full", results_dir=r, data_dir=d)),
+    ]
+
+
 def plan(results_dir=records.RESULTS_DIR) -> list[tuple[str, int, int]]:
-    """(unit, finished runs, runs) for every unit."""
-    return [(name, sum(records.is_finished(c, results_dir) for c in configs), len(configs))
-            for name, configs in units()]
+    """(unit, finished records, records) for every unit, derived results last."""
+    return ([(name, sum(records.is_finished(c, results_dir) for c in configs), len(configs))
+             for name, configs in units()]
+            + [(name, sum((f / "row.json").exists() for f in folders), len(folders))
+               for name, folders, _ in derived_units(results_dir)])
 
 
 def train_all(results_dir=records.RESULTS_DIR, data_dir=None) -> None:
@@ -91,8 +140,19 @@ def train_all(results_dir=records.RESULTS_DIR, data_dir=None) -> None:
         started = time.perf_counter()
         print(f"{time.strftime('%H:%M:%S')} {name}: {len(configs)} runs", flush=True)
         sweep.run_configs(configs, results_dir, data_dir, verbose=2, progress=False)
-        print(f"{time.strftime('%H:%M:%S')} {name}: done in "
-              f"{(time.perf_counter() - started) / 60:.1f} min", flush=True)
+        _done(name, started)
+    for name, folders, make in derived_units(results_dir):
+        if all((f / "row.json").exists() for f in folders):
+            continue
+        started = time.perf_counter()
+        print(f"{time.strftime('%H:%M:%S')} {name}", flush=True)
+        make(results_dir, data_dir)
+        _done(name, started)
+
+
+def _done(name: str, started: float) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {name}: done in "
+          f"{(time.perf_counter() - started) / 60:.1f} min", flush=True)
 
 
 def main(argv=None) -> int:

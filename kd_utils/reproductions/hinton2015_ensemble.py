@@ -5,14 +5,13 @@ it gives no MNIST number). Notebook 06 runs it; `hinton2015_readme` sets it besi
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from .. import data, runner
 from ..config import RunConfig, ensemble_members
-from ..records import RESULTS_DIR, RunRecord, atomic_write_text
+from ..records import RESULTS_DIR, RunRecord, load_record, read_derived_row, write_derived_record
 from .hinton2015 import hinton_configs
 
 ENSEMBLE_MEMBERS = (0, 1, 2)
@@ -34,23 +33,36 @@ def ensemble_configs(seeds=(0, 1, 2), profile: str = "paper", members=ENSEMBLE_M
     return configs
 
 
+def ensemble_record_folder(config: RunConfig, results_dir=RESULTS_DIR) -> Path:
+    """Where the ensemble teacher of a distilled `config` is recorded."""
+    seeds = "-".join(str(s) for s in config.teacher_seeds)
+    return Path(results_dir) / "ensembles" / f"{config.teacher.run_id}-ens{seeds}"
+
+
 def ensemble_teacher_errors(config: RunConfig, results_dir=RESULTS_DIR, data_dir=None) -> int:
     """Test errors of a distilled config's ensemble teacher (its members' logits averaged).
 
-    Kept in `results/ensembles/<teacher run id>-ens<seeds>.json` with its members' run ids and
-    read back, so the table needs no member model once measured (models are not committed).
+    Recorded in `results/ensembles/<teacher run id>-ens<seeds>/` (`records.write_derived_record`:
+    the members' configs and run ids, each member's own test errors, the ensemble's, commit and
+    versions) and read back, so the table needs no member model once measured (models are not
+    committed). Members without a model are retrained first (announced).
     """
     members = ensemble_members(config)
-    path = (Path(results_dir) / "ensembles" /
-            f"{config.teacher.run_id}-ens{'-'.join(str(s) for s in config.teacher_seeds)}.json")
-    if path.exists():
-        return int(json.loads(path.read_text())["test_errors"])
+    folder = ensemble_record_folder(config, results_dir)
+    finished = read_derived_row(folder)
+    if finished is not None:
+        return int(finished["test_errors"])
     splits = data.splits_for(config, data_dir)
     _, _, test_logits = runner.teacher_of(config, splits, results_dir, data_dir)[1]
     errors = int((test_logits.argmax(-1) != splits.y_test).sum())
-    atomic_write_text(path, json.dumps({"members": [m.run_id for m in members],
-                                        "test_errors": errors,
-                                        "test_count": int(len(splits.y_test))}, indent=1))
+    member_rows = [load_record(m, results_dir).row for m in members]
+    write_derived_record(folder, {"members": [m.to_dict() for m in members],
+                                  "combination": "mean of the members' test logits"}, {
+        "run_id": folder.name, "members": [m.run_id for m in members],
+        "member_test_errors": [int(r["test_errors"]) for r in member_rows],
+        "member_git_commits": [r["git_commit"] for r in member_rows],
+        "test_errors": errors, "test_count": int(len(splits.y_test)),
+        "test_accuracy": 1 - errors / len(splits.y_test)})
     return errors
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .. import data, runner
@@ -79,6 +80,11 @@ def pratt_published_loss(labels, student_logits, soft_labels, alpha: float):
     return alpha * hard + (1 - alpha) * soft
 
 
+def as_published_folder(config: RunConfig, alpha: float, results_dir=RESULTS_DIR) -> Path:
+    """Where the as-published loop of the student `config` at `alpha` is recorded."""
+    return Path(results_dir) / "as_published" / f"{config.run_id}-alpha{alpha:g}"
+
+
 def pratt_as_published_accuracy(config: RunConfig, teacher: RunConfig, alpha: float,
                                 results_dir=RESULTS_DIR, data_dir=None) -> float:
     """Test accuracy of the repository's student loop, bugs included, after its last epoch.
@@ -89,8 +95,8 @@ def pratt_as_published_accuracy(config: RunConfig, teacher: RunConfig, alpha: fl
     The teacher stayed in training mode: dropout on and batch norm on batch statistics. Plain
     TensorFlow on purpose, since the Distiller refuses both bugs. No epoch selection.
 
-    The result is kept in `results/as_published/<run id>-alpha<alpha>.json` and read back, so
-    a rerun (or an interrupted one) does not train it again.
+    The result is recorded in `results/as_published/<run id>-alpha<alpha>/` (config, loss
+    per epoch, test accuracy, commit) and read back, so a rerun does not train it again.
     """
     import warnings
 
@@ -102,7 +108,7 @@ def pratt_as_published_accuracy(config: RunConfig, teacher: RunConfig, alpha: fl
     if not 0 <= alpha <= 1:
         raise ValueError("alpha must be in [0, 1] (the weight of the hard-label loss); "
                          f"got {alpha!r}")
-    path = Path(results_dir) / "as_published" / f"{config.run_id}-alpha{alpha:g}.json"
+    folder = as_published_folder(config, alpha, results_dir)
 
     def train_and_test() -> float:
         splits = data.splits_for(config, data_dir)  # loaded once per process
@@ -123,19 +129,19 @@ def pratt_as_published_accuracy(config: RunConfig, teacher: RunConfig, alpha: fl
                 loss = pratt_published_loss(y, student(x, training=True), soft_labels, alpha)
             optimizer.apply_gradients(zip(tape.gradient(loss, student.trainable_variables),
                                           student.trainable_variables, strict=True))
+            return loss
 
         batches = tf.data.Dataset.from_tensor_slices((splits.x_train, splits.y_train)).shuffle(
             len(splits.y_train), seed=config.seed).batch(config.batch_size)
         with warnings.catch_warnings():  # Keras rightly warns about the softmax fed to it
             warnings.filterwarnings("ignore", message=".*produced by a Softmax activation.*")
-            for _ in range(config.epochs):
-                for x, y in batches:
-                    train_step(x, y)
+            losses = [float(np.mean([train_step(x, y) for x, y in batches]))
+                      for _ in range(config.epochs)]
         predictions = student.predict(splits.x_test, batch_size=1024, verbose=0).argmax(axis=1)
-        return float((predictions == splits.y_test).mean())
+        return float((predictions == splits.y_test).mean()), pd.DataFrame({"loss": losses})
 
     return as_published_accuracy(
-        path, config, f"training the as-published loop (alpha = {alpha:g}) of", train_and_test,
+        folder, config, f"training the as-published loop (alpha = {alpha:g}) of", train_and_test,
         {"source": SOURCE, "student_run_id": config.run_id, "alpha": alpha,
          "teacher_run_id": teacher.run_id if alpha < 1 else None}, data_dir)
 

@@ -1,5 +1,6 @@
 """Generated blocks for the lab's own notebooks: the index's times (00), the workshop (16) and
-bring-your-own (17) (see `readings`)."""
+bring-your-own (17); and the README's statistical protocol with the evidence behind each
+table (see `readings`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import records
+from .. import records, stats
 from ..report import frame_markdown, markdown_table, mean_spread
 from . import workshop
 from .readings import HEADER, errors, figure, generated, read_table, source_line
@@ -73,3 +74,52 @@ def byo_block(results_dir: Path) -> str:
         reading,
         figure("17_byo_sweep_full_tiny_mlp_student_heatmap", "T x alpha, your student"),
         source_line("tables/17_byo_compare_full.csv", "tables/17_byo_sweep_full.csv")])
+
+
+@generated("protocol")
+def protocol_block(results_dir: Path) -> str:
+    """The protocol in words (its numbers are `stats`' constants) and, per table that lists
+    its runs, the evidence behind it: runs, seeds per row, execution, binding budgets."""
+    level, power = stats.SIGNIFICANCE, round(100 * stats.POWER)
+    rules = [
+        f"- A number is a mean over seeds, one run per seed, with its n and its "
+        f"{round(100 * stats.CONFIDENCE)}% confidence interval (Student's t; ± is the standard "
+        "deviation, ddof = 1). Each student seed distils the teacher of its own seed unless a "
+        "table says \"one fixed teacher\", so spreads hold the teachers' variance.",
+        f"- A comparison names its baseline and gives the difference with its "
+        f"{round(100 * stats.CONFIDENCE)}% Welch interval and p-value; a table's comparisons "
+        f"are Holm-corrected together. The verdict is \"{stats.BETTER}\" or "
+        f"\"{stats.WORSE}\" when the corrected p-value is below {level}, else "
+        f"\"{stats.UNDECIDED}\", which is not evidence of no difference: each comparison "
+        f"also states the smallest difference its n detects with {power}% power.",
+        "- Epochs, T, alpha and bias shifts are chosen on a validation split carved from the "
+        "training data; the test set scores the chosen weights once.",
+        "- The runs behind one table share their execution (XLA, steps per execution, "
+        "trained alone, in a group or in a stack) and the training code's version "
+        "(`tests/test_tables.py`).",
+    ]
+    lines = []
+    for listed in sorted((Path(results_dir) / "tables").glob("*.runs.csv")):
+        name = listed.name.removesuffix(".runs.csv")
+        runs = records.table_runs(name, results_dir)
+        per_row = runs.groupby(["role", "architecture", "temperature", "alpha"],
+                               dropna=False).size()
+        mix = records.execution_mix(runs)
+        bound = records.best_in_last_tenth(runs)
+        table = read_table(results_dir, name)
+        detectable = (table["detectable"].dropna() if "detectable" in table
+                      else pd.Series(dtype=float))
+        lines.append((f"`{name}`", len(runs), _span(per_row.min(), per_row.max()),
+                      "yes" if not mix else "; ".join(mix),
+                      f"{int(bound.sum())} of {len(runs)} ({100 * bound.mean():.0f}%)",
+                      _span(f"{detectable.min():.0f}", f"{detectable.max():.0f}")
+                      if len(detectable) else "no comparisons"))
+    evidence = markdown_table(lines, ["table", "runs", "seeds per row", "executed alike",
+                                      "best epoch in the last tenth of its budget",
+                                      "smallest difference it detects (80% power)"])
+    return "\n\n".join(["\n".join(rules), evidence,
+                         source_line("summary.csv", "tables/*.runs.csv")])
+
+
+def _span(low, high) -> str:
+    return str(low) if low == high else f"{low}-{high}"

@@ -210,13 +210,18 @@ def tiny_student_configs(seed: int = 0, profile: str = "full") -> dict[str, RunC
             "distilled": distilled}
 
 
+def double_softmax_folder(config: RunConfig, results_dir=RESULTS_DIR) -> Path:
+    """Where the double-softmax baseline of the scratch `config` is recorded."""
+    return Path(results_dir) / "as_published" / f"{config.run_id}-double_softmax"
+
+
 def double_softmax_accuracy(config: RunConfig, results_dir=RESULTS_DIR, data_dir=None) -> float:
     """Test accuracy of the repository's baseline: a softmax output fed to a from-logits loss.
 
     Plain Keras on purpose: the Distiller refuses a model that outputs probabilities. Trained
     for the config's epochs without selection, as published. The loss is
     `claims.cross_entropy_on_outputs`: Keras 3's from-logits cross-entropy would quietly undo
-    the second softmax. Kept in `results/as_published/<run id>-double_softmax.json`.
+    the second softmax. Recorded in `results/as_published/<run id>-double_softmax/`.
     """
     import keras
 
@@ -229,15 +234,14 @@ def double_softmax_accuracy(config: RunConfig, results_dir=RESULTS_DIR, data_dir
                                                splits.num_classes), keras.layers.Softmax()])
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
                       loss=cross_entropy_on_outputs)
-        model.fit(splits.x_train, splits.y_train, batch_size=config.batch_size,
-                  epochs=config.epochs, verbose=0)
+        fitted = model.fit(splits.x_train, splits.y_train, batch_size=config.batch_size,
+                           epochs=config.epochs, verbose=0)
         predictions = model.predict(splits.x_test, batch_size=1024, verbose=0).argmax(axis=1)
-        return float((predictions == splits.y_test).mean())
+        return float((predictions == splits.y_test).mean()), pd.DataFrame(fitted.history)
 
-    path = Path(results_dir) / "as_published" / f"{config.run_id}-double_softmax.json"
-    return as_published_accuracy(path, config, "training the double-softmax baseline of",
-                                 train_and_test, {"source": SOURCE,
-                                                  "scratch_run_id": config.run_id}, data_dir)
+    return as_published_accuracy(double_softmax_folder(config, results_dir), config,
+                                 "training the double-softmax baseline of", train_and_test,
+                                 {"source": SOURCE, "scratch_run_id": config.run_id}, data_dir)
 
 
 def tiny_student_rows(seeds=(0, 1, 2), profile: str = "full", results_dir=RESULTS_DIR,

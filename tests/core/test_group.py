@@ -24,7 +24,8 @@ class CountingTeacher(keras.Model):
         return self.inner(x, training=training)
 
 
-@pytest.mark.parametrize("jit_compile", [False, True])
+# Under XLA in the full suite only: the stacked students' XLA test covers the everyday run.
+@pytest.mark.parametrize("jit_compile", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_a_group_trains_each_student_as_it_would_alone(toy_data, jit_compile):
     x, y = toy_data
     teacher = tiny_mlp(32, seed=9)

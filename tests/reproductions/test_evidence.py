@@ -1,12 +1,14 @@
 """The evidence plan: seed counts, budgets, one baseline per table, each seed its own teacher."""
 
 from kd_utils import records
+from kd_utils.config import ensemble_members
 from kd_utils.reproductions import evidence
 
 
 def test_every_table_shares_its_baseline_and_each_student_distils_its_own_seed():
     units = evidence.units()
-    configs = [c for _, unit in units for c in unit]
+    configs = [c for name, unit in units if not name.startswith(("paper", "students of"))
+               for c in unit]  # the paper profile keeps the paper's budget
     budget = (evidence.BUDGET["epochs"], evidence.BUDGET["patience"])
     # A 3% training set has a thirtieth of the steps per epoch: ten times the epochs.
     assert all((c.epochs, c.patience) == (budget if c.train_limit is None
@@ -29,10 +31,14 @@ def test_a_teacher_is_trained_before_the_students_that_distil_it():
     seen = set()
     for name, unit in evidence.units():
         for config in unit:
-            if config.teacher is not None and config.teacher.role == "teacher":
-                assert config.teacher in seen or config.teacher.architecture != (
-                    evidence.full_configs(0)[0].architecture), name
-        seen.update(unit)
+            if config.teacher is not None:
+                teachers = ensemble_members(config) if config.teacher_seeds else [config.teacher]
+                assert set(teachers) <= seen, name
+            seen.add(config)
+    ensemble = evidence.ensemble_configs()
+    assert {c.seed for c in ensemble_members(ensemble[0])} == set(evidence.PAPER_SEEDS)
+    assert all(evidence.jittered_paper_student(s).jitter_pixels == 2
+               for s in evidence.JITTERED_SEEDS)
 
 
 def test_the_restricted_transfer_sets_select_on_validation_loss():
@@ -45,4 +51,6 @@ def test_the_plan_counts_finished_runs(tmp_path):
     plan = evidence.plan(tmp_path)
     assert plan[0] == ("teacher, seed 0", 0, 1)
     assert all(done == 0 for _, done, _ in plan)
+    # The results runner.run does not train come last, counted by their record folders.
+    assert plan[-1] == ("as published: Pratt2762's loops (notebook 15)", 0, 9)
     assert records.RESULTS_DIR.name == "results"

@@ -1,5 +1,7 @@
 """Hinton et al. (2015), the ensemble: one averaged teacher shared by every student seed."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -33,6 +35,10 @@ def test_the_ensemble_table_scores_the_averaged_teacher_once_and_the_students_pe
     averaged = runner.teacher_of(students[0], splits, tmp_path)[1][2]
     assert table.loc["ensemble_teacher", "test_errors_mean"] == (
         averaged.argmax(-1) != splits.y_test).sum()
+    folder = tmp_path / "ensembles" / f"{students[0].teacher.run_id}-ens0-1"
+    row = json.loads((folder / "row.json").read_text())  # the ensemble teacher's record
+    assert row["test_errors"] == table.loc["ensemble_teacher", "test_errors_mean"]
+    assert len(row["member_test_errors"]) == 2 and row["git_commit"]
     errors = [r.row["test_errors"] for r in records]
     assert table.loc["ensemble_distilled", "test_errors_mean"] == pytest.approx(np.mean(errors))
     assert table.loc["ensemble_distilled", "test_errors_count"] == 2

@@ -32,6 +32,7 @@ def test_emnist_is_not_available_offline_without_a_local_copy(tmp_path):
     assert not johnkorn.emnist_available(data_dir=tmp_path)
 
 
+@pytest.mark.slow  # trains on mock data; the end-to-end mock test above covers the everyday run
 def test_the_emnist_experiment_falls_back_to_mock_data_and_writes_nothing(tmp_path):
     rows, claims = johnkorn.emnist_experiment(seeds=[0, 1], profile="full",
                                               results_dir=tmp_path, mock=True)

@@ -1,5 +1,7 @@
 """Pratt2762 (AlexNet teacher, alpha in {1, 0, 0.5}): the recipe, its published loss, tables."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -51,8 +53,12 @@ def test_pratt_as_published_runs_once_and_reads_its_result_back(tmp_path, monkey
     accuracy = pratt2762.pratt_as_published_accuracy(student, teacher, 0.5, tmp_path)
     test_count = 10_000  # Fashion-MNIST's test set: the accuracy is a count of right answers
     assert accuracy * test_count == pytest.approx(round(accuracy * test_count), abs=1e-6)
-    saved = list((tmp_path / "as_published").glob("*.json"))
-    assert [p.name for p in saved] == [f"{student.run_id}-alpha0.5.json"]
+    saved = list((tmp_path / "as_published").iterdir())
+    assert [p.name for p in saved] == [f"{student.run_id}-alpha0.5"]
+    row = json.loads((saved[0] / "row.json").read_text())  # a record like any run's
+    assert row["test_accuracy"] == accuracy and row["git_commit"] and row["teacher_run_id"]
+    assert len(pd.read_csv(saved[0] / "history.csv")) == student.epochs
+    assert json.loads((saved[0] / "config.json").read_text())["alpha"] == 0.5
     assert records.is_finished(teacher, tmp_path)  # the teacher is a run record of its own
     from kd_utils import models
 

@@ -95,9 +95,11 @@ def test_double_softmax_trains_a_softmax_output_with_a_from_logits_loss(tmp_path
     config = tsitsimis.tiny_student_configs(0, "fast")["scratch"].replace(
         dataset="digits", val_size=200, epochs=5, architecture="mlp:16")
     accuracy = tsitsimis.double_softmax_accuracy(config, tmp_path)
-    cached = tmp_path / "as_published" / f"{config.run_id}-double_softmax.json"
-    assert json.loads(cached.read_text())["test_accuracy"] == accuracy  # kept, and read back:
-    cached.write_text(json.dumps({"test_accuracy": 0.125}))
+    record = tmp_path / "as_published" / f"{config.run_id}-double_softmax"
+    row = json.loads((record / "row.json").read_text())  # a record like any run's
+    assert row["test_accuracy"] == accuracy and row["git_commit"] and row["epochs_trained"] == 5
+    assert pd.read_csv(record / "history.csv")["epoch"].tolist() == [1, 2, 3, 4, 5]
+    (record / "row.json").write_text(json.dumps({"test_accuracy": 0.125}))  # read back:
     assert tsitsimis.double_softmax_accuracy(config, tmp_path) == 0.125
 
     def trained_accuracy(softmax_twice: bool) -> float:  # the recipe, written out here

@@ -1,0 +1,35 @@
+"""The committed tables keep the evidence protocol: the runs behind each table exist, were
+executed alike (one execution mode, one training-code version per architecture) and each
+best-epoch share is what the README's protocol block reports."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from kd_utils import records
+
+RESULTS = Path(records.RESULTS_DIR)
+LISTED = sorted(p.name.removesuffix(".runs.csv") for p in (RESULTS / "tables").glob("*.runs.csv"))
+
+
+@pytest.mark.parametrize("name", LISTED)
+def test_the_runs_behind_a_committed_table_were_executed_alike(name):
+    runs = records.table_runs(name, RESULTS)  # raises when a listed run has no record
+    assert len(runs) > 0
+    assert records.execution_mix(runs) == [], f"{name} mixes execution modes: rerun it"
+
+
+def test_every_listed_table_exists_and_every_comparison_table_lists_its_runs():
+    for name in LISTED:
+        assert (RESULTS / "tables" / f"{name}.csv").exists(), name
+    # Tables that carry verdicts must say which runs they came from.
+    with_verdicts = [p.stem for p in (RESULTS / "tables").glob("*.csv")
+                     if not p.name.endswith(".runs.csv")
+                     and "verdict" in pd.read_csv(p, nrows=0).columns]
+    assert set(with_verdicts) <= set(LISTED), sorted(set(with_verdicts) - set(LISTED))
+
+
+def test_a_budget_binds_when_the_best_epoch_falls_in_its_last_tenth():
+    rows = pd.DataFrame({"epochs": [20, 20, 20, 150, 150], "best_epoch": [18, 19, 20, 135, 136]})
+    assert records.best_in_last_tenth(rows).tolist() == [False, True, True, False, True]
