@@ -36,3 +36,10 @@ def test_no_dataset_files_are_tracked():
     offending = [p for p in tracked.splitlines()
                  if "ubyte" in p or p.endswith((".npz", ".tfrecord", ".keras"))]
     assert not offending
+
+
+def test_no_checkpoint_or_model_is_committed():
+    tracked = subprocess.run(["git", "ls-files", "results"], cwd=REPO, capture_output=True,
+                             text=True, check=True).stdout.splitlines()
+    heavy = [p for p in tracked if "checkpoint/" in p or p.endswith((".keras", ".npz"))]
+    assert not heavy, f"mid-training or model files are tracked: {heavy[:3]}"

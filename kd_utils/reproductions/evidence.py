@@ -17,7 +17,8 @@ validation accuracy (validation loss for the restricted transfer sets). The resu
 records of their own.
 
 Work comes in units, each complete on its own (a teacher; a seed's comparison runs; a seed's
-grid), ordered so that every table grows one seed at a time. A killed process loses at most
+grid), ordered so that every table grows one seed at a time; notebook 08's transfer sets come
+as soon as their five teachers exist. A killed process loses at most
 the epoch it was in: finished runs are read back, a run or stack resumes from its checkpoint.
 """
 
@@ -28,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from .. import records, sweep
+from .. import records, runner, sweep
 from ..config import RunConfig
 from . import hinton2015, hinton2015_ensemble, hinton2015_transfer, pratt2762, tsitsimis
 
@@ -79,14 +80,12 @@ def units() -> list[tuple[str, list[RunConfig]]]:
         work.append((f"comparison students, seed {seed}", [scratch, distilled]))
         if seed in SMALL_GRID_SEEDS:
             work.append((f"30-30 grid, seed {seed}", grid_configs(seed, "mlp:30,30")))
+        if seed == max(TRANSFER_SEEDS):  # their teachers exist: notebook 08's fix comes early
+            work += transfer_units()
     for seed in LARGE_GRID_SEEDS:
         work.append((f"800-800 grid, seed {seed}", grid_configs(seed, "mlp:800,800")))
     for seed in WIDTH_SEEDS:
         work.append((f"width table, seed {seed}", width_configs((seed,))))
-    for name in hinton2015_transfer.TRANSFER_SETS:
-        work.append((f"transfer set {name}", hinton2015_transfer.omitted_class_configs(
-            name, TRANSFER_SEEDS, student_knobs=BUDGET, teacher_knobs=BUDGET,
-            monitor="val_loss")))
     work.append(("soft targets as a regulariser", hinton2015.regulariser_configs(
         seeds=REGULARISER_SEEDS, student_knobs=BUDGET, teacher_knobs=BUDGET,
         train_size=55_000)))
@@ -97,6 +96,14 @@ def units() -> list[tuple[str, list[RunConfig]]]:
                      [jittered_paper_student(seed)]))
     work.append(("students of the paper teachers' ensemble", ensemble_configs()))
     return work
+
+
+def transfer_units() -> list[tuple[str, list[RunConfig]]]:
+    """Notebook 08's restricted transfer sets, selecting on validation loss."""
+    return [(f"transfer set {name}", hinton2015_transfer.omitted_class_configs(
+                name, TRANSFER_SEEDS, student_knobs=BUDGET, teacher_knobs=BUDGET,
+                monitor="val_loss"))
+            for name in hinton2015_transfer.TRANSFER_SETS]
 
 
 def ensemble_configs() -> list[RunConfig]:
@@ -132,9 +139,28 @@ def plan(results_dir=records.RESULTS_DIR) -> list[tuple[str, int, int]]:
                for name, folders, _ in derived_units(results_dir)])
 
 
+def retire_older_versions(configs, results_dir=records.RESULTS_DIR) -> list[str]:
+    """Unmark the finished runs among `configs` whose records predate the current training
+    code (`runner.TRAINING_VERSION`), so they are trained again: a table must not mix them
+    with current runs. Their old record stays in git history; returns their run ids."""
+    retired = []
+    for config in configs:
+        if not records.is_finished(config, results_dir):
+            continue
+        row = records.load_record(config, results_dir).row
+        if row.get("training_version") != runner.TRAINING_VERSION:
+            (records.run_dir(config, results_dir) / "row.json").unlink()
+            retired.append(config.run_id)
+    if retired:
+        records.write_summary(results_dir)
+    return retired
+
+
 def train_all(results_dir=records.RESULTS_DIR, data_dir=None) -> None:
     """Train every unit's missing runs in order (this takes hours; see the module docstring)."""
     for name, configs in units():
+        for run_id in retire_older_versions(configs, results_dir):
+            print(f"{run_id}: recorded by older training code, trained again", flush=True)
         if all(records.is_finished(c, results_dir) for c in configs):
             continue
         started = time.perf_counter()

@@ -1,5 +1,7 @@
 """The evidence plan: seed counts, budgets, one baseline per table, each seed its own teacher."""
 
+import json
+
 from kd_utils import records
 from kd_utils.config import ensemble_members
 from kd_utils.reproductions import evidence
@@ -54,3 +56,20 @@ def test_the_plan_counts_finished_runs(tmp_path):
     # The results runner.run does not train come last, counted by their record folders.
     assert plan[-1] == ("as published: Pratt2762's loops (notebook 15)", 0, 9)
     assert records.RESULTS_DIR.name == "results"
+
+
+def test_runs_recorded_by_older_training_code_are_trained_again(tmp_path):
+    from helpers import DIGITS_TEACHER
+
+    from kd_utils import runner
+
+    old, current = DIGITS_TEACHER.replace(seed=1), DIGITS_TEACHER.replace(seed=2)
+    for config, version in ((old, None), (current, runner.TRAINING_VERSION)):
+        folder = records.run_dir(config, tmp_path)
+        folder.mkdir(parents=True)
+        (folder / "history.csv").write_text("epoch\n1\n")
+        row = {"run_id": config.run_id, "finished_at": "2026", "training_version": version}
+        (folder / "row.json").write_text(json.dumps(row))
+    assert evidence.retire_older_versions([old, current], tmp_path) == [old.run_id]
+    assert not records.is_finished(old, tmp_path) and records.is_finished(current, tmp_path)
+    assert list(records.read_summary(tmp_path)["run_id"]) == [current.run_id]

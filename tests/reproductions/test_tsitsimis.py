@@ -30,6 +30,7 @@ def test_the_trees_learn_hard_labels_network_labels_and_soft_labels():
     assert soft.get_n_leaves() == 4  # one leaf per distinct target
 
 
+@pytest.mark.slow  # trains networks and trees: the full suite, beside notebook 10 in FAST mode
 def test_moons_rows_and_claims_end_to_end(tmp_path):
     rows = tsitsimis.moons_rows(seeds=[0, 1], profile="fast", results_dir=tmp_path)
     assert len(rows) == 2 * 6 and set(rows["seed"]) == {0, 1}
