@@ -144,22 +144,33 @@ def _sweep_block(results_dir: Path, student: str) -> str:
     slug = student.replace("mlp:", "mlp").replace(",", "x")
     rows = sweep_rows(results_dir, student)
     scratch = rows[rows.alpha == 1.0]
-    cells = (rows[rows.alpha < 1].groupby(["temperature", "alpha"])
-             .agg(val=("val_accuracy", "mean"), test=("test_errors", "mean"),
-                  std=("test_errors", "std"), n=("test_errors", "size")).reset_index())
-    best, low, high = (cells.loc[cells.val.idxmax()], cells.loc[cells.test.idxmin()],
-                       cells.loc[cells.test.idxmax()])
-    below = int((cells.test < scratch.test_errors.mean()).sum())
+    table = sweep.sweep_table(rows)
+    cells = table[table.alpha < 1].reset_index(drop=True)
+    validation = (rows[rows.alpha < 1].groupby(["temperature", "alpha"])["val_accuracy"]
+                  .mean())
+    best_t, best_alpha = validation.idxmax()
+    best = cells[(cells.temperature == best_t) & (cells.alpha == best_alpha)].iloc[0]
+    verdicts = cells.verdict.value_counts()
+    counted = ", ".join(f"{verdicts.get(word, 0)} {word}" for word in
+                        (stats.BETTER, stats.WORSE, stats.UNDECIDED))
+    teachers = rows.loc[rows.alpha < 1, "teacher_run_id"].nunique()
+    mix = records.execution_mix(rows)
     return "\n\n".join([
         HEADER, figure(f"sweep_mnist_full_{slug}_heatmap", f"T x alpha, {student}"),
-        f"`{student}`, {int(cells.n.min())} seeds per cell. Labels alone (alpha = 1): "
+        f"`{student}`, {int(cells.test_errors_count.min())} seeds per cell, "
+        + ("every seed distilling one fixed teacher (seed 0). " if teachers == 1 else
+           "each seed distilling the teacher of its own seed. ")
+        + "Labels alone (alpha = 1): "
         f"{errors(scratch.test_errors.mean(), scratch.test_errors.std())} test errors. "
-        f"{below} of the {len(cells)} distilled cells have a lower mean. Lowest mean: "
-        f"{errors(low.test, low['std'])} at T = {low.temperature:g}, alpha = {low.alpha:g}; "
-        f"highest: {errors(high.test, high['std'])} at T = {high.temperature:g}, alpha = "
-        f"{high.alpha:g}. The cell a researcher would pick, by mean *validation* accuracy, is "
-        f"T = {best.temperature:g}, alpha = {best.alpha:g} ({100 * best.val:.2f}% on "
-        f"validation), which makes {errors(best.test, best['std'])} test errors.",
+        f"Against it, the {len(cells)} distilled cells (Welch's t test, Holm over "
+        f"{len(cells)}): {counted}; at this n a cell's test detects a difference of "
+        f"{cells.detectable.min():.0f}-{cells.detectable.max():.0f} errors. The cell a "
+        f"researcher would pick by mean *validation* accuracy, T = {best_t:g}, alpha = "
+        f"{best_alpha:g}, makes {errors(best.test_errors_mean, best.test_errors_std)} test "
+        f"errors, {best.difference:+.1f} {stats.interval(best.diff_low, best.diff_high)} "
+        f"against labels alone: {best.verdict}."
+        + (f" These runs were not executed alike ({'; '.join(mix)}): the evidence runs "
+           "replace them." if mix else ""),
         source_line("summary.csv", "tables/sweep_mnist_full.csv")])
 
 
@@ -255,4 +266,24 @@ def regulariser_block(results_dir: Path) -> str:
         f"{errors(soft.test_errors_mean, soft.test_errors_std)} "
         f"({int(soft.test_errors_count)} seeds each); the hard-label student fits its training "
         f"set to {100 * hard.train_accuracy_mean:.2f}%.",
-        source_line("tables/09_soft_targets_regulariser_full.csv")])
+        _regulariser_verdicts(results_dir),
+        source_line("tables/09_soft_targets_regulariser_full.csv", "summary.csv")])
+
+
+def _regulariser_verdicts(results_dir: Path) -> str:
+    """Soft targets against hard labels at each data size, from the runs (Welch, Holm over
+    the data sizes)."""
+    configs = hinton2015.regulariser_configs(seeds=SEEDS, train_size=55_000)
+    rows = _rows(results_dir, configs)
+    sentences, compared = [], []
+    for size, own in rows.groupby("train_examples"):
+        compared.append((size, stats.welch(own.loc[own.role == "distilled", "test_errors"],
+                                           own.loc[own.role == "scratch", "test_errors"])))
+    adjusted = stats.holm([test["p_value"] for _, test in compared])
+    for (size, test), p_holm in zip(compared, adjusted, strict=True):
+        verdict = stats.verdict(test["difference"], p_holm, "test_errors")
+        sentences.append(f"{size:,} images: {test['difference']:+.1f} errors "
+                         f"{stats.interval(test['diff_low'], test['diff_high'])}, Holm p = "
+                         f"{p_holm:.3g}: {verdict}")
+    return ("Soft targets minus hard labels, test errors (Welch's t test, Holm over "
+            f"{len(compared)} data sizes): " + "; ".join(sentences) + ".")

@@ -88,7 +88,8 @@ def protocol_block(results_dir: Path) -> str:
         "table says \"one fixed teacher\", so spreads hold the teachers' variance.",
         f"- A comparison names its baseline and gives the difference with its "
         f"{round(100 * stats.CONFIDENCE)}% Welch interval and p-value; a table's comparisons "
-        f"are Holm-corrected together. The verdict is \"{stats.BETTER}\" or "
+        f"are Holm-corrected together (the intervals are not: one may exclude 0 while the "
+        f"corrected verdict does not). The verdict is \"{stats.BETTER}\" or "
         f"\"{stats.WORSE}\" when the corrected p-value is below {level}, else "
         f"\"{stats.UNDECIDED}\", which is not evidence of no difference: each comparison "
         f"also states the smallest difference its n detects with {power}% power.",
