@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import data, runner
+from .. import data, runner, stats
 from ..guard import announce_training
 from ..records import (
     RESULTS_DIR,
@@ -69,6 +69,15 @@ def as_published_accuracy(folder: Path, config, what: str, train_and_test, detai
         "test_errors": round((1 - float(accuracy)) * count), "test_count": count,
         "wall_seconds": round(time.perf_counter() - started, 2)}, history)
     return float(accuracy)
+
+
+def tested(rows: pd.DataFrame, model: str, baseline: str, metric: str = "test_accuracy") -> str:
+    """'(Welch p = 0.012: better)': `model` against `baseline` over the seeds in `rows` (one
+    row per seed and model), the verdict by `stats.verdict` at the 0.05 level."""
+    test = stats.welch(rows.loc[rows["model"] == model, metric],
+                       rows.loc[rows["model"] == baseline, metric])
+    return (f"(Welch p = {test['p_value']:.2g}: "
+            f"{stats.verdict(test['difference'], test['p_value'], metric)})")
 
 
 def record_rows(configs_for, seeds, profile, results_dir, data_dir,

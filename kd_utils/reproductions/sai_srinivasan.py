@@ -12,7 +12,7 @@ import pandas as pd
 from ..config import RunConfig, profile_settings
 from ..records import RESULTS_DIR
 from ..report import percent
-from .claims import claims_frame, model_table, record_rows
+from .claims import claims_frame, model_table, record_rows, tested
 
 SOURCE = "sai-srinivasan-v/Knowledge-Distillation-Paper-Implementation"
 CONTINUE_PROFILES = {"fast": dict(train_limit=5000, val_size=1000, epochs=3),
@@ -72,7 +72,7 @@ def continue_claims(rows: pd.DataFrame) -> pd.DataFrame:
     def gain(name):
         points = 100 * (table.loc[name, "test_accuracy_mean"]
                         - table.loc["scratch", "test_accuracy_mean"])
-        return f"{points:+.2f} points over the student"
+        return f"{points:+.2f} points over the student {tested(rows, name, 'scratch')}"
 
     reported_gain = 100 * (CONTINUE_REPORTED["distilled_continued"] - CONTINUE_REPORTED["scratch"])
     claims = [

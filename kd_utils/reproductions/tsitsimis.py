@@ -34,6 +34,7 @@ from .claims import (
     cross_entropy_on_outputs,
     model_table,
     record_rows,
+    tested,
 )
 
 SOURCE = "tsitsimis/neural-network-distillation"
@@ -275,7 +276,8 @@ def tiny_student_claims(rows: pd.DataFrame) -> pd.DataFrame:
     def fewer_errors(baseline, distilled):
         before = 1 - table.loc[baseline, "test_accuracy_mean"]
         change = 100 * ((1 - table.loc[distilled, "test_accuracy_mean"]) - before) / before
-        return f"{abs(change):.0f}% {'fewer' if change <= 0 else 'more'} test errors"
+        return (f"{abs(change):.0f}% {'fewer' if change <= 0 else 'more'} test errors "
+                f"{tested(rows, distilled, baseline)}")
 
     claims = [
         ("teacher test accuracy", percent(TINY_REPORTED["teacher"]), accuracy("teacher"),

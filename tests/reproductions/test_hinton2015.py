@@ -52,6 +52,10 @@ def test_width_table_puts_scratch_runs_apart_from_every_temperature():
     scratch = table[table["student"] == "scratch"].iloc[0]
     assert distilled.temperature == 4.0 and distilled.test_errors_mean == 310
     assert np.isnan(scratch.temperature) and scratch.test_errors_mean == 410
+    # Each T against its width's scratch student: 310 vs 410 (std 14.1 each, n = 2).
+    assert scratch.verdict == "baseline" and distilled.difference == -100
+    assert distilled.p_value == pytest.approx(0.019419, abs=1e-6)  # scipy.stats.ttest_ind
+    assert distilled.verdict == "better"
 
 
 def test_regulariser_configs_use_three_percent_and_reuse_the_full_data_runs():
