@@ -99,6 +99,11 @@ def test_pratt_table_and_claims_put_reported_recipe_and_corrected_side_by_side()
     assert (half.reported, half.as_published_here, half.corrected_here, half.seeds) == (
         "62.0%", "82.0 ± 1.0%", "90.0 ± 0.0%", 3)
     assert "Fashion-MNIST, 15,000 training images, not CIFAR-10" in half.data
+    helps = claims.loc["soft targets help: alpha = 0.5 against alpha = 1"]
+    # 82 +- 1 against 86 +- 1 (n = 3 each): Welch t = -4.90, df = 4, p = 0.008.
+    assert helps.reported == "+10.0 points"
+    assert helps.as_published_here == "-4.0 points (Welch p = 0.008: worse)"
+    assert helps.corrected_here == "+2.0 points (Welch p = 0: better)"
 
 
 def test_plot_protocol_comparison_draws_one_bar_per_student_and_protocol():
