@@ -43,3 +43,20 @@ def test_no_checkpoint_or_model_is_committed():
                              text=True, check=True).stdout.splitlines()
     heavy = [p for p in tracked if "checkpoint/" in p or p.endswith((".keras", ".npz"))]
     assert not heavy, f"mid-training or model files are tracked: {heavy[:3]}"
+
+
+def test_readme_prose_types_no_measured_number():
+    """Measured numbers live in generated blocks (`make readings`); prose may name versions,
+    settings and rough durations, not figures such as 0.51x, 7.6 s or 98.4%."""
+    import re
+
+    text = (REPO / "README.md").read_text()
+    text = re.sub(r"<!-- results:(\w+) -->.*?<!-- /results:\1 -->", "", text, flags=re.S)
+    text = re.sub(r"```.*?```", "", text, flags=re.S)
+    text = re.sub(r"`[^`]*`|\]\([^)]*\)", "", text)  # code and link targets
+    versions = r"(Python|TensorFlow|TF|Keras) \d+\.\d+"
+    tolerances = r"within 0\.01 after 40 steps"  # a test's tolerance, stated by the test
+    settings = r"\{[\d., ]+\}|target [<>]= \d+\.\d+"  # swept values; an issue's targets
+    text = re.sub(f"{versions}|{tolerances}|{settings}", "", text)
+    typed = re.findall(r"[^\n]{0,30}(?:\d+\.\d+|\d+(?:\.\d+)?x\b|\d+ ?%)[^\n]{0,30}", text)
+    assert [t for t in typed if "3% of the data" not in t] == []
