@@ -5,6 +5,7 @@ it gives no MNIST number). Notebook 06 runs it; `hinton2015_readme` sets it besi
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -52,6 +53,9 @@ def ensemble_teacher_errors(config: RunConfig, results_dir=RESULTS_DIR, data_dir
     finished = read_derived_row(folder)
     if finished is not None:
         return int(finished["test_errors"])
+    legacy = folder.parent / f"{folder.name}.json"  # a count kept before ensembles had records
+    if legacy.exists():
+        return int(json.loads(legacy.read_text())["test_errors"])
     splits = data.splits_for(config, data_dir)
     _, _, test_logits = runner.teacher_of(config, splits, results_dir, data_dir)[1]
     errors = int((test_logits.argmax(-1) != splits.y_test).sum())
