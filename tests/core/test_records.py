@@ -97,3 +97,15 @@ def test_committed_run_ids_still_match_their_configs():
     finally:
         for name in placeholders:
             data.user_data._REGISTERED.pop(name)
+
+
+def test_the_commit_is_read_at_start_up_not_when_a_record_is_written(monkeypatch):
+    # A long job's records name the commit its code came from, even if files change meanwhile.
+    at_start = records.git_commit()
+
+    def no_git(*args, **kwargs):
+        raise AssertionError("git was asked again")
+
+    monkeypatch.setattr(records.subprocess, "run", no_git)
+    assert records.git_commit() == at_start and records.provenance()["git_commit"] == at_start
+    assert at_start.split("-")[0] != "unknown"  # this checkout is a git repository
