@@ -80,7 +80,7 @@ class OverconfidentAfterFirstEpoch(keras.callbacks.Callback):
 
 
 def test_a_run_can_select_its_epoch_by_validation_loss(tmp_path):
-    config = DISTILLED.replace(epochs=5, patience=5)
+    config = DISTILLED.replace(epochs=3, patience=3)
     by_loss = runner.run(config.replace(monitor="val_loss"), results_dir=tmp_path, verbose=0,
                          callbacks=[OverconfidentAfterFirstEpoch()])
     by_accuracy = runner.run(config, results_dir=tmp_path, verbose=0,
