@@ -39,8 +39,11 @@ def test_no_dataset_files_are_tracked():
 
 
 def test_no_checkpoint_or_model_is_committed():
-    tracked = subprocess.run(["git", "ls-files", "results"], cwd=REPO, capture_output=True,
-                             text=True, check=True).stdout.splitlines()
+    listed = subprocess.run(["git", "ls-files", "results"], cwd=REPO, capture_output=True,
+                            text=True)
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout")
+    tracked = listed.stdout.splitlines()
     heavy = [p for p in tracked if "checkpoint/" in p or p.endswith((".keras", ".npz"))]
     assert not heavy, f"mid-training or model files are tracked: {heavy[:3]}"
 
