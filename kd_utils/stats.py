@@ -27,22 +27,21 @@ SIGNIFICANCE = 0.05  # the level of every test, after Holm's correction (1 - CON
 POWER = 0.8
 BETTER, WORSE, UNDECIDED, TOO_FEW = ("better", "worse", "no detectable difference",
                                      "too few runs")
-# Metrics where a smaller value is better; every other metric is better when larger.
 # The columns `compare` adds to a summary line of a group that is not the baseline.
 TEST_COLUMNS = ("difference", "diff_low", "diff_high", "p_value", "p_holm", "verdict",
                 "detectable")
+# Metrics where a smaller value is better; every other metric is better when larger.
 LOWER_IS_BETTER = ("test_errors", "errors", "test_error_rate", "loss", "wall_seconds")
 
 
 def _t():
-    from scipy import stats  # a dependency of scikit-learn; only its t distribution is used
+    from scipy import stats  # imported on first use: only its t distribution is needed
 
     return stats.t
 
 
 def _values(values) -> np.ndarray:
-    array = np.asarray(pd.Series(values, dtype="float64").dropna(), dtype="float64")
-    return array
+    return pd.Series(values, dtype="float64").dropna().to_numpy()
 
 
 def describe(values) -> dict:

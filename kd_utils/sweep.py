@@ -147,7 +147,8 @@ def run_configs(configs, results_dir=records.RESULTS_DIR, data_dir=None, verbose
     one teacher pass (None: `default_group_size`), the rest alone; each writes its own record.
     """
     jittered = [c for c in configs if c.jitter_pixels]
-    group_size = default_group_size(bool(jittered)) if group_size is None else group_size
+    if group_size is None:
+        group_size = default_group_size(max((c.jitter_pixels for c in configs), default=0))
     stack_size = stack_runs.STACK_SIZE if stack_size is None else stack_size
     # Both checked before any training, whichever the configs need.
     batches = (stack_runs.training_stacks([c for c in configs if not c.jitter_pixels],

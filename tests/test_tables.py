@@ -1,6 +1,7 @@
-"""The committed tables keep the evidence protocol: the runs behind each table exist, were
-executed alike (one execution mode, one training-code version per architecture) and each
-best-epoch share is what the README's protocol block reports."""
+"""The committed tables keep the evidence protocol: the runs behind each table exist and were
+executed alike (one execution mode, one training-code version per architecture), and tables
+with verdicts say which runs they came from. (The README's protocol block that reports them is
+checked with every generated block, in tests/reproductions/test_readings.py.)"""
 
 from pathlib import Path
 
