@@ -17,8 +17,8 @@ validation accuracy (validation loss for the restricted transfer sets). The resu
 records of their own.
 
 Work comes in units, each complete on its own (a teacher; a seed's comparison runs; a seed's
-grid), ordered so that every table grows one seed at a time; notebook 08's transfer sets come
-as soon as their five teachers exist. A killed process loses at most
+grid), ordered so that every table grows one seed at a time, except that the five teachers of
+notebook 08's transfer sets, and the transfer sets, come first. A killed process loses at most
 the epoch it was in: finished runs are read back, a run or stack resumes from its checkpoint.
 """
 
@@ -73,15 +73,17 @@ def jittered_paper_student(seed: int) -> RunConfig:
 
 def units() -> list[tuple[str, list[RunConfig]]]:
     """(name, configs) in training order."""
-    work = []
+    # Notebook 08's transfer sets need nothing but their teachers: those teachers come first,
+    # so that the restricted-selection fix is the first table the new records complete.
+    work = [(f"teacher, seed {seed}", [full_configs(seed)[0]]) for seed in TRANSFER_SEEDS]
+    work += transfer_units()
     for seed in COMPARE_SEEDS:
         teacher, scratch, distilled = full_configs(seed)
-        work.append((f"teacher, seed {seed}", [teacher]))
+        if seed not in TRANSFER_SEEDS:
+            work.append((f"teacher, seed {seed}", [teacher]))
         work.append((f"comparison students, seed {seed}", [scratch, distilled]))
         if seed in SMALL_GRID_SEEDS:
             work.append((f"30-30 grid, seed {seed}", grid_configs(seed, "mlp:30,30")))
-        if seed == max(TRANSFER_SEEDS):  # their teachers exist: notebook 08's fix comes early
-            work += transfer_units()
     for seed in LARGE_GRID_SEEDS:
         work.append((f"800-800 grid, seed {seed}", grid_configs(seed, "mlp:800,800")))
     for seed in WIDTH_SEEDS:
