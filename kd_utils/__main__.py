@@ -164,7 +164,7 @@ def _sweep(args) -> int:
 
 
 def _compare(args) -> int:
-    from . import records, runner
+    from . import comparison, records, runner
     from .reproductions import hinton2015
 
     results_dir = args.results_dir or records.RESULTS_DIR
@@ -180,11 +180,11 @@ def _compare(args) -> int:
             verbose=args.verbose,
             tensorboard_dir=Path(results_dir) / "tensorboard" if args.tensorboard else None))
     name = f"compare_{args.dataset}_{args.profile}"
-    table, csv_path, fig_path = hinton2015.write_comparison(found, results_dir, name)
+    table, csv_path, fig_path = comparison.write_comparison(found, results_dir, name)
     print()
     test_count = found[0].row["test_count"]
     print(f"{args.dataset} test set ({test_count} images), profile {args.profile}:")
-    print(hinton2015.format_table(table))
+    print(comparison.format_table(table))
     print(f"\nwrote {csv_path}\nwrote {fig_path}\nrun records in {Path(results_dir) / 'runs'}")
     return 0
 

@@ -14,21 +14,42 @@ from pathlib import Path
 
 import pandas as pd
 
+from .stats import interval, mean_interval
+
 
 def mean_spread(mean, spread=None, digits: int = 1, scale: float = 1.0, suffix: str = "",
-                widths: tuple[int, int] = (0, 0)) -> str:
+                widths: tuple[int, int] = (0, 0), n=None) -> str:
     """`mean ± spread` (each times `scale`, `digits` decimals), or the mean alone when there is
     no spread (None or NaN: one seed). `suffix` ends the text ("%"); `widths` pads the mean to
-    the right and the spread to the left, for aligned text tables."""
+    the right and the spread to the left, for aligned text tables. Given the count `n` of
+    values behind a standard deviation, the mean's 95% interval follows in brackets:
+    `mean_spread(147.7, 9.9, n=3)` gives '147.7 ± 9.9 [123.2, 172.2]'."""
     text = f"{scale * mean:>{widths[0]}.{digits}f}"
     if spread is None or pd.isna(spread):
         return text + suffix
-    return f"{text} ± {scale * spread:<{widths[1]}.{digits}f}{suffix}"
+    text = f"{text} ± {scale * spread:<{widths[1]}.{digits}f}{suffix}"
+    if n is None:
+        return text
+    return f"{text} {interval(*mean_interval(mean, spread, n), digits, scale)}".rstrip()
 
 
-def percent(mean, spread=None, digits: int = 1) -> str:
-    """A fraction in percent: `percent(0.9812, 0.0004, 2)` gives '98.12 ± 0.04%'."""
-    return mean_spread(mean, spread, digits, scale=100, suffix="%")
+def percent(mean, spread=None, digits: int = 1, n=None) -> str:
+    """A fraction in percent: `percent(0.9812, 0.0004, 2)` gives '98.12 ± 0.04%', and with
+    the count `n` of seeds its 95% interval after it (see `mean_spread`)."""
+    return mean_spread(mean, spread, digits, scale=100, suffix="%", n=n)
+
+
+def mean_spread_of(row, metric: str, digits: int = 1, scale: float = 1.0,
+                   suffix: str = "") -> str:
+    """`mean_spread` of a table row's `<metric>_mean`, `_std` and `_count` (an `aggregate`
+    table's columns): mean ± std, then the 95% interval when the row has a count."""
+    return mean_spread(getattr(row, f"{metric}_mean"), getattr(row, f"{metric}_std", None),
+                       digits, scale, suffix, n=getattr(row, f"{metric}_count", None))
+
+
+def percent_of(row, metric: str = "test_accuracy", digits: int = 1) -> str:
+    """`mean_spread_of` for a fraction, in percent: '98.12 ± 0.04% [98.09, 98.15]'."""
+    return mean_spread_of(row, metric, digits, scale=100, suffix="%")
 
 
 def markdown_table(rows, headers) -> str:

@@ -53,11 +53,18 @@ def describe(values) -> dict:
     x = _values(values)
     n = len(x)
     mean = float(x.mean()) if n else math.nan
-    if n < 2:
-        return dict(mean=mean, std=math.nan, count=n, ci_low=math.nan, ci_high=math.nan)
-    std = float(x.std(ddof=1))
-    half = float(_t().ppf(0.5 + CONFIDENCE / 2, n - 1)) * std / math.sqrt(n)
-    return dict(mean=mean, std=std, count=n, ci_low=mean - half, ci_high=mean + half)
+    std = float(x.std(ddof=1)) if n > 1 else math.nan
+    low, high = mean_interval(mean, std, n)
+    return dict(mean=mean, std=std, count=n, ci_low=low, ci_high=high)
+
+
+def mean_interval(mean: float, std: float, n: int) -> tuple[float, float]:
+    """The 95% t interval of a mean from its summary (mean, std with ddof = 1, count), as a
+    table stores it; (NaN, NaN) below 2 values."""
+    if pd.isna(n) or n < 2 or pd.isna(std):
+        return math.nan, math.nan
+    half = float(_t().ppf(0.5 + CONFIDENCE / 2, int(n) - 1)) * std / math.sqrt(n)
+    return mean - half, mean + half
 
 
 def welch(values, baseline) -> dict:

@@ -3,8 +3,8 @@ paper's numbers.
 
 - `hinton_configs(seed, profile)`: the teacher 784-1200-1200-10 (dropout, max-norm, +-2 pixel
   jitter), the 784-800-800-10 student from scratch, and the same student distilled at T = 20;
-  `compare(...)` runs them over seeds (`make compare`) and `comparison_table` derives the
-  table (mean and spread over seeds, test errors out of 10,000) from the run records.
+  `compare(...)` runs them over seeds (`make compare`) and `comparison.comparison_table`
+  derives the table (mean and spread over seeds, test errors out of 10,000) from the run records.
   Paper: 67, 146 and 74 test errors (`main_table` sets them beside ours).
 - The ensemble of the main table's teachers distilled into the student is in
   `hinton2015_ensemble.py` (the paper ensembles its speech models; no MNIST number).
@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 
 from .. import data, runner, stats, sweep
+from ..comparison import comparison_table
 from ..config import RunConfig, profile_settings, with_knobs
 from ..records import RESULTS_DIR, RunRecord, aggregate, write_table
-from ..report import mean_spread
 
 PAPER_MAIN_ERRORS = {"teacher": 67, "scratch": 146, "distilled": 74}
 WIDTHS = (30, 100, 300, 800)
@@ -48,10 +48,6 @@ PROFILES = {
     "paper": dict(train_limit=None, val_size=5000, teacher_epochs=100, student_epochs=60,
                   patience=0, lr_schedule="cosine"),
 }
-ROLE_LABELS = {"teacher": "teacher", "scratch": "student from scratch",
-               "distilled": "distilled student"}
-
-
 def hinton_configs(seed: int = 0, profile: str = "full", dataset: str = "mnist",
                    student: str = "mlp:800,800", temperature: float = 20.0,
                    alpha: float = 0.1, student_knobs: dict | None = None,
@@ -76,60 +72,6 @@ def hinton_configs(seed: int = 0, profile: str = "full", dataset: str = "mnist",
     return teacher, scratch, distilled
 
 
-def comparison_table(records: list[RunRecord]) -> pd.DataFrame:
-    """One line per role: n, mean, std and 95% interval over seeds of test accuracy and errors,
-    from the records; and each role's test errors against the student from scratch
-    (difference, its interval, p-value, Holm's, verdict: `stats.compare`)."""
-    summary = pd.DataFrame([r.row for r in records])
-    table = aggregate(summary, by=("role", "architecture", "temperature", "alpha"),
-                      metrics=("test_accuracy", "test_errors", "test_teacher_agreement",
-                               "best_epoch"))
-    if (table["role"] == "scratch").sum() == 1 and len(table) > 1:
-        tests = stats.compare(summary, ("role",), "test_errors",
-                              lambda line: line["role"] == "scratch")
-        table = table.merge(tests[["role", *stats.TEST_COLUMNS]], on="role", how="left")
-        table.loc[table["role"] == "scratch", "verdict"] = "baseline"
-    table["model"] = table["role"].map(ROLE_LABELS)
-    table["role"] = pd.Categorical(table["role"], list(ROLE_LABELS), ordered=True)
-    table = table.sort_values("role").reset_index(drop=True)
-    table["seeds"] = table["test_errors_count"].astype(int)
-    return table
-
-
-def format_table(table: pd.DataFrame) -> str:
-    """The comparison as readable text: accuracy in %, errors out of the test count with their
-    95% interval, then each role against the student from scratch (when the table has it)."""
-    lines = [f"{'model':<22}{'architecture':<16}{'T':>4}{'alpha':>7}{'seeds':>7}"
-             f"{'test accuracy %':>20}{'test errors':>16}  {'95% CI':<16}{'agreement %':>12}"]
-    for _, r in table.iterrows():
-        knobs = f"{r.temperature:>4g}{r.alpha:>7g}" if r.role == "distilled" else " " * 11
-        agreement = ("" if pd.isna(r.test_teacher_agreement_mean)
-                     else f"{100 * r.test_teacher_agreement_mean:.2f}")
-        ci = stats.interval(r.get("test_errors_ci_low"), r.get("test_errors_ci_high"))
-        lines.append(
-            f"{r.model:<22}{r.architecture:<16}{knobs}{r.seeds:>7d}"
-            f"{mean_spread(r.test_accuracy_mean, _sd(r.test_accuracy_std), 2, 100, widths=(11, 5))}"
-            f"{mean_spread(r.test_errors_mean, _sd(r.test_errors_std), 1, widths=(9, 5))}"
-            f"  {ci:<16}{agreement:>10}")
-    tested = table[table["verdict"].notna() & (table["verdict"] != "baseline")] if (
-        "verdict" in table) else table.iloc[:0]
-    if len(tested):
-        lines += ["", f"Test errors against the student from scratch (Welch's t test, Holm over "
-                      f"{len(tested)} comparisons):"]
-        for _, r in tested.iterrows():
-            lines.append(f"{r.model:<22}{r.difference:+7.1f} "
-                         f"{stats.interval(r.diff_low, r.diff_high):<16} p = {r.p_value:.3f}, "
-                         f"Holm {r.p_holm:.3f}: {r.verdict} (detectable at this n: "
-                         f"{r.detectable:.0f})")
-    lines.append("alpha weights the hard-label loss; 1 - alpha weights the T^2-scaled soft loss. "
-                 "± is the standard deviation over seeds; [ ] a 95% confidence interval.")
-    return "\n".join(line.rstrip() for line in lines)
-
-
-def _sd(value) -> float:  # a spread for the aligned text table: 0 where one seed leaves none
-    return 0.0 if pd.isna(value) else float(value)
-
-
 def compare(seeds=(0, 1, 2), profile: str = "full", dataset: str = "mnist",
             results_dir=RESULTS_DIR, data_dir=None, verbose=2, **config_overrides):
     """Run teacher -> scratch -> distilled for each seed (reusing finished runs); return records."""
@@ -139,22 +81,6 @@ def compare(seeds=(0, 1, 2), profile: str = "full", dataset: str = "mnist",
             records.append(runner.run(config, results_dir=results_dir, data_dir=data_dir,
                                       verbose=verbose))
     return records
-
-
-def write_comparison(records, results_dir=RESULTS_DIR, name: str = "compare_mnist_full"):
-    """Write the table as CSV and the learning curves as PNG; return their paths."""
-    from .. import plots
-
-    results_dir = Path(results_dir)
-    table = comparison_table(records)
-    csv_path = write_table(table, name, results_dir, runs=pd.DataFrame([r.row for r in records]))
-    histories: dict = {}
-    for record in records:
-        histories.setdefault(ROLE_LABELS[record.config.role], []).append(record.history)
-    plots.plot_learning_curves(histories, metrics=("student_loss", "accuracy"))
-    fig_path = plots.save_fig(f"{name}_learning_curves", figures_dir=results_dir / "figures")
-    plots.plt.close("all")
-    return table, csv_path, fig_path
 
 
 def soft_target_examples(teacher: RunConfig, results_dir=RESULTS_DIR, count: int = 5,

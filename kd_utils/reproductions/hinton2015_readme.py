@@ -9,13 +9,14 @@ from pathlib import Path
 import pandas as pd
 
 from ..records import RESULTS_DIR
-from ..report import frame_markdown, markdown_table, mean_spread
+from ..report import frame_markdown, markdown_table, mean_spread, mean_spread_of
 from .hinton2015 import PAPER_MAIN_ERRORS, PROFILES
 
 
 def paper_vs_ours(main: pd.DataFrame | None = None, omitted: pd.DataFrame | None = None,
                   ensemble: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One line per number of the paper's section 3: the paper's value beside ours (mean ± std).
+    """One line per number of the paper's section 3: the paper's value beside ours (mean ± std
+    over seeds, then the mean's 95% interval).
 
     Args:
         main: `main_table(...)` output (or its CSV read back).
@@ -30,7 +31,7 @@ def paper_vs_ours(main: pd.DataFrame | None = None, omitted: pd.DataFrame | None
         for _, row in main.iterrows():
             lines.append({"experiment": labels[str(row.role)],
                           "paper": f"{row.paper_test_errors:g}",
-                          "ours": mean_spread(row.test_errors_mean, row.test_errors_std),
+                          "ours": mean_spread_of(row, "test_errors"),
                           "seeds": int(row.test_errors_count)})
     if omitted is not None:
         for _, row in omitted.iterrows():
@@ -40,12 +41,12 @@ def paper_vs_ours(main: pd.DataFrame | None = None, omitted: pd.DataFrame | None
             if row.transfer_set == "omit_3":
                 experiment = "no 3s in the transfer set, test errors (on 3s)" + suffix
                 paper = f"{row.paper_errors:g} ({row.paper_class_errors:g})"
-                ours = (f"{mean_spread(row.errors_mean, row.errors_std)} "
-                        f"({mean_spread(row.class_errors_mean, row.class_errors_std)})")
+                ours = (f"{mean_spread_of(row, 'errors')} "
+                        f"({mean_spread_of(row, 'class_errors')})")
             else:
                 experiment = "only 7s and 8s in the transfer set, test error %" + suffix
                 paper = f"{row.paper_error_percent:g}"
-                ours = mean_spread(row.error_percent_mean, row.error_percent_std, 2)
+                ours = mean_spread_of(row, "error_percent", 2)
             lines.append({"experiment": experiment, "paper": paper, "ours": ours,
                           "seeds": int(row.errors_count)})
     if ensemble is not None:
@@ -54,7 +55,7 @@ def paper_vs_ours(main: pd.DataFrame | None = None, omitted: pd.DataFrame | None
                           if row.role == "ensemble_teacher" else
                           "800-800 distilled from that ensemble (T = 20), test errors")
             lines.append({"experiment": experiment, "paper": "-",
-                          "ours": mean_spread(row.test_errors_mean, row.test_errors_std),
+                          "ours": mean_spread_of(row, "test_errors"),
                           "seeds": int(row.test_errors_count)})
     return pd.DataFrame(lines, columns=["experiment", "paper", "ours", "seeds"])
 
@@ -62,7 +63,8 @@ def paper_vs_ours(main: pd.DataFrame | None = None, omitted: pd.DataFrame | None
 def format_paper_vs_ours(table: pd.DataFrame) -> str:
     """`paper_vs_ours` as a Markdown table (what the README shows)."""
     return frame_markdown(table, {"experiment": "experiment (Hinton et al. 2015, section 3)",
-                                  "paper": "paper", "ours": "ours (mean ± std)",
+                                  "paper": "paper",
+                                  "ours": "ours (mean ± std [95% CI])",
                                   "seeds": "seeds"})
 
 
@@ -111,8 +113,8 @@ def readme_paper_vs_ours(results_dir=RESULTS_DIR) -> str:
 def format_regulariser_table(table: pd.DataFrame) -> str:
     """`regulariser_table` as Markdown: train and test accuracy (%) per data fraction and target."""
     rows = [(f"{r.train_percent:g}% ({r.train_examples:,} images)", r.targets,
-             mean_spread(r.train_accuracy_mean, r.train_accuracy_std, 2, scale=100),
-             mean_spread(r.test_accuracy_mean, r.test_accuracy_std, 2, scale=100),
+             mean_spread_of(r, "train_accuracy", 2, scale=100),
+             mean_spread_of(r, "test_accuracy", 2, scale=100),
              r.test_accuracy_count) for r in table.itertuples()]
     return markdown_table(rows, ["training data", "targets", "train accuracy %",
                                  "test accuracy %", "seeds"])

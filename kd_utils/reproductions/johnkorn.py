@@ -15,7 +15,7 @@ import pandas as pd
 from .. import data, runner
 from ..config import RunConfig, profile_settings
 from ..records import RESULTS_DIR, aggregate
-from ..report import percent
+from ..report import percent, percent_of
 from .claims import claims_frame, record_rows
 
 SOURCE = "johnkorn/distillation"
@@ -126,8 +126,7 @@ def emnist_claims(rows: pd.DataFrame | None) -> pd.DataFrame:
         if table is None:
             measured = "not measured: EMNIST letters is not on this machine"
         else:
-            measured = percent(table.loc[name, "test_accuracy_mean"],
-                               table.loc[name, "test_accuracy_std"])
+            measured = percent_of(table.loc[name])
         claims.append((claim, percent(EMNIST_REPORTED[name]),
                        "not rerun: the recipe selected epochs on the test set", measured))
     seeds = 0 if table is None else int(table["test_accuracy_count"].min())

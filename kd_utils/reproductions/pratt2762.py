@@ -16,7 +16,7 @@ import pandas as pd
 from .. import data, runner
 from ..config import RunConfig, make_optimizer, profile_settings
 from ..records import RESULTS_DIR, aggregate
-from ..report import percent
+from ..report import percent, percent_of
 from .claims import as_published_accuracy, claims_frame, cross_entropy_on_outputs, tested
 
 SOURCE = "Pratt2762/Knowledge-Distillation-from-AlexNet"
@@ -187,7 +187,7 @@ def pratt_claims(rows: pd.DataFrame, dataset: str = "fashion_mnist") -> pd.DataF
 
     def accuracy(model, protocol):
         row = table.loc[(model, protocol)]
-        return percent(row["test_accuracy_mean"], row["test_accuracy_std"])
+        return percent_of(row)
 
     claims = [("teacher test accuracy (CIFAR-10)", percent(PRATT_REPORTED["teacher"]),
                "same teacher", accuracy("teacher", "teacher"))]

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import report
+from .. import report, stats
 from ..records import RESULTS_DIR
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,9 +60,11 @@ def read_table(results_dir: Path, name: str) -> pd.DataFrame:
     return pd.read_csv(Path(results_dir) / "tables" / f"{name}.csv")
 
 
-def errors(mean, std=None, digits: int = 1) -> str:
-    """Test errors as `mean ± std` (out of 10,000 unless the block says otherwise)."""
-    return report.mean_spread(mean, std, digits)
+def errors(values, digits: int = 1) -> str:
+    """Test errors of runs, one value per seed, as `mean ± std [95% interval]` (out of 10,000
+    unless the block says otherwise)."""
+    summary = stats.describe(values)
+    return report.mean_spread(summary["mean"], summary["std"], digits, n=summary["count"])
 
 
 def load_blocks() -> dict[str, Callable[[Path], str]]:

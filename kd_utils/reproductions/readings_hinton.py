@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import records, stats, sweep
+from .. import comparison, records, stats, sweep
 from ..losses import softmax
-from ..report import markdown_table, mean_spread
+from ..report import markdown_table, mean_spread, mean_spread_of
 from . import hinton2015, hinton2015_readme, hinton2015_transfer
 from .readings import HEADER, errors, figure, generated, read_table, source_line
 
@@ -37,7 +37,7 @@ def _compare_table(results_dir: Path) -> pd.DataFrame:
 
 @generated("compare_mnist_full")
 def readme_compare(results_dir: Path) -> str:
-    return "```\n" + hinton2015.format_table(_compare_table(results_dir)) + "\n```"
+    return "```\n" + comparison.format_table(_compare_table(results_dir)) + "\n```"
 
 
 @generated("paper_vs_ours")
@@ -47,31 +47,7 @@ def readme_paper_vs_ours(results_dir: Path) -> str:
 
 @generated("compare_reading")
 def readme_compare_reading(results_dir: Path) -> str:
-    return _compare_sentences(_compare_table(results_dir))
-
-
-def _compare_sentences(table: pd.DataFrame) -> str:
-    t = table.set_index("role")
-    teacher, scratch, distilled = (t.loc[r, "test_errors_mean"] for r in
-                                   ("teacher", "scratch", "distilled"))
-    n = int(t.loc["distilled", "seeds"])
-    text = (f"Mean test errors over {n} seeds: teacher {teacher:.1f}, student from scratch "
-            f"{scratch:.1f}, distilled student {distilled:.1f} (T = "
-            f"{t.loc['distilled', 'temperature']:g}, alpha = {t.loc['distilled', 'alpha']:g}); "
-            f"the distilled student agrees with its teacher on "
-            f"{100 * t.loc['distilled', 'test_teacher_agreement_mean']:.2f}% of the test images.")
-    if "verdict" not in t:
-        return text
-    d = t.loc["distilled"]
-    outcome = {"better": "the distilled student makes fewer test errors than the student from "
-                         "scratch",
-               "worse": "the distilled student makes more test errors than the student from "
-                        "scratch"}.get(d.verdict, f"{d.verdict} between the distilled student "
-                                                  "and the student from scratch")
-    return (f"{text} Distilled minus scratch: {d.difference:+.1f} errors, 95% CI "
-            f"{stats.interval(d.diff_low, d.diff_high)} (Welch p = {d.p_value:.3f}, Holm "
-            f"{d.p_holm:.3f}): {outcome}. With these {n} seeds the comparison detects a "
-            f"difference of about {d.detectable:.0f} errors (80% power).")
+    return comparison.comparison_sentences(_compare_table(results_dir))
 
 
 @generated("01_teacher")
@@ -85,19 +61,25 @@ def teacher_block(results_dir: Path) -> str:
     late = int((rows["best_epoch"] >= 0.9 * rows["epochs"]).sum())
     return "\n\n".join([
         HEADER, figure("01_teacher_learning_curves_full", "teacher learning curves"), table,
-        f"The teacher makes {errors(rows.test_errors.mean(), rows.test_errors.std())} test "
-        f"errors (mean ± std over {len(rows)} seeds). In {late} of {len(rows)} seeds the best "
-        f"validation epoch falls in the last tenth of the {int(rows.epochs.iloc[0])}-epoch "
-        "budget: the validation curve is still rising, so longer training would likely help "
-        "(notebook 06 trains 100 epochs).",
+        f"The teacher makes {errors(rows.test_errors)} test errors (mean ± std [95% CI] over "
+        f"{len(rows)} seeds). " + _budget_sentence(late, len(rows), int(rows.epochs.iloc[0])),
         source_line("summary.csv", "figures/01_teacher_learning_curves_full.png")])
+
+
+def _budget_sentence(late: int, runs: int, epochs: int) -> str:
+    if late == 0:
+        return (f"No run's best validation epoch falls in the last tenth of the {epochs}-epoch "
+                "budget: early stopping ended them, so the budget did not bind.")
+    return (f"In {late} of {runs} runs the best validation epoch falls in the last tenth of the "
+            f"{epochs}-epoch budget: the validation curve was still rising, so a longer budget "
+            "could change these numbers.")
 
 
 @generated("02_student_baseline")
 def scratch_block(results_dir: Path) -> str:
     table = read_table(results_dir, "02_student_baseline_full")
     lines = [f"- `{r.architecture}` ({int(r.params):,} parameters): "
-             f"{errors(r.test_errors_mean, r.test_errors_std)} test errors "
+             f"{mean_spread_of(r, 'test_errors')} test errors "
              f"({int(r.test_errors_count)} seeds)"
              for r in table.itertuples()]
     return "\n\n".join([
@@ -129,7 +111,7 @@ def compare_block(results_dir: Path) -> str:
     table = _compare_table(results_dir)
     return "\n\n".join([
         HEADER, figure("compare_mnist_full_learning_curves", "learning curves"),
-        "```\n" + hinton2015.format_table(table) + "\n```", _compare_sentences(table),
+        "```\n" + comparison.format_table(table) + "\n```", comparison.comparison_sentences(table),
         source_line("tables/compare_mnist_full.csv")])
 
 
@@ -161,12 +143,12 @@ def _sweep_block(results_dir: Path, student: str) -> str:
         + ("every seed distilling one fixed teacher (seed 0). " if teachers == 1 else
            "each seed distilling the teacher of its own seed. ")
         + "Labels alone (alpha = 1): "
-        f"{errors(scratch.test_errors.mean(), scratch.test_errors.std())} test errors. "
+        f"{errors(scratch.test_errors)} test errors. "
         f"Against it, the {len(cells)} distilled cells (Welch's t test, Holm over "
         f"{len(cells)}): {counted}; at this n a cell's test detects a difference of "
         f"{cells.detectable.min():.0f}-{cells.detectable.max():.0f} errors. The cell a "
         f"researcher would pick by mean *validation* accuracy, T = {best_t:g}, alpha = "
-        f"{best_alpha:g}, makes {errors(best.test_errors_mean, best.test_errors_std)} test "
+        f"{best_alpha:g}, makes {mean_spread_of(best, 'test_errors')} test "
         f"errors, {best.difference:+.1f} {stats.interval(best.diff_low, best.diff_high)} "
         f"against labels alone: {best.verdict}."
         + (f" These runs were not executed alike ({'; '.join(mix)}): the evidence runs "
@@ -223,12 +205,12 @@ def width_block(results_dir: Path) -> str:
         distilled, scratch = rows[rows.student == "distilled"], rows[rows.student == "scratch"]
         low, high = (distilled.loc[distilled.test_errors_mean.idxmin()],
                      distilled.loc[distilled.test_errors_mean.idxmax()])
-        alone = errors(scratch.test_errors_mean.iloc[0], scratch.test_errors_std.iloc[0])
+        alone = mean_spread_of(scratch.iloc[0], 'test_errors')
         counts = distilled.verdict.value_counts()
         lines.append(
             f"| {width}-{width} | {alone} "
-            f"| {errors(low.test_errors_mean, low.test_errors_std)} (T = {low.temperature:g}) "
-            f"| {errors(high.test_errors_mean, high.test_errors_std)} (T = {high.temperature:g}) "
+            f"| {mean_spread_of(low, 'test_errors')} (T = {low.temperature:g}) "
+            f"| {mean_spread_of(high, 'test_errors')} (T = {high.temperature:g}) "
             f"| {counts.get(stats.BETTER, 0)} / {counts.get(stats.WORSE, 0)} / "
             f"{counts.get(stats.UNDECIDED, 0)} "
             f"| {distilled.detectable.min():.0f}-{distilled.detectable.max():.0f} "
@@ -270,9 +252,9 @@ def regulariser_block(results_dir: Path) -> str:
     return "\n\n".join([
         HEADER, hinton2015_readme.format_regulariser_table(table),
         f"On {hard.train_percent:g}% of the data ({int(hard.train_examples):,} images) the "
-        f"student on hard labels makes {errors(hard.test_errors_mean, hard.test_errors_std)} "
+        f"student on hard labels makes {mean_spread_of(hard, 'test_errors')} "
         f"test errors and the one on soft targets "
-        f"{errors(soft.test_errors_mean, soft.test_errors_std)} "
+        f"{mean_spread_of(soft, 'test_errors')} "
         f"({int(soft.test_errors_count)} seeds each); the hard-label student fits its training "
         f"set to {100 * hard.train_accuracy_mean:.2f}%.",
         _regulariser_verdicts(results_dir),

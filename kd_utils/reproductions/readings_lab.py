@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import records, stats
-from ..report import frame_markdown, markdown_table, mean_spread
+from .. import comparison, records, stats
+from ..report import frame_markdown, markdown_table, mean_spread, mean_spread_of
 from . import workshop
-from .readings import HEADER, errors, figure, generated, read_table, source_line
+from .readings import HEADER, figure, generated, read_table, source_line
 
 
 @generated("00_times")
@@ -32,7 +32,7 @@ def workshop_block(results_dir: Path) -> str:
     rows = summary.loc[[c.run_id for c in configs]].reset_index()
     table = workshop.workshop_table(rows)
     shown = markdown_table(
-        [(r.model, f"{int(r.train_examples):,}", errors(r.test_errors_mean, r.test_errors_std),
+        [(r.model, f"{int(r.train_examples):,}", mean_spread_of(r, 'test_errors'),
           mean_spread(r.train_accuracy_mean, r.train_accuracy_std, 2, 100, "%"),
           int(r.test_errors_count))
          for r in table.itertuples()],
@@ -51,27 +51,10 @@ def workshop_block(results_dir: Path) -> str:
 @generated("17_byo")
 def byo_block(results_dir: Path) -> str:
     table = read_table(results_dir, "17_byo_compare_full")
-    shown = frame_markdown(table.assign(
-        errors=[errors(m, s) for m, s in zip(table.test_errors_mean, table.test_errors_std,
-                                               strict=True)],
-        seeds=table.test_errors_count.astype(int)),
-        {"role": "model", "architecture": "architecture", "temperature": "T", "alpha": "alpha",
-         "errors": "test errors (of 450)", "seeds": "seeds"})
-    t = table.set_index("role")
-    distilled, scratch = t.loc["distilled"], t.loc["scratch"]
-    difference = scratch.test_errors_mean - distilled.test_errors_mean
-    spread = max(distilled.test_errors_std, scratch.test_errors_std)
-    verdict = ("smaller than the spread over seeds: these runs do not separate the two"
-               if abs(difference) < spread else
-               "larger than either spread over seeds, though too few seeds to call it tested")
-    reading = (f"Over {int(distilled.test_errors_count)} seeds the distilled student makes "
-               f"{errors(distilled.test_errors_mean, distilled.test_errors_std)} test errors "
-               f"and the student from scratch "
-               f"{errors(scratch.test_errors_mean, scratch.test_errors_std)}: a difference of "
-               f"{difference:.1f} errors, {verdict}.")
     return "\n\n".join([
-        HEADER, figure("17_byo_learning_curves_full", "learning curves, your models"), shown,
-        reading,
+        HEADER, figure("17_byo_learning_curves_full", "learning curves, your models"),
+        "```\n" + comparison.format_table(table) + "\n```",
+        "Test errors are out of 450 test images. " + comparison.comparison_sentences(table),
         figure("17_byo_sweep_full_tiny_mlp_student_heatmap", "T x alpha, your student"),
         source_line("tables/17_byo_compare_full.csv", "tables/17_byo_sweep_full.csv")])
 

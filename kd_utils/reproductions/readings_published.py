@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..report import frame_markdown, percent
+from ..report import frame_markdown, percent, percent_of
 from . import johnkorn, pratt2762, rohin_dasari, sai_srinivasan, tsitsimis
 from .claims import format_reproductions
 from .readings import HEADER, figure, generated, read_table, source_line
@@ -29,13 +29,13 @@ def _claims_of(results_dir: Path, source: str, match: str = "") -> str:
 
 def _model_table(results_dir: Path, name: str, label: str = "label") -> str:
     table = read_table(results_dir, name)
-    rows = [(getattr(r, label), percent(r.test_accuracy_mean, r.test_accuracy_std, 2),
+    rows = [(getattr(r, label), percent_of(r, digits=2),
              int(r.test_accuracy_count),
              "" if pd.isna(getattr(r, "reported_accuracy", None))
              else percent(r.reported_accuracy, None, 1))
             for r in table.itertuples()]
     return frame_markdown(pd.DataFrame(rows, columns=["model", "test", "seeds", "reported"]),
-                          {"model": "model", "test": "test accuracy (mean ± std)",
+                          {"model": "model", "test": "test accuracy (mean ± std [95% CI])",
                            "seeds": "seeds", "reported": "reported"})
 
 
@@ -53,11 +53,11 @@ def moons_block(results_dir: Path) -> str:
         HEADER, figure("10_moons_decision_boundaries_full", "decision boundaries"),
         _claims_of(results_dir, tsitsimis.SOURCE, "tree"),
         f"Over {int(soft.test_accuracy_count)} seeds: hard-label tree "
-        f"{percent(hard.test_accuracy_mean, hard.test_accuracy_std)} "
+        f"{percent_of(hard)} "
         f"({hard.leaves_mean:.0f} leaves on average), soft-label tree "
-        f"{percent(soft.test_accuracy_mean, soft.test_accuracy_std)} ({soft.leaves_mean:.0f} "
+        f"{percent_of(soft)} ({soft.leaves_mean:.0f} "
         f"leaves), tree on the network's hard predictions "
-        f"{percent(control.test_accuracy_mean, control.test_accuracy_std)} "
+        f"{percent_of(control)} "
         f"({control.leaves_mean:.0f} leaves).",
         source_line("tables/10_moons_trees_full.csv", "seed_reproductions.csv")])
 

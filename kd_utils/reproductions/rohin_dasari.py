@@ -12,7 +12,7 @@ import pandas as pd
 from .. import runner
 from ..config import RunConfig, profile_settings
 from ..records import RESULTS_DIR, aggregate
-from ..report import mean_spread, percent
+from ..report import mean_spread_of, percent_of
 from .claims import claims_frame
 
 SOURCE = "rohin-dasari/Tensorflow-Knowledge-Distillation"
@@ -72,12 +72,10 @@ def self_distillation_claims(table: pd.DataFrame) -> pd.DataFrame:
     table = table.set_index("model")
 
     def gap(name):
-        return mean_spread(table.loc[name, "gap_points_last_mean"],
-                           table.loc[name, "gap_points_last_std"], 2)
+        return mean_spread_of(table.loc[name], "gap_points_last", 2)
 
     def test(name):
-        return percent(table.loc[name, "test_accuracy_mean"], table.loc[name, "test_accuracy_std"],
-                       digits=2)
+        return percent_of(table.loc[name], digits=2)
 
     corrected = (f"train - validation accuracy after the last epoch: teacher {gap('teacher')}, "
                  f"student {gap('distilled')} points; test accuracy: teacher {test('teacher')}, "

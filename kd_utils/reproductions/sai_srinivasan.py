@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..config import RunConfig, profile_settings
 from ..records import RESULTS_DIR
-from ..report import percent
+from ..report import percent, percent_of
 from .claims import claims_frame, model_table, record_rows, tested
 
 SOURCE = "sai-srinivasan-v/Knowledge-Distillation-Paper-Implementation"
@@ -66,8 +66,7 @@ def continue_claims(rows: pd.DataFrame) -> pd.DataFrame:
     data = f"MNIST, {int(rows['train_examples'].max()):,} training images"
 
     def accuracy(name):  # two decimals: the repository reported 98.19%, 97.90%, 98.10%
-        return percent(table.loc[name, "test_accuracy_mean"], table.loc[name, "test_accuracy_std"],
-                       digits=2)
+        return percent_of(table.loc[name], digits=2)
 
     def gain(name):
         points = 100 * (table.loc[name, "test_accuracy_mean"]

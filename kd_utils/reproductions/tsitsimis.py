@@ -26,7 +26,7 @@ from .. import data, runner
 from ..config import RunConfig, profile_settings
 from ..losses import softmax
 from ..records import RESULTS_DIR, aggregate
-from ..report import percent
+from ..report import percent, percent_of
 from .claims import (
     REPRODUCTION_COLUMNS,
     as_published_accuracy,
@@ -158,8 +158,7 @@ def moons_claims(rows: pd.DataFrame) -> pd.DataFrame:
         claims.append({"source": SOURCE, "claim": claim,
                        "reported": percent(MOONS_REPORTED[model]),
                        "as_published_here": percent(first.loc[model, "test_accuracy"]),
-                       "corrected_here": percent(table.loc[model, "test_accuracy_mean"],
-                                                 table.loc[model, "test_accuracy_std"]),
+                       "corrected_here": percent_of(table.loc[model]),
                        "seeds": seeds, "data": data})
     soft = table.loc["soft-label tree (T = 1)"]
     relabelled = table.loc["tree on the network's labels"]
@@ -169,7 +168,7 @@ def moons_claims(rows: pd.DataFrame) -> pd.DataFrame:
                    "reported": "not tested",
                    "as_published_here": "",
                    "corrected_here": (
-                       f"{percent(relabelled.test_accuracy_mean, relabelled.test_accuracy_std)}"
+                       f"{percent_of(relabelled)}"
                        f" with {relabelled.leaves_mean:.0f} leaves, against "
                        f"{soft.leaves_mean:.0f} for the soft-label tree"),
                    "seeds": seeds, "data": data})
@@ -271,7 +270,7 @@ def tiny_student_claims(rows: pd.DataFrame) -> pd.DataFrame:
             if "train_examples" in rows else "MNIST")
 
     def accuracy(name):
-        return percent(table.loc[name, "test_accuracy_mean"], table.loc[name, "test_accuracy_std"])
+        return percent_of(table.loc[name])
 
     def fewer_errors(baseline, distilled):
         before = 1 - table.loc[baseline, "test_accuracy_mean"]

@@ -12,9 +12,9 @@ from __future__ import annotations
 import pandas as pd
 
 from .. import runner
+from ..comparison import ROLE_LABELS
 from ..config import RunConfig, profile_settings, with_knobs
 from ..records import RESULTS_DIR, aggregate
-from .hinton2015 import ROLE_LABELS
 
 WORKSHOP_SEEDS = (0, 1, 2, 3, 4)  # the committed runs behind the notebook's numbers
 PROFILES = {

@@ -94,10 +94,11 @@ def test_pratt_table_and_claims_put_reported_recipe_and_corrected_side_by_side()
     assert table.set_index(["model", "protocol"]).loc[
         ("alpha=0", "as published"), "reported_cifar10_accuracy"] == 0.62
     claims = pratt2762.pratt_claims(rows).set_index("claim")
-    assert claims.loc["teacher test accuracy (CIFAR-10)", "corrected_here"] == "91.0 ± 1.0%"
+    assert claims.loc["teacher test accuracy (CIFAR-10)", "corrected_here"] == (
+        "91.0 ± 1.0% [88.5, 93.5]")  # t(0.975, 2) * 1.0 / sqrt(3) = 2.48 points
     half = claims.loc["student, alpha = 0.5 (half of each), test accuracy"]
     assert (half.reported, half.as_published_here, half.corrected_here, half.seeds) == (
-        "62.0%", "82.0 ± 1.0%", "90.0 ± 0.0%", 3)
+        "62.0%", "82.0 ± 1.0% [79.5, 84.5]", "90.0 ± 0.0% [90.0, 90.0]", 3)
     assert "Fashion-MNIST, 15,000 training images, not CIFAR-10" in half.data
     helps = claims.loc["soft targets help: alpha = 0.5 against alpha = 1"]
     # 82 +- 1 against 86 +- 1 (n = 3 each): Welch t = -4.90, df = 4, p = 0.008.
