@@ -77,7 +77,7 @@ def _sd(value) -> float:  # a spread for the aligned text table: 0 where one see
 
 def write_comparison(records, results_dir=RESULTS_DIR, name: str = "compare_mnist_full"):
     """Write the table as CSV and the learning curves as PNG; return their paths."""
-    from .. import plots
+    from . import plots
 
     results_dir = Path(results_dir)
     table = comparison_table(records)
