@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import comparison, records, stats
-from ..report import frame_markdown, markdown_table, mean_spread, mean_spread_of
+from ..report import frame_markdown, markdown_table, mean_spread_of
 from . import workshop
 from .readings import HEADER, figure, generated, read_table, source_line
 
@@ -33,15 +33,20 @@ def workshop_block(results_dir: Path) -> str:
     table = workshop.workshop_table(rows)
     shown = markdown_table(
         [(r.model, f"{int(r.train_examples):,}", mean_spread_of(r, 'test_errors'),
-          mean_spread(r.train_accuracy_mean, r.train_accuracy_std, 2, 100, "%"),
-          int(r.test_errors_count))
+          mean_spread_of(r, "train_accuracy", 2, 100, "%"), int(r.test_errors_count))
          for r in table.itertuples()],
-        ["model", "training images", "test errors (mean ± std)", "train accuracy", "seeds"])
+        ["model", "training images", "test errors (mean ± std [95% CI])", "train accuracy",
+         "seeds"])
     per_seed = rows.pivot(index="seed", columns="role", values="test_errors")
     gains = (per_seed["scratch"] - per_seed["distilled"]).astype(int)
+    test = stats.welch(per_seed["distilled"], per_seed["scratch"])
     return "\n\n".join([
         HEADER, shown,
-        f"The distilled student makes fewer test errors than the student from scratch in "
+        f"Distilled minus scratch: {test['difference']:+.1f} test errors "
+        f"{stats.interval(test['diff_low'], test['diff_high'])} (Welch p = "
+        f"{test['p_value']:.2g}): "
+        f"{stats.verdict(test['difference'], test['p_value'], 'test_errors')}. The distilled "
+        f"student makes fewer test errors than the student from scratch in "
         f"{int((gains > 0).sum())} of {len(gains)} seeds (the differences, seed by seed: "
         f"{', '.join(str(g) for g in gains)}; out of 10,000 test images). How long the "
         "notebook takes is in `00_index`.",
