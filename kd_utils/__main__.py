@@ -12,8 +12,7 @@
 
 Finished runs are read back from `results/runs/` rather than retrained, so an interrupted
 command picks up where it stopped. Bad arguments print one line naming the argument and exit 2,
-before anything trains. This entry point wires the core to `reproductions.hinton2015`, whose
-configs are the default teacher and students.
+before anything trains. The default teacher and students are `main_configs.hinton_configs`.
 """
 
 from __future__ import annotations
@@ -141,11 +140,11 @@ def main(argv=None) -> int:
 
 def _sweep(args) -> int:
     from . import records, sweep
-    from .reproductions import hinton2015
+    from .main_configs import hinton_configs
 
     results_dir = args.results_dir or records.RESULTS_DIR
     # The default teacher and training settings: Hinton et al.'s (teacher seed 0 for every cell).
-    template = hinton2015.hinton_configs(0, args.profile, args.dataset)[2]
+    template = hinton_configs(0, args.profile, args.dataset)[2]
     students = args.student
     rows = sweep.sweep(template, students, args.temperatures, args.alphas, args.seeds,
                        results_dir, args.data_dir, verbose=args.verbose,
@@ -165,10 +164,10 @@ def _sweep(args) -> int:
 
 def _compare(args) -> int:
     from . import comparison, records, runner
-    from .reproductions import hinton2015
+    from .main_configs import hinton_configs
 
     results_dir = args.results_dir or records.RESULTS_DIR
-    configs = [c for seed in args.seeds for c in hinton2015.hinton_configs(
+    configs = [c for seed in args.seeds for c in hinton_configs(
         seed, args.profile, args.dataset, args.student, args.temperature, args.alpha)]
     found = []
     for i, config in enumerate(configs, 1):

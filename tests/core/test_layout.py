@@ -28,7 +28,7 @@ def imported_modules(path) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("path", CORE, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", CORE + [PACKAGE / "__main__.py"], ids=lambda p: p.name)
 def test_the_core_never_imports_the_reproductions(path):
     offending = {m for m in imported_modules(path) if m.startswith("kd_utils.reproductions")}
     assert not offending, f"{path.name} imports {sorted(offending)}: the core must not"
