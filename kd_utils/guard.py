@@ -25,11 +25,14 @@ def training_allowed() -> bool:
     return os.environ.get(READ_ONLY_ENV, "0") != "1"
 
 
-def announce_training(config, train_examples: int, what: str = "training") -> None:
+def announce_training(config, train_examples: int, what: str = "training",
+                      runs: int = 1) -> None:
     """Print what is about to train and roughly for how long, before it starts.
 
     Every path of the lab that trains calls this first, so read-only mode (`$KD_READ_ONLY`)
-    is enforced in one place.
+    is enforced in one place. `runs` > 1 announces a group or stack of that many runs like
+    `config`: a member's recorded time is its share of its group's, so the estimate is `runs`
+    shares.
     """
     if not training_allowed():
         raise TrainingRefused(
@@ -37,8 +40,8 @@ def announce_training(config, train_examples: int, what: str = "training") -> No
             f"records only. Unset {READ_ONLY_ENV} to train it.")
     estimate = records.estimated_minutes(config, train_examples)
     duration = ("duration unknown (no earlier run of this model here)" if estimate is None
-                else f"about {estimate[0]:.1f} min if all epochs run (scaled from {estimate[1]} "
-                     "earlier runs here)")
+                else f"about {estimate[0] * runs:.1f} min if all epochs run (scaled from "
+                     f"{estimate[1]} earlier runs here)")
     print(f"{what} {config.run_id}: {config.epochs} epochs on {train_examples:,} examples, "
           f"{duration}", flush=True)
 

@@ -257,7 +257,8 @@ def run_group(configs, results_dir=RESULTS_DIR, force: bool = False, data_dir=No
     first = todo[0]
     splits, live_teacher, cached, initial_weights = inputs_of(first, results_dir, data_dir,
                                                                verbose)
-    announce_training(first, len(splits.x_train), f"training a group of {len(todo)} like")
+    announce_training(first, len(splits.x_train), f"training a group of {len(todo)} like",
+                      runs=len(todo))
     started = time.perf_counter()
     students = [build_student(c, splits, initial_weights) for c in todo]
     group = GroupDistiller(students, live_teacher, [c.temperature for c in todo],

@@ -216,7 +216,8 @@ def run_stack(configs, results_dir=RESULTS_DIR, force: bool = False, data_dir=No
     splits = data.splits_for(first, data_dir)
     initial_weights = runner.initial_weights_of(first, results_dir, data_dir, verbose)
     cached = _teachers_logits(todo, splits, results_dir, data_dir, verbose)
-    announce_training(first, len(splits.x_train), f"training a stack of {size} like")
+    announce_training(first, len(splits.x_train), f"training a stack of {size} like",
+                      runs=size)
     started = time.perf_counter()
     students = [runner.build_student(c, splits, initial_weights) for c in todo]
     soft = any(c is not None for c in cached)

@@ -39,3 +39,13 @@ def test_the_read_only_block_restores_the_environment(tmp_path, monkeypatch):
     with guard.read_only():
         pass
     assert os.environ[guard.READ_ONLY_ENV] == "0"
+
+
+def test_a_stack_or_group_is_announced_with_the_time_of_all_its_runs(monkeypatch, capsys):
+    # A member's recorded wall time is its share of its stack's: the stack takes `runs` shares.
+    monkeypatch.setattr(guard.records, "estimated_minutes", lambda config, examples: (2.0, 9))
+    guard.announce_training(DIGITS_DISTILLED, 1000, "training a stack of 21 like", runs=21)
+    guard.announce_training(DIGITS_DISTILLED, 1000)
+    stack, alone = capsys.readouterr().out.splitlines()
+    assert "about 42.0 min if all epochs run (scaled from 9 earlier runs here)" in stack
+    assert "about 2.0 min if all epochs run" in alone
