@@ -133,12 +133,45 @@ def derived_units(results_dir=records.RESULTS_DIR) -> list[tuple[str, list[Path]
     ]
 
 
+def is_current(config: RunConfig, results_dir=records.RESULTS_DIR) -> bool:
+    """Whether `config` has a record written by the current training code (one a table may
+    hold; an older one is trained again: `retire_older_versions`)."""
+    return (records.is_finished(config, results_dir) and records.load_record(
+        config, results_dir).row.get("training_version") == runner.TRAINING_VERSION)
+
+
 def plan(results_dir=records.RESULTS_DIR) -> list[tuple[str, int, int]]:
-    """(unit, finished records, records) for every unit, derived results last."""
-    return ([(name, sum(records.is_finished(c, results_dir) for c in configs), len(configs))
+    """(unit, records by the current training code, records) for every unit, derived results
+    last."""
+    return ([(name, sum(is_current(c, results_dir) for c in configs), len(configs))
              for name, configs in units()]
             + [(name, sum((f / "row.json").exists() for f in folders), len(folders))
                for name, folders, _ in derived_units(results_dir)])
+
+
+# The fields a finished run must share with an unfinished one to stand for its duration.
+ALIKE = ("dataset", "architecture", "profile", "epochs", "train_limit", "jitter_pixels",
+         "transfer_classes")
+
+
+def minutes_left(configs, results_dir=records.RESULTS_DIR) -> tuple[float, int]:
+    """(minutes, unknown): how long the `configs` still to train should take, each the median
+    wall time of the finished runs alike (`ALIKE`; a stacked run's time is its share of its
+    stack's, so shares add up to the stack), and how many have no finished run alike."""
+    minutes, unknown, summary = 0.0, 0, records.read_summary(results_dir)
+    for config in configs:
+        if is_current(config, results_dir):
+            continue
+        alike = summary
+        for field in ALIKE if len(summary) else ():
+            value = getattr(config, field)
+            column = alike[field]
+            alike = alike[column.isna() if value is None else column.astype(str) == str(value)]
+        if len(alike):
+            minutes += float(alike["wall_seconds"].median()) / 60
+        else:
+            unknown += 1
+    return minutes, unknown
 
 
 def retire_older_versions(configs, results_dir=records.RESULTS_DIR) -> list[str]:
@@ -147,10 +180,7 @@ def retire_older_versions(configs, results_dir=records.RESULTS_DIR) -> list[str]
     with current runs. Their old record stays in git history; returns their run ids."""
     retired = []
     for config in configs:
-        if not records.is_finished(config, results_dir):
-            continue
-        row = records.load_record(config, results_dir).row
-        if row.get("training_version") != runner.TRAINING_VERSION:
+        if records.is_finished(config, results_dir) and not is_current(config, results_dir):
             (records.run_dir(config, results_dir) / "row.json").unlink()
             retired.append(config.run_id)
     if retired:
@@ -189,8 +219,16 @@ def main(argv=None) -> int:
     parser.add_argument("--results-dir", default=str(records.RESULTS_DIR))
     args = parser.parse_args(argv)
     if args.plan:
+        hours, unknown = 0.0, 0
+        left = {name: minutes_left(configs, args.results_dir) for name, configs in units()}
         for name, done, total in plan(args.results_dir):
-            print(f"{done:>3}/{total:<3} {name}")
+            minutes, missing = left.get(name, (0.0, 0))
+            hours, unknown = hours + minutes / 60, unknown + missing
+            estimate = (f"  about {minutes:.0f} min" if minutes else "") + (
+                f"  {missing} without a finished run alike" if missing else "")
+            print(f"{done:>3}/{total:<3} {name}{estimate if done < total else ''}")
+        print(f"about {hours:.1f} h of training left, at the median time of finished runs alike"
+              + (f"; {unknown} runs have none and are not counted" if unknown else ""))
         return 0
     train_all(args.results_dir)
     return 0
