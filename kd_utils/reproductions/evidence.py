@@ -136,8 +136,8 @@ def derived_units(results_dir=records.RESULTS_DIR) -> list[tuple[str, list[Path]
 def is_current(config: RunConfig, results_dir=records.RESULTS_DIR) -> bool:
     """Whether `config` has a record written by the current training code (one a table may
     hold; an older one is trained again: `retire_older_versions`)."""
-    return (records.is_finished(config, results_dir) and records.load_record(
-        config, results_dir).row.get("training_version") == runner.TRAINING_VERSION)
+    row = records.read_derived_row(records.run_dir(config, results_dir))  # row.json alone
+    return row is not None and row.get("training_version") == runner.TRAINING_VERSION
 
 
 def plan(results_dir=records.RESULTS_DIR) -> list[tuple[str, int, int]]:
@@ -163,11 +163,10 @@ def minutes_left(configs, results_dir=records.RESULTS_DIR) -> tuple[float, int]:
         if is_current(config, results_dir):
             continue
         alike = summary
-        for field in ALIKE if len(summary) else ():
-            value = getattr(config, field)
-            column = alike[field]
+        for field in ALIKE if not summary.empty else ():
+            column, value = alike[field], getattr(config, field)
             alike = alike[column.isna() if value is None else column.astype(str) == str(value)]
-        if len(alike):
+        if not alike.empty:
             minutes += float(alike["wall_seconds"].median()) / 60
         else:
             unknown += 1
