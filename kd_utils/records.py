@@ -247,11 +247,12 @@ def _read_git_commit() -> str:
 _COMMIT_AT_START = _read_git_commit()
 
 
-def estimated_minutes(config: RunConfig, train_examples: int) -> tuple[float, int] | None:
+def estimated_minutes(config: RunConfig, train_examples: int,
+                      results_dir=RESULTS_DIR) -> tuple[float, int] | None:
     """(minutes, runs): how long `config` should take, scaled from the committed runs of its
     architecture and dataset (median wall seconds per epoch and training example, times its
     epochs and examples), and how many runs that median is over; None without such runs."""
-    rows = read_summary(RESULTS_DIR)
+    rows = read_summary(results_dir)
     if rows.empty:
         return None
     alike = rows[(rows["architecture"] == config.architecture)
