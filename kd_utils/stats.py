@@ -6,7 +6,9 @@ The protocol (the README's "How numbers are reported" says it in prose):
 - seeds are the unit: one run, one value; std has ddof = 1;
 - a group's interval is Student's t interval of its mean;
 - a comparison is Welch's two-sample t test (unequal variances), two-sided, its interval the
-  matching Welch interval of the difference (group minus baseline);
+  matching Welch interval of the difference (group minus baseline); a comparison of the same
+  runs measured two ways (a trained student with and without a bias shift) is the paired t
+  test on the per-run differences (`paired`);
 - the p-values of one table's comparisons are Holm-adjusted together; the verdict is "better"
   or "worse" (by the metric's direction) when the adjusted p-value is below 0.05, "no detectable
   difference" otherwise, and "too few runs" when either side has fewer than 2;
@@ -88,6 +90,21 @@ def welch(values, baseline) -> dict:
                 diff_high=float(difference + half), df=float(df), p_value=min(p_value, 1.0))
 
 
+def paired(values, baseline) -> dict:
+    """`values` minus `baseline` pair by pair (the same runs measured two ways): the mean
+    difference, its 95% t interval, the degrees of freedom and the two-sided p-value of the
+    paired t test (NaN below 2 pairs)."""
+    d = describe(np.asarray(values, dtype="float64") - np.asarray(baseline, dtype="float64"))
+    if d["count"] < 2:
+        return dict(difference=d["mean"], diff_low=math.nan, diff_high=math.nan, df=math.nan,
+                    p_value=math.nan)
+    se = d["std"] / math.sqrt(d["count"])
+    p_value = (1.0 if d["mean"] == 0 else 0.0) if se == 0 else min(
+        2 * float(_t().sf(abs(d["mean"]) / se, d["count"] - 1)), 1.0)
+    return dict(difference=d["mean"], diff_low=d["ci_low"], diff_high=d["ci_high"],
+                df=float(d["count"] - 1), p_value=p_value)
+
+
 def holm(p_values) -> np.ndarray:
     """Holm's step-down adjustment of `p_values` (NaN stays NaN and is not counted)."""
     p = np.asarray(p_values, dtype="float64")
@@ -125,9 +142,14 @@ def detectable_difference(std: float, n: int, baseline_std: float, baseline_n: i
     if va + vb == 0:
         return 0.0
     df = (va + vb) ** 2 / (va ** 2 / (n - 1) + vb ** 2 / (baseline_n - 1))
+    return _detectable(math.sqrt(va + vb), df, comparisons)
+
+
+def _detectable(standard_error: float, df: float, comparisons: int) -> float:
+    """The difference a t test with this standard error and df finds with `POWER`."""
     t = _t()
     level = SIGNIFICANCE / comparisons
-    return float((t.ppf(1 - level / 2, df) + t.ppf(POWER, df)) * math.sqrt(va + vb))
+    return float((t.ppf(1 - level / 2, df) + t.ppf(POWER, df)) * standard_error)
 
 
 def summarise(rows: pd.DataFrame, by, metrics) -> pd.DataFrame:
@@ -177,6 +199,41 @@ def compare(rows: pd.DataFrame, by, metric: str, is_baseline) -> pd.DataFrame:
         "baseline" if line.is_baseline else verdict(line.difference, line.p_holm, metric)
         for line in table.itertuples()]
     return table
+
+
+def compare_within(rows: pd.DataFrame, group: str, arm: str, baseline, metric: str,
+                   pair_by: str | None = None) -> pd.DataFrame:
+    """Within each value of `group`, every value of `arm` against the `baseline` arm (e.g. soft
+    targets against hard labels at each data size): one line per (group, arm) with the
+    `TEST_COLUMNS` (`p_holm`: Holm across all the lines, one table's comparisons). With
+    `pair_by` (a column naming the run), the arms are the same runs measured two ways and are
+    compared pair by pair (`paired`); otherwise Welch's test."""
+    pairs = []  # (group value, arm value, the arm's values, the baseline's values)
+    for key, own in rows.groupby(group, sort=True):
+        base = own.loc[own[arm] == baseline, metric]
+        pairs += [(key, value, values, base) for value, values in
+                  own[own[arm] != baseline].groupby(arm, sort=True)[metric]]
+    lines = []
+    for key, value, values, base in pairs:
+        if pair_by is None:
+            v, b = describe(values), describe(base)
+            test = welch(values, base)
+            detectable = detectable_difference(v["std"], v["count"], b["std"], b["count"],
+                                               comparisons=len(pairs))
+        else:
+            joined = pd.concat([rows.loc[values.index, pair_by].rename("pair"), values], axis=1)
+            joined = joined.merge(pd.concat([rows.loc[base.index, pair_by].rename("pair"),
+                                             base.rename("base")], axis=1), on="pair")
+            test = paired(joined[metric], joined["base"])
+            d = describe(joined[metric] - joined["base"])
+            detectable = (_detectable(d["std"] / math.sqrt(d["count"]), d["count"] - 1,
+                                      len(pairs)) if d["count"] > 1 else math.nan)
+        lines.append({group: key, arm: value, **test, "detectable": detectable})
+    table = pd.DataFrame(lines)
+    table["p_holm"] = holm(table["p_value"])
+    table["verdict"] = [verdict(d, p, metric) for d, p in zip(table["difference"],
+                                                               table["p_holm"], strict=True)]
+    return table[[group, arm, *TEST_COLUMNS]]
 
 
 def _group(rows: pd.DataFrame, by, key) -> pd.DataFrame:

@@ -97,3 +97,38 @@ def test_summarise_keeps_groups_with_missing_keys_and_reports_intervals():
     assert list(table["test_errors_count"]) == [2, 1]
     assert table.loc[0, "test_errors_ci_low"] < 11 < table.loc[0, "test_errors_ci_high"]
     assert stats.interval(1.234, 5.678) == "[1.2, 5.7]" and stats.interval(np.nan, 1) == ""
+
+
+def test_compare_within_tests_each_group_against_its_own_baseline_with_holm_over_all():
+    rows = pd.DataFrame({
+        "size": [1650] * 6 + [55000] * 6,
+        "role": ["scratch"] * 3 + ["distilled"] * 3 + ["scratch"] * 3 + ["distilled"] * 3,
+        "test_errors": [690, 694, 700, 420, 430, 425, 195, 180, 210, 160, 170, 175]})
+    table = stats.compare_within(rows, "size", "role", "scratch", "test_errors")
+    assert list(table["size"]) == [1650, 55000] and set(table["role"]) == {"distilled"}
+    p = [scipy_stats.ttest_ind(rows.test_errors[i + 3:i + 6], rows.test_errors[i:i + 3],
+                               equal_var=False).pvalue for i in (0, 6)]
+    assert table["p_value"].tolist() == pytest.approx(p)
+    assert table["p_holm"].tolist() == pytest.approx(stats.holm(p))
+    assert table["difference"].tolist() == pytest.approx([-269.667, -26.667], abs=1e-3)
+    assert table["verdict"].tolist() == [stats.BETTER, stats.UNDECIDED]
+
+
+def test_paired_matches_scipy_and_pairs_the_same_runs_whatever_their_order():
+    before = [169, 221, 200, 178, 209]
+    after = [148, 183, 180, 161, 191]
+    test = stats.paired(after, before)
+    assert test["p_value"] == pytest.approx(scipy_stats.ttest_rel(after, before).pvalue)
+    d = np.subtract(after, before)
+    half = scipy_stats.t.ppf(0.975, 4) * d.std(ddof=1) / math.sqrt(5)
+    assert (test["diff_low"], test["diff_high"]) == pytest.approx((d.mean() - half,
+                                                                   d.mean() + half))
+    rows = pd.DataFrame({"set": "omit_3", "run_id": list("abcde") + list("edcba"),
+                         "bias": ["none"] * 5 + ["shifted"] * 5,
+                         "errors": before + after[::-1]})  # the shifted rows in reverse order
+    table = stats.compare_within(rows, "set", "bias", "none", "errors", pair_by="run_id")
+    assert table["p_value"].item() == pytest.approx(test["p_value"])
+    assert table["verdict"].item() == stats.BETTER  # every run improves: p = 0.004
+    # Unpaired, the same numbers are within the seeds' spread.
+    assert stats.compare_within(rows, "set", "bias", "none", "errors")["verdict"].item() == (
+        stats.UNDECIDED)
