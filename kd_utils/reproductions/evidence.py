@@ -31,7 +31,14 @@ from pathlib import Path
 
 from .. import records, runner, sweep
 from ..config import RunConfig
-from . import hinton2015, hinton2015_ensemble, hinton2015_transfer, pratt2762, tsitsimis
+from . import (
+    hinton2015,
+    hinton2015_ensemble,
+    hinton2015_transfer,
+    hinton2015_variants,
+    pratt2762,
+    tsitsimis,
+)
 
 # Far above where the runs stop (the fraction whose best epoch falls in the last tenth is
 # reported per table); patience 10 of a 5,000-image validation split's accuracy.
@@ -65,12 +72,6 @@ def width_configs(seeds=WIDTH_SEEDS) -> list[RunConfig]:
                                     fixed_teacher=False, scratch_baseline=True)
 
 
-def jittered_paper_student(seed: int) -> RunConfig:
-    """The paper-profile distilled student on 2-pixel jittered images, its teacher running on
-    every batch (the paper's teacher saw jittered images; the cached-logit student does not)."""
-    return hinton2015.hinton_configs(seed, "paper")[2].replace(jitter_pixels=2)
-
-
 def units() -> list[tuple[str, list[RunConfig]]]:
     """(name, configs) in training order."""
     # Notebook 08's transfer sets need nothing but their teachers: those teachers come first,
@@ -95,7 +96,7 @@ def units() -> list[tuple[str, list[RunConfig]]]:
         work.append((f"paper profile, seed {seed}", list(hinton2015.hinton_configs(seed, "paper"))))
     for seed in JITTERED_SEEDS:
         work.append((f"paper student on jittered inputs, seed {seed}",
-                     [jittered_paper_student(seed)]))
+                     hinton2015_variants.jittered_student_configs((seed,))))
     work.append(("students of the paper teachers' ensemble", ensemble_configs()))
     return work
 

@@ -39,8 +39,9 @@ def test_a_teacher_is_trained_before_the_students_that_distil_it():
             seen.add(config)
     ensemble = evidence.ensemble_configs()
     assert {c.seed for c in ensemble_members(ensemble[0])} == set(evidence.PAPER_SEEDS)
-    assert all(evidence.jittered_paper_student(s).jitter_pixels == 2
-               for s in evidence.JITTERED_SEEDS)
+    jittered = [c for name, unit in evidence.units() if "jittered" in name for c in unit]
+    assert sorted(c.seed for c in jittered) == list(evidence.JITTERED_SEEDS)
+    assert all(c.jitter_pixels == 2 and c.profile == "paper" for c in jittered)
 
 
 def test_the_restricted_transfer_sets_select_on_validation_loss():
