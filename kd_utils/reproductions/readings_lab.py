@@ -67,7 +67,9 @@ def byo_block(results_dir: Path) -> str:
 @generated("protocol")
 def protocol_block(results_dir: Path) -> str:
     """The protocol in words (its numbers are `stats`' constants) and, per table that lists
-    its runs, the evidence behind it: runs, seeds per row, execution, binding budgets."""
+    its runs, the evidence behind it: runs, seeds per row, execution, binding budgets, and
+    the training time its runs took (their recorded wall times summed: stack and group members
+    record their share, so nothing is counted twice within a table)."""
     level, power = stats.SIGNIFICANCE, round(100 * stats.POWER)
     rules = [
         f"- A number is a mean over seeds, one run per seed, with its n and its "
@@ -102,12 +104,20 @@ def protocol_block(results_dir: Path) -> str:
                       "yes" if not mix else "; ".join(mix),
                       f"{int(bound.sum())} of {len(runs)} ({100 * bound.mean():.0f}%)",
                       _span(f"{detectable.min():.0f}", f"{detectable.max():.0f}")
-                      if len(detectable) else "no comparisons"))
+                      if len(detectable) else "no comparisons",
+                      _duration(runs["wall_seconds"].sum())))
     evidence = markdown_table(lines, ["table", "runs", "seeds per row", "executed alike",
                                       "best epoch in the last tenth of its budget",
-                                      "smallest difference it detects (80% power)"])
+                                      f"smallest difference it detects ({power}% power)",
+                                      "training time"])
     return "\n\n".join(["\n".join(rules), evidence,
                          source_line("summary.csv", "tables/*.runs.csv")])
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
 def _span(low, high) -> str:

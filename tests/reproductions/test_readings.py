@@ -51,3 +51,14 @@ def test_a_block_without_a_generator_is_an_error(copy_of_repo):
     readme.write_text(readme.read_text() + "\n<!-- results:nobody -->\n<!-- /results:nobody -->\n")
     with pytest.raises(ValueError, match="no generator for the block 'nobody'"):
         readings.regenerate(copy_of_repo / "results", copy_of_repo, write=False)
+
+
+def test_the_protocol_block_sums_each_table_s_recorded_training_time(copy_of_repo):
+    results = copy_of_repo / "results"
+    summary = pd.read_csv(results / "summary.csv")
+    listed = pd.read_csv(results / "tables" / "compare_mnist_full.runs.csv")["run_id"]
+    summary.loc[summary["run_id"].isin(listed), "wall_seconds"] = 600.0  # 9 runs: 90 minutes
+    summary.to_csv(results / "summary.csv", index=False)
+    line = next(line for line in readings.load_blocks()["protocol"](results).splitlines()
+                if line.startswith("| `compare_mnist_full`"))
+    assert line.endswith("| 1.5 h |") and len(listed) == 9
