@@ -10,7 +10,7 @@ from __future__ import annotations
 from .config import RunConfig, profile_settings, with_knobs
 
 # FAST shrinks data and epochs so the whole comparison runs in about a minute on 2 CPU cores.
-# The full profile fits the main job into about 20 minutes there (see README); the paper's
+# The full profile's main job takes the training time the README's protocol table gives; the paper's
 # numbers need far longer teacher training (the reproduction notebook does that).
 PROFILES = {
     "fast": dict(train_limit=5000, val_size=1000, teacher_epochs=3, student_epochs=3, patience=3),
