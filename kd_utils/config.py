@@ -31,7 +31,7 @@ EXECUTION_FIELDS = ("jit_compile", "steps_per_execution")
 # Fields added after records were committed: left out of the run id while at their default, so
 # every earlier run id (and record) stays valid.
 LATER_FIELD_DEFAULTS = {"transfer_classes": None, "lr_schedule": "constant", "init_from": None,
-                        "teacher_seeds": None, "monitor": "val_accuracy"}
+                        "teacher_seeds": None, "monitor": "val_accuracy", "replicate": 0}
 # What selects the kept epoch and stops early, with the direction that is better.
 MONITORS = {"val_accuracy": "max", "val_loss": "min"}
 
@@ -131,6 +131,10 @@ class RunConfig:
     # (Hinton et al. section 2). None: `teacher` alone.
     teacher_seeds: tuple[int, ...] | None = None
     seed: int = 0
+    # Which independent training of these settings (0: the first). Training is reproducible
+    # only on the machine that ran it and models are not committed: a run whose model is lost
+    # and is needed again (a teacher) is trained as another replicate, under a record of its own.
+    replicate: int = 0
     profile: str = "full"  # one of PROFILES: keeps profiles apart in results
     # None: the measured default for the architecture (`execution_defaults`).
     jit_compile: bool | None = None
@@ -156,8 +160,9 @@ class RunConfig:
         for name in ("epochs", "batch_size", "steps_per_execution"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 fail(name, "a positive integer")
-        if not isinstance(self.patience, int) or self.patience < 0:
-            fail("patience", "an integer >= 0")
+        for name in ("patience", "replicate"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
+                fail(name, "an integer >= 0")
         if not self.learning_rate > 0:
             fail("learning_rate", "> 0")
         if self.profile not in PROFILES:
@@ -223,18 +228,19 @@ class RunConfig:
 
     @property
     def run_id(self) -> str:
-        """`<dataset>-<role>-<architecture>[-T..-a..]-s<seed>-<profile>-<hash of the config>`."""
+        """`<dataset>-<role>-<architecture>[-T..-a..]-s<seed>[r<replicate>]-<profile>-<hash>`."""
         identity = _identity(self)
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
         knobs = f"-T{self.temperature:g}-a{self.alpha:g}" if self.role == "distilled" else ""
         knobs += f"-ens{len(self.teacher_seeds)}" if self.teacher_seeds else ""
         return (f"{self.dataset}-{self.role}-{architecture_slug(self.architecture)}{knobs}"
-                f"-s{self.seed}-{self.profile}-{digest}")
+                f"-s{self.seed}{f'r{self.replicate}' if self.replicate else ''}-{self.profile}"
+                f"-{digest}")
 
 
 # The training settings a notebook's parameters cell exposes (None there: the profile's value).
 KNOBS = ("epochs", "learning_rate", "optimizer", "patience", "batch_size", "jitter_pixels",
-         "lr_schedule", "momentum", "weight_decay")
+         "lr_schedule", "momentum", "weight_decay", "replicate")
 
 
 def with_knobs(config: RunConfig, knobs: dict | None) -> RunConfig:

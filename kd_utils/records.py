@@ -78,6 +78,13 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda f: f.write(text))
 
 
+# A teacher's logits, kept (and committed) with its record once a student has used them, one
+# file per set of inputs (`logits-<hash of the inputs>.npz`): students trained in a later
+# session read them instead of the model, which is not committed and cannot be retrained bit
+# for bit on another machine (`teacher_logits`).
+LOGITS_FILES = "logits-*.npz"
+
+
 def run_dir(config: RunConfig, results_dir=RESULTS_DIR) -> Path:
     return Path(results_dir) / "runs" / config.run_id
 
@@ -101,6 +108,8 @@ def write_record(config: RunConfig, row: dict, history: pd.DataFrame, model,
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
     atomic_write_text(folder / "history.csv", history.to_csv(index=False))
+    for stale in folder.glob(LOGITS_FILES):  # a retrained teacher's outputs are new
+        stale.unlink()
     model.save(folder / "model.keras")
     atomic_write_text(folder / "row.json", json.dumps(row, indent=2) + "\n")
     write_summary(results_dir)

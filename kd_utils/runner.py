@@ -21,65 +21,23 @@ import tensorflow as tf
 
 from . import data, distribute, losses, models, pipeline, records, resume, teacher_logits
 from .callbacks import tensorboard_logging
-from .config import RunConfig, differing_fields, ensemble_members, make_optimizer
+from .config import RunConfig, differing_fields, make_optimizer
 from .distiller import Distiller
+from .earlier_runs import (  # noqa: F401  (read as runner.get_or_train_model and the like too)
+    Irreproducible,
+    get_or_train_model,
+    initial_weights_of,
+    save_teacher_logits,
+    teacher_of,
+)
 from .group import GroupDistiller, GroupEarlyStopping
 from .guard import announce_training
 from .records import RESULTS_DIR, RunRecord, is_finished, load_record
-from .teacher_logits import average_logits, teacher_logits_for, teacher_logits_path
 
 # The version of what training computes, in every record. Raise it when a change alters the
 # numbers a run produces (the loss, the data order, the selection rule), not for refactors:
 # a table's runs must share it. Records written before it existed have none.
 TRAINING_VERSION = 1
-
-
-def get_or_train_model(config: RunConfig, results_dir=RESULTS_DIR, data_dir=None, verbose=1):
-    """The trained model of a config: loaded from its record, or trained now (announced).
-
-    Training is deterministic per config, so retraining a record whose `model.keras` is missing
-    (models are not committed) gives back the same weights.
-    """
-    record = run(config, results_dir=results_dir, data_dir=data_dir, verbose=verbose)
-    if record.model is None and not (record.run_dir / "model.keras").exists():
-        record = run(config, results_dir=results_dir, data_dir=data_dir, verbose=verbose,
-                     force=True, why="retraining (its record has no model.keras)")
-    return record.load_model()
-
-
-def save_teacher_logits(teacher_config: RunConfig, results_dir=RESULTS_DIR,
-                        data_dir=None) -> Path:
-    """Cache the teacher's logits on its splits under `results/cache/` (training it if needed).
-
-    Returns the path: `<teacher run id>-weights-<hash>-data-<hash>.npz`, with arrays `train`,
-    `val` and `test`.
-    """
-    model = get_or_train_model(teacher_config, results_dir, data_dir, verbose=0)
-    splits = data.splits_for(teacher_config, data_dir)
-    teacher_logits_for(teacher_config, model, splits, results_dir)
-    return teacher_logits_path(teacher_config, model, splits, results_dir)
-
-
-def teacher_of(config: RunConfig, splits, results_dir, data_dir=None, verbose=0):
-    """(teacher model or None, its cached (train, val, test) logits or None) for a run: None
-    for a run from scratch; an ensemble's averaged logits and no model (trains what is
-    missing)."""
-    if config.role != "distilled":
-        return None, None
-    if config.teacher_seeds:  # an ensemble: its members' own cached logits, averaged
-        return None, average_logits([
-            teacher_logits_for(member, get_or_train_model(member, results_dir, data_dir,
-                                                          verbose), splits, results_dir)
-            for member in ensemble_members(config)])
-    teacher_model = get_or_train_model(config.teacher, results_dir, data_dir, verbose)
-    return teacher_model, teacher_logits_for(config.teacher, teacher_model, splits, results_dir)
-
-
-def initial_weights_of(config: RunConfig, results_dir, data_dir=None, verbose=0):
-    """The weights a run starts from: its `init_from` run's (trained if missing), else None."""
-    if config.init_from is None:
-        return None
-    return get_or_train_model(config.init_from, results_dir, data_dir, verbose).get_weights()
 
 
 def inputs_of(config: RunConfig, results_dir, data_dir, verbose):

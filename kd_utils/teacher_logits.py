@@ -4,11 +4,17 @@ With un-jittered inputs the teacher's outputs never change during distillation, 
 computed once and every student reads them (the Distiller then skips the teacher forward).
 The cache file's name holds a hash of the teacher's weights and one of the input images, so a
 retrained or edited teacher, or other data, is never served stale logits.
+
+A teacher's logits are also kept with its record (`runs/<teacher run id>/logits-<hash of the
+inputs>.npz`), and committed: models are not, and training is reproducible only on the
+machine that ran it, so a student trained in a later session, on another machine, reads the
+very outputs its teacher's record describes (`recorded_logits`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +22,7 @@ import numpy as np
 from .checks import check_model, refuse_probabilities
 from .config import RunConfig
 from .data import Splits
-from .records import RESULTS_DIR, atomic_write
+from .records import LOGITS_FILES, RESULTS_DIR, atomic_write, run_dir
 
 _CACHE: dict = {}
 
@@ -60,7 +66,35 @@ def teacher_logits_for(teacher_config: RunConfig, teacher_model, splits: Splits,
             atomic_write(path, lambda f: np.savez(f, train=logits[0], val=logits[1],
                                                   test=logits[2]), binary=True)
         _CACHE[path] = logits
+    kept = recorded_logits_path(teacher_config, splits, results_dir)
+    if kept.parent.joinpath("row.json").exists() and not kept.exists():
+        train, val, test = _CACHE[path]
+        atomic_write(kept, lambda f: np.savez_compressed(f, train=train, val=val, test=test),
+                     binary=True)
     return _CACHE[path]
+
+
+def recorded_logits_path(teacher_config: RunConfig, splits: Splits,
+                         results_dir=RESULTS_DIR) -> Path:
+    """`runs/<teacher run id>/logits-<hash of the inputs>.npz`: the teacher's logits on these
+    splits, kept with its record."""
+    inputs = _digest((splits.x_train, splits.x_val, splits.x_test))
+    return run_dir(teacher_config, results_dir) / LOGITS_FILES.replace("*", inputs)
+
+
+def recorded_logits(teacher_config: RunConfig, splits: Splits, results_dir=RESULTS_DIR):
+    """The (train, val, test) logits kept with the teacher's record for these splits, or None.
+    Checked against the record: their test errors must be its test errors."""
+    path = recorded_logits_path(teacher_config, splits, results_dir)
+    if not path.exists():
+        return None
+    with np.load(path) as stored:
+        logits = (stored["train"], stored["val"], stored["test"])
+    recorded = json.loads((path.parent / "row.json").read_text())["test_errors"]
+    if int((logits[2].argmax(-1) != splits.y_test).sum()) != recorded:
+        raise ValueError(f"{path} does not give its record's {recorded} test errors: delete "
+                         "it (the teacher's model, if any, computes it again)")
+    return logits
 
 
 def average_logits(members) -> tuple:

@@ -10,16 +10,21 @@ the comparison (teacher, scratch, distilled 800-800) and the 30-30 T x alpha gri
 the regulariser and the paper profile (whose budget is the paper's), 3 for the paper student
 distilled on jittered inputs and for the students of the 5 paper teachers' ensemble. Every
 student seed distils the teacher of its own seed, so the spreads hold the teachers' variance;
-each grid's alpha = 1 cell is the scratch run of the comparison. Budgets do not bind: at most
-`BUDGET["epochs"]` epochs, early stopping after `BUDGET["patience"]` epochs without a better
-validation accuracy (validation loss for the restricted transfer sets). The results that
-`runner.run` does not train (the ensemble teacher, the as-published loops) come last, as
-records of their own.
+each grid's alpha = 1 cell is the scratch run of the comparison. Budgets do not bind: the full
+budget (`BUDGET`: at most 150 epochs, early stopping after 10 epochs without a better
+validation accuracy; validation loss for the restricted transfer sets).
+
+The first teachers' models were lost with their machine, and training is not reproducible bit
+for bit on another (`earlier_runs`): the tables after the comparison and the 30-30 grid distil
+a second training (`SECOND`) of the teachers of seeds 0-4, whose logits are kept with their
+records. The paper profile is trained a second time too (its first records predate the
+training code's version), each seed's jittered student right after the teacher it runs.
 
 Work comes in units, each complete on its own (a teacher; a seed's comparison runs; a seed's
-grid), ordered so that every table grows one seed at a time, except that the five teachers of
-notebook 08's transfer sets, and the transfer sets, come first. A killed process loses at most
-the epoch it was in: finished runs are read back, a run or stack resumes from its checkpoint.
+grid), ordered so that every table grows one seed at a time. The results that `runner.run`
+does not train (bias-shift curves, the ensemble teacher, the as-published loops) are made as
+soon as the runs they need are finished (`Derived`). A killed process loses at most the epoch
+it was in: finished runs are read back, a run or stack resumes from its checkpoint.
 """
 
 from __future__ import annotations
@@ -27,10 +32,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from .. import records, runner, sweep
-from ..config import RunConfig
+from ..config import RunConfig, ensemble_members
 from . import (
     hinton2015,
     hinton2015_ensemble,
@@ -40,9 +47,6 @@ from . import (
     tsitsimis,
 )
 
-# Far above where the runs stop (the fraction whose best epoch falls in the last tenth is
-# reported per table); patience 10 of a 5,000-image validation split's accuracy.
-BUDGET = dict(epochs=150, patience=10)
 COMPARE_SEEDS = tuple(range(10))
 SMALL_GRID_SEEDS = tuple(range(10))  # the 30-30 student
 LARGE_GRID_SEEDS = tuple(range(5))  # the 800-800 student
@@ -53,84 +57,131 @@ PAPER_SEEDS = tuple(range(5))  # notebook 06's paper profile: its own budget, no
 JITTERED_SEEDS = tuple(range(3))  # the paper student distilled on jittered inputs
 ENSEMBLE_STUDENT_SEEDS = tuple(range(3))  # students of the ensemble of the PAPER_SEEDS teachers
 PUBLISHED_SEEDS = (0, 1, 2)  # the as-published loops of notebooks 11 and 15
+SECOND = dict(replicate=1)  # the second training of a run (see the module docstring)
+# Far above where the runs stop (the last-tenth fraction is reported per table).
+BUDGET = dict(epochs=150, patience=10)
+SECOND_TEACHER_SEEDS = tuple(sorted(set(LARGE_GRID_SEEDS + WIDTH_SEEDS + TRANSFER_SEEDS
+                                        + REGULARISER_SEEDS)))
 
 
-def full_configs(seed: int) -> tuple[RunConfig, RunConfig, RunConfig]:
+def full_configs(seed: int, teacher_knobs: dict | None = None
+                 ) -> tuple[RunConfig, RunConfig, RunConfig]:
     """(teacher, scratch, distilled 800-800 at T = 20, alpha = 0.1) of one seed."""
-    return hinton2015.hinton_configs(seed, "full", student_knobs=BUDGET, teacher_knobs=BUDGET)
+    return hinton2015.hinton_configs(seed, "full", student_knobs=BUDGET,
+                                     teacher_knobs={**BUDGET, **(teacher_knobs or {})})
 
 
-def grid_configs(seed: int, student: str) -> list[RunConfig]:
+def grid_configs(seed: int, student: str, teacher_knobs: dict | None = None) -> list[RunConfig]:
     """One seed's T x alpha grid of `student`, distilling its own teacher seed."""
-    template = full_configs(seed)[2].replace(architecture=student)
+    template = full_configs(seed, teacher_knobs)[2].replace(architecture=student)
     return sweep.sweep_configs(template, sweep.TEMPERATURES, sweep.ALPHAS, (seed,),
                                fixed_teacher=False, scratch_baseline=True)
 
 
 def width_configs(seeds=WIDTH_SEEDS) -> list[RunConfig]:
-    return hinton2015.width_configs(seeds=seeds, student_knobs=BUDGET, teacher_knobs=BUDGET,
-                                    fixed_teacher=False, scratch_baseline=True)
+    return hinton2015.width_configs(seeds=seeds, fixed_teacher=False, scratch_baseline=True,
+                                    student_knobs=BUDGET, teacher_knobs={**BUDGET, **SECOND})
+
+
+def paper_configs(seed: int) -> list[RunConfig]:
+    """A paper-profile seed's second training: teacher, scratch and distilled."""
+    return list(hinton2015.hinton_configs(seed, "paper", student_knobs=SECOND,
+                                          teacher_knobs=SECOND))
 
 
 def units() -> list[tuple[str, list[RunConfig]]]:
     """(name, configs) in training order."""
-    # Notebook 08's transfer sets need nothing but their teachers: those teachers come first,
-    # so that the restricted-selection fix is the first table the new records complete.
-    work = [(f"teacher, seed {seed}", [full_configs(seed)[0]]) for seed in TRANSFER_SEEDS]
-    work += transfer_units()
+    work = []
     for seed in COMPARE_SEEDS:
         teacher, scratch, distilled = full_configs(seed)
-        if seed not in TRANSFER_SEEDS:
-            work.append((f"teacher, seed {seed}", [teacher]))
+        work.append((f"teacher, seed {seed}", [teacher]))
         work.append((f"comparison students, seed {seed}", [scratch, distilled]))
         if seed in SMALL_GRID_SEEDS:
             work.append((f"30-30 grid, seed {seed}", grid_configs(seed, "mlp:30,30")))
+    for seed in SECOND_TEACHER_SEEDS:
+        work.append((f"teacher, seed {seed}, second training", [full_configs(seed, SECOND)[0]]))
+    work += transfer_units()
     for seed in LARGE_GRID_SEEDS:
-        work.append((f"800-800 grid, seed {seed}", grid_configs(seed, "mlp:800,800")))
+        work.append((f"800-800 grid, seed {seed}", grid_configs(seed, "mlp:800,800", SECOND)))
     for seed in WIDTH_SEEDS:
         work.append((f"width table, seed {seed}", width_configs((seed,))))
     work.append(("soft targets as a regulariser", hinton2015.regulariser_configs(
-        seeds=REGULARISER_SEEDS, student_knobs=BUDGET, teacher_knobs=BUDGET,
-        train_size=55_000)))
+        seeds=REGULARISER_SEEDS, train_size=55_000, student_knobs=BUDGET,
+        teacher_knobs={**BUDGET, **SECOND})))
     for seed in PAPER_SEEDS:
-        work.append((f"paper profile, seed {seed}", list(hinton2015.hinton_configs(seed, "paper"))))
-    for seed in JITTERED_SEEDS:
-        work.append((f"paper student on jittered inputs, seed {seed}",
-                     hinton2015_variants.jittered_student_configs((seed,))))
+        work.append((f"paper profile, seed {seed}", paper_configs(seed)))
+        if seed in JITTERED_SEEDS:  # right after its teacher, whose model it needs
+            work.append((f"paper student on jittered inputs, seed {seed}",
+                         hinton2015_variants.jittered_student_configs(
+                             (seed,), student_knobs=SECOND, teacher_knobs=SECOND)))
     work.append(("students of the paper teachers' ensemble", ensemble_configs()))
     return work
 
 
 def transfer_units() -> list[tuple[str, list[RunConfig]]]:
     """Notebook 08's restricted transfer sets, selecting on validation loss."""
-    return [(f"transfer set {name}", hinton2015_transfer.omitted_class_configs(
-                name, TRANSFER_SEEDS, student_knobs=BUDGET, teacher_knobs=BUDGET,
-                monitor="val_loss"))
+    return [(f"transfer set {name}", transfer_configs(name))
             for name in hinton2015_transfer.TRANSFER_SETS]
+
+
+def transfer_configs(name: str) -> list[RunConfig]:
+    return hinton2015_transfer.omitted_class_configs(name, TRANSFER_SEEDS, monitor="val_loss",
+                                                     student_knobs=BUDGET,
+                                                     teacher_knobs={**BUDGET, **SECOND})
 
 
 def ensemble_configs() -> list[RunConfig]:
     return hinton2015_ensemble.ensemble_configs(ENSEMBLE_STUDENT_SEEDS, "paper",
-                                                members=PAPER_SEEDS)
+                                                members=PAPER_SEEDS, student_knobs=SECOND,
+                                                teacher_knobs=SECOND)
 
 
-def derived_units(results_dir=records.RESULTS_DIR) -> list[tuple[str, list[Path], object]]:
-    """(name, the record folders it writes, make(results_dir, data_dir)) for the results
-    that `runner.run` does not train: the ensemble teacher and the as-published loops."""
+@dataclass(frozen=True)
+class Derived:
+    """A result that `runner.run` does not train, measured from finished runs' models: it is
+    made as soon as the runs it `needs` are finished, so on the machine where their models
+    are (models are not committed; a missing one is retrained, announced, at a cost)."""
+    name: str
+    needs: tuple[RunConfig, ...]
+    count: Callable[[Path], tuple[int, int]]  # (done, total) in a results folder
+    make: Callable[[Path, object], object]  # make(results_dir, data_dir)
+
+
+def derived_units(results_dir=records.RESULTS_DIR) -> list[Derived]:
+    """The results that `runner.run` does not train: notebook 08's bias-shift curves and
+    notebook 03's soft-target examples (from the models of the runs behind their tables), the
+    ensemble teacher and the as-published loops."""
+    def folders(paths):
+        return lambda r: (sum((f / "row.json").exists() for f in paths(r)), len(paths(r)))
+
+    transfer = {name: transfer_configs(name) for name in hinton2015_transfer.TRANSFER_SETS}
+    teacher = full_configs(0, SECOND)[0]
     ensemble = ensemble_configs()[0]
     tiny = [tsitsimis.tiny_student_configs(s, "full")["scratch"] for s in PUBLISHED_SEEDS]
     pratt = [pratt2762.pratt_configs(s, "full")["alpha=1"] for s in PUBLISHED_SEEDS]
     return [
-        ("the paper teachers' ensemble (averaged logits)",
-         [hinton2015_ensemble.ensemble_record_folder(ensemble, results_dir)],
-         lambda r, d: hinton2015_ensemble.ensemble_teacher_errors(ensemble, r, d)),
-        ("as published: the 784-10-10 double-softmax baseline (notebook 11)",
-         [tsitsimis.double_softmax_folder(c, results_dir) for c in tiny],
-         lambda r, d: tsitsimis.tiny_student_rows(PUBLISHED_SEEDS, "full", r, d)),
-        ("as published: Pratt2762's loops (notebook 15)",
-         [pratt2762.as_published_folder(c, a, results_dir) for c in pratt
-          for a in pratt2762.PRATT_ALPHAS],
-         lambda r, d: pratt2762.pratt_rows(PUBLISHED_SEEDS, "full", results_dir=r, data_dir=d)),
+        *(Derived(f"bias-shift curves of {name} (notebook 08)", tuple(configs),
+                  lambda r, n=name, cs=configs: (
+                      sum(hinton2015_transfer.has_bias_shift_curves(n, c, r) for c in cs),
+                      len(cs)),
+                  lambda r, d, n=name, cs=configs: hinton2015_transfer.record_bias_shift_curves(
+                      n, cs, r, d))
+          for name, configs in transfer.items()),
+        Derived("soft-target examples of teacher seed 0 (notebook 03)", (teacher,),
+                lambda r: (int(hinton2015.has_soft_target_examples(teacher, r)), 1),
+                lambda r, d: hinton2015.soft_target_examples(teacher, r, data_dir=d)),
+        Derived("the paper teachers' ensemble (averaged logits)",
+                tuple(ensemble_members(ensemble)),
+                folders(lambda r: [hinton2015_ensemble.ensemble_record_folder(ensemble, r)]),
+                lambda r, d: hinton2015_ensemble.ensemble_teacher_errors(ensemble, r, d)),
+        Derived("as published: the 784-10-10 double-softmax baseline (notebook 11)", (),
+                folders(lambda r: [tsitsimis.double_softmax_folder(c, r) for c in tiny]),
+                lambda r, d: tsitsimis.tiny_student_rows(PUBLISHED_SEEDS, "full", r, d)),
+        Derived("as published: Pratt2762's loops (notebook 15)", (),
+                folders(lambda r: [pratt2762.as_published_folder(c, a, r) for c in pratt
+                                   for a in pratt2762.PRATT_ALPHAS]),
+                lambda r, d: pratt2762.pratt_rows(PUBLISHED_SEEDS, "full", results_dir=r,
+                                                  data_dir=d)),
     ]
 
 
@@ -146,8 +197,7 @@ def plan(results_dir=records.RESULTS_DIR) -> list[tuple[str, int, int]]:
     last."""
     return ([(name, sum(is_current(c, results_dir) for c in configs), len(configs))
              for name, configs in units()]
-            + [(name, sum((f / "row.json").exists() for f in folders), len(folders))
-               for name, folders, _ in derived_units(results_dir)])
+            + [(unit.name, *unit.count(results_dir)) for unit in derived_units(results_dir)])
 
 
 # The fields a finished run must share with an unfinished one to stand for its duration.
@@ -189,7 +239,9 @@ def retire_older_versions(configs, results_dir=records.RESULTS_DIR) -> list[str]
 
 
 def train_all(results_dir=records.RESULTS_DIR, data_dir=None) -> None:
-    """Train every unit's missing runs in order (this takes hours; see the module docstring)."""
+    """Train every unit's missing runs in order, making each derived result as soon as the
+    runs it needs are finished (this takes hours; see the module docstring)."""
+    derive_ready(results_dir, data_dir)
     for name, configs in units():
         for run_id in retire_older_versions(configs, results_dir):
             print(f"{run_id}: recorded by older training code, trained again", flush=True)
@@ -199,13 +251,23 @@ def train_all(results_dir=records.RESULTS_DIR, data_dir=None) -> None:
         print(f"{time.strftime('%H:%M:%S')} {name}: {len(configs)} runs", flush=True)
         sweep.run_configs(configs, results_dir, data_dir, verbose=2, progress=False)
         _done(name, started)
-    for name, folders, make in derived_units(results_dir):
-        if all((f / "row.json").exists() for f in folders):
+        derive_ready(results_dir, data_dir)
+
+
+def derive_ready(results_dir=records.RESULTS_DIR, data_dir=None) -> None:
+    """Make every missing derived result whose runs are all finished, by current code."""
+    for unit in derived_units(results_dir):
+        done, total = unit.count(results_dir)
+        if done == total or not all(is_current(c, results_dir) for c in unit.needs):
             continue
         started = time.perf_counter()
-        print(f"{time.strftime('%H:%M:%S')} {name}", flush=True)
-        make(results_dir, data_dir)
-        _done(name, started)
+        print(f"{time.strftime('%H:%M:%S')} {unit.name}", flush=True)
+        try:
+            unit.make(results_dir, data_dir)
+        except Exception as error:  # noqa: BLE001  (the training units must go on)
+            print(f"{unit.name}: FAILED: {error!r}", flush=True)
+            continue
+        _done(unit.name, started)
 
 
 def _done(name: str, started: float) -> None:

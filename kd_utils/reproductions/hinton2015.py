@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import data, runner, stats, sweep
+from .. import data, runner, stats, sweep, teacher_logits
 from ..comparison import comparison_table
 from ..config import RunConfig
 from ..main_configs import PROFILES as PROFILES  # noqa: F401  (read as hinton2015.PROFILES)
@@ -51,21 +51,35 @@ def soft_target_examples(teacher: RunConfig, results_dir=RESULTS_DIR, count: int
                          data_dir=None) -> pd.DataFrame:
     """The teacher's logits, label and pixels of the first `count` test images, one row each.
 
-    Kept as `tables/03_soft_target_examples_<profile>.csv` and read back from there, so the
-    soft-target figure needs no teacher model (models are not committed).
+    Kept as `tables/03_soft_target_examples_<profile>.csv` and read back from there when it
+    holds `count` images of this very teacher (its `teacher_run_id`), so the soft-target figure
+    needs no teacher model (models are not committed).
     """
     path = Path(results_dir) / "tables" / f"03_soft_target_examples_{teacher.profile}.csv"
-    if path.exists() and len(frame := pd.read_csv(path)) == count:
-        return frame
-    model = runner.get_or_train_model(teacher, results_dir, data_dir, verbose=0)
+    if has_soft_target_examples(teacher, results_dir, count):
+        return pd.read_csv(path)
     splits = data.splits_for(teacher, data_dir)  # the test set is whole whatever train_limit
     images = splits.x_test[:count]
-    frame = pd.DataFrame(model.predict(images, verbose=0))
+    kept = teacher_logits.recorded_logits(teacher, splits, results_dir)
+    frame = pd.DataFrame(kept[2][:count] if kept is not None else runner.get_or_train_model(
+        teacher, results_dir, data_dir, verbose=0).predict(images, verbose=0))
     frame.columns = [f"logit_{k}" for k in frame.columns]
     frame.insert(0, "label", splits.y_test[:count])
+    frame.insert(0, "teacher_run_id", teacher.run_id)
     pixels = pd.DataFrame(images.reshape(count, -1)).add_prefix("pixel_")
     write_table(frame := pd.concat([frame, pixels], axis=1), path.stem, results_dir)
     return frame
+
+
+def has_soft_target_examples(teacher: RunConfig, results_dir=RESULTS_DIR,
+                             count: int = 5) -> bool:
+    """Whether the committed soft-target examples are `count` images of `teacher`."""
+    path = Path(results_dir) / "tables" / f"03_soft_target_examples_{teacher.profile}.csv"
+    if not path.exists():
+        return False
+    frame = pd.read_csv(path)
+    return (len(frame) == count and "teacher_run_id" in frame
+            and set(frame["teacher_run_id"]) == {teacher.run_id})
 
 
 def split_soft_target_examples(frame: pd.DataFrame, image_shape=(28, 28)):

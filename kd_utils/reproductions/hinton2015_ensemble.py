@@ -19,7 +19,9 @@ ENSEMBLE_MEMBERS = (0, 1, 2)
 
 
 def ensemble_configs(seeds=(0, 1, 2), profile: str = "paper", members=ENSEMBLE_MEMBERS,
-                     temperature: float = 20.0, alpha: float = 0.1) -> list[RunConfig]:
+                     temperature: float = 20.0, alpha: float = 0.1,
+                     student_knobs: dict | None = None,
+                     teacher_knobs: dict | None = None) -> list[RunConfig]:
     """The main table's 800-800 student distilled from the average of its teachers' logits.
 
     The members are the main table's teachers of seeds `members` (the same runs, not new
@@ -28,7 +30,8 @@ def ensemble_configs(seeds=(0, 1, 2), profile: str = "paper", members=ENSEMBLE_M
     configs = []
     for seed in seeds:
         _, _, distilled = hinton_configs(seed, profile, temperature=temperature,
-                                         alpha=alpha)
+                                         alpha=alpha, student_knobs=student_knobs,
+                                         teacher_knobs=teacher_knobs)
         configs.append(distilled.replace(teacher=distilled.teacher.replace(seed=members[0]),
                                          teacher_seeds=tuple(members)))
     return configs

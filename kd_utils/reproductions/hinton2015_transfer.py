@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import data, runner
+from .. import data, runner, stats
 from ..config import RunConfig
-from ..records import RESULTS_DIR, RunRecord, aggregate
+from ..records import RESULTS_DIR, RunRecord, aggregate, load_record, write_table
 from .hinton2015 import hinton_configs
 
 
@@ -49,7 +49,7 @@ def omitted_class_configs(transfer_set: str | TransferSet, seeds=(0, 1, 2), prof
                           student="mlp:800,800", temperature=20.0,
                           alpha=0.1, student_knobs: dict | None = None,
                           teacher_knobs: dict | None = None,
-                          monitor: str = "val_accuracy") -> list[RunConfig]:
+                          monitor: str = "val_loss") -> list[RunConfig]:
     """The 800-800 student distilled at T = 20 on a transfer set without some classes.
 
     Each seed distils its own seed's teacher, as in `hinton2015.compare`; the teacher saw every
@@ -123,12 +123,46 @@ def bias_shift_curves(records: list[RunRecord], transfer_set, results_dir=RESULT
     return pd.concat(curves, ignore_index=True)
 
 
+def record_bias_shift_curves(transfer_set, configs: list[RunConfig], results_dir=RESULTS_DIR,
+                             data_dir=None) -> pd.DataFrame:
+    """Add the curves of the finished runs `configs` to `tables/08_bias_shift_curves_<profile>
+    .csv`, keeping the rows of its other runs, and return theirs: measured while their models
+    exist (the evidence job does it right after training them), the curves need no model
+    again."""
+    recorded = {c.run_id: int(load_record(c, results_dir).row["test_errors"]) for c in configs}
+    curves = bias_shift_curves([load_record(c, results_dir) for c in configs], transfer_set,
+                               results_dir, data_dir)
+    # A model retrained here (its record had none) must be the recorded one.
+    unshifted = curves[(curves["split"] == "test") & (curves["shift"] == 0)]
+    differ = {r.run_id: (recorded[r.run_id], int(r.errors)) for r in unshifted.itertuples()
+              if int(r.errors) != recorded[r.run_id]}
+    if differ:
+        raise RuntimeError(f"models whose test errors differ from their records "
+                           f"(recorded, now): {differ}")
+    name = f"08_bias_shift_curves_{configs[0].profile}"
+    path = Path(results_dir) / "tables" / f"{name}.csv"
+    kept = pd.read_csv(path) if path.exists() else curves.iloc[:0]
+    kept = kept[~kept["run_id"].isin(curves["run_id"])]
+    write_table(pd.concat([kept, curves], ignore_index=True), name, results_dir)
+    return curves
+
+
+def has_bias_shift_curves(transfer_set, config: RunConfig, results_dir=RESULTS_DIR) -> bool:
+    """Whether the committed curves table holds run `config`'s whole curve."""
+    return _curve_rows(config.run_id, config.profile, _transfer_set(transfer_set),
+                       results_dir) is not None
+
+
 def _committed_curves(record: RunRecord, transfer_set: TransferSet, results_dir):
-    path = Path(results_dir) / "tables" / f"08_bias_shift_curves_{record.config.profile}.csv"
+    return _curve_rows(record.run_id, record.config.profile, transfer_set, results_dir)
+
+
+def _curve_rows(run_id: str, profile: str, transfer_set: TransferSet, results_dir):
+    path = Path(results_dir) / "tables" / f"08_bias_shift_curves_{profile}.csv"
     if not path.exists():
         return None
     table = pd.read_csv(path)
-    rows = table[table["run_id"] == record.run_id]
+    rows = table[table["run_id"] == run_id]
     expected = 2 * len(transfer_set.shifts)  # validation and test
     if len(rows) != expected or not np.allclose(sorted(set(rows["shift"])),
                                                 sorted(set(transfer_set.shifts))):
@@ -144,7 +178,9 @@ def choose_shifts(curves: pd.DataFrame) -> pd.DataFrame:
 
 
 def omitted_class_table(curves: pd.DataFrame) -> pd.DataFrame:
-    """Test results without a shift and with the validation-chosen shift, mean/std over seeds."""
+    """Test results without a shift and with the validation-chosen shift, mean/std over seeds;
+    on the shifted line, its test errors against the unshifted (`stats.TEST_COLUMNS`: the same
+    runs measured twice, so a paired t test; Holm over the transfer sets)."""
     chosen = choose_shifts(curves)
     test = curves[curves["split"] == "test"]
     no_shift = test[test["shift"] == 0].assign(bias="none")
@@ -154,6 +190,10 @@ def omitted_class_table(curves: pd.DataFrame) -> pd.DataFrame:
     table = aggregate(rows, by=("transfer_set", "bias"),
                       metrics=("shift", "errors", "error_percent", "class_errors",
                                "class_accuracy_percent"))
+    tests = stats.compare_within(rows, "transfer_set", "bias", "none", "errors",
+                                 pair_by="run_id")
+    table = table.merge(tests, on=["transfer_set", "bias"], how="left")
+    table.loc[table["bias"] == "none", "verdict"] = "baseline"
     paper = []
     for _, row in table.iterrows():
         numbers = TRANSFER_SETS[row.transfer_set].paper if row.transfer_set in TRANSFER_SETS else {}

@@ -29,10 +29,13 @@ VARIANT_LABELS = {
 
 
 def jittered_student_configs(seeds=(0, 1, 2), profile: str = "paper", pixels: int = 2,
-                             temperature: float = 20.0, alpha: float = 0.1) -> list[RunConfig]:
+                             temperature: float = 20.0, alpha: float = 0.1,
+                             student_knobs: dict | None = None,
+                             teacher_knobs: dict | None = None) -> list[RunConfig]:
     """The main table's distilled student on jittered inputs: each seed distils the teacher of
     its seed, which then runs on every (jittered) batch instead of being read from its cache."""
-    return [hinton_configs(seed, profile, temperature=temperature, alpha=alpha)[2]
+    return [hinton_configs(seed, profile, temperature=temperature, alpha=alpha,
+                           student_knobs=student_knobs, teacher_knobs=teacher_knobs)[2]
             .replace(jitter_pixels=pixels) for seed in seeds]
 
 

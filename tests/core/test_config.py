@@ -36,6 +36,16 @@ def test_fields_added_later_leave_earlier_run_ids_unchanged_at_their_defaults():
                         val_size=5000)
     assert scratch.run_id == "mnist-scratch-mlp30x30-s0-full-45a46d2837"
     assert scratch.replace(monitor="val_loss").run_id != scratch.run_id
+    assert scratch.replace(replicate=0).run_id == scratch.run_id
+
+
+def test_a_replicate_is_another_run_and_so_are_the_students_of_a_replicated_teacher():
+    second = TEACHER.replace(replicate=1)
+    assert second.run_id != TEACHER.run_id and "-s0r1-" in second.run_id
+    assert DISTILLED.replace(teacher=second).run_id != DISTILLED.run_id
+    assert RunConfig.from_dict(second.to_dict()) == second
+    with pytest.raises(ValueError, match="RunConfig.replicate must be an integer >= 0"):
+        TEACHER.replace(replicate=-1)
 
 
 def test_execution_settings_default_to_the_measured_ones_per_model_family():

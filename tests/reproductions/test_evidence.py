@@ -17,14 +17,24 @@ def test_every_table_shares_its_baseline_and_each_student_distils_its_own_seed()
                                           else (10 * budget[0], 10 * budget[1]))
                for c in configs)
     assert all(c.teacher.seed == c.seed for c in configs if c.teacher is not None)
+    grids = [c for name, unit in units if name.startswith("800-800 grid") for c in unit]
     for seed in evidence.LARGE_GRID_SEEDS:
-        teacher, scratch, distilled = evidence.full_configs(seed)
-        grid = evidence.grid_configs(seed, "mlp:800,800")
-        # The compare table's scratch and distilled rows are cells of the 800-800 grid.
-        assert scratch in grid and distilled in grid
-        assert {c.teacher for c in grid if c.teacher is not None} == {teacher}
+        teacher, scratch, _ = evidence.full_configs(seed)
+        second, _, _ = evidence.full_configs(seed, evidence.SECOND)
+        grid = [c for c in grids if c.seed == seed]
+        # The compare table's scratch row is the 800-800 grid's alpha = 1 cell; the distilled
+        # cells distil the second training of the seed's teacher (the first's model is lost).
+        assert scratch in grid and len(grid) == 21
+        assert {c.teacher for c in grid if c.teacher is not None} == {second}
+        assert second.run_id != teacher.run_id and second.replace(replicate=0) == teacher
     teachers = [c for c in configs if c.role == "teacher"]
-    assert sorted(c.seed for c in teachers) == list(evidence.COMPARE_SEEDS)
+    assert sorted(c.seed for c in teachers if c.replicate == 0) == list(evidence.COMPARE_SEEDS)
+    assert sorted(c.seed for c in teachers if c.replicate == 1) == list(
+        evidence.SECOND_TEACHER_SEEDS)
+    # Every table trained after the first teachers' models were lost distils a second one.
+    late = [c for name, unit in units if not name.startswith(
+        ("teacher", "comparison", "30-30")) for c in unit if c.teacher is not None]
+    assert late and all(c.teacher.replicate == 1 for c in late)
     small = [c for name, unit in units if name.startswith("30-30 grid") for c in unit]
     assert len(set(small)) == 21 * len(evidence.SMALL_GRID_SEEDS)
 
@@ -42,6 +52,11 @@ def test_a_teacher_is_trained_before_the_students_that_distil_it():
     jittered = [c for name, unit in evidence.units() if "jittered" in name for c in unit]
     assert sorted(c.seed for c in jittered) == list(evidence.JITTERED_SEEDS)
     assert all(c.jitter_pixels == 2 and c.profile == "paper" for c in jittered)
+    # A jittered student runs its teacher's model on every batch: it comes right after it.
+    names = [name for name, _ in evidence.units()]
+    for seed in evidence.JITTERED_SEEDS:
+        assert names.index(f"paper student on jittered inputs, seed {seed}") == names.index(
+            f"paper profile, seed {seed}") + 1
 
 
 def test_the_restricted_transfer_sets_select_on_validation_loss():
