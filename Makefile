@@ -3,7 +3,8 @@
 #   make test      the everyday test suite (at most 5 minutes on 2 cores; no test marked slow)
 # and: make test-all (everything: every notebook headless, tf.distribute, Ray; what CI runs),
 # make benchmark (speed and memory, writes results/benchmarks.csv), make lab (Jupyter),
-# make readings (the README's and notebooks' generated numbers, from results/).
+# make readings (the README's and notebooks' generated numbers, from results/), make evidence
+# (the runs behind the main tables, in the background: hours).
 # Both create .venv from requirements.txt (and requirements-ray.txt, for the Ray test) on first use.
 
 PYTHON ?= python3.11
@@ -14,7 +15,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 PROFILE ?= full
 ARGS ?=
 
-.PHONY: compare test test-all benchmark lab readings venv clean-venv
+.PHONY: compare test test-all benchmark lab readings evidence venv clean-venv
 
 $(VENV)/.installed: requirements.txt requirements-ray.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +39,12 @@ test-all: venv
 
 lab: venv
 	cd notebooks && ../$(PY) -m jupyter lab
+
+# the runs behind the main tables, in the background (hours; resumable: run it again after a
+# stop); `$(PY) -m kd_utils.reproductions.evidence --plan` lists what is done and left
+evidence: venv
+	nohup $(PY) -m kd_utils.reproductions.evidence > results/evidence.log 2>&1 &
+	@echo "training in the background: tail -f results/evidence.log"
 
 # rewrite every generated block of the README and the notebooks from results/
 readings: venv

@@ -1,6 +1,6 @@
 """Headless entry points: `compare` (teacher -> scratch -> distilled) and `sweep` (T x alpha).
 
-    python -m kd_utils compare                 # full profile, seeds 0 1 2 (about 25 min, 2 cores)
+    python -m kd_utils compare                 # full profile, seeds 0-9 (training time: README)
     python -m kd_utils compare --profile fast  # a one-minute smoke run on 5,000 images
     python -m kd_utils compare --force         # retrain even where run records exist
     python -m kd_utils sweep --dataset mnist --student 800,800 --temperatures 1 2 4 8 20 \
@@ -83,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--dataset", default="mnist", choices=("mnist", "fashion_mnist"))
     compare.add_argument("--profile", default=os.environ.get("KD_PROFILE", "full"),
                          choices=("fast", "full"))
-    compare.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    compare.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
     compare.add_argument("--student", type=_student, default="mlp:800,800",
                          help="architecture of the student")
     compare.add_argument("--temperature", type=temperature, default=20.0)

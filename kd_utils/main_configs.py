@@ -10,12 +10,14 @@ from __future__ import annotations
 from .config import RunConfig, profile_settings, with_knobs
 
 # FAST shrinks data and epochs so the whole comparison runs in about a minute on 2 CPU cores.
-# The full profile's main job takes the training time the README's protocol table gives; the paper's
-# numbers need far longer teacher training (the reproduction notebook does that).
+# The full profile's budget is far above where its runs stop: early stopping (patience 10 on
+# the 5,000-image validation split) ends them, so the budget does not bind (the README's
+# protocol table reports, per table, the runs whose best epoch fell in its last tenth, and its
+# training time). The paper's numbers need far longer teacher training (notebook 06).
 PROFILES = {
     "fast": dict(train_limit=5000, val_size=1000, teacher_epochs=3, student_epochs=3, patience=3),
-    "full": dict(train_limit=None, val_size=5000, teacher_epochs=20, student_epochs=20,
-                 patience=8),
+    "full": dict(train_limit=None, val_size=5000, teacher_epochs=150, student_epochs=150,
+                 patience=10),
     # Hinton et al.'s numbers need long training: no early stop (the best validation epoch is
     # still the one kept) and a cosine learning-rate decay to 0. About 27 minutes per teacher
     # and 5 per student on 2 CPU cores (16 s per teacher epoch, measured), so 3 seeds take
@@ -23,6 +25,13 @@ PROFILES = {
     "paper": dict(train_limit=None, val_size=5000, teacher_epochs=100, student_epochs=60,
                   patience=0, lr_schedule="cosine"),
 }
+
+
+# The full profile's budget before issue 18 (20 epochs, patience 8), which bound: most runs
+# had their best epoch in the last two. The tables whose runs at the current budget are still
+# training (`reproductions.evidence`) read their committed records with it, teacher and
+# students alike (`teacher_knobs=ROUND1`, `student_knobs=ROUND1`), until their switch.
+ROUND1 = dict(epochs=20, patience=8)
 
 
 def hinton_configs(seed: int = 0, profile: str = "full", dataset: str = "mnist",

@@ -1,8 +1,7 @@
 """Figures of the lab: one `save_fig` for every figure, and learning curves from run records.
 
 Follows handson-ml3's habit: every figure goes through `save_fig(fig_id)` into
-`results/figures/<fig_id>.png`, so the README's gallery and the notebooks show the same files.
-"""
+`results/figures/<fig_id>.png`, so the README's gallery and the notebooks show the same files."""
 
 from __future__ import annotations
 
@@ -100,8 +99,9 @@ def plot_sweep_heatmap(table: pd.DataFrame, architecture: str, ax=None):
     ax.set_yticks(range(mean.shape[0]), [f"{a:g}" for a in mean.index])
     ax.set_xlabel("temperature T")
     ax.set_ylabel("alpha (weight of the hard-label loss)")
-    seeds = int(np.nanmin(count.values)) if count.size else 0
-    title = f"{architecture}: test accuracy %, mean ± std over {seeds}+ seeds"
+    n = sorted({int(c) for c in count.values.ravel() if c == c}) or [0]  # c == c: not NaN
+    seeds = "-".join(map(str, dict.fromkeys((n[0], n[-1]))))
+    title = f"{architecture}: test accuracy %, mean ± std over {seeds} seeds"
     if "verdict" in cells:  # frame the cells whose verdict against labels alone is decided
         verdicts = cells.pivot(index="alpha", columns="temperature", values="verdict")
         for (i, j), colour in ((ij, VERDICT_COLOURS.get(verdicts.values[ij])) for ij in
@@ -109,8 +109,8 @@ def plot_sweep_heatmap(table: pd.DataFrame, architecture: str, ax=None):
             if colour:
                 ax.add_patch(plt.Rectangle((j - 0.47, i - 0.47), 0.94, 0.94, fill=False,
                                            edgecolor=colour, linewidth=2.5))
-        title += ("\nframed: better (white) or worse (red) than alpha = 1 (labels alone), "
-                  "Welch, Holm-corrected; unframed: no detectable difference")
+        title += ("\nframed: better (white) or worse (red) than alpha = 1 (labels alone),"
+                  "\nWelch, Holm-corrected; unframed: no detectable difference")
     ax.set_title(title, fontsize=9)
     ax.figure.colorbar(image, ax=ax, label="test accuracy %")
     return ax

@@ -11,8 +11,9 @@ the regulariser and the paper profile (whose budget is the paper's), 3 for the p
 distilled on jittered inputs and for the students of the 5 paper teachers' ensemble. Every
 student seed distils the teacher of its own seed, so the spreads hold the teachers' variance;
 each grid's alpha = 1 cell is the scratch run of the comparison. Budgets do not bind: the full
-budget (`BUDGET`: at most 150 epochs, early stopping after 10 epochs without a better
-validation accuracy; validation loss for the restricted transfer sets).
+profile's (`main_configs.PROFILES["full"]`: at most 150 epochs, early stopping after 10
+epochs without a better validation accuracy; validation loss for the restricted transfer
+sets).
 
 The first teachers' models were lost with their machine, and training is not reproducible bit
 for bit on another (`earlier_runs`): the tables after the comparison and the 30-30 grid distil
@@ -58,8 +59,6 @@ JITTERED_SEEDS = tuple(range(3))  # the paper student distilled on jittered inpu
 ENSEMBLE_STUDENT_SEEDS = tuple(range(3))  # students of the ensemble of the PAPER_SEEDS teachers
 PUBLISHED_SEEDS = (0, 1, 2)  # the as-published loops of notebooks 11 and 15
 SECOND = dict(replicate=1)  # the second training of a run (see the module docstring)
-# Far above where the runs stop (the last-tenth fraction is reported per table).
-BUDGET = dict(epochs=150, patience=10)
 SECOND_TEACHER_SEEDS = tuple(sorted(set(LARGE_GRID_SEEDS + WIDTH_SEEDS + TRANSFER_SEEDS
                                         + REGULARISER_SEEDS)))
 
@@ -67,8 +66,7 @@ SECOND_TEACHER_SEEDS = tuple(sorted(set(LARGE_GRID_SEEDS + WIDTH_SEEDS + TRANSFE
 def full_configs(seed: int, teacher_knobs: dict | None = None
                  ) -> tuple[RunConfig, RunConfig, RunConfig]:
     """(teacher, scratch, distilled 800-800 at T = 20, alpha = 0.1) of one seed."""
-    return hinton2015.hinton_configs(seed, "full", student_knobs=BUDGET,
-                                     teacher_knobs={**BUDGET, **(teacher_knobs or {})})
+    return hinton2015.hinton_configs(seed, "full", teacher_knobs=teacher_knobs)
 
 
 def grid_configs(seed: int, student: str, teacher_knobs: dict | None = None) -> list[RunConfig]:
@@ -80,7 +78,7 @@ def grid_configs(seed: int, student: str, teacher_knobs: dict | None = None) -> 
 
 def width_configs(seeds=WIDTH_SEEDS) -> list[RunConfig]:
     return hinton2015.width_configs(seeds=seeds, fixed_teacher=False, scratch_baseline=True,
-                                    student_knobs=BUDGET, teacher_knobs={**BUDGET, **SECOND})
+                                    teacher_knobs=SECOND)
 
 
 def paper_configs(seed: int) -> list[RunConfig]:
@@ -106,8 +104,7 @@ def units() -> list[tuple[str, list[RunConfig]]]:
     for seed in WIDTH_SEEDS:
         work.append((f"width table, seed {seed}", width_configs((seed,))))
     work.append(("soft targets as a regulariser", hinton2015.regulariser_configs(
-        seeds=REGULARISER_SEEDS, train_size=55_000, student_knobs=BUDGET,
-        teacher_knobs={**BUDGET, **SECOND})))
+        seeds=REGULARISER_SEEDS, train_size=55_000, teacher_knobs=SECOND)))
     for seed in PAPER_SEEDS:
         work.append((f"paper profile, seed {seed}", paper_configs(seed)))
         if seed in JITTERED_SEEDS:  # right after its teacher, whose model it needs
@@ -126,8 +123,7 @@ def transfer_units() -> list[tuple[str, list[RunConfig]]]:
 
 def transfer_configs(name: str) -> list[RunConfig]:
     return hinton2015_transfer.omitted_class_configs(name, TRANSFER_SEEDS, monitor="val_loss",
-                                                     student_knobs=BUDGET,
-                                                     teacher_knobs={**BUDGET, **SECOND})
+                                                     teacher_knobs=SECOND)
 
 
 def ensemble_configs() -> list[RunConfig]:

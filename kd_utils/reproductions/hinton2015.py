@@ -29,6 +29,7 @@ from .. import data, runner, stats, sweep, teacher_logits
 from ..comparison import comparison_table
 from ..config import RunConfig
 from ..main_configs import PROFILES as PROFILES  # noqa: F401  (read as hinton2015.PROFILES)
+from ..main_configs import ROUND1 as ROUND1  # noqa: F401  (read as hinton2015.ROUND1)
 from ..main_configs import hinton_configs
 from ..records import RESULTS_DIR, RunRecord, aggregate, write_table
 

@@ -49,7 +49,7 @@ def omitted_class_configs(transfer_set: str | TransferSet, seeds=(0, 1, 2), prof
                           student="mlp:800,800", temperature=20.0,
                           alpha=0.1, student_knobs: dict | None = None,
                           teacher_knobs: dict | None = None,
-                          monitor: str = "val_loss") -> list[RunConfig]:
+                          monitor: str = "val_accuracy") -> list[RunConfig]:
     """The 800-800 student distilled at T = 20 on a transfer set without some classes.
 
     Each seed distils its own seed's teacher, as in `hinton2015.compare`; the teacher saw every

@@ -18,7 +18,10 @@ from ..report import markdown_table, mean_spread, mean_spread_of
 from . import hinton2015, hinton2015_readme, hinton2015_transfer
 from .readings import HEADER, errors, figure, generated, read_table, source_line
 
-SEEDS = (0, 1, 2)
+# The tables still at the first round's budget and seeds (notebooks 04, 07, 08 and 09, until
+# their runs at the current budget are recorded) read their runs with these.
+FIRST_SEEDS = (0, 1, 2)
+FIRST = dict(student_knobs=hinton2015.ROUND1, teacher_knobs=hinton2015.ROUND1)
 
 
 def _rows(results_dir: Path, configs) -> pd.DataFrame:
@@ -52,8 +55,8 @@ def readme_compare_reading(results_dir: Path) -> str:
 
 @generated("01_teacher")
 def teacher_block(results_dir: Path) -> str:
-    configs = [hinton2015.hinton_configs(seed, "full")[0] for seed in SEEDS]
-    rows = _rows(results_dir, configs)
+    runs = records.table_runs("compare_mnist_full", results_dir)  # the comparison's teachers
+    rows = runs[runs.role == "teacher"].sort_values("seed").reset_index(drop=True)
     table = markdown_table(
         [(r.seed, f"{r.best_epoch} of {r.epochs_trained}", f"{100 * r.val_accuracy:.2f}",
           f"{100 * r.test_accuracy:.2f}", r.test_errors) for r in rows.itertuples()],
@@ -103,7 +106,9 @@ def soft_targets_block(results_dir: Path) -> str:
     return "\n\n".join([
         HEADER, figure("03_soft_targets_full", "the teacher's outputs at T = 1, 4 and 20"),
         "The probability the teacher gives its likeliest *wrong* class, for the five test "
-        "images of the figure:", table, source_line("tables/03_soft_target_examples_full.csv")])
+        "images of the figure (teacher "
+        + ", ".join(f"`{t}`" for t in examples["teacher_run_id"].unique()) + "):", table,
+        source_line("tables/03_soft_target_examples_full.csv")])
 
 
 @generated("03_compare")
@@ -115,16 +120,22 @@ def compare_block(results_dir: Path) -> str:
         source_line("tables/compare_mnist_full.csv")])
 
 
-def sweep_rows(results_dir: Path, student: str) -> pd.DataFrame:
-    """The summary rows of the full-profile sweep's cells for one student."""
-    template = hinton2015.hinton_configs(0, "full")[2].replace(architecture=student)
-    configs = sweep.sweep_configs(template, (1, 2, 4, 8, 20), (0, 0.1, 0.5, 0.9, 1), SEEDS)
-    return _rows(results_dir, configs)
+def sweep_rows(results_dir: Path, student: str) -> tuple[pd.DataFrame, str]:
+    """(summary rows, table name) of the full-profile sweep's cells for one student: the runs
+    `sweep_mnist_full` lists, else the first round's grid (which no table lists: its runs were
+    not executed alike)."""
+    runs = records.table_runs("sweep_mnist_full", results_dir)
+    if runs is not None and (runs.architecture == student).any():
+        return runs[runs.architecture == student].reset_index(drop=True), "sweep_mnist_full"
+    template = hinton2015.hinton_configs(0, "full", **FIRST)[2].replace(architecture=student)
+    configs = sweep.sweep_configs(template, (1, 2, 4, 8, 20), (0, 0.1, 0.5, 0.9, 1),
+                                  FIRST_SEEDS)
+    return _rows(results_dir, configs), "sweep_mnist_full_first_round"
 
 
 def _sweep_block(results_dir: Path, student: str) -> str:
     slug = student.replace("mlp:", "mlp").replace(",", "x")
-    rows = sweep_rows(results_dir, student)
+    rows, name = sweep_rows(results_dir, student)
     scratch = rows[rows.alpha == 1.0]
     table = sweep.sweep_table(rows)
     cells = table[table.alpha < 1].reset_index(drop=True)
@@ -138,8 +149,10 @@ def _sweep_block(results_dir: Path, student: str) -> str:
     teachers = rows.loc[rows.alpha < 1, "teacher_run_id"].nunique()
     mix = records.execution_mix(rows)
     return "\n\n".join([
-        HEADER, figure(f"sweep_mnist_full_{slug}_heatmap", f"T x alpha, {student}"),
-        f"`{student}`, {int(cells.test_errors_count.min())} seeds per cell, "
+        HEADER, figure(f"{name}_{slug}_heatmap", f"T x alpha, {student}"),
+        ("**The first round's grid** (20 epochs, patience 8; its runs at the current budget "
+         "are training). " if name.endswith("first_round") else "")
+        + f"`{student}`, {int(cells.test_errors_count.min())} seeds per cell, "
         + ("every seed distilling one fixed teacher (seed 0). " if teachers == 1 else
            "each seed distilling the teacher of its own seed. ")
         + "Labels alone (alpha = 1): "
@@ -153,7 +166,7 @@ def _sweep_block(results_dir: Path, student: str) -> str:
         f"against labels alone: {best.verdict}."
         + (f" These runs were not executed alike ({'; '.join(mix)}): the evidence runs "
            "replace them." if mix else ""),
-        source_line("summary.csv", "tables/sweep_mnist_full.csv")])
+        source_line("summary.csv", f"tables/{name}.csv")])
 
 
 @generated("04_sweep_800")
@@ -199,7 +212,8 @@ def main_table_block(results_dir: Path) -> str:
 @generated("07_width")
 def width_block(results_dir: Path) -> str:
     # From the runs, so that each T carries its verdict against the width's scratch student.
-    table = hinton2015.width_table(_rows(results_dir, hinton2015.width_configs(seeds=SEEDS)))
+    table = hinton2015.width_table(_rows(results_dir, hinton2015.width_configs(
+        seeds=FIRST_SEEDS, **FIRST)))
     lines = []
     for width, rows in table.groupby("width"):
         distilled, scratch = rows[rows.student == "distilled"], rows[rows.student == "scratch"]
@@ -233,7 +247,11 @@ def omitted_block(results_dir: Path) -> str:
     table = read_table(results_dir, "08_omitted_class_full")
     paper = hinton2015_readme.format_paper_vs_ours(
         hinton2015_readme.paper_vs_ours(None, table, None))
-    epochs = {name: _rows(results_dir, hinton2015_transfer.omitted_class_configs(name, SEEDS))
+    listed = records.table_runs("08_omitted_class_full", results_dir)  # None: the first round
+    epochs = {name: _rows(results_dir, hinton2015_transfer.omitted_class_configs(
+                  name, FIRST_SEEDS, **FIRST)) if listed is None else
+              listed[listed.transfer_classes.astype(str) == str(list(
+                  hinton2015_transfer.TRANSFER_SETS[name].transfer_classes))]
               for name in hinton2015_transfer.TRANSFER_SETS}
     kept = "; ".join(f"{name}: {', '.join(str(e) for e in rows.best_epoch)}"
                      for name, rows in epochs.items())
@@ -264,7 +282,7 @@ def regulariser_block(results_dir: Path) -> str:
 def _regulariser_verdicts(results_dir: Path) -> str:
     """Soft targets against hard labels at each data size, from the runs (Welch, Holm over
     the data sizes)."""
-    configs = hinton2015.regulariser_configs(seeds=SEEDS, train_size=55_000)
+    configs = hinton2015.regulariser_configs(seeds=FIRST_SEEDS, train_size=55_000, **FIRST)
     rows = _rows(results_dir, configs)
     sentences, compared = [], []
     for size, own in rows.groupby("train_examples"):

@@ -88,6 +88,16 @@ def protocol_block(results_dir: Path) -> str:
         "- The runs behind one table share their execution (XLA, steps per execution, "
         "trained alone, in a group or in a stack) and the training code's version "
         "(`tests/test_tables.py`).",
+        "- Budgets do not bind: the full profile trains at most 150 epochs and stops after 10 "
+        "without a better validation score; the table below counts the runs whose best epoch "
+        "fell in their budget's last tenth. A table still showing the first round's runs "
+        "(20 epochs, patience 8) says so where it is shown; its runs at the current budget "
+        "are trained by `make evidence` (resumable; `--plan` lists what is done and left).",
+        "- Models are not committed, and training is reproducible only on the machine that "
+        "ran it: a teacher's logits are committed with its record for the students of later "
+        "sessions, and a model that retrains differently from its record is refused "
+        "(`kd_utils.earlier_runs`); another training of the same settings is a run of its "
+        "own (`replicate`).",
     ]
     lines = []
     for listed in sorted((Path(results_dir) / "tables").glob("*.runs.csv")):

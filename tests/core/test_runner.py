@@ -120,31 +120,6 @@ def test_a_distilled_run_reuses_its_teacher_and_reports_agreement(tmp_path):
     assert teacher.row == records.load_record(TEACHER, tmp_path).row  # the teacher was not retrained
 
 
-def test_a_teacher_record_without_its_model_is_retrained(tmp_path):
-    runner.run(TEACHER, results_dir=tmp_path, verbose=0)
-    (tmp_path / "runs" / TEACHER.run_id / "model.keras").unlink()  # models are not committed
-    model = runner.get_or_train_model(TEACHER, results_dir=tmp_path, verbose=0)
-    assert model.count_params() > 0 and (tmp_path / "runs" / TEACHER.run_id / "model.keras").exists()
-
-
-def test_a_model_that_retrains_differently_keeps_its_record_and_says_what_to_do(tmp_path):
-    # Another machine trained this record: its numbers are not what this one retrains.
-    runner.run(TEACHER, results_dir=tmp_path, verbose=0)
-    folder = tmp_path / "runs" / TEACHER.run_id
-    (folder / "model.keras").unlink()
-    row = json.loads((folder / "row.json").read_text())
-    row["test_errors"] += 1
-    (folder / "row.json").write_text(json.dumps(row, indent=2) + "\n")
-    history = (folder / "history.csv").read_text()
-    records.write_summary(tmp_path)
-    with pytest.raises(runner.Irreproducible, match="the record is kept.*replicate=1"):
-        runner.get_or_train_model(TEACHER, results_dir=tmp_path, verbose=0)
-    assert json.loads((folder / "row.json").read_text()) == row
-    assert (folder / "history.csv").read_text() == history
-    assert records.read_summary(tmp_path)["test_errors"].tolist() == [row["test_errors"]]
-    assert not (folder / "model.keras").exists()
-
-
 def test_an_interrupted_run_leaves_no_row_and_reruns(tmp_path, monkeypatch):
     runner.run(TEACHER, results_dir=tmp_path, verbose=0)
     other = TEACHER.replace(seed=1)

@@ -4,6 +4,7 @@ import json
 
 from kd_utils import records
 from kd_utils.config import ensemble_members
+from kd_utils.main_configs import PROFILES
 from kd_utils.reproductions import evidence
 
 
@@ -11,7 +12,9 @@ def test_every_table_shares_its_baseline_and_each_student_distils_its_own_seed()
     units = evidence.units()
     configs = [c for name, unit in units if not name.startswith(("paper", "students of"))
                for c in unit]  # the paper profile keeps the paper's budget
-    budget = (evidence.BUDGET["epochs"], evidence.BUDGET["patience"])
+    full = PROFILES["full"]
+    budget = (full["student_epochs"], full["patience"])
+    assert full["teacher_epochs"] == full["student_epochs"]
     # A 3% training set has a thirtieth of the steps per epoch: ten times the epochs.
     assert all((c.epochs, c.patience) == (budget if c.train_limit is None
                                           else (10 * budget[0], 10 * budget[1]))
@@ -116,3 +119,31 @@ def test_the_time_left_is_the_median_of_finished_runs_alike(tmp_path):
     assert (minutes, unknown) == (4 * 3.0, 0)  # seeds 2-5 at the median of 60, 180, 600 s
     assert evidence.minutes_left([DIGITS_TEACHER.replace(architecture="mlp:7,7")],
                                  tmp_path) == (0.0, 1)
+
+
+def test_a_derived_result_is_made_once_the_runs_it_needs_are_finished(tmp_path, monkeypatch,
+                                                                     capsys):
+    from helpers import DIGITS_TEACHER
+
+    from kd_utils import runner
+
+    made = []
+
+    def unit(name, fail=False):
+        def make(results_dir, data_dir):
+            if fail:
+                raise RuntimeError("its model retrains differently")
+            made.append(name)
+        return evidence.Derived(name, (DIGITS_TEACHER,),
+                                lambda r: (int(name in made), 1), make)
+
+    monkeypatch.setattr(evidence, "derived_units",
+                        lambda results_dir: [unit("broken", fail=True), unit("curves")])
+    evidence.derive_ready(tmp_path)
+    assert made == []  # the teacher has no record yet
+    runner.run(DIGITS_TEACHER, results_dir=tmp_path, verbose=0)
+    evidence.derive_ready(tmp_path)
+    evidence.derive_ready(tmp_path)  # made once: it counts as done now
+    assert made == ["curves"]
+    assert "broken: FAILED: RuntimeError('its model retrains differently')" in (
+        capsys.readouterr().out)

@@ -86,3 +86,18 @@ def test_paper_vs_ours_sets_each_number_beside_the_paper():
     markdown = hinton2015_readme.format_paper_vs_ours(table)
     assert markdown.splitlines()[2] == (
         "| teacher 1200-1200, test errors | 67 | 80.0 ± 2.0 [75.0, 85.0] | 3 |")
+
+
+def test_the_soft_target_examples_name_their_teacher_and_are_read_back_for_it_alone(
+        tmp_path, monkeypatch):
+    from kd_utils import runner
+
+    runner.run(DIGITS_TEACHER, results_dir=tmp_path, verbose=0)
+    examples = hinton2015.soft_target_examples(DIGITS_TEACHER, tmp_path, count=3)
+    assert list(examples["teacher_run_id"]) == [DIGITS_TEACHER.run_id] * 3
+    assert hinton2015.has_soft_target_examples(DIGITS_TEACHER, tmp_path, count=3)
+    other = DIGITS_TEACHER.replace(replicate=1)  # same profile, so the same file name
+    assert not hinton2015.has_soft_target_examples(other, tmp_path, count=3)
+    monkeypatch.setattr(runner, "get_or_train_model", lambda *a, **k: pytest.fail("model"))
+    again = hinton2015.soft_target_examples(DIGITS_TEACHER, tmp_path, count=3)  # no model needed
+    pd.testing.assert_frame_equal(again, examples, check_dtype=False)
