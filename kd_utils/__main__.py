@@ -89,6 +89,13 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--temperature", type=temperature, default=20.0)
     compare.add_argument("--alpha", type=alpha, default=0.1,
                          help="weight of the HARD-label loss (1 - alpha weights the soft loss)")
+    for command in (compare, sweep := commands.add_parser(
+            "sweep", help="distil over a grid of temperature x alpha x seed")):
+        command.add_argument(
+            "--teacher-replicate", type=_non_negative_int, default=0,
+            help="distil the N-th training of each teacher (a run of its own). Models are not "
+            "committed and training is reproducible only on the machine that ran it, so a "
+            "committed teacher (0) whose logits are not kept cannot be retrained elsewhere")
     compare.add_argument("--results-dir", type=Path, default=None)
     compare.add_argument("--data-dir", type=Path, default=None)
     compare.add_argument("--force", action="store_true", help="retrain finished runs")
@@ -96,7 +103,6 @@ def _parser() -> argparse.ArgumentParser:
                          help="log each run for TensorBoard in <results-dir>/tensorboard/<run id>")
     compare.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
 
-    sweep = commands.add_parser("sweep", help="distil over a grid of temperature x alpha x seed")
     sweep.add_argument("--dataset", default="mnist", choices=("mnist", "fashion_mnist"))
     sweep.add_argument("--profile", default=os.environ.get("KD_PROFILE", "full"),
                        choices=("fast", "full"))
@@ -135,7 +141,14 @@ def main(argv=None) -> int:
     _check_builders(parser, args.student if isinstance(args.student, list) else [args.student])
     if os.environ.get("KD_FAST") == "1":
         args.profile = "fast"
-    return {"compare": _compare, "sweep": _sweep}[args.command](args)
+    from .earlier_runs import Irreproducible
+
+    try:
+        return {"compare": _compare, "sweep": _sweep}[args.command](args)
+    except Irreproducible as error:  # one line, no traceback: it says what to do
+        print(f"python -m kd_utils {args.command}: {error} (--teacher-replicate 1)",
+              file=sys.stderr)
+        return 1
 
 
 def _sweep(args) -> int:
@@ -144,7 +157,8 @@ def _sweep(args) -> int:
 
     results_dir = args.results_dir or records.RESULTS_DIR
     # The default teacher and training settings: Hinton et al.'s (teacher seed 0 for every cell).
-    template = hinton_configs(0, args.profile, args.dataset)[2]
+    template = hinton_configs(0, args.profile, args.dataset,
+                              teacher_knobs=dict(replicate=args.teacher_replicate))[2]
     students = args.student
     rows = sweep.sweep(template, students, args.temperatures, args.alphas, args.seeds,
                        results_dir, args.data_dir, verbose=args.verbose,
@@ -168,7 +182,8 @@ def _compare(args) -> int:
 
     results_dir = args.results_dir or records.RESULTS_DIR
     configs = [c for seed in args.seeds for c in hinton_configs(
-        seed, args.profile, args.dataset, args.student, args.temperature, args.alpha)]
+        seed, args.profile, args.dataset, args.student, args.temperature, args.alpha,
+        teacher_knobs=dict(replicate=args.teacher_replicate))]
     found = []
     for i, config in enumerate(configs, 1):
         done = records.is_finished(config, results_dir) and not args.force

@@ -34,6 +34,7 @@ def test_compare_command_writes_the_table_then_reuses_its_runs(results_with_fast
     (["sweep", "--student", "resnet50"], "--student"),
     (["sweep", "--dataset", "imagenet"], "--dataset"),
     (["sweep", "--group-size", "0"], "--group-size"),
+    (["compare", "--teacher-replicate", "-1"], "--teacher-replicate"),
 ])
 def test_bad_arguments_print_one_line_naming_the_argument_and_exit_2(argv, argument, tmp_path,
                                                                      capsys):
@@ -56,3 +57,21 @@ def test_the_cli_exits_2_without_a_traceback_in_a_real_process(tmp_path):
     assert done.stderr.strip().splitlines() == [
         "python -m kd_utils sweep: error: argument --alphas: expected an alpha in [0, 1] (the "
         "weight of the hard-label loss), got '1.5'"]
+
+
+def test_a_teacher_that_cannot_be_retrained_here_is_one_line_naming_the_way_out(tmp_path,
+                                                                             monkeypatch, capsys):
+    from kd_utils import runner, sweep
+
+    seen = []
+
+    def refuse(template, *args, **kwargs):
+        seen.append(template.teacher.replicate)
+        raise runner.Irreproducible("mnist-teacher-...: retraining it here gives other numbers")
+
+    monkeypatch.setattr(sweep, "sweep", refuse)
+    assert main(["sweep", "--results-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "gives other numbers" in err[0] and "--teacher-replicate 1" in err[0]
+    assert main(["sweep", "--teacher-replicate", "1", "--results-dir", str(tmp_path)]) == 1
+    assert seen == [0, 1]
