@@ -203,3 +203,17 @@ def omitted_class_table(curves: pd.DataFrame) -> pd.DataFrame:
                       "paper_error_percent": numbers.get(f"{prefix}test_error_percent"),
                       "paper_class_errors": numbers.get(f"{prefix}class_errors")})
     return pd.concat([table, pd.DataFrame(paper)], axis=1)
+
+
+def shift_verdicts(table: pd.DataFrame) -> str:
+    """The sentence saying what the validation-chosen shift did to each transfer set's test
+    errors (an `omitted_class_table` with its tests); "" for a table without them."""
+    if "verdict" not in table:
+        return ""
+    shifted = table[table["bias"] != "none"]
+    parts = [f"{row.transfer_set}: {row.difference:+.1f} errors "
+             f"{stats.interval(row.diff_low, row.diff_high)}, Holm p = {row.p_holm:.3g}: "
+             f"{row.verdict}" for row in shifted.itertuples()]
+    return ("The shift chosen on validation, against no shift (the same runs, a paired t test "
+            f"over {int(shifted.errors_count.min())} seeds, Holm over {len(parts)} transfer "
+            "sets): " + "; ".join(parts) + ".")

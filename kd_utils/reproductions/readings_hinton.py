@@ -258,7 +258,8 @@ def omitted_block(results_dir: Path) -> str:
     return "\n\n".join([
         HEADER, figure("08_bias_shift_omit_3_full", "errors against the bias shift, no 3s"),
         figure("08_bias_shift_only_7_8_full", "errors against the bias shift, only 7s and 8s"),
-        paper, f"Best validation epochs kept, per seed: {kept}.",
+        paper, " ".join(filter(None, [f"Best validation epochs kept, per seed: {kept}.",
+                                      hinton2015_transfer.shift_verdicts(table)])),
         source_line("tables/08_omitted_class_full.csv", "summary.csv")])
 
 

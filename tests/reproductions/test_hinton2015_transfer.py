@@ -68,6 +68,12 @@ def test_the_shift_is_chosen_on_validation_never_on_test():
     assert table.loc["shift chosen on validation", "errors_count"] == 2
     assert table.loc["shift chosen on validation", "paper_errors"] == 109
     assert table.loc["none", "paper_errors"] == 206 and table.loc["none", "paper_class_errors"] == 133
+    # The shifted runs are the unshifted ones measured again: paired differences -10 and 0.
+    shifted = table.loc["shift chosen on validation"]
+    assert shifted["difference"] == -5.0 and shifted["verdict"] == "no detectable difference"
+    assert table.loc["none", "verdict"] == "baseline"
+    sentence = hinton2015_transfer.shift_verdicts(table.reset_index())
+    assert "paired t test over 2 seeds" in sentence and "omit_3: -5.0 errors" in sentence
 
 
 def test_omitted_class_configs_keep_the_teacher_and_drop_the_classes():
