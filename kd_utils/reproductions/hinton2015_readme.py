@@ -72,8 +72,8 @@ def readme_paper_vs_ours(results_dir=RESULTS_DIR) -> str:
     """The README's "paper vs ours" block, from the committed tables alone.
 
     The main rows come from notebook 06's paper-profile table when it exists, else from the
-    20-epoch full profile of `make compare` (`compare_mnist_full.csv`); a caption line says
-    which, so a shorter training is never passed off as the paper's.
+    full profile of `make compare` (`compare_mnist_full.csv`); a caption line says which, so
+    another training is never passed off as the paper's.
     """
     tables = Path(results_dir) / "tables"
     main, main_name, source = None, None, ""
@@ -81,8 +81,8 @@ def readme_paper_vs_ours(results_dir=RESULTS_DIR) -> str:
     paper_label = (f"the paper profile ({paper['teacher_epochs']} teacher epochs, "
                    f"{paper['student_epochs']} per student)")
     for name, label in (("06_hinton_main_paper", paper_label),
-                        ("compare_mnist_full", "the full profile (20 epochs each, "
-                         "`make compare`)")):
+                        ("compare_mnist_full", "the full profile (early stopping within "
+                         f"{PROFILES['full']['teacher_epochs']} epochs, `make compare`)")):
         if (tables / f"{name}.csv").exists():
             main = pd.read_csv(tables / f"{name}.csv")
             if "paper_test_errors" not in main:
