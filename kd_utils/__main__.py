@@ -112,6 +112,9 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--alphas", type=alpha, nargs="+", default=[0, 0.1, 0.5, 0.9, 1],
                        help="weights of the HARD-label loss (1 = no teacher signal)")
     sweep.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    sweep.add_argument("--fixed-teacher", action="store_true",
+                       help="every seed distils teacher seed 0, and alpha = 1 is a distilled run "
+                       "(default: each seed its own teacher, alpha = 1 the student from scratch)")
     sweep.add_argument("--jitter-pixels", type=_non_negative_int, default=0,
                        help="jitter the students' inputs too (the teacher then runs every batch)")
     sweep.add_argument("--group-size", type=_positive_int, default=None,
@@ -156,14 +159,17 @@ def _sweep(args) -> int:
     from .main_configs import hinton_configs
 
     results_dir = args.results_dir or records.RESULTS_DIR
-    # The default teacher and training settings: Hinton et al.'s (teacher seed 0 for every cell).
+    # The default teacher and training settings: Hinton et al.'s. Each seed distils the teacher
+    # of its own seed and alpha = 1 is the student from scratch (the comparison's very runs),
+    # unless --fixed-teacher.
     template = hinton_configs(0, args.profile, args.dataset,
                               teacher_knobs=dict(replicate=args.teacher_replicate))[2]
     students = args.student
     rows = sweep.sweep(template, students, args.temperatures, args.alphas, args.seeds,
                        results_dir, args.data_dir, verbose=args.verbose,
                        jitter_pixels=args.jitter_pixels, group_size=args.group_size,
-                       stack_size=args.stack_size,
+                       stack_size=args.stack_size, fixed_teacher=args.fixed_teacher,
+                       scratch_baseline=not args.fixed_teacher,
                        backend=args.backend, address=args.address,
                        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
                        tensorboard_dir=Path(results_dir) / "tensorboard" if args.tensorboard

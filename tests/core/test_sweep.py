@@ -103,8 +103,11 @@ def test_a_killed_sweep_resumes_without_duplicates_or_loss(results_with_fast_tea
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
     finished_before = {p: p.stat().st_mtime_ns for p in results.glob("runs/*-distilled-*/row.json")}
+    finished_before |= {p: p.stat().st_mtime_ns for p in results.glob("runs/*-scratch-*/row.json")}
+    # The command's default: each seed its own teacher, alpha = 1 the student from scratch.
     configs = sweep.sweep_configs(FAST_TEMPLATE.replace(architecture="mlp:16"), (2.0, 8.0),
-                                  (0.5, 1.0), (0, 1))
+                                  (0.5, 1.0), (0, 1), fixed_teacher=False, scratch_baseline=True)
+    assert {c.teacher.seed for c in configs if c.teacher} == {0, 1}
     assert 1 <= len(finished_before) < len(configs)
 
     assert main([*SWEEP_ARGS, "--results-dir", str(results)]) == 0
