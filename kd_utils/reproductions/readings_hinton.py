@@ -253,7 +253,7 @@ def omitted_block(results_dir: Path) -> str:
               listed[listed.transfer_classes.astype(str) == str(list(
                   hinton2015_transfer.TRANSFER_SETS[name].transfer_classes))]
               for name in hinton2015_transfer.TRANSFER_SETS}
-    kept = "; ".join(f"{name}: {', '.join(str(e) for e in rows.best_epoch)}"
+    kept = "; ".join(f"{name}: {', '.join(str(e) for e in rows.sort_values('seed').best_epoch)}"
                      for name, rows in epochs.items())
     return "\n\n".join([
         HEADER, figure("08_bias_shift_omit_3_full", "errors against the bias shift, no 3s"),

@@ -103,7 +103,8 @@ def protocol_block(results_dir: Path) -> str:
     for listed in sorted((Path(results_dir) / "tables").glob("*.runs.csv")):
         name = listed.name.removesuffix(".runs.csv")
         runs = records.table_runs(name, results_dir)
-        per_row = runs.groupby(["role", "architecture", "temperature", "alpha"],
+        per_row = runs.groupby([c for c in ("role", "architecture", "temperature", "alpha",
+                                            "transfer_classes", "train_limit") if c in runs],
                                dropna=False).size()
         mix = records.execution_mix(runs)
         bound = records.best_in_last_tenth(runs)
