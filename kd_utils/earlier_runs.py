@@ -95,3 +95,24 @@ def initial_weights_of(config: RunConfig, results_dir, data_dir=None, verbose=0)
     if config.init_from is None:
         return None
     return get_or_train_model(config.init_from, results_dir, data_dir, verbose).get_weights()
+
+
+def keep_teacher_logits(configs, results_dir=RESULTS_DIR, data_dir=None) -> int:
+    """Keep with their records the logits of the teachers of `configs` whose models are on this
+    machine, on each set of inputs those students train on, where none are kept yet; return how
+    many were written. Run it while the models exist: on another machine a teacher without kept
+    logits cannot be reproduced (`Irreproducible`)."""
+    written, seen = 0, set()
+    for config in configs:
+        inputs = (config.teacher, config.dataset, config.val_size, config.train_limit,
+                  config.transfer_classes)  # what sets a student's splits
+        if (config.role != "distilled" or config.jitter_pixels or config.teacher_seeds
+                or inputs in seen):
+            continue
+        seen.add(inputs)
+        model = records.run_dir(config.teacher, results_dir) / "model.keras"
+        splits = data.splits_for(config, data_dir) if model.exists() else None
+        if splits is not None and recorded_logits(config.teacher, splits, results_dir) is None:
+            teacher_of(config, splits, results_dir, data_dir)
+            written += 1
+    return written

@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import records, runner, sweep
+from .. import earlier_runs, records, runner, sweep
 from ..config import RunConfig, ensemble_members
 from . import (
     hinton2015,
@@ -248,6 +248,7 @@ def train_all(results_dir=records.RESULTS_DIR, data_dir=None) -> None:
         sweep.run_configs(configs, results_dir, data_dir, verbose=2, progress=False)
         _done(name, started)
         derive_ready(results_dir, data_dir)
+        earlier_runs.keep_teacher_logits([c for _, u in units() for c in u], results_dir, data_dir)
 
 
 def derive_ready(results_dir=records.RESULTS_DIR, data_dir=None) -> None:
@@ -267,8 +268,8 @@ def derive_ready(results_dir=records.RESULTS_DIR, data_dir=None) -> None:
 
 
 def _done(name: str, started: float) -> None:
-    print(f"{time.strftime('%H:%M:%S')} {name}: done in "
-          f"{(time.perf_counter() - started) / 60:.1f} min", flush=True)
+    print(f"{time.strftime('%H:%M:%S')} {name}: done in {(time.perf_counter() - started) / 60:.1f}"
+          " min", flush=True)
 
 
 def main(argv=None) -> int:

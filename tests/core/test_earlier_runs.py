@@ -71,3 +71,17 @@ def test_a_teachers_logits_kept_with_its_record_serve_students_without_its_model
     # Other inputs (a restricted transfer set) have no kept logits yet.
     restricted = data.splits_for(DIGITS_DISTILLED.replace(transfer_classes=(0, 1)))
     assert teacher_logits.recorded_logits(TEACHER, restricted, tmp_path) is None
+
+
+def test_teacher_logits_are_kept_for_every_input_set_of_the_students_to_come(tmp_path):
+    from kd_utils import earlier_runs
+
+    runner.run(TEACHER, results_dir=tmp_path, verbose=0)
+    students = [DIGITS_DISTILLED, DIGITS_DISTILLED.replace(temperature=8.0),  # same inputs
+                DIGITS_DISTILLED.replace(train_limit=300), TEACHER]
+    assert earlier_runs.keep_teacher_logits(students, tmp_path) == 2
+    assert len(list((tmp_path / "runs" / TEACHER.run_id).glob("logits-*.npz"))) == 2
+    assert earlier_runs.keep_teacher_logits(students, tmp_path) == 0  # kept already
+    (tmp_path / "runs" / TEACHER.run_id / "model.keras").unlink()
+    restricted = [DIGITS_DISTILLED.replace(transfer_classes=(0, 1))]
+    assert earlier_runs.keep_teacher_logits(restricted, tmp_path) == 0  # no model here: nothing
