@@ -208,8 +208,23 @@ def provenance() -> dict:
 
     return {"tf_version": tf.__version__, "keras_version": keras.__version__,
             "machine": f"{platform.machine()} {os.cpu_count()} cpus",
-            "git_commit": git_commit(),
+            "cpu": cpu_model(), "git_commit": git_commit(),
             "finished_at": datetime.now(UTC).isoformat(timespec="seconds")}
+
+
+def cpu_model(info: str | None = None) -> str:
+    """The CPU's model name and the vector extensions oneDNN picks its kernels by (from `info`,
+    else /proc/cpuinfo): a record retrained on another of these may not give the same numbers
+    (`earlier_runs`)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text() if info is None else info
+    except OSError:
+        return "unknown"
+    name = next((line.split(":", 1)[1].strip() for line in info.splitlines()
+                 if line.startswith("model name")), "unknown")
+    flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines()
+                      if line.startswith("flags")), []))
+    return " ".join([name, *sorted(flags & {"avx2", "avx512f", "avx512_bf16", "amx_tile"})])
 
 
 def write_derived_record(folder: Path, config: dict, row: dict,

@@ -108,3 +108,11 @@ def test_the_commit_is_read_at_start_up_not_when_a_record_is_written(monkeypatch
 
     monkeypatch.setattr(records.subprocess, "run", no_git)
     assert records.git_commit() == at_start and records.provenance()["git_commit"] == at_start
+
+
+def test_a_record_names_the_cpu_and_the_vector_extensions_its_kernels_used():
+    info = ("processor\t: 0\nmodel name\t: Some Xeon\nflags\t\t: fpu sse2 avx2 avx512f amx_tile\n"
+            "processor\t: 1\nmodel name\t: Some Xeon\nflags\t\t: fpu sse2 avx2 avx512f amx_tile\n")
+    assert records.cpu_model(info) == "Some Xeon amx_tile avx2 avx512f"
+    assert records.cpu_model("flags : sse2\n") == "unknown"
+    assert records.provenance()["cpu"] == records.cpu_model()
