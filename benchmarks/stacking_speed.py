@@ -45,23 +45,24 @@ SMALL, LARGE = "mlp:30,30", "mlp:800,800"
 def _configs(profile: str):
     from kd_utils.reproductions import hinton2015
 
-    teacher, _, distilled = hinton2015.hinton_configs(0, profile)
+    # Full profile: the second training of teacher seed 0, whose logits are kept with its
+    # record (its model is not committed, and a retraining elsewhere is not the recorded one).
+    second = dict(replicate=1) if profile == "full" else None
+    teacher, _, distilled = hinton2015.hinton_configs(0, profile, teacher_knobs=second)
     return teacher, distilled
 
 
 def prepare_teacher(profile: str, base: Path) -> None:
-    """A results folder holding the teacher's record, model and cached logits only."""
+    """A results folder holding the teacher's record and its logits only."""
     from kd_utils import records, runner
 
     teacher, _ = _configs(profile)
     if profile == "fast":  # a smoke run: its own FAST teacher, never the committed results
         runner.save_teacher_logits(teacher, base)
         return
-    logits = runner.save_teacher_logits(teacher)  # trains the teacher only if it has no model
-    shutil.copytree(records.run_dir(teacher, records.RESULTS_DIR),
-                    records.run_dir(teacher, base))
-    (base / logits.relative_to(records.RESULTS_DIR)).parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(logits, base / logits.relative_to(records.RESULTS_DIR))
+    # The committed record with the logits kept in it: the students need no model.
+    shutil.copytree(records.run_dir(teacher, records.RESULTS_DIR), records.run_dir(teacher, base),
+                    ignore=shutil.ignore_patterns("*.keras", "checkpoint"))
 
 
 def cli_case(base: Path, work: Path, profile: str, seeds, stack_size: int | None) -> dict:
@@ -71,7 +72,8 @@ def cli_case(base: Path, work: Path, profile: str, seeds, stack_size: int | None
     shutil.copytree(base, results)
     command = [sys.executable, __file__, "--child-cli", "sweep", "--profile", profile,
                "--student", SMALL.removeprefix("mlp:"), "--seeds", *map(str, seeds),
-               "--results-dir", str(results), "--verbose", "0"]
+               "--results-dir", str(results), "--verbose", "0", "--fixed-teacher",
+               "--teacher-replicate", "1" if profile == "full" else "0"]
     if stack_size is not None:
         command += ["--stack-size", str(stack_size)]
     started = time.perf_counter()
