@@ -59,7 +59,9 @@ def test_a_teacher_is_trained_before_the_students_that_distil_it():
     names = [name for name, _ in evidence.units()]
     for seed in evidence.JITTERED_SEEDS:
         assert names.index(f"paper student on jittered inputs, seed {seed}") == names.index(
-            f"paper profile, seed {seed}") + 1
+            f"paper teacher, seed {seed}") + 2  # after the seed's other students
+    # A teacher is a unit of its own, so its logits are kept before any student needs them.
+    assert all(len(unit) == 1 for name, unit in evidence.units() if "teacher, seed" in name)
 
 
 def test_the_restricted_transfer_sets_select_on_validation_loss():
@@ -146,4 +148,27 @@ def test_a_derived_result_is_made_once_the_runs_it_needs_are_finished(tmp_path, 
     evidence.derive_ready(tmp_path)  # made once: it counts as done now
     assert made == ["curves"]
     assert "broken: FAILED: RuntimeError('its model retrains differently')" in (
+        capsys.readouterr().out)
+
+
+def test_a_unit_that_cannot_train_on_this_machine_does_not_stop_the_others(tmp_path, monkeypatch,
+                                                                          capsys):
+    from helpers import DIGITS_DISTILLED, DIGITS_TEACHER
+
+    from kd_utils import earlier_runs, sweep
+
+    trained = []
+
+    def run_configs(configs, *args, **kwargs):
+        if configs[0].role == "distilled":
+            raise earlier_runs.Irreproducible("its teacher retrains differently here")
+        trained.append(configs[0])
+
+    monkeypatch.setattr(evidence, "units", lambda: [("students", [DIGITS_DISTILLED]),
+                                                    ("teacher", [DIGITS_TEACHER])])
+    monkeypatch.setattr(evidence, "derived_units", lambda results_dir: [])
+    monkeypatch.setattr(sweep, "run_configs", run_configs)
+    evidence.train_all(tmp_path)
+    assert trained == [DIGITS_TEACHER]
+    assert "students: cannot train on this machine: its teacher retrains differently here" in (
         capsys.readouterr().out)
