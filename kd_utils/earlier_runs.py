@@ -34,18 +34,18 @@ def get_or_train_model(config: RunConfig, results_dir=RESULTS_DIR, data_dir=None
                                                                          "history.csv")}
         retrained = run(config, results_dir=results_dir, data_dir=data_dir, verbose=verbose,
                         force=True, why="retraining (its record has no model.keras)")
+        for name, content in kept.items():  # the record stays as it was, times and all
+            records.atomic_write_text(record.run_dir / name, content.decode())
+        records.write_summary(results_dir)
         same = ("test_errors", "best_epoch", "epochs_trained")
         if any(retrained.row[k] != record.row[k] for k in same):
-            for name, content in kept.items():
-                records.atomic_write_text(record.run_dir / name, content.decode())
             (record.run_dir / "model.keras").unlink(missing_ok=True)
-            records.write_summary(results_dir)
             raise Irreproducible(
                 f"{config.run_id}: its model is not committed and retraining it here gives "
                 f"{', '.join(f'{k} {retrained.row[k]}' for k in same)} where its record says "
                 f"{', '.join(str(record.row[k]) for k in same)}; the record is kept. Train "
                 "another replicate (config.replace(replicate=1)) instead")
-        record = retrained
+        return retrained.load_model()
     return record.load_model()
 
 

@@ -16,9 +16,13 @@ TEACHER = DIGITS_TEACHER
 
 def test_a_teacher_record_without_its_model_is_retrained(tmp_path):
     runner.run(TEACHER, results_dir=tmp_path, verbose=0)
-    (tmp_path / "runs" / TEACHER.run_id / "model.keras").unlink()  # models are not committed
+    folder = tmp_path / "runs" / TEACHER.run_id
+    (folder / "model.keras").unlink()  # models are not committed
+    before = {name: (folder / name).read_bytes() for name in ("row.json", "history.csv")}
     model = runner.get_or_train_model(TEACHER, results_dir=tmp_path, verbose=0)
-    assert model.count_params() > 0 and (tmp_path / "runs" / TEACHER.run_id / "model.keras").exists()
+    assert model.count_params() > 0 and (folder / "model.keras").exists()
+    # The record is the one committed, byte for byte (its times and commit included).
+    assert {name: (folder / name).read_bytes() for name in before} == before
 
 
 def test_a_model_that_retrains_differently_keeps_its_record_and_says_what_to_do(tmp_path):
