@@ -78,10 +78,10 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda f: f.write(text))
 
 
-# A teacher's logits, kept (and committed) with its record once a student has used them, one
-# file per set of inputs (`logits-<hash of the inputs>.npz`): students trained in a later
-# session read them instead of the model, which is not committed and cannot be retrained bit
-# for bit on another machine (`teacher_logits`).
+# A teacher's logits, kept beside its record once a student has used them (not committed:
+# derived per dataset example), one file per set of inputs (`logits-<hash of the inputs>.npz`):
+# students read them instead of the model, which cannot be retrained bit for bit on another
+# machine (`teacher_logits`).
 LOGITS_FILES = "logits-*.npz"
 
 

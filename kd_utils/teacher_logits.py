@@ -6,9 +6,9 @@ The cache file's name holds a hash of the teacher's weights and one of the input
 retrained or edited teacher, or other data, is never served stale logits.
 
 A teacher's logits are also kept with its record (`runs/<teacher run id>/logits-<hash of the
-inputs>.npz`), and committed: models are not, and training is reproducible only on the
-machine that ran it, so a student trained in a later session, on another machine, reads the
-very outputs its teacher's record describes (`recorded_logits`).
+inputs>.npz`, not committed: they are derived per MNIST example), and checked against the
+record when read (`recorded_logits`): a student then needs no model, which is reproducible
+only on the machine that trained it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
 """The repository keeps its promises: lint clean, CI runs the README's test command, no data
 files. (The README's numbers are checked with the notebooks', in tests/reproductions/test_readings.py.)"""
 
-import re
 import shutil
 import subprocess
 import sys
@@ -34,17 +33,9 @@ def test_no_dataset_files_are_tracked():
     tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True).stdout
     if not tracked:
         pytest.skip("not a git checkout")
-    offending = [p for p in tracked.splitlines() if not _kept_teacher_logits(p)
-                 and ("ubyte" in p or p.endswith((".npz", ".tfrecord", ".keras")))]
+    offending = [p for p in tracked.splitlines()
+                 if "ubyte" in p or p.endswith((".npz", ".tfrecord", ".keras"))]
     assert not offending
-
-
-def _kept_teacher_logits(path: str) -> bool:
-    """A teacher's logits kept with its record (`teacher_logits.recorded_logits`): outputs of a
-    model that cannot be reproduced on another machine, not data and not a model."""
-    parts = path.split("/")
-    return (len(parts) == 4 and parts[:2] == ["results", "runs"] and "-teacher-" in parts[2]
-            and re.fullmatch(r"logits-[0-9a-f]{12}\.npz", parts[3]) is not None)
 
 
 def test_no_checkpoint_or_model_is_committed():
@@ -53,8 +44,7 @@ def test_no_checkpoint_or_model_is_committed():
     if listed.returncode != 0:
         pytest.skip("not a git checkout")
     tracked = listed.stdout.splitlines()
-    heavy = [p for p in tracked if "checkpoint/" in p
-             or p.endswith(".keras") or (p.endswith(".npz") and not _kept_teacher_logits(p))]
+    heavy = [p for p in tracked if "checkpoint/" in p or p.endswith((".keras", ".npz"))]
     assert not heavy, f"mid-training or model files are tracked: {heavy[:3]}"
 
 

@@ -94,8 +94,8 @@ def protocol_block(results_dir: Path) -> str:
         "(20 epochs, patience 8) says so where it is shown; its runs at the current budget "
         "are trained by `make evidence` (resumable; `--plan` lists what is done and left).",
         "- Models are not committed, and training is reproducible only on the machine that "
-        "ran it: a teacher's logits are committed with its record for the students of later "
-        "sessions, and a model that retrains differently from its record is refused "
+        "ran it: a teacher's logits are kept beside its record (not committed) for its "
+        "students, and a model that retrains differently from its record is refused "
         "(`kd_utils.earlier_runs`); another training of the same settings is a run of its "
         "own (`replicate`).",
     ]
