@@ -146,9 +146,11 @@ def write_table(table: pd.DataFrame, name: str, results_dir=RESULTS_DIR,
     """
     path = Path(results_dir) / "tables" / f"{name}.csv"
     atomic_write_text(path, table.to_csv(index=False))
+    listed = path.with_suffix(".runs.csv")
     if runs is not None:
-        atomic_write_text(path.with_suffix(".runs.csv"),
-                          runs[["run_id"]].drop_duplicates().to_csv(index=False))
+        atomic_write_text(listed, runs[["run_id"]].drop_duplicates().to_csv(index=False))
+    else:  # a run list left from an earlier version of the table would now be wrong
+        listed.unlink(missing_ok=True)
     return path
 
 

@@ -45,6 +45,9 @@ def test_a_tables_runs_are_listed_and_checked_for_mixed_execution(tmp_path):
     assert records.execution_mix(rows.iloc[:2]) == []  # the teacher alone: nothing to mix
     path = records.write_table(pd.DataFrame({"x": [1]}), "t", tmp_path, runs=rows)
     assert list(pd.read_csv(path.with_suffix(".runs.csv"))["run_id"]) == ["a", "b", "c", "d"]
+    records.write_table(pd.DataFrame({"x": [2]}), "t", tmp_path)  # now from unlisted runs
+    assert not path.with_suffix(".runs.csv").exists()  # the old list would name wrong runs
+    assert records.table_runs("t", tmp_path) is None
 
 
 def test_concurrent_summary_rebuilds_keep_every_row(tmp_path, monkeypatch):
