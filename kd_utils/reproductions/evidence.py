@@ -98,10 +98,10 @@ def units() -> list[tuple[str, list[RunConfig]]]:
     work += transfer_units()
     for seed in LARGE_GRID_SEEDS:
         work.append((f"800-800 grid, seed {seed}", grid_configs(seed, "mlp:800,800", SECOND)))
-    for seed in WIDTH_SEEDS:
-        work.append((f"width table, seed {seed}", width_configs((seed,))))
     work.append(("soft targets as a regulariser", hinton2015.regulariser_configs(
         seeds=REGULARISER_SEEDS, train_size=55_000, teacher_knobs=SECOND)))
+    for seed in WIDTH_SEEDS:  # after the short regulariser runs: a session finishes a table
+        work.append((f"width table, seed {seed}", width_configs((seed,))))
     for seed in PAPER_SEEDS:
         teacher, *students = paper_configs(seed)  # the teacher's logits are kept in between
         work += [(f"paper teacher, seed {seed}", [teacher]),
