@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -60,6 +61,13 @@ def _student(text: str) -> str:
     if widths is not None and not all(w.isdigit() and int(w) > 0 for w in widths):
         raise argparse.ArgumentTypeError(f"expected hidden widths such as 800,800; got {text!r}")
     return architecture
+
+
+def _table_name(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", text):
+        raise argparse.ArgumentTypeError(
+            f"expected a file name of letters, digits, '_', '.' and '-'; got {text!r}")
+    return text
 
 
 def _check_builders(parser, architectures) -> None:
@@ -130,6 +138,10 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--cpus-per-trial", type=float, default=1)
     sweep.add_argument("--gpus-per-trial", type=float, default=0)
     sweep.add_argument("--results-dir", type=Path, default=None)
+    sweep.add_argument("--name", type=_table_name, default=None,
+                       help="name of the table and figures written (default "
+                       "sweep_<dataset>_<profile>_cli, apart from notebook 04's "
+                       "sweep_<dataset>_<profile>, which a command-line grid must not replace)")
     sweep.add_argument("--tensorboard", action="store_true",
                        help="log each run for TensorBoard in <results-dir>/tensorboard/")
     sweep.add_argument("--data-dir", type=Path, default=None)
@@ -175,8 +187,8 @@ def _sweep(args) -> int:
                        tensorboard_dir=Path(results_dir) / "tensorboard" if args.tensorboard
                        else None)
     table = sweep.sweep_table(rows, args.temperatures)
-    name = f"sweep_{args.dataset}_{args.profile}"
-    name += f"_jitter{args.jitter_pixels}" if args.jitter_pixels else ""
+    name = args.name or (f"sweep_{args.dataset}_{args.profile}_cli"
+                         + (f"_jitter{args.jitter_pixels}" if args.jitter_pixels else ""))
     for path in sweep.write_outputs(table, students, name, results_dir, runs=rows):
         print(f"wrote {path}")
     return 0

@@ -35,6 +35,7 @@ def test_compare_command_writes_the_table_then_reuses_its_runs(results_with_fast
     (["sweep", "--dataset", "imagenet"], "--dataset"),
     (["sweep", "--group-size", "0"], "--group-size"),
     (["compare", "--teacher-replicate", "-1"], "--teacher-replicate"),
+    (["sweep", "--name", "../tables/x"], "--name"),
 ])
 def test_bad_arguments_print_one_line_naming_the_argument_and_exit_2(argv, argument, tmp_path,
                                                                      capsys):

@@ -116,8 +116,10 @@ def test_a_killed_sweep_resumes_without_duplicates_or_loss(results_with_fast_tea
     assert set(summary["run_id"]) == {c.run_id for c in configs} | teachers
     # Runs finished before the kill were read back, not retrained: their records are untouched.
     assert {p: p.stat().st_mtime_ns for p in finished_before} == finished_before
-    table = pd.read_csv(results / "tables" / "sweep_mnist_fast.csv")
+    # Its own table, apart from notebook 04's `sweep_mnist_fast`, which it must not replace.
+    table = pd.read_csv(results / "tables" / "sweep_mnist_fast_cli.csv")
     assert len(table) == 4 and (table["test_accuracy_count"] == 2).all()
+    assert not (results / "tables" / "sweep_mnist_fast.csv").exists()
 
 
 def test_a_second_sweep_trains_nothing(tmp_path, monkeypatch):
