@@ -24,11 +24,9 @@ def test_the_runs_behind_a_committed_table_were_executed_alike(name):
 def test_every_listed_table_exists_and_every_comparison_table_lists_its_runs():
     for name in LISTED:
         assert (RESULTS / "tables" / f"{name}.csv").exists(), name
-    # Tables that carry verdicts must say which runs they came from; a first round's grid,
-    # kept (and labelled so where it is shown) until its runs at the current budget are all
-    # recorded, lists none because its runs were not executed alike.
+    # Tables that carry verdicts must say which runs they came from.
     with_verdicts = [p.stem for p in (RESULTS / "tables").glob("*.csv")
-                     if not p.name.endswith(".runs.csv") and not p.stem.endswith("_first_round")
+                     if not p.name.endswith(".runs.csv")
                      and "verdict" in pd.read_csv(p, nrows=0).columns]
     assert set(with_verdicts) <= set(LISTED), sorted(set(with_verdicts) - set(LISTED))
 

@@ -9,8 +9,8 @@ and sentences whose every number comes from the table. Nothing in a block is typ
     python -m kd_utils.reproductions.readings --check  # list stale blocks, exit 1 if any
 
 The blocks themselves are in `readings_hinton` (notebooks 01-09 and the README's main
-results), `readings_published` (notebooks 10-15) and `readings_lab` (00, 16, 17); `BLOCKS`
-maps each name to its function of the results folder.
+results), `readings_sweep` (notebook 04's grids), `readings_published` (notebooks 10-15) and
+`readings_lab` (00, 16, 17); `BLOCKS` maps each name to its function of the results folder.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import report, stats
+from .. import records, report, stats
 from ..records import RESULTS_DIR
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,9 +67,37 @@ def errors(values, digits: int = 1) -> str:
     return report.mean_spread(summary["mean"], summary["std"], digits, n=summary["count"])
 
 
+def listed_runs(results_dir: Path, name: str, first_round=()) -> pd.DataFrame:
+    """The summary rows of the runs behind table `name` (its `.runs.csv`), else of the
+    `first_round` configs (a table still at the first round's budget lists none: its runs
+    were not executed alike)."""
+    listed = records.table_runs(name, results_dir)
+    if listed is None and first_round:
+        summary = records.read_summary(results_dir).set_index("run_id")
+        return summary.loc[[c.run_id for c in first_round]].reset_index()
+    if listed is None:
+        raise FileNotFoundError(f"tables/{name}.runs.csv is missing: rerun its notebook")
+    return listed
+
+
+def teachers_of(results_dir: Path, rows: pd.DataFrame) -> str:
+    """Which teachers the distilled `rows` distil, in words."""
+    ids = rows.loc[rows.alpha < 1, "teacher_run_id"].unique()
+    if len(ids) == 1:
+        return "every seed distilling one fixed teacher (seed 0)"
+    replicates = records.read_summary(results_dir).set_index("run_id").loc[ids, "replicate"]
+    return "each seed distilling the teacher of its own seed" + (
+        " (its second training, `replicate=1`)" if (replicates.fillna(0) == 1).all() else "")
+
+
 def load_blocks() -> dict[str, Callable[[Path], str]]:
     """Every block generator (importing the modules that register them)."""
-    from . import readings_hinton, readings_lab, readings_published  # noqa: F401  (fill BLOCKS)
+    from . import (  # noqa: F401  (they fill BLOCKS)
+        readings_hinton,
+        readings_lab,
+        readings_published,
+        readings_sweep,
+    )
 
     return BLOCKS
 

@@ -12,26 +12,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import comparison, records, stats, sweep
+from .. import comparison, records, stats
 from ..losses import softmax
 from ..report import markdown_table, mean_spread, mean_spread_of
 from . import hinton2015, hinton2015_readme, hinton2015_transfer
-from .readings import HEADER, errors, figure, generated, read_table, source_line
-
-# The tables still at the first round's budget and seeds (notebooks 04, 07, 08 and 09, until
-# their runs at the current budget are recorded) read their runs with these.
-FIRST_SEEDS = (0, 1, 2)
-FIRST = dict(student_knobs=hinton2015.ROUND1, teacher_knobs=hinton2015.ROUND1)
-
-
-def _rows(results_dir: Path, configs) -> pd.DataFrame:
-    """The summary rows of `configs` (finished runs only), in the order of the configs."""
-    summary = records.read_summary(results_dir).set_index("run_id")
-    ids = [c.run_id for c in configs]
-    missing = [i for i in ids if i not in summary.index]
-    if missing:
-        raise FileNotFoundError(f"no run record for {', '.join(missing)} in {results_dir}")
-    return summary.loc[ids].reset_index()
+from .readings import (
+    HEADER,
+    errors,
+    figure,
+    generated,
+    listed_runs,
+    read_table,
+    source_line,
+    teachers_of,
+)
 
 
 def _compare_table(results_dir: Path) -> pd.DataFrame:
@@ -120,65 +114,6 @@ def compare_block(results_dir: Path) -> str:
         source_line("tables/compare_mnist_full.csv")])
 
 
-def sweep_rows(results_dir: Path, student: str) -> tuple[pd.DataFrame, str]:
-    """(summary rows, table name) of the full-profile sweep's cells for one student: the runs
-    `sweep_mnist_full` lists, else the first round's grid (which no table lists: its runs were
-    not executed alike)."""
-    runs = records.table_runs("sweep_mnist_full", results_dir)
-    if runs is not None and (runs.architecture == student).any():
-        return runs[runs.architecture == student].reset_index(drop=True), "sweep_mnist_full"
-    template = hinton2015.hinton_configs(0, "full", **FIRST)[2].replace(architecture=student)
-    configs = sweep.sweep_configs(template, (1, 2, 4, 8, 20), (0, 0.1, 0.5, 0.9, 1),
-                                  FIRST_SEEDS)
-    return _rows(results_dir, configs), "sweep_mnist_full_first_round"
-
-
-def _sweep_block(results_dir: Path, student: str) -> str:
-    slug = student.replace("mlp:", "mlp").replace(",", "x")
-    rows, name = sweep_rows(results_dir, student)
-    scratch = rows[rows.alpha == 1.0]
-    table = sweep.sweep_table(rows)
-    cells = table[table.alpha < 1].reset_index(drop=True)
-    validation = (rows[rows.alpha < 1].groupby(["temperature", "alpha"])["val_accuracy"]
-                  .mean())
-    best_t, best_alpha = validation.idxmax()
-    best = cells[(cells.temperature == best_t) & (cells.alpha == best_alpha)].iloc[0]
-    verdicts = cells.verdict.value_counts()
-    counted = ", ".join(f"{verdicts.get(word, 0)} {word}" for word in
-                        (stats.BETTER, stats.WORSE, stats.UNDECIDED))
-    teachers = rows.loc[rows.alpha < 1, "teacher_run_id"].nunique()
-    mix = records.execution_mix(rows)
-    return "\n\n".join([
-        HEADER, figure(f"{name}_{slug}_heatmap", f"T x alpha, {student}"),
-        ("**The first round's grid** (20 epochs, patience 8; its runs at the current budget "
-         "are training). " if name.endswith("first_round") else "")
-        + f"`{student}`, {int(cells.test_errors_count.min())} seeds per cell, "
-        + ("every seed distilling one fixed teacher (seed 0). " if teachers == 1 else
-           "each seed distilling the teacher of its own seed. ")
-        + "Labels alone (alpha = 1): "
-        f"{errors(scratch.test_errors)} test errors. "
-        f"Against it, the {len(cells)} distilled cells (Welch's t test, Holm over "
-        f"{len(cells)}): {counted}; at this n a cell's test detects a difference of "
-        f"{cells.detectable.min():.0f}-{cells.detectable.max():.0f} errors. The cell a "
-        f"researcher would pick by mean *validation* accuracy, T = {best_t:g}, alpha = "
-        f"{best_alpha:g}, makes {mean_spread_of(best, 'test_errors')} test "
-        f"errors, {best.difference:+.1f} {stats.interval(best.diff_low, best.diff_high)} "
-        f"against labels alone: {best.verdict}."
-        + (f" These runs were not executed alike ({'; '.join(mix)}): the evidence runs "
-           "replace them." if mix else ""),
-        source_line("summary.csv", f"tables/{name}.csv")])
-
-
-@generated("04_sweep_800")
-def sweep_800_block(results_dir: Path) -> str:
-    return _sweep_block(results_dir, "mlp:800,800")
-
-
-@generated("04_sweep_30")
-def sweep_30_block(results_dir: Path) -> str:
-    return _sweep_block(results_dir, "mlp:30,30")
-
-
 @generated("05_gallery")
 def gallery_block(results_dir: Path) -> str:
     names = sorted(p.stem for p in (Path(results_dir) / "figures").glob("05_*_full.png"))
@@ -212,8 +147,9 @@ def main_table_block(results_dir: Path) -> str:
 @generated("07_width")
 def width_block(results_dir: Path) -> str:
     # From the runs, so that each T carries its verdict against the width's scratch student.
-    table = hinton2015.width_table(_rows(results_dir, hinton2015.width_configs(
-        seeds=FIRST_SEEDS, **FIRST)))
+    runs = listed_runs(results_dir, "07_width_vs_temperature_full", hinton2015.width_configs(
+        seeds=(0, 1, 2), student_knobs=hinton2015.ROUND1, teacher_knobs=hinton2015.ROUND1))
+    table = hinton2015.width_table(runs)
     lines = []
     for width, rows in table.groupby("width"):
         distilled, scratch = rows[rows.student == "distilled"], rows[rows.student == "scratch"]
@@ -235,7 +171,8 @@ def width_block(results_dir: Path) -> str:
     return "\n\n".join([
         HEADER, figure("07_errors_vs_temperature_by_width_full", "errors against T by width"),
         header + "\n" + "\n".join(lines),
-        "Test errors, mean ± std over seeds, alpha = 0.1; the lowest and highest means over "
+        f"Test errors, mean ± std over seeds, alpha = 0.1, {teachers_of(results_dir, runs)}; "
+        "the lowest and highest means over "
         "T in {1, 2, 2.5, 4, 8, 20}. Each temperature against the same width from scratch: "
         "Welch's t test, Holm over the width's temperatures (verdicts as in the README's "
         "\"How numbers are reported\"; the detectable difference is in test errors, at 80% "
@@ -247,10 +184,8 @@ def omitted_block(results_dir: Path) -> str:
     table = read_table(results_dir, "08_omitted_class_full")
     paper = hinton2015_readme.format_paper_vs_ours(
         hinton2015_readme.paper_vs_ours(None, table, None))
-    listed = records.table_runs("08_omitted_class_full", results_dir)  # None: the first round
-    epochs = {name: _rows(results_dir, hinton2015_transfer.omitted_class_configs(
-                  name, FIRST_SEEDS, **FIRST)) if listed is None else
-              listed[listed.transfer_classes.astype(str) == str(list(
+    listed = listed_runs(results_dir, "08_omitted_class_full")
+    epochs = {name: listed[listed.transfer_classes.astype(str) == str(list(
                   hinton2015_transfer.TRANSFER_SETS[name].transfer_classes))]
               for name in hinton2015_transfer.TRANSFER_SETS}
     kept = "; ".join(f"{name}: {', '.join(str(e) for e in rows.sort_values('seed').best_epoch)}"
@@ -283,8 +218,10 @@ def regulariser_block(results_dir: Path) -> str:
 def _regulariser_verdicts(results_dir: Path) -> str:
     """Soft targets against hard labels at each data size, from the runs (Welch, Holm over
     the data sizes)."""
-    configs = hinton2015.regulariser_configs(seeds=FIRST_SEEDS, train_size=55_000, **FIRST)
-    rows = _rows(results_dir, configs)
+    rows = listed_runs(results_dir, "09_soft_targets_regulariser_full",
+                       hinton2015.regulariser_configs(seeds=(0, 1, 2), train_size=55_000,
+                                                      student_knobs=hinton2015.ROUND1,
+                                                      teacher_knobs=hinton2015.ROUND1))
     sentences, compared = [], []
     for size, own in rows.groupby("train_examples"):
         compared.append((size, stats.welch(own.loc[own.role == "distilled", "test_errors"],

@@ -75,7 +75,7 @@ def test_tests_mirror_the_modules():
     repro_tested = {p.stem.removeprefix("test_")
                     for p in (REPO / "tests" / "reproductions").glob("test_*.py")}
     # The block modules are run, every block of them, by test_readings.
-    blocks = {"readings_hinton", "readings_published", "readings_lab"}
+    blocks = {"readings_hinton", "readings_sweep", "readings_published", "readings_lab"}
     untested = ({p.stem for p in REPRODUCTIONS} - repro_tested - blocks
                 - {"__init__", "hinton2015_readme"})
     assert not untested, f"no tests/reproductions/test_<module>.py for {sorted(untested)}"

@@ -62,3 +62,21 @@ def test_the_protocol_block_sums_each_table_s_recorded_training_time(copy_of_rep
     line = next(line for line in readings.load_blocks()["protocol"](results).splitlines()
                 if line.startswith("| `compare_mnist_full`"))
     assert line.endswith("| 5.0 h |") and len(listed) == 30
+
+
+def test_the_chosen_cell_is_set_against_each_seed_s_own_teacher_pair_by_pair(tmp_path):
+    from kd_utils.reproductions import readings_sweep
+
+    # Teachers a, b, c; each student seed is 10 errors below its own teacher, whatever the
+    # teachers' spread: paired, the difference is exactly -10 (unpaired it would be undecided).
+    pd.DataFrame({"run_id": ["a", "b", "c", "s0", "s1", "s2"],
+                  "test_errors": [100, 150, 200, 90, 140, 190],
+                  "replicate": [1, 1, 1, 0, 0, 0]}).to_csv(tmp_path / "summary.csv", index=False)
+    students = pd.DataFrame({"teacher_run_id": ["b", "a", "c"], "test_errors": [140, 90, 190],
+                             "alpha": 0.5})
+    sentence = readings_sweep.against_teachers(tmp_path, students)
+    assert "-10.0 [-10.0, -10.0]" in sentence and sentence.endswith(": better.")
+    assert readings.teachers_of(tmp_path, students).endswith("(its second training, `replicate=1`)")
+    one = students.assign(teacher_run_id="a")
+    assert readings_sweep.against_teachers(tmp_path, one) == ""  # one fixed teacher: no pairs
+    assert readings.teachers_of(tmp_path, one) == "every seed distilling one fixed teacher (seed 0)"
