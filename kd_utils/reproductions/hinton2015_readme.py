@@ -106,7 +106,13 @@ def readme_paper_vs_ours(results_dir=RESULTS_DIR) -> str:
                      "`results/tables/08_omitted_class_full.csv`.")
     regulariser_path = tables / "09_soft_targets_regulariser_full.csv"
     if regulariser_path.exists():
-        lines.append("\n\n" + format_regulariser_table(pd.read_csv(regulariser_path)))
+        regulariser = pd.read_csv(regulariser_path)
+        soft = regulariser[regulariser.targets.str.startswith("soft")].iloc[0]
+        lines.append("\n\n" + format_regulariser_table(regulariser)
+                     + f"\n\nRegulariser rows: notebook 09, full profile (T = "
+                     f"{soft.temperature:g}, alpha = {soft.alpha:g}), "
+                     "`results/tables/09_soft_targets_regulariser_full.csv`; its verdicts are "
+                     "in the notebook.")
     return "".join(lines)
 
 

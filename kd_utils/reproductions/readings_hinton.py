@@ -218,10 +218,7 @@ def regulariser_block(results_dir: Path) -> str:
 def _regulariser_verdicts(results_dir: Path) -> str:
     """Soft targets against hard labels at each data size, from the runs (Welch, Holm over
     the data sizes)."""
-    rows = listed_runs(results_dir, "09_soft_targets_regulariser_full",
-                       hinton2015.regulariser_configs(seeds=(0, 1, 2), train_size=55_000,
-                                                      student_knobs=hinton2015.ROUND1,
-                                                      teacher_knobs=hinton2015.ROUND1))
+    rows = listed_runs(results_dir, "09_soft_targets_regulariser_full")
     sentences, compared = [], []
     for size, own in rows.groupby("train_examples"):
         compared.append((size, stats.welch(own.loc[own.role == "distilled", "test_errors"],
