@@ -67,14 +67,9 @@ def errors(values, digits: int = 1) -> str:
     return report.mean_spread(summary["mean"], summary["std"], digits, n=summary["count"])
 
 
-def listed_runs(results_dir: Path, name: str, first_round=()) -> pd.DataFrame:
-    """The summary rows of the runs behind table `name` (its `.runs.csv`), else of the
-    `first_round` configs (a table still at the first round's budget lists none: its runs
-    were not executed alike)."""
+def listed_runs(results_dir: Path, name: str) -> pd.DataFrame:
+    """The summary rows of the runs behind table `name` (its `.runs.csv`)."""
     listed = records.table_runs(name, results_dir)
-    if listed is None and first_round:
-        summary = records.read_summary(results_dir).set_index("run_id")
-        return summary.loc[[c.run_id for c in first_round]].reset_index()
     if listed is None:
         raise FileNotFoundError(f"tables/{name}.runs.csv is missing: rerun its notebook")
     return listed

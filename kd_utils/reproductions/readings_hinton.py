@@ -147,8 +147,7 @@ def main_table_block(results_dir: Path) -> str:
 @generated("07_width")
 def width_block(results_dir: Path) -> str:
     # From the runs, so that each T carries its verdict against the width's scratch student.
-    runs = listed_runs(results_dir, "07_width_vs_temperature_full", hinton2015.width_configs(
-        seeds=(0, 1, 2), student_knobs=hinton2015.ROUND1, teacher_knobs=hinton2015.ROUND1))
+    runs = listed_runs(results_dir, "07_width_vs_temperature_full")
     table = hinton2015.width_table(runs)
     lines = []
     for width, rows in table.groupby("width"):

@@ -90,9 +90,9 @@ def protocol_block(results_dir: Path) -> str:
         "(`tests/test_tables.py`).",
         "- Budgets do not bind: the full profile trains at most 150 epochs and stops after 10 "
         "without a better validation score; the table below counts the runs whose best epoch "
-        "fell in their budget's last tenth. A table still showing the first round's runs "
-        "(20 epochs, patience 8) says so where it is shown; its runs at the current budget "
-        "are trained by `make evidence` (resumable; `--plan` lists what is done and left).",
+        "fell in their budget's last tenth. A table still showing earlier runs (notebook 06's "
+        "first paper-profile records) says so where it is shown; its current runs are trained "
+        "by `make evidence` (resumable; `--plan` lists what is done and left).",
         "- Models are not committed, and training is reproducible only on the machine that "
         "ran it: a teacher's logits are kept beside its record (not committed) for its "
         "students, and a model that retrains differently from its record is refused "
