@@ -165,7 +165,8 @@ def regulariser_configs(fraction: float = 0.03, seeds=(0, 1, 2), profile: str = 
 
 
 def regulariser_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """Train and test accuracy (mean, std over seeds) per data size and kind of target."""
+    """Train and test accuracy (mean, std over seeds) per data size and kind of target, and
+    each size's soft targets against its hard labels in test errors (`stats.compare_within`)."""
     rows = rows.copy()
     rows["targets"] = np.where(rows["role"] == "distilled", "soft targets (distilled)",
                                "hard labels (scratch)")
@@ -174,4 +175,9 @@ def regulariser_table(rows: pd.DataFrame) -> pd.DataFrame:
                                "best_epoch"))
     total = table["train_examples"].max()
     table.insert(1, "train_percent", (100 * table["train_examples"] / total).round(1))
+    # Soft targets against hard labels at each data size (Welch, Holm over the sizes).
+    table = table.merge(stats.compare_within(rows, "train_examples", "targets",
+                                             "hard labels (scratch)", "test_errors"),
+                        on=["train_examples", "targets"], how="left")
+    table.loc[table["targets"] == "hard labels (scratch)", "verdict"] = "baseline"
     return table.sort_values(["train_examples", "targets"]).reset_index(drop=True)

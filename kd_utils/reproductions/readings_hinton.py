@@ -215,18 +215,11 @@ def regulariser_block(results_dir: Path) -> str:
 
 
 def _regulariser_verdicts(results_dir: Path) -> str:
-    """Soft targets against hard labels at each data size, from the runs (Welch, Holm over
-    the data sizes)."""
-    rows = listed_runs(results_dir, "09_soft_targets_regulariser_full")
-    sentences, compared = [], []
-    for size, own in rows.groupby("train_examples"):
-        compared.append((size, stats.welch(own.loc[own.role == "distilled", "test_errors"],
-                                           own.loc[own.role == "scratch", "test_errors"])))
-    adjusted = stats.holm([test["p_value"] for _, test in compared])
-    for (size, test), p_holm in zip(compared, adjusted, strict=True):
-        verdict = stats.verdict(test["difference"], p_holm, "test_errors")
-        sentences.append(f"{size:,} images: {test['difference']:+.1f} errors "
-                         f"{stats.interval(test['diff_low'], test['diff_high'])}, Holm p = "
-                         f"{p_holm:.3g}: {verdict}")
+    """Soft targets against hard labels at each data size, from the table's tests."""
+    table = read_table(results_dir, "09_soft_targets_regulariser_full")
+    tests = table[table.verdict != "baseline"]
+    sentences = [f"{int(line.train_examples):,} images: {line.difference:+.1f} errors "
+                 f"{stats.interval(line.diff_low, line.diff_high)}, Holm p = "
+                 f"{line.p_holm:.3g}: {line.verdict}" for line in tests.itertuples()]
     return ("Soft targets minus hard labels, test errors (Welch's t test, Holm over "
-            f"{len(compared)} data sizes): " + "; ".join(sentences) + ".")
+            f"{len(tests)} data sizes): " + "; ".join(sentences) + ".")

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from helpers import DIGITS_TEACHER
 
-from kd_utils import sweep
+from kd_utils import stats, sweep
 from kd_utils.reproductions import hinton2015, hinton2015_readme
 
 TEACHER = DIGITS_TEACHER
@@ -61,6 +61,18 @@ def test_regulariser_table_labels_targets_and_data_size():
     table = hinton2015.regulariser_table(rows)
     assert table["train_percent"].tolist() == [3.0, 3.0, 100.0, 100.0]
     assert table["targets"].tolist() == ["hard labels (scratch)", "soft targets (distilled)"] * 2
+    assert table["verdict"].tolist()[::2] == ["baseline", "baseline"]
+    # Two seeds per arm: each size's soft targets against its own hard labels, Holm over sizes.
+    twice = pd.concat([rows, rows.assign(test_errors=rows.test_errors + [10, 10, 10, 10])])
+    tests = hinton2015.regulariser_table(twice).set_index(["train_examples", "targets"])
+    soft = tests.xs("soft targets (distilled)", level="targets")
+    assert soft["difference"].tolist() == [-1000.0, -50.0]  # 30 images, then 1,000
+    expected = stats.holm([stats.welch(twice.test_errors[(twice.train_examples == n)
+                                                         & (twice.role == "distilled")],
+                                       twice.test_errors[(twice.train_examples == n)
+                                                         & (twice.role == "scratch")])["p_value"]
+                           for n in (30, 1000)])
+    assert np.allclose(soft["p_holm"], expected)
 
 
 def test_paper_vs_ours_sets_each_number_beside_the_paper():
