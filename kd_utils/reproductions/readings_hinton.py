@@ -210,13 +210,12 @@ def regulariser_block(results_dir: Path) -> str:
         f"{mean_spread_of(soft, 'test_errors')} "
         f"({int(soft.test_errors_count)} seeds each); the hard-label student fits its training "
         f"set to {100 * hard.train_accuracy_mean:.2f}%.",
-        _regulariser_verdicts(results_dir),
-        source_line("tables/09_soft_targets_regulariser_full.csv", "summary.csv")])
+        _regulariser_verdicts(table),
+        source_line("tables/09_soft_targets_regulariser_full.csv")])
 
 
-def _regulariser_verdicts(results_dir: Path) -> str:
+def _regulariser_verdicts(table: pd.DataFrame) -> str:
     """Soft targets against hard labels at each data size, from the table's tests."""
-    table = read_table(results_dir, "09_soft_targets_regulariser_full")
     tests = table[table.verdict != "baseline"]
     sentences = [f"{int(line.train_examples):,} images: {line.difference:+.1f} errors "
                  f"{stats.interval(line.diff_low, line.diff_high)}, Holm p = "

@@ -11,20 +11,22 @@ from .. import records, stats, sweep
 from ..report import mean_spread_of
 from .readings import HEADER, errors, figure, generated, listed_runs, source_line, teachers_of
 
+TABLE = "sweep_mnist_full"  # notebook 04's full-profile grids
+
 
 def sweep_rows(results_dir: Path, student: str) -> pd.DataFrame:
     """The summary rows of the full-profile sweep's cells for one student."""
-    runs = listed_runs(results_dir, "sweep_mnist_full")
+    runs = listed_runs(results_dir, TABLE)
     return runs[runs.architecture == student].reset_index(drop=True)
 
 
 def against_teachers(results_dir: Path, students: pd.DataFrame) -> str:
     """The distilled `students` (summary rows, one per seed) against the teachers they distil,
     pair by pair (`stats.paired`); '' for one fixed teacher."""
+    if students.teacher_run_id.nunique() < 2:
+        return ""
     summary = records.read_summary(results_dir).set_index("run_id")
     teachers = summary.loc[students.teacher_run_id, "test_errors"].to_numpy()
-    if len(set(students.teacher_run_id)) < 2:
-        return ""
     test = stats.paired(students.test_errors.to_numpy(), teachers)
     return (f" The teachers its seeds distil make {errors(teachers)} test errors; its students "
             f"minus their own teachers, seed by seed (paired t test): {test['difference']:+.1f} "
@@ -34,7 +36,7 @@ def against_teachers(results_dir: Path, students: pd.DataFrame) -> str:
 
 def _sweep_block(results_dir: Path, student: str) -> str:
     slug = student.replace("mlp:", "mlp").replace(",", "x")
-    rows, name = sweep_rows(results_dir, student), "sweep_mnist_full"
+    rows = sweep_rows(results_dir, student)
     scratch = rows[rows.alpha == 1.0]
     table = sweep.sweep_table(rows)
     cells = table[table.alpha < 1].reset_index(drop=True)
@@ -46,7 +48,7 @@ def _sweep_block(results_dir: Path, student: str) -> str:
     counted = ", ".join(f"{verdicts.get(word, 0)} {word}" for word in
                         (stats.BETTER, stats.WORSE, stats.UNDECIDED))
     return "\n\n".join([
-        HEADER, figure(f"{name}_{slug}_heatmap", f"T x alpha, {student}"),
+        HEADER, figure(f"{TABLE}_{slug}_heatmap", f"T x alpha, {student}"),
         f"`{student}`, {int(cells.test_errors_count.min())} seeds per cell, "
         f"{teachers_of(results_dir, rows)}. Labels alone (alpha = 1): "
         f"{errors(scratch.test_errors)} test errors. "
@@ -59,7 +61,7 @@ def _sweep_block(results_dir: Path, student: str) -> str:
         f"against labels alone: {best.verdict}."
         + against_teachers(results_dir, rows[(rows.temperature == best_t)
                                              & (rows.alpha == best_alpha)]),
-        source_line("summary.csv", f"tables/{name}.csv")])
+        source_line("summary.csv", f"tables/{TABLE}.csv")])
 
 
 @generated("04_sweep_800")
