@@ -5,7 +5,6 @@ it gives no MNIST number). Notebook 06 runs it; `hinton2015_readme` sets it besi
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -56,9 +55,6 @@ def ensemble_teacher_errors(config: RunConfig, results_dir=RESULTS_DIR, data_dir
     finished = read_derived_row(folder)
     if finished is not None:
         return int(finished["test_errors"])
-    legacy = folder.parent / f"{folder.name}.json"  # a count kept before ensembles had records
-    if legacy.exists():
-        return int(json.loads(legacy.read_text())["test_errors"])
     splits = data.splits_for(config, data_dir)
     _, _, test_logits = runner.teacher_of(config, splits, results_dir, data_dir)[1]
     errors = int((test_logits.argmax(-1) != splits.y_test).sum())
@@ -77,16 +73,20 @@ def ensemble_table(records: list[RunRecord], results_dir=RESULTS_DIR,
                    data_dir=None) -> pd.DataFrame:
     """Test errors of the ensemble teacher and of the students distilled from it.
 
-    The ensemble teacher is one model, one number (`ensemble_teacher_errors`); the students
-    are mean, std and count over their seeds.
+    The ensemble teacher is one model, one number (`ensemble_teacher_errors`), set beside its
+    members' own test errors (lowest, mean, highest); the students are mean, std and count over
+    their seeds.
     """
     config = records[0].config
     teacher_errors = ensemble_teacher_errors(config, results_dir, data_dir)
+    members = pd.Series([load_record(m, results_dir).row["test_errors"]
+                         for m in ensemble_members(config)], dtype=float)
     students = pd.Series([r.row["test_errors"] for r in records], dtype=float)
     return pd.DataFrame([
         {"role": "ensemble_teacher", "members": len(config.teacher_seeds),
          "test_errors_mean": float(teacher_errors), "test_errors_std": float("nan"),
-         "test_errors_count": 1},
+         "test_errors_count": 1, "member_errors_min": members.min(),
+         "member_errors_mean": members.mean(), "member_errors_max": members.max()},
         {"role": "ensemble_distilled", "members": len(config.teacher_seeds),
          "test_errors_mean": students.mean(), "test_errors_std": students.std(),
          "test_errors_count": len(students)}])

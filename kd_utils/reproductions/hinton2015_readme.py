@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .. import stats
 from ..records import RESULTS_DIR
 from ..report import frame_markdown, markdown_table, mean_spread, mean_spread_of
 from .hinton2015 import PAPER_MAIN_ERRORS, PROFILES
@@ -98,9 +99,20 @@ def readme_paper_vs_ours(results_dir=RESULTS_DIR) -> str:
     lines = [format_paper_vs_ours(paper_vs_ours(main, omitted, ensemble))]
     if source:
         lines.append(f"\n\n{source}")
+    if "verdict" in main:
+        lines.append(" " + _verdict(main.set_index("role").loc["distilled"],
+                                    "Distilled minus scratch:") + ".")
     if ensemble is not None:
         lines.append(" Ensemble rows: notebook 06, the same profile, "
                      "`results/tables/06_hinton_ensemble_paper.csv` (the teacher is one model).")
+        variants_path = tables / "06_hinton_variants_paper.csv"
+        if variants_path.exists():
+            variants = pd.read_csv(variants_path).set_index("variant")
+            tested = {"ensemble": "distilled from the ensemble,",
+                      "jittered": "distilled on jittered images,"}
+            lines.append(" Against the distilled row (notebook 06): " + "; ".join(
+                _verdict(variants.loc[name], label) for name, label in tested.items()
+                if name in variants.index) + ".")
     if omitted is not None:
         lines.append(" Omitted-class rows: notebook 08, full profile, "
                      "`results/tables/08_omitted_class_full.csv`.")
@@ -114,6 +126,12 @@ def readme_paper_vs_ours(results_dir=RESULTS_DIR) -> str:
                      "`results/tables/09_soft_targets_regulariser_full.csv`; its verdicts are "
                      "in the notebook.")
     return "".join(lines)
+
+
+def _verdict(line, label: str) -> str:
+    """'<label> <difference> errors [interval] (<n> seeds, Holm p): <verdict>'."""
+    return (f"{label} {line.difference:+.1f} errors {stats.interval(line.diff_low, line.diff_high)}"
+            f" ({int(line.test_errors_count)} seeds, Holm p = {line.p_holm:.3g}): {line.verdict}")
 
 
 def format_regulariser_table(table: pd.DataFrame) -> str:

@@ -18,6 +18,7 @@ import pandas as pd
 from .. import stats
 from ..config import RunConfig
 from ..records import RunRecord
+from ..report import markdown_table, mean_spread_of
 from .hinton2015 import hinton_configs
 
 BASELINE = "cached"
@@ -55,3 +56,21 @@ def variants_table(records: dict[str, list[RunRecord]]) -> pd.DataFrame:
     table = table.sort_values("variant", key=lambda s: s.map(order.index)).reset_index(drop=True)
     table.insert(1, "label", table["variant"].map(VARIANT_LABELS))
     return table
+
+
+def format_variants_table(table: pd.DataFrame) -> str:
+    """`variants_table` as Markdown: each variant's test errors (mean ± std [95% CI], seeds)
+    and, but for the baseline, its difference from the cached-logit student with its
+    interval, Holm's p-value, verdict and the difference its seeds could detect."""
+    rows = []
+    for line in table.itertuples():
+        tested = line.variant != BASELINE
+        rows.append((line.label, mean_spread_of(line, "test_errors"),
+                     int(line.test_errors_count),
+                     f"{line.difference:+.1f} {stats.interval(line.diff_low, line.diff_high)}"
+                     if tested else "baseline",
+                     f"{line.p_holm:.3g}" if tested else "",
+                     line.verdict if tested else "", f"{line.detectable:.0f}" if tested else ""))
+    return markdown_table(rows, ["800-800 student", "test errors (mean ± std [95% CI])",
+                                 "seeds", "minus cached, errors [95% CI]", "Holm p", "verdict",
+                                 "detectable (80% power)"])

@@ -15,7 +15,7 @@ import pandas as pd
 from .. import comparison, records, stats
 from ..losses import softmax
 from ..report import markdown_table, mean_spread, mean_spread_of
-from . import hinton2015, hinton2015_readme, hinton2015_transfer
+from . import hinton2015, hinton2015_readme, hinton2015_transfer, hinton2015_variants
 from .readings import (
     HEADER,
     errors,
@@ -55,7 +55,7 @@ def teacher_block(results_dir: Path) -> str:
         [(r.seed, f"{r.best_epoch} of {r.epochs_trained}", f"{100 * r.val_accuracy:.2f}",
           f"{100 * r.test_accuracy:.2f}", r.test_errors) for r in rows.itertuples()],
         ["seed", "best epoch (trained)", "val accuracy %", "test accuracy %", "test errors"])
-    late = int((rows["best_epoch"] >= 0.9 * rows["epochs"]).sum())
+    late = int(records.best_in_last_tenth(rows).sum())
     return "\n\n".join([
         HEADER, figure("01_teacher_learning_curves_full", "teacher learning curves"), table,
         f"The teacher makes {errors(rows.test_errors)} test errors (mean ± std [95% CI] over "
@@ -127,21 +127,38 @@ def gallery_block(results_dir: Path) -> str:
 def main_table_block(results_dir: Path) -> str:
     main = read_table(results_dir, "06_hinton_main_paper")
     ensemble = read_table(results_dir, "06_hinton_ensemble_paper")
+    variants = read_table(results_dir, "06_hinton_variants_paper")
     paper = hinton2015_readme.format_paper_vs_ours(
         hinton2015_readme.paper_vs_ours(main, None, ensemble))
+    runs = listed_runs(results_dir, "06_hinton_main_paper")
     m = main.set_index("role")
     budget = hinton2015.PROFILES["paper"]
 
     def epoch(role: str) -> str:
         return mean_spread(m.loc[role, "best_epoch_mean"], m.loc[role, "best_epoch_std"])
 
+    late = runs[records.best_in_last_tenth(runs)]
+    bound = (f"In {len(late)} of {len(runs)} runs ({', '.join(sorted(set(late.role)))}) the "
+             "best validation epoch falls in the last tenth of its budget: a longer budget "
+             "could change those rows." if len(late) else
+             "No run's best validation epoch falls in the last tenth of its budget.")
+    teacher = ensemble.set_index("role").loc["ensemble_teacher"]
     return "\n\n".join([
         HEADER, figure("06_hinton_main_learning_curves_paper", "paper-profile learning curves"),
         paper,
+        comparison.comparison_sentences(main) + " Distilled students: "
+        + teachers_of(results_dir, runs[runs.role == "distilled"]) + ".",
         f"Best validation epochs (mean ± std): teacher {epoch('teacher')} of "
         f"{budget['teacher_epochs']}, student from scratch {epoch('scratch')}, distilled "
-        f"{epoch('distilled')} of {budget['student_epochs']}.",
-        source_line("tables/06_hinton_main_paper.csv", "tables/06_hinton_ensemble_paper.csv")])
+        f"{epoch('distilled')} of {budget['student_epochs']}. {bound}",
+        f"The ensemble of the {int(teacher.members)} teachers (one model: their test logits "
+        f"averaged) makes {teacher.test_errors_mean:.0f} test errors; its members make "
+        f"{teacher.member_errors_min:.0f} to {teacher.member_errors_max:.0f} "
+        f"(mean {teacher.member_errors_mean:.1f}). The main table's distilled student against "
+        "its variants (Welch's t test, Holm over the variants):",
+        hinton2015_variants.format_variants_table(variants),
+        source_line("tables/06_hinton_main_paper.csv", "tables/06_hinton_ensemble_paper.csv",
+                    "tables/06_hinton_variants_paper.csv")])
 
 
 @generated("07_width")

@@ -89,10 +89,10 @@ def protocol_block(results_dir: Path) -> str:
         "trained alone, in a group or in a stack) and the training code's version "
         "(`tests/test_tables.py`).",
         "- Budgets do not bind: the full profile trains at most 150 epochs and stops after 10 "
-        "without a better validation score; the table below counts the runs whose best epoch "
-        "fell in their budget's last tenth. A table still showing earlier runs (notebook 06's "
-        "first paper-profile records) says so where it is shown; its current runs are trained "
-        "by `make evidence` (resumable; `--plan` lists what is done and left).",
+        "without a better validation score (the paper profile of notebook 06 trains its fixed "
+        "budget with a decaying learning rate); the table below counts the runs whose best "
+        "epoch fell in their budget's last tenth. The runs are trained by `make evidence` "
+        "(resumable; `--plan` lists what is done and left).",
         "- Models are not committed, and training is reproducible only on the machine that "
         "ran it: a teacher's logits are kept beside its record (not committed) for its "
         "students, and a model that retrains differently from its record is refused "
@@ -104,7 +104,8 @@ def protocol_block(results_dir: Path) -> str:
         name = listed.name.removesuffix(".runs.csv")
         runs = records.table_runs(name, results_dir)
         per_row = runs.groupby([c for c in ("role", "architecture", "temperature", "alpha",
-                                            "transfer_classes", "train_limit") if c in runs],
+                                            "transfer_classes", "train_limit",
+                                            "jitter_pixels", "teacher_seeds") if c in runs],
                                dropna=False).size()
         mix = records.execution_mix(runs)
         bound = records.best_in_last_tenth(runs)

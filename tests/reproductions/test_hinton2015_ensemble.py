@@ -39,6 +39,12 @@ def test_the_ensemble_table_scores_the_averaged_teacher_once_and_the_students_pe
     row = json.loads((folder / "row.json").read_text())  # the ensemble teacher's record
     assert row["test_errors"] == table.loc["ensemble_teacher", "test_errors_mean"]
     assert len(row["member_test_errors"]) == 2 and row["git_commit"]
+    members = [runner.run(m, results_dir=tmp_path, verbose=0).row["test_errors"]
+               for m in ensemble_members(students[0])]  # read back, not trained again
+    assert table.loc["ensemble_teacher", ["member_errors_min", "member_errors_mean",
+                                          "member_errors_max"]].tolist() == pytest.approx(
+        [min(members), np.mean(members), max(members)])
+    assert row["member_test_errors"] == members
     errors = [r.row["test_errors"] for r in records]
     assert table.loc["ensemble_distilled", "test_errors_mean"] == pytest.approx(np.mean(errors))
     assert table.loc["ensemble_distilled", "test_errors_count"] == 2

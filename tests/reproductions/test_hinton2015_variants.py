@@ -39,3 +39,15 @@ def test_variants_need_the_cached_baseline_and_known_names():
     with pytest.raises(ValueError, match="only the variants"):
         hinton2015_variants.variants_table({"cached": _records([1, 2]),
                                             "bigger": _records([1, 2])})
+
+
+def test_the_variants_table_in_markdown_gives_each_difference_its_interval_and_verdict():
+    table = hinton2015_variants.variants_table({
+        "cached": _records([110, 120, 115, 105, 125]), "jittered": _records([80, 85, 78])})
+    test = stats.welch([80, 85, 78], [110, 120, 115, 105, 125])
+    lines = hinton2015_variants.format_variants_table(table).splitlines()
+    assert len(lines) == 4 and "| baseline |" in lines[2]
+    assert lines[3].startswith(f"| {hinton2015_variants.VARIANT_LABELS['jittered']} | 81.0 ± ")
+    assert (f"| 3 | {test['difference']:+.1f} "
+            f"{stats.interval(test['diff_low'], test['diff_high'])} | "
+            f"{test['p_value']:.3g} | better |") in lines[3]

@@ -80,3 +80,33 @@ def test_the_chosen_cell_is_set_against_each_seed_s_own_teacher_pair_by_pair(tmp
     one = students.assign(teacher_run_id="a")
     assert readings_sweep.against_teachers(tmp_path, one) == ""  # one fixed teacher: no pairs
     assert readings.teachers_of(tmp_path, one) == "every seed distilling one fixed teacher (seed 0)"
+
+
+def test_notebook_06_s_variants_and_their_verdicts_come_from_the_variants_table(copy_of_repo):
+    csv = copy_of_repo / "results" / "tables" / "06_hinton_variants_paper.csv"
+    table = pd.read_csv(csv)
+    jittered = table["variant"] == "jittered"
+    table.loc[jittered, ["difference", "diff_low", "diff_high"]] += 1000
+    table.loc[jittered, "verdict"] = "worse"
+    table.to_csv(csv, index=False)
+    stale = readings.regenerate(copy_of_repo / "results", copy_of_repo, write=False)
+    assert set(stale) == {"README.md: paper_vs_ours",
+                          "notebooks/06_hinton_main_table.ipynb: 06_main"}
+    readings.regenerate(copy_of_repo / "results", copy_of_repo)
+    line = table[jittered].iloc[0]
+    shown = f"{line.difference:+.1f} errors [{line.diff_low:.1f}, {line.diff_high:.1f}]"
+    readme = (copy_of_repo / "README.md").read_text()
+    assert f"distilled on jittered images, {shown} (3 seeds, Holm p = " in readme
+    notebook = (copy_of_repo / "notebooks" / "06_hinton_main_table.ipynb").read_text()
+    assert f"{line.difference:+.1f} [{line.diff_low:.1f}, {line.diff_high:.1f}] | " in notebook
+    assert "| worse |" in notebook
+
+
+def test_the_protocol_counts_seeds_per_variant_not_per_role():
+    # Notebook 06's variants share role, architecture, T and alpha; they differ in their inputs
+    # (jitter) and teachers (an ensemble): each is a row of its own, as in the table.
+    table = pd.read_csv(REPO / "results" / "tables" / "06_hinton_variants_paper.csv")
+    counts = table["test_errors_count"].astype(int)
+    line = next(line for line in readings.load_blocks()["protocol"](REPO / "results").splitlines()
+                if line.startswith("| `06_hinton_variants_paper`"))
+    assert line.split(" | ")[2] == f"{counts.min()}-{counts.max()}" and counts.min() < counts.max()
