@@ -78,9 +78,9 @@ def ensemble_table(records: list[RunRecord], results_dir=RESULTS_DIR,
     their seeds.
     """
     config = records[0].config
-    teacher_errors = ensemble_teacher_errors(config, results_dir, data_dir)
-    members = pd.Series([load_record(m, results_dir).row["test_errors"]
-                         for m in ensemble_members(config)], dtype=float)
+    teacher_errors = ensemble_teacher_errors(config, results_dir, data_dir)  # recorded now
+    members = pd.Series(read_derived_row(ensemble_record_folder(config, results_dir))[
+        "member_test_errors"], dtype=float)  # as its record keeps them
     students = pd.Series([r.row["test_errors"] for r in records], dtype=float)
     return pd.DataFrame([
         {"role": "ensemble_teacher", "members": len(config.teacher_seeds),

@@ -99,7 +99,7 @@ def readme_paper_vs_ours(results_dir=RESULTS_DIR) -> str:
     lines = [format_paper_vs_ours(paper_vs_ours(main, omitted, ensemble))]
     if source:
         lines.append(f"\n\n{source}")
-    if "verdict" in main:
+    if main is not None and "verdict" in main:
         lines.append(" " + _verdict(main.set_index("role").loc["distilled"],
                                     "Distilled minus scratch:") + ".")
     if ensemble is not None:
