@@ -29,7 +29,7 @@ $(VENV)/.installed: requirements.txt requirements-ray.txt pyproject.toml
 venv: $(VENV)/.installed
 
 compare: venv
-	$(PY) -m kd_utils compare --profile $(PROFILE) $(ARGS)
+	$(PY) -m kd_lab compare --profile $(PROFILE) $(ARGS)
 
 test: venv
 	$(PY) -m pytest -m "not slow"
@@ -41,14 +41,14 @@ lab: venv
 	cd notebooks && ../$(PY) -m jupyter lab
 
 # the runs behind the main tables, in the background (hours; resumable: run it again after a
-# stop); `$(PY) -m kd_utils.reproductions.evidence --plan` lists what is done and left
+# stop); `$(PY) -m kd_experiments.evidence --plan` lists what is done and left
 evidence: venv
-	nohup $(PY) -m kd_utils.reproductions.evidence > results/evidence.log 2>&1 &
+	nohup $(PY) -m kd_experiments.evidence > results/evidence.log 2>&1 &
 	@echo "training in the background: tail -f results/evidence.log"
 
 # rewrite every generated block of the README and the notebooks from results/
 readings: venv
-	$(PY) -m kd_utils.reproductions.readings
+	$(PY) -m kd_experiments.readings
 
 benchmark: venv
 	$(PY) benchmarks/distillation_speed.py $(ARGS)

@@ -50,7 +50,8 @@ def _setup():
     import numpy as np
     import tensorflow as tf
 
-    from kd_utils import callbacks, config, data, distiller, group, models, pipeline, teacher_logits
+    from kd_lab import config, group, teacher_logits
+    from kd_utils import callbacks, data, distiller, models, pipeline
 
     kd = types.SimpleNamespace(callbacks=callbacks, config=config, data=data, distiller=distiller,
                                group=group, pipeline=pipeline, teacher_logits=teacher_logits)

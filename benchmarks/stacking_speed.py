@@ -43,7 +43,7 @@ SMALL, LARGE = "mlp:30,30", "mlp:800,800"
 
 
 def _configs(profile: str):
-    from kd_utils.reproductions import hinton2015
+    from kd_experiments import hinton2015
 
     # Full profile: the second training of teacher seed 0, whose logits are kept with its
     # record (its model is not committed, and a retraining elsewhere is not the recorded one).
@@ -54,7 +54,7 @@ def _configs(profile: str):
 
 def prepare_teacher(profile: str, base: Path) -> None:
     """A results folder holding the teacher's record and its logits only."""
-    from kd_utils import records, runner
+    from kd_lab import records, runner
 
     teacher, _ = _configs(profile)
     if profile == "fast":  # a smoke run: its own FAST teacher, never the committed results
@@ -80,7 +80,7 @@ def cli_case(base: Path, work: Path, profile: str, seeds, stack_size: int | None
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     wall = time.perf_counter() - started
     rss = json.loads(done.stdout.strip().splitlines()[-1])["peak_rss_gb"]
-    from kd_utils import records
+    from kd_lab import records
 
     summary = records.read_summary(results)
     runs = summary[summary["role"] == "distilled"]
@@ -107,8 +107,9 @@ def large_students(train_limit: int | None, epochs: int, count: int = 4) -> tupl
     """(c): CPU-seconds per epoch of `count` separate 800-800 runs (summed) and of one stack."""
     import numpy as np
 
-    from kd_utils import callbacks, data, distiller, models, pipeline, stack_runs, stacking
-    from kd_utils.config import execution_defaults
+    from kd_lab import stack_runs, stacking
+    from kd_lab.config import execution_defaults
+    from kd_utils import callbacks, data, distiller, models, pipeline
 
     splits = data.load("mnist", val_size=5000).limit_train(train_limit)
     rng = np.random.default_rng(0)  # the teacher's logits' values do not change the cost
@@ -175,7 +176,7 @@ def main(argv=None) -> int:
     if args.child_cli:
         from distillation_speed import peak_rss_gb
 
-        from kd_utils.__main__ import main as cli
+        from kd_lab.__main__ import main as cli
 
         status = cli(args.child_cli)
         print(json.dumps({"status": status, "peak_rss_gb": peak_rss_gb()}))

@@ -1,31 +1,46 @@
-"""kd_utils: a small knowledge-distillation lab for Keras 3 on TensorFlow.
+"""kd_utils: the knowledge-distillation library (Hinton, Vinyals & Dean 2015) for Keras 3.
 
-The core, one concept per module:
-- `losses`: Hinton et al.'s soft and hard losses, as pure functions on logits.
-- `distiller`: `Distiller(keras.Model)`; `group`: several students on one teacher pass;
-  `stacked_mlp`, `stacking`, `stack_runs`: many MLP students trained as one stacked model;
-  `checks`: what is checked before training; `distribute`: tf.distribute plumbing.
-- `models`: teachers and students (logits out); `data` (+ `idx`): datasets, checksums and
-  validation splits; `pipeline`: tf.data batches, jitter, label checks.
-- `config`: `RunConfig` and profiles; `runner`: train a config (`run`, `run_group`,
-  `get_or_train_model`); `records`: run records, summary and aggregates;
-  `teacher_logits`: the cached teacher outputs; `callbacks`: epoch timing.
-- `sweep` (+ `ray_sweep`): the T x alpha grid; `plots`: figures (`save_fig`); `report`: the
-  one mean ± spread formatter, Markdown tables and the README's generated blocks.
+Read it in this order, from the model to the loss:
+- `distiller`: `Distiller(keras.Model)`, its `train_step`/`test_step` and the checks it makes
+  before training; `losses`: the soft and hard losses as pure functions on logits;
+  `distribute`: what one step needs to run on several replicas.
+- `models`: teachers and students (logits out) and `register_model`; `data`: MNIST-format
+  IDX files, other datasets, `register_dataset`, validation splits; `pipeline`: tf.data
+  batches with jitter and cached teacher logits; `callbacks`: checkpoints and timing.
+- `plots`: figures (`save_fig`, learning curves, soft targets, heatmaps).
 
-Experiments (the paper's and public repositories') are in `kd_utils.reproductions`.
+It knows nothing of run records or papers: the lab (`kd_lab`) turns configs into
+records with it, and the experiments (`kd_experiments`) are built on both.
 """
 
-__all__ = ["Distiller", "GroupDistiller", "NonFiniteLossError", "StackedDistiller"]
-__version__ = "0.1.0"
-_EXPORTS = {"Distiller": "distiller", "NonFiniteLossError": "distiller", "GroupDistiller": "group",
-            "StackedDistiller": "stacking"}
+import os
+import sys
 
 
-def __getattr__(name):
-    # Loaded on first use, so `python -m kd_utils` checks its arguments before TensorFlow loads.
-    if name in _EXPORTS:
-        from importlib import import_module
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its C++ start-up lines (oneDNN notice, CUDA probing on a machine
+    without a GPU) kept off the terminal and out of notebook outputs. They are written to file
+    descriptor 2 before `TF_CPP_MIN_LOG_LEVEL` is read, so only a redirect silences them; Python
+    errors still surface. `KD_TF_LOGS=1` keeps them."""
+    if "tensorflow" in sys.modules or os.environ.get("KD_TF_LOGS") == "1":
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow as tf
 
-        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        tf.config.list_physical_devices()  # probes for CUDA, which logs where there is none
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+_import_tensorflow_quietly()
+
+from .distiller import Distiller, NonFiniteLossError  # noqa: E402
+
+__all__ = ["Distiller", "NonFiniteLossError"]
+__version__ = "0.2.0"

@@ -20,17 +20,180 @@ The tf.data pipelines (batches, jitter, label checks) are in `pipeline.py`.
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from . import user_data
-from .idx import IDX_FILES, DataFileError, read_idx
-from .idx import find_idx_files as _find_in
-from .user_data import register_dataset  # noqa: F401  (data.register_dataset reads naturally)
+# -- The official IDX files ---------------------------------------------------------------
+# Official file names and md5 checksums, as published by the datasets' providers.
+IDX_FILES = {
+    "mnist": {
+        "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+        "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+        "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+        "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+    },
+    "fashion_mnist": {
+        "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+        "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+        "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+        "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+    },
+}
 
+
+class DataFileError(FileNotFoundError):
+    """A dataset file is missing, truncated or has the wrong checksum."""
+
+
+def md5sum(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read a (gzip-compressed or raw) IDX file of unsigned bytes into a numpy array.
+
+    Raises:
+        DataFileError: the file is not IDX of unsigned bytes, or is shorter than its header says.
+    """
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as err:  # gzip raises EOFError on a truncated stream
+        raise DataFileError(f"cannot read IDX file {path}: {err}") from err
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise DataFileError(f"{path} is not an IDX file of unsigned bytes (bad magic number)")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    expected = int(np.prod(shape))
+    if len(raw) - header != expected:
+        raise DataFileError(
+            f"{path} is truncated or padded: its header promises shape {shape} "
+            f"({expected} bytes) but {len(raw) - header} bytes follow"
+        )
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def _idx_files_in(name: str, folders) -> dict[str, Path] | None:
+    """Locate and verify the four IDX files of `name` in `folders` (in order), or None.
+
+    A folder counts when it holds the files directly or in a `<name>/` subfolder. A file that
+    is present but corrupt is never skipped in favour of a later folder: it raises.
+    """
+    expected = IDX_FILES[name]
+    for base in folders:
+        for folder in (base / name, base):
+            if not any((folder / fname).exists() for fname in expected):
+                continue
+            paths = {}
+            for fname, md5 in expected.items():
+                path = folder / fname
+                if not path.exists():
+                    raise DataFileError(
+                        f"{name}: {fname} is missing from {folder} (the other {name} files are "
+                        f"there); expected a file with md5 {md5}"
+                    )
+                actual = md5sum(path)
+                if actual != md5:
+                    raise DataFileError(
+                        f"{name}: {path} has md5 {actual}, expected {md5} (the official file); "
+                        "it is corrupt or truncated: download it again"
+                    )
+                paths[fname] = path
+            return paths
+    return None
+
+
+# -- Datasets a user registers ---------------------------------------------------------
+_REGISTERED: dict = {}  # name -> (source, num_classes or None, generation)
+_GENERATION = 0
+
+
+def register_dataset(name: str, source, num_classes: int | None = None) -> None:
+    """Make `name` a dataset that configs, runs, sweeps and tables accept.
+
+    `source` is one of: `((x_train, y_train), (x_test, y_test))` numpy arrays (the form of
+    `keras.datasets`); a pair `(train, test)` of `tf.data.Dataset`s of `(x, y)` (batched or
+    not); or a callable returning either, called on first use. Labels are class ids 0..K-1;
+    uint8 images are scaled to [0, 1] like the built-in ones, other inputs are used as given.
+    The validation split is carved from the training part, as for every dataset. Registering
+    a name again replaces it; a built-in name cannot be registered.
+    """
+    if not isinstance(name, str) or not name or name in DATASETS:
+        raise ValueError(f"register_dataset: name must be a new non-empty string (built in: "
+                         f"{', '.join(DATASETS)}); got {name!r}")
+    if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 2):
+        raise ValueError(f"register_dataset: num_classes must be None or an integer >= 2; "
+                         f"got {num_classes!r}")
+    global _GENERATION
+    _GENERATION += 1
+    _REGISTERED[name] = (source, num_classes, _GENERATION)
+
+
+def unregister_dataset(name: str) -> None:
+    """Forget a registered dataset (a notebook's or a test's), if it is registered."""
+    _REGISTERED.pop(name, None)
+
+
+def registered() -> tuple[str, ...]:
+    """The names registered in this process."""
+    return tuple(_REGISTERED)
+
+
+def generation(name: str) -> int:
+    """Changes each time `name` is registered (0 for a name never registered)."""
+    return _REGISTERED[name][2] if name in _REGISTERED else 0
+
+
+def _as_numpy_pair(name: str, part: str, pair):
+    """`(x, y)` arrays from a pair of arrays or a `tf.data.Dataset` of `(x, y)`."""
+    if hasattr(pair, "as_numpy_iterator"):
+        batches = list(pair.as_numpy_iterator())
+        if not batches:
+            raise ValueError(f"dataset {name!r}: its {part} tf.data.Dataset is empty")
+        stack = np.concatenate if np.ndim(batches[0][1]) == 1 else np.stack
+        pair = (stack([b[0] for b in batches]), stack([b[1] for b in batches]))
+    try:
+        x, y = (np.asarray(a) for a in pair)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"dataset {name!r}: its {part} part must be (x, y) arrays or a "
+                         f"tf.data.Dataset of (x, y); got {type(pair).__name__}") from err
+    if len(x) != len(y) or y.ndim != 1 or not np.array_equal(y, np.round(y)) or y.min() < 0:
+        raise ValueError(f"dataset {name!r}: {part} labels must be one class id >= 0 per "
+                         f"example; got labels of shape {y.shape} for {len(x)} inputs")
+    return x, y.astype(np.int32)
+
+
+def load_registered(name: str):
+    """`((x_train, y_train), (x_test, y_test), num_classes)` of a registered dataset."""
+    source, num_classes, _ = _REGISTERED[name]
+    source = source() if callable(source) else source
+    try:
+        train, test = source
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"dataset {name!r}: expected ((x_train, y_train), (x_test, y_test)) or "
+                         "(train, test) tf.data.Datasets") from err
+    (x_train, y_train), (x_test, y_test) = (_as_numpy_pair(name, part, pair) for part, pair
+                                            in (("train", train), ("test", test)))
+    found = int(max(y_train.max(), y_test.max())) + 1
+    if num_classes is not None and found > num_classes:
+        raise ValueError(f"dataset {name!r}: labels reach {found - 1}, but num_classes is "
+                         f"{num_classes}")
+    return (x_train, y_train), (x_test, y_test), num_classes or found
+
+
+# -- Loading ------------------------------------------------------------------------------
 REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
 NUM_CLASSES = {
@@ -67,7 +230,7 @@ class Splits:
         return tuple(self.x_train.shape[1:])
 
     def limit_train(self, n: int | None) -> Splits:
-        """The same splits with only the first `n` training examples (for FAST profiles)."""
+        """The same splits with only the first `n` training examples (a quick run)."""
         if n is None or n >= len(self.x_train):
             return self
         return Splits(self.name, self.x_train[:n], self.y_train[:n], self.x_val, self.y_val,
@@ -101,8 +264,7 @@ def candidate_dirs(data_dir: str | Path | None = None) -> list[Path]:
 
 def find_idx_files(name: str, data_dir: str | Path | None = None) -> dict[str, Path] | None:
     """The verified IDX files of `name` in the first of `candidate_dirs(data_dir)` holding them."""
-    return _find_in(name, candidate_dirs(data_dir))
-
+    return _idx_files_in(name, candidate_dirs(data_dir))
 
 
 def _load_idx_dataset(name: str, data_dir, download: bool):
@@ -182,7 +344,7 @@ def _as_images(x: np.ndarray) -> np.ndarray:
 
 def known_datasets() -> tuple[str, ...]:
     """The built-in datasets and those registered in this process (`register_dataset`)."""
-    return DATASETS + tuple(user_data.registered())
+    return DATASETS + tuple(registered())
 
 
 def split_validation(x, y, val_size: int | float, seed: int = 0):
@@ -209,8 +371,8 @@ def load(name: str, data_dir: str | Path | None = None, val_size: int | float = 
         download: whether to fall back to the library's download when no local copy exists.
     """
     num_classes = NUM_CLASSES.get(name)
-    if name in user_data.registered():
-        (x_train, y_train), (x_test, y_test), num_classes = user_data.load_registered(name)
+    if name in registered():
+        (x_train, y_train), (x_test, y_test), num_classes = load_registered(name)
     elif name not in NUM_CLASSES:
         raise ValueError(f"dataset must be one of {', '.join(known_datasets())}; got {name!r}")
     elif name in IDX_FILES:
@@ -242,7 +404,7 @@ def splits_for(config, data_dir=None) -> Splits:
     """
     data_seed = config.seed if config.dataset in SAMPLED_DATASETS else 0
     key = (config.dataset, config.val_size, str(data_dir), data_seed,
-           user_data.generation(config.dataset))  # a re-registered dataset is loaded anew
+           generation(config.dataset))  # a re-registered dataset is loaded anew
     if key not in _SPLITS_CACHE:
         _SPLITS_CACHE[key] = load(config.dataset, data_dir=data_dir, val_size=config.val_size,
                                   seed=data_seed)

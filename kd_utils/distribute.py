@@ -1,9 +1,10 @@
-"""tf.distribute plumbing shared by `Distiller` and `GroupDistiller`: one step, many replicas.
+"""tf.distribute plumbing of the `Distiller` (and the lab's multi-student models): one step,
+many replicas.
 
 A training step computes a loss on each replica's share of the global batch; these helpers
 make the summed update that of the global batch, keep NaN out of the weights without a
 `tf.cond` around an all-reduce, and shape metric results the way Keras 3.15 reduces them
-across workers. `distributed_execution` says how a run must execute on several replicas.
+across workers.
 """
 
 from __future__ import annotations
@@ -62,27 +63,3 @@ def apply_if_finite(optimizer, loss, gradients, variables) -> None:
         return tf.constant(True)
 
     tf.cond(finite, apply_update, lambda: tf.constant(False))
-
-
-def distributed_execution(config):
-    """The run config, executed without XLA and one step per execution, for several replicas.
-
-    With TF 2.21 / Keras 3.15 both fail under `MirroredStrategy`: XLA cannot compile a step
-    that reads variables mirrored on other devices (tensorflow.org/xla/known_issues,
-    "tf.Variable on a different device"), and `steps_per_execution` > 1 fails with an unfed
-    placeholder in Keras' multi-step loop. Only how the run executes changes (the run id and
-    what it computes do not), and config.json records what was used.
-    """
-    return config.replace(jit_compile=False, steps_per_execution=1)
-
-
-def needs_our_distribution(strategy) -> bool:
-    """Whether `runner.run` distributes the training dataset itself (MirroredStrategy).
-
-    Keras's own distribution looks at one batch first, which moves the shuffle on, so replicas
-    would train on other batches than one device does (a test compares the weights).
-    MultiWorkerMirroredStrategy is not a MirroredStrategy: there Keras distributes the data,
-    and the test only checks that the workers agree.
-    """
-    return strategy.num_replicas_in_sync > 1 and isinstance(strategy,
-                                                            tf.distribute.MirroredStrategy)

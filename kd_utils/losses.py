@@ -12,18 +12,39 @@ Conventions (the same everywhere in this lab):
   Keras knowledge-distillation example (and `student_loss_weight` in `keras.distillation`).
 
 Everything is computed from log-softmax, so logits of magnitude 1e4 give finite losses.
-`check_temperature` and `check_alpha` live in `config.py`, free of TensorFlow, so the command
-line checks its arguments before TensorFlow loads.
 """
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
 
-from .config import check_temperature
+
+def check_temperature(temperature) -> float:
+    """Return `temperature` as a float, or raise ValueError unless it is finite and > 0."""
+    try:
+        value = float(temperature)
+    except (TypeError, ValueError):
+        raise ValueError(f"temperature must be a positive number, got {temperature!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"temperature must be a finite number > 0 (1 = no softening; Hinton et "
+                         f"al. used 20 on MNIST), got {temperature!r}")
+    return value
+
+
+def check_alpha(alpha) -> float:
+    """Return `alpha` as a float, or raise ValueError unless it lies in [0, 1]."""
+    try:
+        value = float(alpha)
+    except (TypeError, ValueError):
+        raise ValueError(f"alpha must be a number in [0, 1], got {alpha!r}") from None
+    if not 0.0 <= value <= 1.0:  # also rejects NaN
+        raise ValueError(f"alpha is the weight of the hard-label loss and must lie in [0, 1] "
+                         f"(1 = labels only, 0 = soft targets only), got {alpha!r}")
+    return value
 
 
 def _reduce(per_example, sample_weight=None) -> tf.Tensor:
@@ -83,32 +104,6 @@ def distillation_terms(labels, teacher_logits, student_logits, temperature: floa
     kl = kl_divergence(teacher_logits, student_logits, temperature, sample_weight)
     soft = kl * temperature**2
     return DistillationTerms(alpha * hard + (1.0 - alpha) * soft, hard, soft, kl)
-
-
-def stacked_terms(labels, teacher_logits, student_logits, temperatures,
-                  alphas) -> DistillationTerms:
-    """`distillation_terms` for K students at once (`stacking.StackedDistiller`).
-
-    `student_logits` [B, K, C] and `labels` [B, K]: student k's batch is column k. Teacher
-    logits [B, K, C], or None for students trained on hard labels alone (soft and kl None);
-    `temperatures` and `alphas` [K]. Each term is a [K] vector of batch means, computed with
-    the ops `distillation_terms` uses, so column k is student k's own loss.
-    """
-    logits = tf.cast(student_logits, tf.float32)
-    # Flattened to the rank-1 labels of `hard_label_loss` (rank 2 makes XLA warn of an assert).
-    per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=tf.reshape(tf.cast(labels, tf.int32), [-1]),
-        logits=tf.reshape(logits, [-1, tf.shape(logits)[-1]]))
-    hard = tf.reduce_mean(tf.reshape(per_example, tf.shape(labels)), axis=0)
-    if teacher_logits is None:
-        return DistillationTerms(hard, hard, None, None)
-    scale = temperatures[None, :, None]
-    teacher_log_probs = tf.nn.log_softmax(tf.cast(teacher_logits, tf.float32) / scale)
-    student_log_probs = tf.nn.log_softmax(logits / scale)
-    kl = tf.reduce_mean(tf.reduce_sum(
-        tf.exp(teacher_log_probs) * (teacher_log_probs - student_log_probs), axis=-1), axis=0)
-    soft = kl * temperatures**2
-    return DistillationTerms(alphas * hard + (1.0 - alphas) * soft, hard, soft, kl)
 
 
 def teacher_agreement(teacher_logits, student_logits, sample_weight=None) -> tf.Tensor:

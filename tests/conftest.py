@@ -53,8 +53,8 @@ def fast_mnist_teachers(tmp_path_factory):
     runs and their order does not matter.
     """
     _require_mnist()
-    from kd_utils import runner
-    from kd_utils.reproductions import hinton2015
+    from kd_experiments import hinton2015
+    from kd_lab import runner
 
     results = tmp_path_factory.mktemp("fast_mnist_teachers")
     for seed in (0, 1, 2):

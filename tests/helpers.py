@@ -6,7 +6,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kd_utils.config import RunConfig
+from kd_lab.config import RunConfig
 
 REPO = Path(__file__).resolve().parent.parent
 NUM_FEATURES, NUM_CLASSES = 8, 3

@@ -1,5 +1,5 @@
 """The repository keeps its promises: lint clean, CI runs the README's test command, no data
-files. (The README's numbers are checked with the notebooks', in tests/reproductions/test_readings.py.)"""
+files. (The README's numbers are checked with the notebooks', in tests/experiments/test_readings.py.)"""
 
 import shutil
 import subprocess
@@ -15,7 +15,7 @@ def test_ruff_is_clean():
     ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
     if not Path(ruff).exists():
         pytest.skip("ruff is not installed (it is in requirements.txt)")
-    result = subprocess.run([ruff, "check", "kd_utils", "tests", "benchmarks"], cwd=REPO, capture_output=True,
+    result = subprocess.run([ruff, "check", "kd_utils", "kd_lab", "kd_experiments", "tests", "benchmarks"], cwd=REPO, capture_output=True,
                             text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 

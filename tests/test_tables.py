@@ -1,14 +1,14 @@
 """The committed tables keep the evidence protocol: the runs behind each table exist and were
 executed alike (one execution mode, one training-code version per architecture), and tables
 with verdicts say which runs they came from. (The README's protocol block that reports them is
-checked with every generated block, in tests/reproductions/test_readings.py.)"""
+checked with every generated block, in tests/experiments/test_readings.py.)"""
 
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from kd_utils import records
+from kd_lab import records
 
 RESULTS = Path(records.RESULTS_DIR)
 LISTED = sorted(p.name.removesuffix(".runs.csv") for p in (RESULTS / "tables").glob("*.runs.csv"))

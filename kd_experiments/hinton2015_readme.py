@@ -1,0 +1,145 @@
+"""The README's "paper vs ours" block for Hinton, Vinyals & Dean (2015), section 3, rendered from
+the committed tables alone (`readme_paper_vs_ours`), and the regulariser table beneath it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from kd_lab import stats
+from kd_lab.records import RESULTS_DIR
+from kd_lab.report import frame_markdown, markdown_table, mean_spread, mean_spread_of
+
+from .hinton2015 import PAPER_MAIN_ERRORS, PROFILES
+
+
+def paper_vs_ours(main: pd.DataFrame | None = None, omitted: pd.DataFrame | None = None,
+                  ensemble: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One line per number of the paper's section 3: the paper's value beside ours (mean ± std
+    over seeds, then the mean's 95% interval).
+
+    Args:
+        main: `main_table(...)` output (or its CSV read back).
+        omitted: `omitted_class_table(...)` output (or its CSV read back).
+        ensemble: `ensemble_table(...)` output; the paper has no MNIST number for it ("-").
+    """
+    lines = []
+    if main is not None:
+        labels = {"teacher": "teacher 1200-1200, test errors",
+                  "scratch": "800-800 from scratch, test errors",
+                  "distilled": "800-800 distilled (T = 20), test errors"}
+        for _, row in main.iterrows():
+            lines.append({"experiment": labels[str(row.role)],
+                          "paper": f"{row.paper_test_errors:g}",
+                          "ours": mean_spread_of(row, "test_errors"),
+                          "seeds": int(row.test_errors_count)})
+    if omitted is not None:
+        for _, row in omitted.iterrows():
+            shifted = row.bias != "none"
+            suffix = (f" + bias shift ({mean_spread(row.shift_mean, row.shift_std, 2)}; paper "
+                      f"{row.paper_shift:g})" if shifted else "")
+            if row.transfer_set == "omit_3":
+                experiment = "no 3s in the transfer set, test errors (on 3s)" + suffix
+                paper = f"{row.paper_errors:g} ({row.paper_class_errors:g})"
+                ours = (f"{mean_spread_of(row, 'errors')} "
+                        f"({mean_spread_of(row, 'class_errors')})")
+            else:
+                experiment = "only 7s and 8s in the transfer set, test error %" + suffix
+                paper = f"{row.paper_error_percent:g}"
+                ours = mean_spread_of(row, "error_percent", 2)
+            lines.append({"experiment": experiment, "paper": paper, "ours": ours,
+                          "seeds": int(row.errors_count)})
+    if ensemble is not None:
+        for _, row in ensemble.iterrows():
+            experiment = (f"ensemble of {row.members} teachers (averaged logits), test errors"
+                          if row.role == "ensemble_teacher" else
+                          "800-800 distilled from that ensemble (T = 20), test errors")
+            lines.append({"experiment": experiment, "paper": "-",
+                          "ours": mean_spread_of(row, "test_errors"),
+                          "seeds": int(row.test_errors_count)})
+    return pd.DataFrame(lines, columns=["experiment", "paper", "ours", "seeds"])
+
+
+def format_paper_vs_ours(table: pd.DataFrame) -> str:
+    """`paper_vs_ours` as a Markdown table (what the README shows)."""
+    return frame_markdown(table, {"experiment": "experiment (Hinton et al. 2015, section 3)",
+                                  "paper": "paper",
+                                  "ours": "ours (mean ± std [95% CI])",
+                                  "seeds": "seeds"})
+
+
+def readme_paper_vs_ours(results_dir=RESULTS_DIR) -> str:
+    """The README's "paper vs ours" block, from the committed tables alone.
+
+    The main rows come from notebook 06's paper-profile table when it exists, else from the
+    full profile of `make compare` (`compare_mnist_full.csv`); a caption line says which, so
+    another training is never passed off as the paper's.
+    """
+    tables = Path(results_dir) / "tables"
+    main, main_name, source = None, None, ""
+    paper = PROFILES["paper"]
+    paper_label = (f"the paper profile ({paper['teacher_epochs']} teacher epochs, "
+                   f"{paper['student_epochs']} per student)")
+    for name, label in (("06_hinton_main_paper", paper_label),
+                        ("compare_mnist_full", "the full profile (early stopping within "
+                         f"{PROFILES['full']['teacher_epochs']} epochs, `make compare`)")):
+        if (tables / f"{name}.csv").exists():
+            main = pd.read_csv(tables / f"{name}.csv")
+            if "paper_test_errors" not in main:
+                main.insert(1, "paper_test_errors", main["role"].map(PAPER_MAIN_ERRORS))
+            main_name, source = name, f"Main rows: {label}, `results/tables/{name}.csv`."
+            break
+    omitted_path = tables / "08_omitted_class_full.csv"
+    omitted = pd.read_csv(omitted_path) if omitted_path.exists() else None
+    ensemble_path = tables / "06_hinton_ensemble_paper.csv"
+    # Ensemble rows only beside the paper-profile main rows they were distilled alongside.
+    ensemble = (pd.read_csv(ensemble_path) if ensemble_path.exists()
+                and main_name == "06_hinton_main_paper" else None)
+    lines = [format_paper_vs_ours(paper_vs_ours(main, omitted, ensemble))]
+    if source:
+        lines.append(f"\n\n{source}")
+    if main is not None and "verdict" in main:
+        lines.append(" " + _verdict(main.set_index("role").loc["distilled"],
+                                    "Distilled minus scratch:") + ".")
+    if ensemble is not None:
+        lines.append(" Ensemble rows: notebook 06, the same profile, "
+                     "`results/tables/06_hinton_ensemble_paper.csv` (the teacher is one model).")
+        variants_path = tables / "06_hinton_variants_paper.csv"
+        if variants_path.exists():
+            variants = pd.read_csv(variants_path).set_index("variant")
+            tested = {"ensemble": "distilled from the ensemble,",
+                      "jittered": "distilled on jittered images,"}
+            lines.append(" Against the distilled row (notebook 06): " + "; ".join(
+                _verdict(variants.loc[name], label) for name, label in tested.items()
+                if name in variants.index) + ".")
+    if omitted is not None:
+        lines.append(" Omitted-class rows: notebook 08, full profile, "
+                     "`results/tables/08_omitted_class_full.csv`.")
+    regulariser_path = tables / "09_soft_targets_regulariser_full.csv"
+    if regulariser_path.exists():
+        regulariser = pd.read_csv(regulariser_path)
+        soft = regulariser[regulariser.targets.str.startswith("soft")].iloc[0]
+        lines.append("\n\n" + format_regulariser_table(regulariser)
+                     + f"\n\nRegulariser rows: notebook 09, full profile (T = "
+                     f"{soft.temperature:g}, alpha = {soft.alpha:g}), "
+                     "`results/tables/09_soft_targets_regulariser_full.csv`; its verdicts are "
+                     "in the notebook.")
+    return "".join(lines)
+
+
+def _verdict(line, label: str) -> str:
+    """'<label> <difference> errors [interval] (<n> seeds, Holm p): <verdict>'."""
+    return (f"{label} {line.difference:+.1f} errors {stats.interval(line.diff_low, line.diff_high)}"
+            f" ({int(line.test_errors_count)} seeds, Holm p = {line.p_holm:.3g}): {line.verdict}")
+
+
+def format_regulariser_table(table: pd.DataFrame) -> str:
+    """`regulariser_table` as Markdown: train and test accuracy (%) per data fraction and target."""
+    rows = [(f"{r.train_percent:g}% ({r.train_examples:,} images)", r.targets,
+             mean_spread_of(r, "train_accuracy", 2, scale=100),
+             mean_spread_of(r, "test_accuracy", 2, scale=100),
+             r.test_accuracy_count) for r in table.itertuples()]
+    return markdown_table(rows, ["training data", "targets", "train accuracy %",
+                                 "test accuracy %", "seeds"])

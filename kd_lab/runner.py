@@ -1,0 +1,278 @@
+"""Running configs: train what a `RunConfig` describes and write its record, or read it back.
+
+`run(config)` seeds everything just before building the model, trains with best-epoch
+selection on the validation split, evaluates the kept weights once on the test set, and writes
+the run's record (`records.py`). `run_group(configs)` trains runs that differ only in T and
+alpha on one teacher pass. `get_or_train_model(config)` returns a trained model, training it
+when its record has no model. Every function here that trains prints what it trains and
+roughly how long it will take before it starts.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from kd_utils import data, losses, models, pipeline
+from kd_utils.callbacks import tensorboard_logging
+from kd_utils.distiller import Distiller
+
+from . import records, resume, teacher_logits
+from .config import RunConfig, differing_fields, make_optimizer
+from .earlier_runs import (  # noqa: F401  (read as runner.get_or_train_model and the like too)
+    Irreproducible,
+    get_or_train_model,
+    initial_weights_of,
+    save_teacher_logits,
+    teacher_of,
+)
+from .group import GroupDistiller, GroupEarlyStopping
+from .guard import announce_training
+from .records import RESULTS_DIR, RunRecord, is_finished, load_record
+
+# The version of what training computes, in every record. Raise it when a change alters the
+# numbers a run produces (the loss, the data order, the selection rule), not for refactors:
+# a table's runs must share it. Records written before it existed have none.
+TRAINING_VERSION = 1
+
+
+def inputs_of(config: RunConfig, results_dir, data_dir, verbose):
+    """What a run trains from: its splits, its teacher, the cached logits, starting weights."""
+    splits = data.splits_for(config, data_dir)
+    teacher_model, cached = teacher_of(config, splits, results_dir, data_dir, verbose)
+    initial_weights = initial_weights_of(config, results_dir, data_dir, verbose)
+    # The teacher runs every batch only when inputs are jittered; otherwise logits are cached.
+    live_teacher = teacher_model if (cached is not None and config.jitter_pixels) else None
+    return splits, live_teacher, cached, initial_weights
+
+
+def build_student(config: RunConfig, splits, initial_weights):
+    keras.utils.set_random_seed(config.seed)  # just before building: same seed, same model
+    student = models.build(config.architecture, splits.input_shape, splits.num_classes)
+    if initial_weights is not None:
+        student.set_weights(initial_weights)
+    return student
+
+
+def _compile_and_datasets(model, config: RunConfig, splits, live_teacher, cached):
+    train_logits, val_logits, _ = cached if cached is not None else (None, None, None)
+    steps_per_epoch = -(-len(splits.x_train) // config.batch_size)
+    model.compile(optimizer=make_optimizer(config, steps_per_epoch),
+                  jit_compile=config.jit_compile, steps_per_execution=config.steps_per_execution)
+    train_ds = pipeline.make_dataset(
+        splits.x_train, splits.y_train, None if live_teacher else train_logits,
+        batch_size=config.batch_size, shuffle=True, seed=config.seed,
+        jitter_pixels=config.jitter_pixels, num_classes=splits.num_classes)
+    val_ds = pipeline.make_dataset(splits.x_val, splits.y_val, val_logits, batch_size=1024,
+                                   num_classes=splits.num_classes)
+    return train_ds, val_ds
+
+
+def evaluate_and_write(config: RunConfig, splits, student, history: pd.DataFrame, cached,
+                       wall_seconds: float, results_dir: Path, replicas: int = 1,
+                       test_pred=None, trained_as: str = "alone") -> RunRecord:
+    """Evaluate the kept weights once on the test set and write the run's record.
+
+    `test_pred`: the student's test logits when already computed (a stack predicts for all its
+    students at once); None predicts them here. `trained_as`: "alone", "group" or "stack".
+    """
+    test_logits = cached[2] if cached is not None else None
+    best = resume.best_epoch_index(history, config.monitor)  # the epoch whose weights we keep
+    if test_pred is None:
+        test_pred = student.predict(splits.x_test, batch_size=1024, verbose=0)
+    test_errors = int((test_pred.argmax(-1) != splits.y_test).sum())
+    agreement = (float(losses.teacher_agreement(test_logits, test_pred))
+                 if test_logits is not None else None)  # no teacher: null, not NaN
+    row = {
+        "run_id": config.run_id,
+        **{k: v for k, v in config.to_dict().items() if k not in ("teacher", "init_from")},
+        "teacher_run_id": config.teacher.run_id if config.teacher else "",
+        "teacher_architecture": config.teacher.architecture if config.teacher else "",
+        "init_from_run_id": config.init_from.run_id if config.init_from else "",
+        "params": int(student.count_params()),
+        "train_examples": len(splits.x_train),
+        "best_epoch": best + 1,
+        "epochs_trained": len(history),
+        "train_accuracy": float(history["accuracy"].iloc[best]),
+        "val_accuracy": float(history["val_accuracy"].iloc[best]),
+        "test_accuracy": 1.0 - test_errors / len(splits.y_test),
+        "test_errors": test_errors,
+        "test_count": len(splits.y_test),
+        "test_teacher_agreement": agreement,
+        "wall_seconds": round(wall_seconds, 2),
+        "replicas": replicas,  # devices the global batch was split over (tf.distribute)
+        # How it was executed beyond jit_compile and steps_per_execution: alone, in a group on
+        # one teacher pass, or in a stack (equal to float rounding, not bit for bit), and the
+        # version of what training computes. A table's runs share them (tests/test_tables.py).
+        "trained_as": trained_as,
+        "training_version": TRAINING_VERSION,
+        "epoch_cpu_seconds_median": round(float(np.median(history["epoch_cpu_seconds"])), 3),
+        **records.provenance(),
+    }
+    return records.write_record(config, row, history, student, results_dir)
+
+
+def history_frame(history: dict, timer, share: int = 1) -> pd.DataFrame:
+    """The history.csv frame: one row per epoch, with its wall and CPU seconds (divided by
+    `share`, the group size, for a member of a group)."""
+    frame = pd.DataFrame(history)
+    frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
+    frame["epoch_wall_seconds"] = list(np.divide(timer.wall, share))[:len(frame)]
+    frame["epoch_cpu_seconds"] = list(np.divide(timer.cpu, share))[:len(frame)]
+    return frame
+
+
+def run(config: RunConfig, results_dir=RESULTS_DIR, force: bool = False, data_dir=None,
+        verbose: int | str = 1, callbacks=None, strategy=None, why: str = "training",
+        tensorboard_dir=None) -> RunRecord:
+    """Train the run a config describes and write its record, or read the record back.
+
+    Args:
+        config: the run.
+        results_dir: where `runs/` and `summary.csv` live.
+        force: retrain even when a finished record exists.
+        data_dir: passed to `data.load` (else `$KD_DATA_DIR`, then `data/`).
+        verbose: Keras' progress output (1 = progress bar, 2 = a line per epoch, 0 = none);
+            the one-line announcement of what trains is printed whatever its value.
+        callbacks: extra Keras callbacks.
+        tensorboard_dir: when given, the run's losses, accuracy and teacher agreement are
+            written for TensorBoard to `<tensorboard_dir>/<run id>/`.
+        strategy: a `tf.distribute.Strategy` to train on several devices or hosts (None: the
+            current one). `config.batch_size` is the global batch, split over the replicas,
+            and the loss is the global batch's mean, so the number of replicas does not
+            change the result (up to float rounding).
+        why: the announcement's first word(s).
+    """
+    results_dir = Path(results_dir)
+    if not force and is_finished(config, results_dir):
+        return load_record(config, results_dir)
+    strategy = strategy or tf.distribute.get_strategy()
+    if strategy.num_replicas_in_sync > 1:
+        config = distributed_execution(config)
+    with strategy.scope():  # models, optimizer and metrics are built under the strategy
+        splits, live_teacher, cached, initial_weights = inputs_of(config, results_dir,
+                                                                   data_dir, verbose)
+        announce_training(config, len(splits.x_train), why)
+        started = time.perf_counter()
+        student = build_student(config, splits, initial_weights)
+        distiller = Distiller(student, live_teacher, temperature=config.temperature,
+                              alpha=config.alpha, run_name=config.run_id)
+        train_ds, val_ds = _compile_and_datasets(distiller, config, splits, live_teacher,
+                                                 cached)
+    if needs_our_distribution(strategy):
+        # Checked on the arrays, then distributed here (see `needs_our_distribution`).
+        train_logits = None if (cached is None or live_teacher) else cached[0][:256]
+        distiller.check_batch(splits.x_train[:256], splits.y_train, train_logits, "x")
+        train_ds = strategy.experimental_distribute_dataset(train_ds)
+    folder = records.run_dir(config, results_dir) / "checkpoint"
+    history, timer, resumed_at = resume.fit_resumably(
+        distiller, train_ds, val_ds, folder=folder, run_id=config.run_id, epochs=config.epochs,
+        patience=config.patience, verbose=verbose, monitor=config.monitor,
+        callbacks=[*tensorboard_logging(tensorboard_dir, config.run_id), *(callbacks or [])])
+    wall = time.perf_counter() - started + sum(timer.wall[:resumed_at])
+    record = evaluate_and_write(config, splits, student, history_frame(history, timer),
+                                 cached, wall, results_dir,
+                                 replicas=strategy.num_replicas_in_sync)
+    resume.remove(folder)
+    return record
+
+
+def can_group(a: RunConfig, b: RunConfig) -> bool:
+    """Whether two runs differ in T and alpha only, so they can share every batch."""
+    return not differing_fields(a, b, ("temperature", "alpha"))
+
+
+def run_group(configs, results_dir=RESULTS_DIR, force: bool = False, data_dir=None,
+              verbose: int | str = 1, tensorboard_dir=None) -> list[RunRecord]:
+    """Train runs that differ only in T and alpha together: one teacher forward per batch.
+
+    Each student is built from its own seed, sees the batches (and jitter) its own run would
+    see, and keeps its own best validation epoch and early stop (`GroupEarlyStopping`), so its
+    record is the one `run(config)` would write, in the same files and form. Time is shared:
+    a record's `wall_seconds` and epoch seconds are the group's divided by the group size, and
+    `group.json` beside it names the group and its undivided times. Finished runs are read back.
+
+    The seed is not a group dimension on purpose: it sets the batch order and the jitter, so
+    students of different seeds cannot share batches without their records depending on their
+    group.
+    """
+    results_dir = Path(results_dir)
+    configs = list(configs)
+    for config in configs[1:]:
+        if not can_group(configs[0], config):
+            differing = differing_fields(configs[0], config, ("temperature", "alpha"))
+            raise ValueError(f"run_group: {config.run_id} differs from {configs[0].run_id} in "
+                             f"{', '.join(differing)}; a group's runs may differ in temperature "
+                             "and alpha only")
+    todo = [c for c in configs if force or not is_finished(c, results_dir)]
+    if len(todo) <= 1:
+        return [run(c, results_dir, force, data_dir, verbose, tensorboard_dir=tensorboard_dir)
+                for c in configs]
+    first = todo[0]
+    splits, live_teacher, cached, initial_weights = inputs_of(first, results_dir, data_dir,
+                                                               verbose)
+    announce_training(first, len(splits.x_train), f"training a group of {len(todo)} like",
+                      runs=len(todo))
+    started = time.perf_counter()
+    students = [build_student(c, splits, initial_weights) for c in todo]
+    group = GroupDistiller(students, live_teacher, [c.temperature for c in todo],
+                           [c.alpha for c in todo], [c.run_id for c in todo])
+    train_ds, val_ds = _compile_and_datasets(group, first, splits, live_teacher, cached)
+    folder = records.run_dir(first, results_dir) / "group-checkpoint"
+    stopper = GroupEarlyStopping(first.patience or first.epochs, first.monitor)
+    history, timer, resumed_at = resume.fit_resumably(
+        group, train_ds, val_ds, folder=folder, run_id="+".join(c.run_id for c in todo),
+        epochs=first.epochs, patience=first.patience, verbose=verbose, stopper=stopper,
+        callbacks=tensorboard_logging(tensorboard_dir, f"group-{first.run_id}"))
+    wall = time.perf_counter() - started + sum(timer.wall[:resumed_at])
+    size = len(todo)
+    finished = {}
+    for config, student, own, stopped in zip(todo, students, group.split_history(history),
+                                             stopper.stopped_after, strict=True):
+        frame = history_frame(own, timer, size)
+        frame = frame.iloc[:stopped] if stopped else frame
+        record = evaluate_and_write(config, splits, student, frame, cached, wall / size,
+                                    results_dir, trained_as="group")
+        records.atomic_write_text(record.run_dir / "group.json", json.dumps({
+            "group_size": size, "run_ids": [c.run_id for c in todo],
+            "group_wall_seconds": round(wall, 2),
+            "group_epoch_cpu_seconds": [round(t, 3) for t in timer.cpu]}, indent=2) + "\n")
+        finished[config.run_id] = record
+    resume.remove(folder)
+    return [finished.get(c.run_id) or load_record(c, results_dir) for c in configs]
+
+
+def clear_caches() -> None:
+    """Empty every in-memory cache of the lab: loaded splits and teacher logits."""
+    data.clear_caches()
+    teacher_logits.clear_caches()
+
+
+def distributed_execution(config):
+    """The run config, executed without XLA and one step per execution, for several replicas.
+
+    With TF 2.21 / Keras 3.15 both fail under `MirroredStrategy`: XLA cannot compile a step
+    that reads variables mirrored on other devices (tensorflow.org/xla/known_issues,
+    "tf.Variable on a different device"), and `steps_per_execution` > 1 fails with an unfed
+    placeholder in Keras' multi-step loop. Only how the run executes changes (the run id and
+    what it computes do not), and config.json records what was used.
+    """
+    return config.replace(jit_compile=False, steps_per_execution=1)
+
+
+def needs_our_distribution(strategy) -> bool:
+    """Whether `runner.run` distributes the training dataset itself (MirroredStrategy).
+
+    Keras's own distribution looks at one batch first, which moves the shuffle on, so replicas
+    would train on other batches than one device does (a test compares the weights).
+    MultiWorkerMirroredStrategy is not a MirroredStrategy: there Keras distributes the data,
+    and the test only checks that the workers agree.
+    """
+    return strategy.num_replicas_in_sync > 1 and isinstance(strategy,
+                                                            tf.distribute.MirroredStrategy)

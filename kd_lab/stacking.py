@@ -1,0 +1,247 @@
+"""Many students of one MLP architecture trained as one model: `StackedDistiller`.
+
+A small student spends most of a separate run on fixed costs (building, compiling, evaluating,
+writing), not on arithmetic. K students of one architecture stacked into one program (weights
+of shape [K, in, out], batched matmuls through einsum) pay those costs once. Each student keeps
+its own initial weights (copied from the Keras model its seed builds), its own batches (column
+k of every batch, `stack_runs.stacked_dataset`), its own T and alpha, dropout masks of its own
+and its own early stopping (`group.GroupEarlyStopping`). Its gradient is its own loss's: the
+stack minimises the sum of the students' losses, and student k's weights enter only its own
+term; Adam's update is elementwise, so each student's slice moves as its separate run's would.
+
+Batches carry inputs [B, K, ...] (student k's batch in column k) or [B, ...] shared by every
+student (validation, test); labels and cached teacher logits likewise. Axis 0 stays the batch,
+so the stack splits over replicas like any Keras model.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kd_utils import losses
+from kd_utils.callbacks import set_monitor_modes
+from kd_utils.distiller import (
+    SAVE_MESSAGE,
+    StopOnNonFiniteLoss,
+    check_model,
+    check_same_width,
+    first_batch,
+    refuse_probabilities,
+)
+from kd_utils.distribute import apply_if_finite, for_keras_reduction, per_replica_share
+from kd_utils.losses import check_alpha, check_temperature
+from kd_utils.pipeline import check_labels, split_inputs
+
+from .group import without_loss_or_metrics
+from .stacked_mlp import StackedMLP
+
+
+class _Sums(keras.metrics.Metric):
+    """Per-student running means: totals [K] over a shared count, both added as given."""
+
+    def __init__(self, name: str, count: int):
+        super().__init__(name=name)
+        self.total = self.add_variable(shape=(count,), initializer="zeros", name="total")
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+    def update_state(self, total, count):
+        self.total.assign_add(tf.cast(total, tf.float32))
+        self.count.assign_add(tf.cast(count, tf.float32))
+
+    def result(self):
+        return tf.math.divide_no_nan(self.total, self.count)
+
+
+class _Member:
+    """Student k of a stack, as `GroupEarlyStopping` sees a student: weights to get and set."""
+
+    def __init__(self, stack: StackedMLP, k: int):
+        self.stack, self.k = stack, k
+
+    def get_weights(self):
+        return self.stack.member_weights(self.k)
+
+    def set_weights(self, weights):
+        self.stack.set_member_weights(self.k, weights)
+
+
+class StackedDistiller(keras.Model):
+    """K students of one MLP architecture distilled (or trained from scratch) as one model.
+
+    Args:
+        students: K built Keras MLPs of one architecture (`mlp_plan`), each its own
+            initialisation; their weights are copied, the models themselves are not trained.
+        temperatures, alphas: one per student (alpha weights the HARD-label loss, as in
+            `Distiller`); a student with alpha = 1 tracks no soft terms, as a `Distiller` with
+            cached logits and alpha = 1 does.
+        run_names: named in errors.
+        soft_targets: whether batches carry cached teacher logits (False: every student trains
+            on hard labels alone, as runs from scratch).
+        input_values: 256 floats that uint8 inputs are codes into (`stack_runs.pixel_codes`);
+            None: inputs are the values themselves.
+
+    History keys are `GroupDistiller`'s: the `Distiller`'s keys prefixed `s{k}_`.
+    """
+
+    def __init__(self, students, temperatures, alphas, run_names=None,
+                 soft_targets: bool = True, seed: int = 0, input_values=None, **kwargs):
+        super().__init__(**kwargs)
+        students = list(students)
+        if not students:
+            raise ValueError("students must hold at least one keras.Model")
+        for student in students:
+            check_model(student, "student")
+        count = len(students)
+        self.run_names = list(run_names or [s.name for s in students])
+        if not len(temperatures) == len(alphas) == len(self.run_names) == count:
+            raise ValueError(f"give one temperature, alpha and run name per student ({count})")
+        self.stack = StackedMLP(students, seed=seed, input_values=input_values)
+        self.temperatures = tf.constant([check_temperature(t) for t in temperatures], tf.float32)
+        self.alphas = tf.constant([check_alpha(a) for a in alphas], tf.float32)
+        self.soft_targets = bool(soft_targets)
+        # As Distiller with cached logits: soft terms are tracked for alpha < 1 only.
+        self.tracks_soft = [self.soft_targets and float(a) < 1.0 for a in alphas]
+        names = ["loss", "student_loss", "accuracy"]
+        names += ["distillation_loss", "kl_divergence", "teacher_agreement"] * any(self.tracks_soft)
+        self.sums = {name: _Sums(name, count) for name in names}
+        self.total_tracker = keras.metrics.Mean(name="loss")
+        self.students = [_Member(self.stack, k) for k in range(count)]
+        self.built = True
+
+    def compile(self, optimizer="adam", **kwargs):
+        """Like `keras.Model.compile`, without `loss` or `metrics` (each student tracks its own)."""
+        super().compile(optimizer=optimizer,
+                        **without_loss_or_metrics(kwargs, "StackedDistiller"))
+
+    @property
+    def metrics(self):
+        return [self.total_tracker, *getattr(self, "sums", {}).values()]
+
+    def call(self, inputs, training=None):
+        return self.stack(split_inputs(inputs)[0], training=training)
+
+    def get_config(self):
+        raise NotImplementedError(SAVE_MESSAGE)
+
+    def save(self, *args, **kwargs):
+        raise NotImplementedError(SAVE_MESSAGE)
+
+    def member_weights(self, k: int) -> list[np.ndarray]:
+        """Student k's weights, for `student.set_weights` on its Keras model."""
+        return self.stack.member_weights(k)
+
+    def _unpack(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        if sample_weight is not None:
+            raise ValueError("StackedDistiller trains without sample or class weights: train "
+                             "weighted runs with Distiller (runner.run)")
+        x, cached = split_inputs(x)
+        count = self.stack.count
+        y = tf.cast(y, tf.int32)
+        if len(y.shape) == 1:  # shared labels
+            y = tf.repeat(y[:, None], count, axis=1)
+        if cached is not None and len(cached.shape) == 2:
+            cached = tf.repeat(cached[:, None], count, axis=1)
+        if not self.soft_targets:
+            cached = None
+        return x, y, tf.stop_gradient(cached) if cached is not None else None
+
+    def train_step(self, data):
+        x, y, teacher_logits = self._unpack(data)
+        with tf.GradientTape() as tape:
+            student_logits = self.stack(x, training=True)
+            terms = stacked_terms(y, teacher_logits, student_logits, self.temperatures,
+                                         self.alphas)
+            total = tf.reduce_sum(terms.total)
+            replica_total = per_replica_share(total)
+        variables = self.stack.trainable_variables
+        apply_if_finite(self.optimizer, total, tape.gradient(replica_total, variables), variables)
+        return self._update_metrics(y, total, terms, teacher_logits, student_logits)
+
+    def test_step(self, data):
+        x, y, teacher_logits = self._unpack(data)
+        student_logits = self.stack(x, training=False)
+        terms = stacked_terms(y, teacher_logits, student_logits, self.temperatures,
+                                     self.alphas)
+        return self._update_metrics(y, tf.reduce_sum(terms.total), terms, teacher_logits,
+                                    student_logits)
+
+    def _update_metrics(self, y, total, terms, teacher_logits, student_logits):
+        batch = tf.cast(tf.shape(y)[0], tf.float32)
+        self.total_tracker.update_state(total, sample_weight=batch)
+        predicted = tf.argmax(student_logits, axis=-1, output_type=tf.int32)
+        matches = tf.cast(tf.equal(predicted, y), tf.float32)
+        # Losses as Keras tracks a loss (batch means weighted by batch size); accuracy and
+        # agreement as counts over examples, as Keras' accuracy metric counts them.
+        self.sums["loss"].update_state(terms.total * batch, batch)
+        self.sums["student_loss"].update_state(terms.hard * batch, batch)
+        self.sums["accuracy"].update_state(tf.reduce_sum(matches, axis=0), batch)
+        if "teacher_agreement" in self.sums:
+            self.sums["distillation_loss"].update_state(terms.soft * batch, batch)
+            self.sums["kl_divergence"].update_state(terms.kl * batch, batch)
+            same = tf.equal(tf.argmax(teacher_logits, axis=-1, output_type=tf.int32), predicted)
+            self.sums["teacher_agreement"].update_state(
+                tf.reduce_sum(tf.cast(same, tf.float32), axis=0), batch)
+        logs = {"loss": self.total_tracker.result()}
+        for name, metric in self.sums.items():
+            values = metric.result()
+            soft_term = name in ("distillation_loss", "kl_divergence", "teacher_agreement")
+            for k in range(self.stack.count):
+                if self.tracks_soft[k] or not soft_term:
+                    logs[f"s{k}_{name}"] = values[k]
+        return for_keras_reduction(logs)
+
+    def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
+        # One look at each dataset, as a separate run's Distiller takes: every look draws the
+        # dataset's next shuffle, and each student's batches must be its separate run's.
+        width = int(self.stack.kernels[-1].shape[-1])
+        looks = [(x, y, "x")]
+        if isinstance(validation_data, (tuple, list)):
+            looks.append((validation_data[0], validation_data[1], "validation_data"))
+        elif validation_data is not None:
+            looks.append((validation_data, None, "validation_data"))
+        for data, labels, argument in looks:
+            inputs, labels, cached = first_batch(data, labels, argument)
+            check_labels(labels.reshape(-1), width, argument=f"labels in {argument}")
+            outputs = np.asarray(self.stack(inputs[:256], training=False))
+            refuse_probabilities(outputs.reshape(-1, width), "stacked students")
+            if self.soft_targets and cached is None:
+                raise ValueError(f"{argument}: the stack distils, but the batches carry no "
+                                 "cached teacher_logits (pipeline.with_teacher_logits)")
+            if cached is not None:
+                check_same_width(cached.shape[-1], width, f"cached teacher_logits in {argument}")
+                refuse_probabilities(cached.reshape(-1, width), argument,
+                                     "cache the teacher's logits, not its softmax")
+        callbacks = set_monitor_modes(list(kwargs.pop("callbacks", None) or []))
+        names = ", ".join(self.run_names[:3]) + (", ..." if len(self.run_names) > 3 else "")
+        callbacks.insert(0, StopOnNonFiniteLoss(f"stack of {self.stack.count} ({names})"))
+        return super().fit(x, y, *args, validation_data=validation_data, callbacks=callbacks,
+                           **kwargs)
+
+
+def stacked_terms(labels, teacher_logits, student_logits, temperatures,
+                  alphas) -> losses.DistillationTerms:
+    """`distillation_terms` for K students at once (`stacking.StackedDistiller`).
+
+    `student_logits` [B, K, C] and `labels` [B, K]: student k's batch is column k. Teacher
+    logits [B, K, C], or None for students trained on hard labels alone (soft and kl None);
+    `temperatures` and `alphas` [K]. Each term is a [K] vector of batch means, computed with
+    the ops `distillation_terms` uses, so column k is student k's own loss.
+    """
+    logits = tf.cast(student_logits, tf.float32)
+    # Flattened to the rank-1 labels of `hard_label_loss` (rank 2 makes XLA warn of an assert).
+    per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=tf.reshape(tf.cast(labels, tf.int32), [-1]),
+        logits=tf.reshape(logits, [-1, tf.shape(logits)[-1]]))
+    hard = tf.reduce_mean(tf.reshape(per_example, tf.shape(labels)), axis=0)
+    if teacher_logits is None:
+        return losses.DistillationTerms(hard, hard, None, None)
+    scale = temperatures[None, :, None]
+    teacher_log_probs = tf.nn.log_softmax(tf.cast(teacher_logits, tf.float32) / scale)
+    student_log_probs = tf.nn.log_softmax(logits / scale)
+    kl = tf.reduce_mean(tf.reduce_sum(
+        tf.exp(teacher_log_probs) * (teacher_log_probs - student_log_probs), axis=-1), axis=0)
+    soft = kl * temperatures**2
+    return losses.DistillationTerms(alphas * hard + (1.0 - alphas) * soft, hard, soft, kl)

@@ -1,0 +1,296 @@
+"""The temperature x alpha sweep: a resumable grid of distillation runs and its table.
+
+`sweep(...)` (or `python -m kd_lab sweep ...`) distils one teacher into students over a grid
+of temperatures T, hard-label weights alpha and seeds. Each cell is an ordinary run with its
+own record, so a killed sweep, started again, trains only the runs that have no record. The
+sweep takes a template: a distilled run config whose teacher and training settings every
+cell shares (the CLI's default is Hinton et al.'s, from `reproductions.hinton2015`); the
+teacher's logits are computed once and cached on disk (`teacher_logits.py`). MLP students on
+cached logits train many runs as one stacked model (`stack_runs.run_stack`, up to
+`stack_size`); with jittered inputs the runs of a seed share teacher passes instead.
+
+alpha = 1 trains on hard labels alone: (1 - alpha) * soft has zero gradient, so T cannot
+change the run. Those runs are trained once per seed (at T = 1) and `sweep_table` shows them in
+every T column, rather than repeating identical trainings.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from kd_utils import plots
+
+from . import records, runner, stack_runs, stats
+from .config import RunConfig, architecture_slug
+
+VERDICT_COLOURS = {"better": "white", "worse": "red"}  # heatmap cell outlines
+
+TEMPERATURES = (1.0, 2.0, 4.0, 8.0, 20.0)
+ALPHAS = (0.0, 0.1, 0.5, 0.9, 1.0)  # weight of the HARD-label loss; 1 = no teacher signal
+SEEDS = (0, 1, 2)
+GROUP_SIZE = 8  # students per teacher pass when the teacher runs every batch
+BACKENDS = ("local", "ray")
+
+
+def sweep_configs(template: RunConfig, temperatures=TEMPERATURES, alphas=ALPHAS, seeds=SEEDS,
+                  jitter_pixels: int = 0, fixed_teacher: bool = True,
+                  scratch_baseline: bool = False) -> list[RunConfig]:
+    """The distinct run configs of a grid, in the order they are trained.
+
+    Args:
+        template: a distilled run; each cell is it with its own T, alpha and seed.
+        jitter_pixels: > 0 jitters the students' inputs too, so the teacher runs every batch.
+        fixed_teacher: True: every seed distils the template's teacher (one fixed teacher);
+            False: seed s distils the teacher of seed s, so the spreads hold the teachers'.
+        scratch_baseline: the alpha = 1 cells are runs from scratch (role "scratch": the very
+            runs a comparison's scratch row holds) rather than distilled runs at alpha = 1.
+    """
+    if template.role != "distilled":
+        raise ValueError(f"template must be a distilled run config; got role={template.role!r}")
+    if jitter_pixels:
+        template = template.replace(jitter_pixels=jitter_pixels)
+    configs = []
+    for seed, alpha, temperature in itertools.product(seeds, alphas, temperatures):
+        if alpha == 1.0:
+            temperature = 1.0  # T plays no part: one run stands for the whole alpha = 1 column
+        teacher = template.teacher if fixed_teacher else template.teacher.replace(seed=seed)
+        config = template.replace(temperature=float(temperature), alpha=float(alpha), seed=seed,
+                                  teacher=teacher)
+        if alpha == 1.0 and scratch_baseline:
+            config = config.replace(role="scratch", teacher=None, teacher_seeds=None)
+        if config not in configs:
+            configs.append(config)
+    return configs
+
+
+def training_groups(configs, group_size: int) -> list[list[RunConfig]]:
+    """Consecutive configs that differ only in T and alpha, in groups of at most `group_size`."""
+    if not isinstance(group_size, int) or group_size < 1:
+        raise ValueError(f"group_size must be a positive integer; got {group_size!r}")
+    groups: list[list[RunConfig]] = []
+    for config in configs:
+        if (groups and len(groups[-1]) < group_size
+            and runner.can_group(groups[-1][0], config)):
+            groups[-1].append(config)
+        else:
+            groups.append([config])
+    return groups
+
+
+def default_group_size(jitter_pixels: int) -> int:
+    """8 students per teacher pass when the teacher must run every batch, else 1.
+
+    With cached logits a run costs what its student costs, so grouping saves nothing; with the
+    teacher every batch on jittered inputs, 8 800-800 students on one pass took 0.76x the
+    CPU time and 0.64x the wall time of 8 separate runs (`benchmarks/distillation_speed.py`).
+    """
+    return GROUP_SIZE if jitter_pixels else 1
+
+
+def sweep(template: RunConfig, students=None, temperatures=TEMPERATURES,
+          alphas=ALPHAS, seeds=SEEDS, results_dir=records.RESULTS_DIR,
+          data_dir=None, verbose=0, progress: bool = True, jitter_pixels: int = 0,
+          group_size: int | None = None, stack_size: int | None = None,
+          backend: str = "local", address: str | None = None,
+          cpus_per_trial: float = 1, gpus_per_trial: float = 0,
+          tensorboard_dir=None, fixed_teacher: bool = True,
+          scratch_baseline: bool = False) -> pd.DataFrame:
+    """Run (or read back) every cell of the grid; return the sweep's summary rows.
+
+    Args:
+        template: the distilled run every cell varies (teacher, dataset, profile, epochs...).
+        students: architectures of the students ("mlp:800,800", "mlp:30,30", ...); None: the
+            template's.
+        temperatures, alphas, seeds: the grid. alpha weights the hard-label loss.
+        verbose: Keras' progress per run (0 silent, 1 bar, 2 a line per epoch).
+        progress: a progress bar over runs.
+        jitter_pixels: jitter the students' inputs by up to this many pixels (the teacher then
+            runs every batch instead of being read from the logits cache).
+        group_size: students trained together on one teacher pass (`runner.run_group`); None
+            picks `default_group_size(jitter_pixels)`. Records are the same either way.
+        stack_size: at most this many runs trained as one stacked model
+            (`stack_runs.run_stack`: MLP students on cached logits, any seeds, T and alpha);
+            None picks `stack_runs.STACK_SIZE`, 1 trains run by run. Lower it if memory is
+            short. Records are the same either way (to float rounding). Jittered sweeps
+            group instead (the teacher must run every batch).
+        backend: "local" (this process, the default) or "ray": each run a Ray Tune trial
+            (`ray_sweep.run_configs`), on a local Ray or the cluster at `address`, with
+            `cpus_per_trial` / `gpus_per_trial` each. The records are the same.
+        tensorboard_dir: log each run (each group) for TensorBoard there (local backend).
+        fixed_teacher, scratch_baseline: as in `sweep_configs`.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    students = students or [template.architecture]
+    configs = [c for student in students
+               for c in sweep_configs(template.replace(architecture=student), temperatures,
+                                      alphas, seeds, jitter_pixels, fixed_teacher,
+                                      scratch_baseline)]
+    if backend == "ray":
+        if group_size not in (None, 1) or stack_size not in (None, 1):
+            raise ValueError("group_size and stack_size apply to the local backend: Ray runs one "
+                             "trial per run")
+        from . import ray_sweep
+
+        return ray_sweep.run_configs(configs, results_dir, data_dir, address, cpus_per_trial,
+                                     gpus_per_trial, verbose=1 if progress else 0)
+    return run_configs(configs, results_dir, data_dir, verbose, progress, group_size, stack_size,
+                       tensorboard_dir)
+
+
+def run_configs(configs, results_dir=records.RESULTS_DIR, data_dir=None, verbose=0,
+                progress: bool = True, group_size: int | None = None,
+                stack_size: int | None = None, tensorboard_dir=None) -> pd.DataFrame:
+    """Run (or read back) `configs` as a sweep runs its grid; return their summary rows.
+
+    MLP students on cached logits train in stacks of at most `stack_size` (None:
+    `stack_runs.STACK_SIZE`), jittered runs of one seed in groups of at most `group_size` on
+    one teacher pass (None: `default_group_size`), the rest alone; each writes its own record.
+    """
+    jittered = [c for c in configs if c.jitter_pixels]
+    if group_size is None:
+        group_size = default_group_size(max((c.jitter_pixels for c in configs), default=0))
+    stack_size = stack_runs.STACK_SIZE if stack_size is None else stack_size
+    # Both checked before any training, whichever the configs need.
+    batches = (stack_runs.training_stacks([c for c in configs if not c.jitter_pixels],
+                                          stack_size)
+               + training_groups(jittered, group_size))
+    todo = sum(not records.is_finished(c, results_dir) for c in configs)
+    bar = _progress_bar(len(configs), len(configs) - todo, progress)
+    rows = []
+    for batch in batches:
+        bar.set_postfix_str(batch[0].run_id[:48], refresh=False)
+        if batch[0].jitter_pixels or len(batch) == 1:
+            done = runner.run_group(batch, results_dir=results_dir, data_dir=data_dir,
+                                    verbose=verbose, tensorboard_dir=tensorboard_dir)
+        else:
+            done = stack_runs.run_stack(batch, results_dir=results_dir, data_dir=data_dir,
+                                        verbose=verbose, tensorboard_dir=tensorboard_dir)
+        rows += [record.row for record in done]
+        bar.update(sum(record.trained for record in done))
+    bar.close()
+    return pd.DataFrame(rows)
+
+
+def _progress_bar(total: int, done: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=done, desc="sweep runs", unit="run", disable=not enabled)
+
+
+def sweep_table(rows: pd.DataFrame, temperatures=TEMPERATURES,
+                metric: str = "test_errors") -> pd.DataFrame:
+    """Per (student, T, alpha): n, mean, std and 95% interval of test accuracy, errors and
+    teacher agreement, from summary rows; and each distilled cell against its student's
+    alpha = 1 cell (labels alone) on `metric`: the difference with its 95% interval, the
+    p-value, Holm's across the student's cells, and the verdict (`stats.compare`).
+
+    The alpha = 1 runs (trained once, at T = 1) fill the alpha = 1 cell of every temperature.
+    """
+    rows = rows[rows["role"].isin(("distilled", "scratch"))]  # scratch: the alpha = 1 cells
+    label_only = rows[rows["alpha"] == 1.0]
+    expanded = [rows[rows["alpha"] != 1.0]]
+    expanded += [label_only.assign(temperature=float(t)) for t in temperatures]
+    table = records.aggregate(pd.concat(expanded), by=("architecture", "temperature", "alpha"),
+                              metrics=("test_accuracy", "test_errors", "test_teacher_agreement"))
+    tests = []
+    for student, own in rows.groupby("architecture"):
+        if not (own["alpha"] == 1.0).any():
+            continue  # no baseline to compare with
+        compared = stats.compare(own, ("temperature", "alpha"), metric,
+                                 lambda line: line["alpha"] == 1.0)
+        compared = compared[compared["alpha"] != 1.0].assign(architecture=student)
+        tests.append(compared[["architecture", "temperature", "alpha", *stats.TEST_COLUMNS]])
+    if tests:
+        table = table.merge(pd.concat(tests), on=["architecture", "temperature", "alpha"],
+                            how="left")
+        table.loc[table["alpha"] == 1.0, "verdict"] = "baseline"
+    return table.sort_values(["architecture", "alpha", "temperature"]).reset_index(drop=True)
+
+
+def write_outputs(table: pd.DataFrame, students, name: str, results_dir=records.RESULTS_DIR,
+                  runs: pd.DataFrame | None = None):
+    """Write the sweep table as CSV (with the ids of `runs`, the rows it was made from) and,
+    per student, its heatmap and accuracy-vs-T figure."""
+    from kd_utils import plots
+
+    paths = [records.write_table(table, name, results_dir, runs=runs)]
+    figures_dir = Path(results_dir) / "figures"
+    for student in students:
+        slug = architecture_slug(student)
+        plot_sweep_heatmap(table, student)
+        paths.append(plots.save_fig(f"{name}_{slug}_heatmap", figures_dir=figures_dir))
+        plot_metric_vs_temperature(table, student)
+        paths.append(plots.save_fig(f"{name}_{slug}_accuracy_vs_T", figures_dir=figures_dir))
+        plots.plt.close("all")
+    return paths
+
+
+# -- Figures --------------------------------------------------------------------------------
+def plot_sweep_heatmap(table: pd.DataFrame, architecture: str, ax=None):
+    """Mean test accuracy (%) per temperature x alpha, each cell annotated with mean +- std.
+
+    Args:
+        table: `sweep.sweep_table(...)` output.
+        architecture: the student whose cells to show.
+    """
+    cells = table[table["architecture"] == architecture]
+    mean = cells.pivot(index="alpha", columns="temperature", values="test_accuracy_mean") * 100
+    std = cells.pivot(index="alpha", columns="temperature", values="test_accuracy_std") * 100
+    count = cells.pivot(index="alpha", columns="temperature", values="test_accuracy_count")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(6.0, 1.3 * mean.shape[1] + 2), 0.8 * mean.shape[0] + 1.5))
+    image = ax.imshow(mean.values, cmap="viridis", aspect="auto", origin="lower")
+    for i, j in itertools.product(range(mean.shape[0]), range(mean.shape[1])):
+        spread = std.values[i, j]  # NaN for one seed: the mean alone
+        label = f"{mean.values[i, j]:.2f}" + ("" if pd.isna(spread) else f"\n± {spread:.2f}")
+        ax.text(j, i, label, ha="center", va="center", fontsize=7,
+                color="white" if mean.values[i, j] < mean.values.mean() else "black")
+    ax.set_xticks(range(mean.shape[1]), [f"{t:g}" for t in mean.columns])
+    ax.set_yticks(range(mean.shape[0]), [f"{a:g}" for a in mean.index])
+    ax.set_xlabel("temperature T")
+    ax.set_ylabel("alpha (weight of the hard-label loss)")
+    n = sorted({int(c) for c in count.values.ravel() if c == c}) or [0]  # c == c: not NaN
+    seeds = "-".join(map(str, dict.fromkeys((n[0], n[-1]))))
+    title = f"{architecture}: test accuracy %, mean ± std over {seeds} seeds"
+    if "verdict" in cells:  # frame the cells whose verdict against labels alone is decided
+        verdicts = cells.pivot(index="alpha", columns="temperature", values="verdict")
+        for (i, j), colour in ((ij, VERDICT_COLOURS.get(verdicts.values[ij])) for ij in
+                               itertools.product(*map(range, verdicts.shape))):
+            if colour:
+                ax.add_patch(plt.Rectangle((j - 0.47, i - 0.47), 0.94, 0.94, fill=False,
+                                           edgecolor=colour, linewidth=2.5))
+        title += ("\nframed: better (white) or worse (red) than alpha = 1 (labels alone),"
+                  "\nWelch, Holm-corrected; unframed: no detectable difference")
+    ax.set_title(title, fontsize=9)
+    ax.figure.colorbar(image, ax=ax, label="test accuracy %")
+    return ax
+
+
+def plot_metric_vs_temperature(table: pd.DataFrame, architecture: str,
+                               metric: str = "test_accuracy", ax=None):
+    """A metric (%) against T, one line per alpha, error bars of one std over seeds.
+
+    Args:
+        table: `sweep.sweep_table(...)` output.
+        metric: `test_accuracy` or `test_teacher_agreement`.
+    """
+    cells = table[table["architecture"] == architecture]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 3.8))
+    for alpha, group in cells.groupby("alpha"):
+        group = group.sort_values("temperature")
+        ax.errorbar(group["temperature"], group[f"{metric}_mean"] * 100,
+                    yerr=group[f"{metric}_std"].fillna(0) * 100, marker="o", capsize=3,
+                    label=f"alpha = {alpha:g}" + (" (labels only)" if alpha == 1 else ""))
+    plots.temperature_axis(ax, cells["temperature"])
+    ax.set_xlabel("temperature T")
+    ax.set_ylabel(metric.replace("test_", "test ").replace("_", " ") + " %")
+    ax.set_title(f"{architecture}; alpha weights the hard-label loss", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return ax

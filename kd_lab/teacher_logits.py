@@ -1,0 +1,109 @@
+"""Teacher logits: computed once per teacher and data, cached on disk, averaged for ensembles.
+
+With un-jittered inputs the teacher's outputs never change during distillation, so they are
+computed once and every student reads them (the Distiller then skips the teacher forward).
+The cache file's name holds a hash of the teacher's weights and one of the input images, so a
+retrained or edited teacher, or other data, is never served stale logits.
+
+A teacher's logits are also kept with its record (`runs/<teacher run id>/logits-<hash of the
+inputs>.npz`, not committed: they are derived per MNIST example), and checked against the
+record when read (`recorded_logits`): a student then needs no model, which is reproducible
+only on the machine that trained it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from kd_utils.data import Splits
+from kd_utils.distiller import check_model, refuse_probabilities
+
+from .config import RunConfig
+from .records import LOGITS_FILES, RESULTS_DIR, atomic_write, run_dir
+
+_CACHE: dict = {}
+
+
+def compute_teacher_logits(teacher, x, batch_size: int = 1024) -> np.ndarray:
+    """The teacher's logits for every row of `x` (inference mode), to cache for distillation."""
+    check_model(teacher, "teacher")
+    logits = teacher.predict(x, batch_size=batch_size, verbose=0)
+    refuse_probabilities(logits, f"teacher {teacher.name!r}")
+    return logits.astype(np.float32)
+
+
+def _digest(arrays) -> str:
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:12]
+
+
+def teacher_logits_path(teacher_config: RunConfig, teacher_model, splits: Splits,
+                        results_dir=RESULTS_DIR) -> Path:
+    """Where the teacher's logits on these splits are cached on disk:
+    `cache/teacher_logits/<teacher run id>-weights-<hash>-data-<hash>.npz`."""
+    weights = _digest(teacher_model.get_weights())
+    inputs = _digest((splits.x_train, splits.x_val, splits.x_test))
+    name = f"{teacher_config.run_id}-weights-{weights}-data-{inputs}.npz"
+    return Path(results_dir) / "cache" / "teacher_logits" / name
+
+
+def teacher_logits_for(teacher_config: RunConfig, teacher_model, splits: Splits,
+                       results_dir=RESULTS_DIR):
+    """The teacher's logits on (train, val, test): from memory, from disk, or computed once."""
+    path = teacher_logits_path(teacher_config, teacher_model, splits, results_dir)
+    if path not in _CACHE:
+        if path.exists():
+            with np.load(path) as stored:
+                logits = (stored["train"], stored["val"], stored["test"])
+        else:
+            logits = tuple(compute_teacher_logits(teacher_model, x)
+                           for x in (splits.x_train, splits.x_val, splits.x_test))
+            atomic_write(path, lambda f: np.savez(f, train=logits[0], val=logits[1],
+                                                  test=logits[2]), binary=True)
+        _CACHE[path] = logits
+    kept = recorded_logits_path(teacher_config, splits, results_dir)
+    if kept.parent.joinpath("row.json").exists() and not kept.exists():
+        train, val, test = _CACHE[path]
+        atomic_write(kept, lambda f: np.savez_compressed(f, train=train, val=val, test=test),
+                     binary=True)
+    return _CACHE[path]
+
+
+def recorded_logits_path(teacher_config: RunConfig, splits: Splits,
+                         results_dir=RESULTS_DIR) -> Path:
+    """`runs/<teacher run id>/logits-<hash of the inputs>.npz`: the teacher's logits on these
+    splits, kept with its record."""
+    inputs = _digest((splits.x_train, splits.x_val, splits.x_test))
+    return run_dir(teacher_config, results_dir) / LOGITS_FILES.replace("*", inputs)
+
+
+def recorded_logits(teacher_config: RunConfig, splits: Splits, results_dir=RESULTS_DIR):
+    """The (train, val, test) logits kept with the teacher's record for these splits, or None.
+    Checked against the record: their test errors must be its test errors."""
+    path = recorded_logits_path(teacher_config, splits, results_dir)
+    if not path.exists():
+        return None
+    with np.load(path) as stored:
+        logits = (stored["train"], stored["val"], stored["test"])
+    recorded = json.loads((path.parent / "row.json").read_text())["test_errors"]
+    if int((logits[2].argmax(-1) != splits.y_test).sum()) != recorded:
+        raise ValueError(f"{path} does not give its record's {recorded} test errors: delete "
+                         "it (the teacher's model, if any, computes it again)")
+    return logits
+
+
+def average_logits(members) -> tuple:
+    """An ensemble teacher's (train, val, test) logits: its members' logits averaged (whose
+    softmax is the normalised geometric mean of the members' probabilities)."""
+    return tuple(np.mean([logits[i] for logits in members], axis=0) for i in range(3))
+
+
+def clear_caches() -> None:
+    """Forget the logits held in memory (the files on disk stay)."""
+    _CACHE.clear()

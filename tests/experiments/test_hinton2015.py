@@ -1,0 +1,115 @@
+"""Hinton et al. (2015): configs, the width and regulariser tables, the README block."""
+
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import DIGITS_TEACHER
+
+from kd_experiments import hinton2015, hinton2015_readme
+from kd_lab import stats, sweep
+
+TEACHER = DIGITS_TEACHER
+
+
+# -- bias shift: golden values -------------------------------------------------------------
+# -- configs: the reproduction shares runs with the other notebooks ------------------------
+def test_width_configs_reuse_the_sweep_runs_and_add_a_scratch_run_per_width():
+    configs = hinton2015.width_configs((30, 800), (2.5, 20), seeds=(0, 1, 2), profile="full")
+    assert len(configs) == 2 * (2 + 1) * 3 and len(set(configs)) == len(configs)
+    swept = sweep.sweep_configs(hinton2015.hinton_configs(0, "full")[2], (1, 2, 4, 8, 20),
+                                 (0, 0.1, 0.5, 0.9, 1))
+    shared = [c for c in configs if c in swept]
+    # 800-800 at T = 20 and from scratch (alpha = 1), for 3 seeds: already in the sweep.
+    assert len(shared) == 2 * 3
+    assert {c.alpha for c in configs} == {0.1, 1.0}
+
+
+def test_width_table_puts_scratch_runs_apart_from_every_temperature():
+    rows = pd.DataFrame({"architecture": ["mlp:30,30"] * 4, "alpha": [0.1, 0.1, 1.0, 1.0],
+                         "temperature": [4.0, 4.0, 1.0, 1.0], "test_errors": [300, 320, 400, 420],
+                         "test_accuracy": [0.97, 0.968, 0.96, 0.958]})
+    table = hinton2015.width_table(rows)
+    assert table["width"].tolist() == [30, 30]
+    distilled = table[table["student"] == "distilled"].iloc[0]
+    scratch = table[table["student"] == "scratch"].iloc[0]
+    assert distilled.temperature == 4.0 and distilled.test_errors_mean == 310
+    assert np.isnan(scratch.temperature) and scratch.test_errors_mean == 410
+    # Each T against its width's scratch student: 310 vs 410 (std 14.1 each, n = 2).
+    assert scratch.verdict == "baseline" and distilled.difference == -100
+    assert distilled.p_value == pytest.approx(0.019419, abs=1e-6)  # scipy.stats.ttest_ind
+    assert distilled.verdict == "better"
+
+
+def test_regulariser_configs_use_three_percent_and_reuse_the_full_data_runs():
+    configs = hinton2015.regulariser_configs(0.03, seeds=(0,), profile="full", train_size=55000)
+    _, scratch, distilled = hinton2015.hinton_configs(0, "full")
+    assert configs[:2] == [scratch, distilled]
+    small_scratch, small_distilled = configs[2:]
+    assert small_scratch.train_limit == small_distilled.train_limit == 1650
+    assert small_scratch.epochs == 10 * scratch.epochs and small_distilled.role == "distilled"
+    with pytest.raises(ValueError, match="fraction must be in"):
+        hinton2015.regulariser_configs(1.5, train_size=10)
+
+
+def test_regulariser_table_labels_targets_and_data_size():
+    rows = pd.DataFrame({"role": ["scratch", "distilled", "scratch", "distilled"],
+                         "train_examples": [1000, 1000, 30, 30], "temperature": [1, 20, 1, 20],
+                         "alpha": [1, 0.1, 1, 0.1], "train_accuracy": [1.0, 0.99, 1.0, 0.97],
+                         "test_accuracy": [0.98, 0.985, 0.80, 0.90],
+                         "test_errors": [200, 150, 2000, 1000], "best_epoch": [5, 6, 7, 8]})
+    table = hinton2015.regulariser_table(rows)
+    assert table["train_percent"].tolist() == [3.0, 3.0, 100.0, 100.0]
+    assert table["targets"].tolist() == ["hard labels (scratch)", "soft targets (distilled)"] * 2
+    assert table["verdict"].tolist()[::2] == ["baseline", "baseline"]
+    # Two seeds per arm: each size's soft targets against its own hard labels, Holm over sizes.
+    twice = pd.concat([rows, rows.assign(test_errors=rows.test_errors + [10, 10, 10, 10])])
+    tests = hinton2015.regulariser_table(twice).set_index(["train_examples", "targets"])
+    soft = tests.xs("soft targets (distilled)", level="targets")
+    assert soft["difference"].tolist() == [-1000.0, -50.0]  # 30 images, then 1,000
+    expected = stats.holm([stats.welch(twice.test_errors[(twice.train_examples == n)
+                                                         & (twice.role == "distilled")],
+                                       twice.test_errors[(twice.train_examples == n)
+                                                         & (twice.role == "scratch")])["p_value"]
+                           for n in (30, 1000)])
+    assert np.allclose(soft["p_holm"], expected)
+
+
+def test_paper_vs_ours_sets_each_number_beside_the_paper():
+    main = pd.DataFrame({"role": ["teacher", "scratch", "distilled"],
+                         "paper_test_errors": [67, 146, 74], "test_errors_mean": [80.0, 150.0, 90.0],
+                         "test_errors_std": [2.0, 5.0, 3.0], "test_errors_count": [3, 3, 3]})
+    omitted = pd.DataFrame({"transfer_set": ["omit_3", "omit_3"],
+                            "bias": ["none", "shift chosen on validation"],
+                            "shift_mean": [0.0, 3.0], "shift_std": [0.0, 0.5],
+                            "errors_mean": [300.0, 120.0], "errors_std": [10.0, np.nan],
+                            "errors_count": [3, 3], "class_errors_mean": [200.0, 20.0],
+                            "class_errors_std": [5.0, 1.0], "class_errors_count": [3, 3],
+                            "paper_shift": [0.0, 3.5],
+                            "paper_errors": [206, 109], "paper_class_errors": [133, 14]})
+    table = hinton2015_readme.paper_vs_ours(main, omitted)
+    assert table["paper"].tolist() == ["67", "146", "74", "206 (133)", "109 (14)"]
+    # mean ± std [95% t interval]: t(0.975, 2) = 4.3027, so 2.0 over 3 seeds gives ± 4.97.
+    assert table["ours"].tolist() == [
+        "80.0 ± 2.0 [75.0, 85.0]", "150.0 ± 5.0 [137.6, 162.4]", "90.0 ± 3.0 [82.5, 97.5]",
+        "300.0 ± 10.0 [275.2, 324.8] (200.0 ± 5.0 [187.6, 212.4])",
+        "120.0 (20.0 ± 1.0 [17.5, 22.5])"]
+    assert "bias shift (3.00 ± 0.50; paper 3.5)" in table["experiment"].iloc[4]
+    markdown = hinton2015_readme.format_paper_vs_ours(table)
+    assert markdown.splitlines()[2] == (
+        "| teacher 1200-1200, test errors | 67 | 80.0 ± 2.0 [75.0, 85.0] | 3 |")
+
+
+def test_the_soft_target_examples_name_their_teacher_and_are_read_back_for_it_alone(
+        tmp_path, monkeypatch):
+    from kd_lab import runner
+
+    runner.run(DIGITS_TEACHER, results_dir=tmp_path, verbose=0)
+    examples = hinton2015.soft_target_examples(DIGITS_TEACHER, tmp_path, count=3)
+    assert list(examples["teacher_run_id"]) == [DIGITS_TEACHER.run_id] * 3
+    assert hinton2015.has_soft_target_examples(DIGITS_TEACHER, tmp_path, count=3)
+    other = DIGITS_TEACHER.replace(replicate=1)  # same profile, so the same file name
+    assert not hinton2015.has_soft_target_examples(other, tmp_path, count=3)
+    monkeypatch.setattr(runner, "get_or_train_model", lambda *a, **k: pytest.fail("model"))
+    again = hinton2015.soft_target_examples(DIGITS_TEACHER, tmp_path, count=3)  # no model needed
+    pd.testing.assert_frame_equal(again, examples, check_dtype=False)

@@ -1,0 +1,42 @@
+"""johnkorn/distillation (EMNIST letters): the recipe, end to end on mock data, no mock left behind."""
+
+import pytest
+
+from kd_experiments import johnkorn
+from kd_lab import records
+from kd_utils import data
+
+
+def test_alpha_without_t2_keeps_the_published_ratio_of_hard_to_soft():
+    alpha = johnkorn.alpha_without_t2(0.5, 10.0)
+    assert alpha == pytest.approx(50 / 51)
+    assert alpha / ((1 - alpha) * 10.0 ** 2) == pytest.approx(0.5)
+
+
+def test_emnist_runs_end_to_end_on_mock_data_and_leaves_no_mock_behind(tmp_path):
+    with johnkorn.mock_emnist_letters(examples_per_letter=8):
+        rows = johnkorn.emnist_rows(seeds=[0], profile="fast", results_dir=tmp_path)
+    assert rows["model"].tolist() == ["teacher", "scratch", "distilled"]
+    assert not data._SPLITS_CACHE  # a later real load cannot be served mock images
+    summary = records.read_summary(tmp_path)
+    assert rows["test_accuracy"].tolist() == summary.set_index("run_id").loc[
+        rows["run_id"], "test_accuracy"].tolist()  # each row is its run's record
+    distilled = summary.set_index("role").loc["distilled"]
+    assert distilled.architecture == "emnist_student" and distilled.test_count == 8 * 26
+    claims = johnkorn.emnist_claims(None)
+    assert claims["reported"].tolist() == ["94.4%", "91.6%", "92.2%"]
+    assert claims["corrected_here"].str.startswith("not measured").all()
+    assert (claims["seeds"] == 0).all()
+
+
+def test_emnist_is_not_available_offline_without_a_local_copy(tmp_path):
+    assert not johnkorn.emnist_available(data_dir=tmp_path)
+
+
+@pytest.mark.slow  # trains on mock data; the end-to-end mock test above covers the everyday run
+def test_the_emnist_experiment_falls_back_to_mock_data_and_writes_nothing(tmp_path):
+    rows, claims = johnkorn.emnist_experiment(seeds=[0, 1], profile="full",
+                                              results_dir=tmp_path, mock=True)
+    assert (rows["data"] == "mock").all() and set(rows["seed"]) == {0}
+    assert claims["corrected_here"].str.startswith("not measured").all()
+    assert not list(tmp_path.iterdir())

@@ -1,0 +1,112 @@
+"""Every generated block of the README and the notebooks matches the committed results."""
+
+import shutil
+
+import pandas as pd
+import pytest
+from helpers import REPO
+
+from kd_experiments import readings
+from kd_lab import report
+
+
+def test_every_generated_block_matches_the_committed_results():
+    stale = readings.regenerate(write=False)
+    assert not stale, ("generated blocks differ from results/ (run `make readings`): "
+                       + ", ".join(stale))
+
+
+def test_every_notebook_has_a_what_you_should_see_block():
+    for path in sorted((REPO / "notebooks").glob("*.ipynb")):
+        names = report.notebook_block_names(path)
+        assert names, f"{path.name} has no generated block"
+        if path.stem != "00_index":
+            assert readings.HEADER in readings.load_blocks()[names[0]](REPO / "results")
+
+
+@pytest.fixture
+def copy_of_repo(tmp_path):
+    shutil.copytree(REPO / "results", tmp_path / "results",
+                    ignore=shutil.ignore_patterns("cache", "tensorboard"))
+    shutil.copytree(REPO / "notebooks", tmp_path / "notebooks")
+    shutil.copy(REPO / "README.md", tmp_path / "README.md")
+    return tmp_path
+
+
+def test_a_changed_table_makes_its_blocks_stale_and_regenerating_fixes_them(copy_of_repo):
+    csv = copy_of_repo / "results" / "tables" / "compare_mnist_full.csv"
+    table = pd.read_csv(csv)
+    table.loc[table["role"] == "distilled", "test_errors_mean"] += 10
+    table.to_csv(csv, index=False)
+    stale = readings.regenerate(copy_of_repo / "results", copy_of_repo, write=False)
+    assert set(stale) == {"README.md: compare_mnist_full", "README.md: compare_reading",
+                          "notebooks/03_distillation.ipynb: 03_compare"}
+    readings.regenerate(copy_of_repo / "results", copy_of_repo)
+    assert readings.regenerate(copy_of_repo / "results", copy_of_repo, write=False) == []
+    assert "167.5" in (copy_of_repo / "README.md").read_text()  # 157.5 + 10, from the table
+
+
+def test_a_block_without_a_generator_is_an_error(copy_of_repo):
+    readme = copy_of_repo / "README.md"
+    readme.write_text(readme.read_text() + "\n<!-- results:nobody -->\n<!-- /results:nobody -->\n")
+    with pytest.raises(ValueError, match="no generator for the block 'nobody'"):
+        readings.regenerate(copy_of_repo / "results", copy_of_repo, write=False)
+
+
+def test_the_protocol_block_sums_each_table_s_recorded_training_time(copy_of_repo):
+    results = copy_of_repo / "results"
+    summary = pd.read_csv(results / "summary.csv")
+    listed = pd.read_csv(results / "tables" / "compare_mnist_full.runs.csv")["run_id"]
+    summary.loc[summary["run_id"].isin(listed), "wall_seconds"] = 600.0  # 30 runs: 5 hours
+    summary.to_csv(results / "summary.csv", index=False)
+    line = next(line for line in readings.load_blocks()["protocol"](results).splitlines()
+                if line.startswith("| `compare_mnist_full`"))
+    assert line.endswith("| 5.0 h |") and len(listed) == 30
+
+
+def test_the_chosen_cell_is_set_against_each_seed_s_own_teacher_pair_by_pair(tmp_path):
+    from kd_experiments import readings_sweep
+
+    # Teachers a, b, c; each student seed is 10 errors below its own teacher, whatever the
+    # teachers' spread: paired, the difference is exactly -10 (unpaired it would be undecided).
+    pd.DataFrame({"run_id": ["a", "b", "c", "s0", "s1", "s2"],
+                  "test_errors": [100, 150, 200, 90, 140, 190],
+                  "replicate": [1, 1, 1, 0, 0, 0]}).to_csv(tmp_path / "summary.csv", index=False)
+    students = pd.DataFrame({"teacher_run_id": ["b", "a", "c"], "test_errors": [140, 90, 190],
+                             "alpha": 0.5})
+    sentence = readings_sweep.against_teachers(tmp_path, students)
+    assert "-10.0 [-10.0, -10.0]" in sentence and sentence.endswith(": better.")
+    assert readings.teachers_of(tmp_path, students).endswith("(its second training, `replicate=1`)")
+    one = students.assign(teacher_run_id="a")
+    assert readings_sweep.against_teachers(tmp_path, one) == ""  # one fixed teacher: no pairs
+    assert readings.teachers_of(tmp_path, one) == "every seed distilling one fixed teacher (seed 0)"
+
+
+def test_notebook_06_s_variants_and_their_verdicts_come_from_the_variants_table(copy_of_repo):
+    csv = copy_of_repo / "results" / "tables" / "06_hinton_variants_paper.csv"
+    table = pd.read_csv(csv)
+    jittered = table["variant"] == "jittered"
+    table.loc[jittered, ["difference", "diff_low", "diff_high"]] += 1000
+    table.loc[jittered, "verdict"] = "worse"
+    table.to_csv(csv, index=False)
+    stale = readings.regenerate(copy_of_repo / "results", copy_of_repo, write=False)
+    assert set(stale) == {"README.md: paper_vs_ours",
+                          "notebooks/06_hinton_main_table.ipynb: 06_main"}
+    readings.regenerate(copy_of_repo / "results", copy_of_repo)
+    line = table[jittered].iloc[0]
+    shown = f"{line.difference:+.1f} errors [{line.diff_low:.1f}, {line.diff_high:.1f}]"
+    readme = (copy_of_repo / "README.md").read_text()
+    assert f"distilled on jittered images, {shown} (3 seeds, Holm p = " in readme
+    notebook = (copy_of_repo / "notebooks" / "06_hinton_main_table.ipynb").read_text()
+    assert f"{line.difference:+.1f} [{line.diff_low:.1f}, {line.diff_high:.1f}] | " in notebook
+    assert "| worse |" in notebook
+
+
+def test_the_protocol_counts_seeds_per_variant_not_per_role():
+    # Notebook 06's variants share role, architecture, T and alpha; they differ in their inputs
+    # (jitter) and teachers (an ensemble): each is a row of its own, as in the table.
+    table = pd.read_csv(REPO / "results" / "tables" / "06_hinton_variants_paper.csv")
+    counts = table["test_errors_count"].astype(int)
+    line = next(line for line in readings.load_blocks()["protocol"](REPO / "results").splitlines()
+                if line.startswith("| `06_hinton_variants_paper`"))
+    assert line.split(" | ")[2] == f"{counts.min()}-{counts.max()}" and counts.min() < counts.max()

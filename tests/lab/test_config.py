@@ -1,0 +1,117 @@
+"""RunConfig: run ids follow what a run computes, execution defaults, profiles, bad fields."""
+
+import pytest
+from helpers import DIGITS_DISTILLED, DIGITS_TEACHER
+
+from kd_experiments import hinton2015
+from kd_lab.config import RunConfig, make_optimizer
+from kd_utils.losses import check_alpha, check_temperature
+
+TEACHER = DIGITS_TEACHER
+
+DISTILLED = DIGITS_DISTILLED
+
+
+NO_THREES = RunConfig(dataset="digits", role="distilled", architecture="mlp:16", epochs=3,
+                      learning_rate=0.01, patience=0, val_size=200, profile="fast",
+                      teacher=TEACHER, temperature=4.0, alpha=0.1, seed=0,
+                      transfer_classes=(0, 1, 2, 4, 5, 6, 7, 8, 9))
+
+# -- bias shift: golden values -------------------------------------------------------------
+def test_run_ids_follow_what_the_run_computes():
+    assert TEACHER.run_id == RunConfig.from_dict(TEACHER.to_dict()).run_id
+    assert TEACHER.run_id != TEACHER.replace(seed=1).run_id
+    assert DISTILLED.run_id != DISTILLED.replace(temperature=8.0).run_id
+    assert DISTILLED.run_id != DISTILLED.replace(teacher=TEACHER.replace(epochs=4)).run_id
+    # How a run is executed is recorded but does not change what it is.
+    assert TEACHER.run_id == TEACHER.replace(jit_compile=True, steps_per_execution=8).run_id
+    # T and alpha play no part without soft targets.
+    scratch = TEACHER.replace(role="scratch")
+    assert scratch.replace(temperature=9.0, alpha=0.2).run_id == scratch.run_id
+    assert DISTILLED.run_id.startswith("digits-distilled-mlp8-T4-a0.3-s0-fast-")
+
+
+def test_fields_added_later_leave_earlier_run_ids_unchanged_at_their_defaults():
+    # A committed record's run id: a field added later, at its default, must not orphan it.
+    scratch = RunConfig(role="scratch", architecture="mlp:30,30", epochs=20, patience=8,
+                        val_size=5000)
+    assert scratch.run_id == "mnist-scratch-mlp30x30-s0-full-45a46d2837"
+    assert scratch.replace(monitor="val_loss").run_id != scratch.run_id
+    assert scratch.replace(replicate=0).run_id == scratch.run_id
+
+
+def test_a_replicate_is_another_run_and_so_are_the_students_of_a_replicated_teacher():
+    second = TEACHER.replace(replicate=1)
+    assert second.run_id != TEACHER.run_id and "-s0r1-" in second.run_id
+    assert DISTILLED.replace(teacher=second).run_id != DISTILLED.run_id
+    assert RunConfig.from_dict(second.to_dict()) == second
+    with pytest.raises(ValueError, match="RunConfig.replicate must be an integer >= 0"):
+        TEACHER.replace(replicate=-1)
+
+
+def test_execution_settings_default_to_the_measured_ones_per_model_family():
+    measured = TEACHER.replace(jit_compile=None, steps_per_execution=None)
+    assert (measured.jit_compile, measured.steps_per_execution) == (True, 32)  # an MLP
+    hinton = TEACHER.replace(architecture="hinton_teacher", jit_compile=None,
+                             steps_per_execution=None)
+    assert (hinton.jit_compile, hinton.steps_per_execution) == (False, 1)  # dropout: no XLA
+    explicit = TEACHER.replace(jit_compile=False, steps_per_execution=4)
+    assert (explicit.jit_compile, explicit.steps_per_execution) == (False, 4)
+    assert explicit.run_id == TEACHER.run_id
+    # config.json holds the settings a run used, so a record says how it was executed.
+    assert RunConfig.from_dict(explicit.to_dict()) == explicit
+
+
+def test_profiles_are_consistent():
+    teacher, scratch, distilled = hinton2015.hinton_configs(seed=2, profile="fast")
+    assert distilled.teacher == teacher and teacher.jitter_pixels == 2
+    assert scratch.architecture == distilled.architecture == "mlp:800,800"
+    assert {c.profile for c in (teacher, scratch, distilled)} == {"fast"}
+    with pytest.raises(ValueError, match="profile"):
+        hinton2015.hinton_configs(profile="medium")
+
+
+def test_transfer_classes_are_validated_and_normalised():
+    config = NO_THREES.replace(transfer_classes=[9, 0, 1, 2, 4, 5, 6, 7, 8])
+    assert config.transfer_classes == (0, 1, 2, 4, 5, 6, 7, 8, 9) and config == NO_THREES
+    for bad in ([], [1, 1], [-1], "01", [1.5]):
+        with pytest.raises(ValueError, match="RunConfig.transfer_classes"):
+            NO_THREES.replace(transfer_classes=bad)
+    with pytest.raises(ValueError, match="RunConfig.lr_schedule"):
+        NO_THREES.replace(lr_schedule="step")
+
+
+def test_the_cosine_schedule_decays_to_zero_over_all_epochs():
+    optimizer = make_optimizer(TEACHER.replace(lr_schedule="cosine", epochs=4), 10)
+    assert float(optimizer.learning_rate) == pytest.approx(0.01)
+    optimizer.iterations.assign(20)
+    assert float(optimizer.learning_rate) == pytest.approx(0.005, rel=1e-5)
+    optimizer.iterations.assign(40)
+    assert float(optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9)
+    assert float(make_optimizer(TEACHER, 10).learning_rate) == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf"), "hot", None])
+def test_bad_temperature_is_rejected_by_name(bad):
+    with pytest.raises(ValueError, match="temperature"):
+        check_temperature(bad)
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), "half"])
+def test_bad_alpha_is_rejected_by_name(bad):
+    with pytest.raises(ValueError, match="alpha"):
+        check_alpha(bad)
+
+
+def test_knobs_change_the_run_and_none_keeps_the_profiles_value():
+    from kd_lab.config import with_knobs
+
+    base = RunConfig(role="scratch", epochs=20)
+    assert with_knobs(base, {"epochs": None, "learning_rate": None}) is base
+    changed = with_knobs(base, {"epochs": 5, "optimizer": "sgd", "jitter_pixels": None})
+    assert (changed.epochs, changed.optimizer, changed.jitter_pixels) == (5, "sgd", 0)
+    assert changed.run_id != base.run_id
+    with pytest.raises(ValueError, match="knobs: seed, temperature cannot be set here"):
+        with_knobs(base, {"temperature": 2.0, "seed": 1})
+    with pytest.raises(ValueError, match="RunConfig.epochs must be a positive integer"):
+        with_knobs(base, {"epochs": 0})

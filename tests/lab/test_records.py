@@ -1,0 +1,121 @@
+"""Run records: the summary survives concurrent writers, aggregates, committed ids still match."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import DIGITS_TEACHER, REPO
+
+from kd_lab import records
+from kd_lab.config import RunConfig
+
+TEACHER = DIGITS_TEACHER
+
+
+# -- bias shift: golden values -------------------------------------------------------------
+def test_aggregate_gives_mean_std_and_count_per_group():
+    summary = pd.DataFrame({
+        "dataset": "mnist", "role": ["scratch"] * 3 + ["distilled"] * 2,
+        "architecture": "mlp:800,800", "temperature": [1.0, 1.0, 1.0, 20.0, 20.0],
+        "alpha": [1.0, 1.0, 1.0, 0.1, 0.1], "test_accuracy": [0.98, 0.982, 0.984, 0.99, 0.992],
+        "test_errors": [200, 180, 160, 100, 80], "test_teacher_agreement": np.nan,
+    })
+    table = records.aggregate(summary).set_index("role")
+    assert table.loc["scratch", "test_errors_mean"] == pytest.approx(180)
+    assert table.loc["scratch", "test_errors_std"] == pytest.approx(20)
+    assert table.loc["distilled", "test_errors_count"] == 2
+    # and the 95% t interval of the mean: 180 +- t(0.975, 2) * 20 / sqrt(3)
+    half = 4.302653 * 20 / np.sqrt(3)
+    assert table.loc["scratch", "test_errors_ci_low"] == pytest.approx(180 - half)
+    assert table.loc["scratch", "test_errors_ci_high"] == pytest.approx(180 + half)
+
+
+def test_a_tables_runs_are_listed_and_checked_for_mixed_execution(tmp_path):
+    rows = pd.DataFrame({"run_id": ["a", "b", "c", "d"],
+                         "architecture": ["mlp:8", "mlp:8", "mlp:8", "hinton_teacher"],
+                         "jit_compile": [True, True, False, False],
+                         "steps_per_execution": [32, 32, 32, 1],
+                         "trained_as": ["stack", "stack", "stack", "alone"],
+                         "training_version": [1, 1, None, 1],
+                         "tf_version": "2.21.0", "keras_version": "3.15.1"})
+    problems = records.execution_mix(rows)
+    assert problems == ["mlp:8 runs differ in jit_compile (True: 2, False: 1)",
+                        "mlp:8 runs differ in training_version (1.0: 2, missing: 1)"]
+    assert records.execution_mix(rows.iloc[:2]) == []  # the teacher alone: nothing to mix
+    path = records.write_table(pd.DataFrame({"x": [1]}), "t", tmp_path, runs=rows)
+    assert list(pd.read_csv(path.with_suffix(".runs.csv"))["run_id"]) == ["a", "b", "c", "d"]
+    records.write_table(pd.DataFrame({"x": [2]}), "t", tmp_path)  # now from unlisted runs
+    assert not path.with_suffix(".runs.csv").exists()  # the old list would name wrong runs
+    assert records.table_runs("t", tmp_path) is None
+
+
+def test_concurrent_summary_rebuilds_keep_every_row(tmp_path, monkeypatch):
+    # Writers that each finish a run and rebuild the summary at once, as a sweep and a notebook
+    # sharing a results folder do: the last summary written must hold every finished row.
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    write = records.atomic_write_text
+
+    def slow_summary_write(path, text):
+        if path.name == "summary.csv":
+            # Widen the read-then-write window the lock must guard: a rebuild that read fewer
+            # rows waits longer, so without the lock a stale summary would be written last.
+            rows_read = text.count("\n") - 1
+            time.sleep(0.003 * max(0, 40 - rows_read))
+        write(path, text)
+
+    monkeypatch.setattr(records, "atomic_write_text", slow_summary_write)
+
+    def finish(i):
+        row = {"run_id": f"run-{i:02d}", "finished_at": f"2026-01-02T00:00:{i:02d}"}
+        write(tmp_path / "runs" / row["run_id"] / "row.json", json.dumps(row))
+        records.write_summary(tmp_path)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(finish, range(40)))
+    summary = records.read_summary(tmp_path)
+    assert summary["run_id"].tolist() == [f"run-{i:02d}" for i in range(40)]
+
+
+# -- configs with the fields added after the first records ---------------------------------
+def test_committed_run_ids_still_match_their_configs():
+    """New config fields at their defaults must not change any committed run id."""
+    config_files = sorted((REPO / "results" / "runs").glob("*/config.json"))
+    if not config_files:
+        pytest.skip("no committed run records")
+    from kd_utils import data
+
+    placeholders = []
+    try:
+        for path in config_files:
+            values = json.loads(path.read_text())
+            if values["dataset"] not in data.known_datasets():
+                # a dataset a notebook registered (17's digits8x8): its name is what the id holds
+                data.register_dataset(values["dataset"], lambda: None)
+                placeholders.append(values["dataset"])
+            config = RunConfig.from_dict(values)
+            assert config.run_id == path.parent.name
+    finally:
+        for name in placeholders:
+            data.unregister_dataset(name)
+
+
+def test_the_commit_is_read_at_start_up_not_when_a_record_is_written(monkeypatch):
+    # A long job's records name the commit its code came from, even if files change meanwhile.
+    at_start = records.git_commit()
+
+    def no_git(*args, **kwargs):
+        raise AssertionError("git was asked again")
+
+    monkeypatch.setattr(records.subprocess, "run", no_git)
+    assert records.git_commit() == at_start and records.provenance()["git_commit"] == at_start
+
+
+def test_a_record_names_the_cpu_and_the_vector_extensions_its_kernels_used():
+    info = ("processor\t: 0\nmodel name\t: Some Xeon\nflags\t\t: fpu sse2 avx2 avx512f amx_tile\n"
+            "processor\t: 1\nmodel name\t: Some Xeon\nflags\t\t: fpu sse2 avx2 avx512f amx_tile\n")
+    assert records.cpu_model(info) == "Some Xeon amx_tile avx2 avx512f"
+    assert records.cpu_model("flags : sse2\n") == "unknown"
+    assert records.provenance()["cpu"] == records.cpu_model()

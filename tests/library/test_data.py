@@ -1,0 +1,206 @@
+"""Data: the IDX reader, checksums and errors, where files are found, splits, tfds paths."""
+
+import gzip
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+from helpers import DIGITS_TEACHER
+
+from kd_experiments import tsitsimis
+from kd_lab.config import RunConfig
+from kd_utils import data
+from kd_utils import data as idx
+
+TEACHER = DIGITS_TEACHER
+
+
+# -- bias shift: golden values -------------------------------------------------------------
+MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+
+MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+def test_keep_classes_drops_train_and_val_examples_but_keeps_the_test_set():
+    splits = data.load("digits", val_size=200)
+    kept = splits.keep_classes([0, 1, 2, 4, 5, 6, 7, 8, 9])
+    assert 3 not in kept.y_train and 3 not in kept.y_val
+    assert len(kept.y_train) == (splits.y_train != 3).sum()
+    assert np.array_equal(kept.y_test, splits.y_test) and 3 in kept.y_test
+    with pytest.raises(ValueError, match=r"transfer_classes must be class ids in \[0, 10\)"):
+        splits.keep_classes([3, 10])
+
+
+def write_idx(path, array, compress=True):
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
+        int(n).to_bytes(4, "big") for n in array.shape)
+    payload = header + array.astype(np.uint8).tobytes()
+    opener = gzip.open if compress else open
+    with opener(path, "wb") as f:
+        f.write(payload)
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_read_idx_round_trips_a_small_file(tmp_path, compress):
+    images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    labels = np.array([7, 1], np.uint8)
+    suffix = ".gz" if compress else ""
+    write_idx(tmp_path / f"images{suffix}", images, compress)
+    write_idx(tmp_path / f"labels{suffix}", labels, compress)
+    np.testing.assert_array_equal(idx.read_idx(tmp_path / f"images{suffix}"), images)
+    np.testing.assert_array_equal(idx.read_idx(tmp_path / f"labels{suffix}"), labels)
+
+
+def test_read_idx_rejects_truncated_and_foreign_files(tmp_path):
+    write_idx(tmp_path / "full.gz", np.zeros((4, 5, 5), np.uint8))
+    raw = gzip.decompress((tmp_path / "full.gz").read_bytes())
+    (tmp_path / "short").write_bytes(raw[:-7])
+    with pytest.raises(data.DataFileError, match=r"short is truncated .* shape \(4, 5, 5\)"):
+        idx.read_idx(tmp_path / "short")
+    (tmp_path / "cut.gz").write_bytes((tmp_path / "full.gz").read_bytes()[:30])
+    with pytest.raises(data.DataFileError, match="cut.gz"):
+        idx.read_idx(tmp_path / "cut.gz")
+    (tmp_path / "text").write_bytes(b"hello world")
+    with pytest.raises(data.DataFileError, match="bad magic number"):
+        idx.read_idx(tmp_path / "text")
+
+
+@pytest.fixture
+def mnist_copy(tmp_path, require_mnist):
+    source = data.find_idx_files("mnist")
+    folder = tmp_path / "copy" / "mnist"
+    folder.mkdir(parents=True)
+    for name, path in source.items():
+        shutil.copy(path, folder / name)
+    return folder
+
+
+def test_corrupted_file_raises_naming_file_and_expected_checksum(mnist_copy):
+    labels = mnist_copy / "t10k-labels-idx1-ubyte.gz"
+    blob = bytearray(labels.read_bytes())
+    blob[100] ^= 0xFF
+    labels.write_bytes(bytes(blob))
+    with pytest.raises(data.DataFileError) as err:
+        data.load("mnist", data_dir=mnist_copy.parent)
+    message = str(err.value)
+    assert "t10k-labels-idx1-ubyte.gz" in message and str(mnist_copy) in message
+    assert "ec29112dd5afa0611ce80d1b7f02629c" in message  # the published md5
+
+
+def test_missing_file_is_named_with_its_checksum(mnist_copy):
+    (mnist_copy / "train-images-idx3-ubyte.gz").unlink()
+    with pytest.raises(data.DataFileError, match="train-images-idx3-ubyte.gz is missing from .*"
+                       "f68b3c2dcbeaaa9fbdd348bbdeb94873"):
+        data.load("mnist", data_dir=mnist_copy)
+
+
+def test_no_data_anywhere_lists_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.setenv("KD_DATA_DIR", str(tmp_path / "env"))
+    monkeypatch.setattr(data, "REPO_DATA_DIR", tmp_path / "repo")
+    with pytest.raises(data.DataFileError) as err:
+        data.load("fashion_mnist", data_dir=tmp_path / "arg", download=False)
+    message = str(err.value)
+    for place in ("arg", "env", "repo"):
+        assert str(tmp_path / place) in message
+    assert "8d4fb7e6c68d591d4c3dfef9ec88bf0d" in message and "KD_DATA_DIR" in message
+
+
+def test_data_dir_argument_takes_precedence_over_the_environment(mnist_copy, tmp_path, monkeypatch):
+    broken = tmp_path / "broken" / "mnist"
+    broken.mkdir(parents=True)
+    (broken / "train-images-idx3-ubyte.gz").write_bytes(b"not mnist")
+    monkeypatch.setenv("KD_DATA_DIR", str(broken.parent))
+    assert data.find_idx_files("mnist", data_dir=mnist_copy)["train-images-idx3-ubyte.gz"].parent == mnist_copy
+    with pytest.raises(data.DataFileError, match="has md5"):
+        data.find_idx_files("mnist")
+
+
+def test_mnist_splits_match_the_published_counts(require_mnist):
+    splits = data.load("mnist")
+    assert splits.x_train.shape == (55000, 28, 28, 1) and splits.x_val.shape == (5000, 28, 28, 1)
+    assert splits.x_test.shape == (10000, 28, 28, 1) and splits.input_shape == (28, 28, 1)
+    assert splits.x_train.dtype == np.float32 and 0.0 <= splits.x_train.min() < splits.x_train.max() <= 1.0
+    train_and_val = np.bincount(splits.y_train, minlength=10) + np.bincount(splits.y_val, minlength=10)
+    assert train_and_val.tolist() == MNIST_TRAIN_COUNTS
+    assert np.bincount(splits.y_test).tolist() == MNIST_TEST_COUNTS
+    # Stratified: every class holds its share of the validation split, to within one image.
+    expected_val = np.array(MNIST_TRAIN_COUNTS) * 5000 / 60000
+    assert np.abs(np.bincount(splits.y_val) - expected_val).max() <= 1
+
+
+def test_validation_split_is_fixed_and_disjoint_from_training(require_mnist):
+    first, second = data.load("mnist"), data.load("mnist")
+    np.testing.assert_array_equal(first.x_val, second.x_val)
+    train_keys = {hash(image.tobytes()) for image in first.x_train}
+    overlap = sum(hash(image.tobytes()) in train_keys for image in first.x_val)
+    assert overlap <= 2  # allows a rare duplicate image; a leaked split would give thousands
+    other_seed = data.load("mnist", seed=1)
+    assert not np.array_equal(first.y_val, other_seed.y_val)
+
+
+def test_fashion_mnist_has_six_thousand_images_per_class(require_mnist):
+    splits = data.load("fashion_mnist", val_size=0.1)
+    counts = np.bincount(splits.y_train) + np.bincount(splits.y_val)
+    assert counts.tolist() == [6000] * 10 and np.bincount(splits.y_test).tolist() == [1000] * 10
+
+
+def test_digits_and_moons_need_no_files():
+    digits = data.load("digits", val_size=200)
+    assert digits.input_shape == (8, 8, 1) and digits.num_classes == 10
+    assert len(digits.x_train) + len(digits.x_val) + len(digits.x_test) == 1797
+    moons = data.load("moons", val_size=0.1, seed=3)
+    assert moons.input_shape == (2,) and set(np.unique(moons.y_train)) == {0, 1}
+    assert len(moons.x_test) == 600 and len(moons.x_train) + len(moons.x_val) == 2400
+    np.testing.assert_array_equal(moons.x_test, data.load("moons", val_size=0.1, seed=3).x_test)
+
+
+def test_unknown_dataset_is_rejected():
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        data.load("imagenet")
+
+
+def mock_examples(image_shape, labels):
+    """A tfds `as_dataset_fn` yielding images whose pixel (0, 1) is bright and labels given."""
+    def as_dataset(self, split, **kwargs):
+        n = len(labels)
+        images = np.zeros((n, *image_shape), np.uint8)
+        images[:, 0, 1, :] = 255
+        return tf.data.Dataset.from_tensor_slices({"image": images, "label": labels.astype(np.int64)})
+    return as_dataset
+
+
+def test_emnist_letters_through_tfds_are_zero_based_and_upright():
+    letters = np.arange(1, 27).repeat(4)  # EMNIST numbers letters 1..26
+    with tfds.testing.mock_data(as_dataset_fn=mock_examples((28, 28, 1), letters)):
+        splits = data.load("emnist_letters", val_size=26)
+    assert splits.num_classes == 26 and splits.input_shape == (28, 28, 1)
+    assert splits.y_test.min() == 0 and splits.y_test.max() == 25
+    # Transposed, in every split: the bright pixel moves from (0, 1) to (1, 0).
+    for images in (splits.x_train, splits.x_val, splits.x_test):
+        assert (images[:, 1, 0, 0] == 1.0).all() and (images[:, 0, 1, 0] == 0.0).all()
+
+
+def test_emnist_letters_with_unexpected_labels_raise():
+    with tfds.testing.mock_data(as_dataset_fn=mock_examples((28, 28, 1), np.arange(0, 26).repeat(2))):
+        with pytest.raises(ValueError, match="expected the letters 1..26"):
+            data.load("emnist_letters", val_size=26)
+
+
+def test_cifar10_through_tfds_mock_data():
+    with tfds.testing.mock_data(num_examples=40):
+        splits = data.load("cifar10", val_size=10)
+    assert splits.input_shape == (32, 32, 3) and splits.num_classes == 10
+    assert len(splits.x_val) == 10 and splits.x_train.dtype == np.float32
+    assert 0 <= splits.y_train.min() and splits.y_train.max() <= 9
+
+
+def test_each_seed_draws_its_own_moons_but_real_datasets_keep_one_split():
+    first, second = (data.splits_for(tsitsimis.moons_network_config(seed, "fast"))
+                     for seed in (0, 1))
+    assert not np.array_equal(first.x_test, second.x_test)
+    assert len(first.x_train) == 1920 and len(first.x_val) == 480 and len(first.x_test) == 600
+    digits = RunConfig(dataset="digits", role="teacher", architecture="mlp:8", val_size=200)
+    np.testing.assert_array_equal(data.splits_for(digits).x_val,
+                                  data.splits_for(digits.replace(seed=5)).x_val)

@@ -1,0 +1,277 @@
+"""The Distiller: frozen teacher, learning student, history, saving, parity, and bad input."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from helpers import NUM_CLASSES, NUM_FEATURES, same_weights, tiny_mlp, weights_of
+
+from kd_lab.teacher_logits import compute_teacher_logits
+from kd_utils import Distiller, NonFiniteLossError, pipeline
+
+HISTORY_KEYS = ["loss", "student_loss", "distillation_loss", "kl_divergence", "accuracy",
+                "teacher_agreement"]
+
+
+def one_sgd_step(model_or_distiller, dataset, **compile_kwargs):
+    model_or_distiller.compile(optimizer=keras.optimizers.SGD(0.5), **compile_kwargs)
+    model_or_distiller.fit(dataset, epochs=1, verbose=0, shuffle=False)
+
+
+def test_teacher_frozen_and_student_learns(teacher, student, toy_data):
+    x, y = toy_data
+    teacher_before, student_before = weights_of(teacher), weights_of(student)
+    distiller = Distiller(student=student, teacher=teacher, temperature=4.0, alpha=0.1)
+    distiller.compile(optimizer="adam", metrics=["accuracy"])
+    distiller.fit(x, y, batch_size=16, epochs=2, verbose=0)
+    assert same_weights(weights_of(teacher), teacher_before)
+    assert not same_weights(weights_of(student), student_before)
+    assert not teacher.trainable
+    assert all(any(v is w for w in student.trainable_variables) for v in distiller.trainable_variables)
+
+
+def test_call_returns_the_students_logits(teacher, student, toy_data):
+    x, _ = toy_data
+    distiller = Distiller(student=student, teacher=teacher)
+    np.testing.assert_allclose(distiller(x), student(x), rtol=1e-6)
+
+
+def test_history_has_every_loss_for_train_and_validation(teacher, student, toy_data):
+    x, y = toy_data
+    distiller = Distiller(student=student, teacher=teacher, temperature=3.0, alpha=0.5)
+    distiller.compile(optimizer="adam", metrics=["accuracy"])
+    history = distiller.fit(x[:64], y[:64], validation_data=(x[64:], y[64:]), batch_size=16,
+                            epochs=2, verbose=0).history
+    expected = HISTORY_KEYS + ["val_" + k for k in HISTORY_KEYS]
+    assert sorted(history) == sorted(expected)
+    for key, values in history.items():
+        assert len(values) == 2 and np.all(np.isfinite(values)), key
+    assert all(0.0 <= v <= 1.0 for v in history["teacher_agreement"])
+    # The total is the alpha-weighted sum of the tracked terms (epoch means of batch means).
+    total = 0.5 * np.array(history["val_student_loss"]) + 0.5 * np.array(history["val_distillation_loss"])
+    np.testing.assert_allclose(history["val_loss"], total, rtol=1e-5)
+    np.testing.assert_allclose(np.array(history["val_distillation_loss"]),
+                               9.0 * np.array(history["val_kl_divergence"]), rtol=1e-5)
+
+
+def test_scratch_mode_reports_only_hard_label_terms(student, toy_data):
+    x, y = toy_data
+    distiller = Distiller(student=student, teacher=None, alpha=1.0)
+    distiller.compile(optimizer="adam")
+    history = distiller.fit(x, y, batch_size=32, epochs=1, verbose=0).history
+    assert sorted(history) == ["accuracy", "loss", "student_loss"]
+
+
+def test_extra_compiled_metrics_are_reported(teacher, student, toy_data):
+    x, y = toy_data
+    distiller = Distiller(student=student, teacher=teacher)
+    top2 = keras.metrics.SparseTopKCategoricalAccuracy(k=2, name="top2")
+    distiller.compile(optimizer="adam", metrics=["accuracy", top2])
+    history = distiller.fit(x, y, batch_size=32, epochs=1, verbose=0).history
+    assert "top2" in history and history["top2"][0] >= history["accuracy"][0]
+
+
+def test_student_saves_and_loads_alone(teacher, student, toy_data, tmp_path):
+    x, y = toy_data
+    distiller = Distiller(student=student, teacher=teacher)
+    distiller.compile(optimizer="adam")
+    distiller.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    distiller.student.save(tmp_path / "student.keras")
+    reloaded = keras.models.load_model(tmp_path / "student.keras")
+    np.testing.assert_allclose(reloaded(x), student(x), rtol=1e-6)
+
+
+def test_saving_the_distiller_points_to_the_student(teacher, student, tmp_path):
+    distiller = Distiller(student=student, teacher=teacher)
+    with pytest.raises(NotImplementedError, match=r"distiller\.student\.save"):
+        distiller.save(tmp_path / "distiller.keras")
+    with pytest.raises(NotImplementedError, match=r"distiller\.student"):
+        distiller.get_config()
+
+
+def test_alpha_one_gives_exactly_the_plain_cross_entropy_update(teacher, toy_data):
+    x, y = toy_data
+    plain, distilled = tiny_mlp(seed=5), tiny_mlp(seed=5)
+    batches = pipeline.make_dataset(x, y, batch_size=32)
+    one_sgd_step(plain, batches, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    one_sgd_step(Distiller(student=distilled, teacher=teacher, temperature=5.0, alpha=1.0), batches)
+    assert same_weights(weights_of(plain), weights_of(distilled), atol=1e-6)
+    assert not same_weights(weights_of(plain), weights_of(tiny_mlp(seed=5)))
+
+
+def test_cached_logits_give_the_same_update_as_the_live_teacher(teacher, toy_data):
+    x, y = toy_data
+    live, cached = tiny_mlp(seed=6), tiny_mlp(seed=6)
+    logits = compute_teacher_logits(teacher, x)
+    one_sgd_step(Distiller(student=live, teacher=teacher, temperature=4.0, alpha=0.2),
+                 pipeline.make_dataset(x, y, batch_size=32))
+    one_sgd_step(Distiller(student=cached, teacher=None, temperature=4.0, alpha=0.2),
+                 pipeline.make_dataset(x, y, teacher_logits=logits, batch_size=32))
+    assert same_weights(weights_of(live), weights_of(cached), atol=1e-6)
+
+
+def test_parity_with_keras_distillation_distiller(teacher, toy_data):
+    x, y = toy_data
+    ours, theirs = tiny_mlp(seed=7), tiny_mlp(seed=7)
+    batches = pipeline.make_dataset(x, y, batch_size=32)
+    one_sgd_step(Distiller(student=ours, teacher=teacher, temperature=3.0, alpha=0.3), batches)
+    reference = keras.distillation.Distiller(
+        teacher=teacher, student=theirs, student_loss_weight=0.3,
+        distillation_losses=keras.distillation.LogitsDistillation(
+            temperature=3.0, loss=keras.losses.KLDivergence()))
+    one_sgd_step(reference, batches, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    assert same_weights(weights_of(ours), weights_of(theirs), atol=1e-5)
+
+
+class TrainingFlagRecorder(keras.layers.Layer):
+    """Records the `training` flag it is called with (at trace time, which is what runs)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.flags = []
+
+    def call(self, inputs, training=None):
+        self.flags.append(training)
+        return inputs
+
+
+def test_teacher_runs_in_inference_mode(student, toy_data):
+    x, y = toy_data
+    recorder = TrainingFlagRecorder()
+    keras.utils.set_random_seed(3)
+    teacher = keras.Sequential([keras.Input((NUM_FEATURES,)), keras.layers.Dense(16), recorder,
+                                keras.layers.Dense(NUM_CLASSES)])
+    recorder.flags.clear()
+    distiller = Distiller(student=student, teacher=teacher)
+    distiller.compile(optimizer="adam")
+    distiller.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    assert recorder.flags and not any(recorder.flags)
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_nan_loss_stops_training_naming_the_run_with_finite_weights(teacher, student, toy_data,
+                                                                    jit_compile):
+    # A NaN among the teacher's cached logits (in the second batch of 32) makes the soft loss
+    # NaN on any CPU: a NaN input image does not, where oneDNN's kernels let ReLU drop it.
+    x, y = toy_data
+    logits = compute_teacher_logits(teacher, x)
+    logits[40] = np.nan
+    distiller = Distiller(student=student, teacher=None, run_name="my-nan-run")
+    distiller.compile(optimizer="sgd", jit_compile=jit_compile)
+    with pytest.raises(NonFiniteLossError, match="my-nan-run"):
+        distiller.fit(pipeline.make_dataset(x, y, teacher_logits=logits, batch_size=32),
+                      epochs=3, verbose=0)
+    assert all(np.isfinite(w).all() for w in student.get_weights())
+
+
+# -- bad input: a clear error naming the argument, before any training ------------------------
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(temperature=0.0), "temperature"),
+    (dict(temperature=-2.0), "temperature"),
+    (dict(temperature=float("inf")), "temperature"),
+    (dict(temperature=float("nan")), "temperature"),
+    (dict(alpha=-0.5), "alpha"),
+    (dict(alpha=1.01), "alpha"),
+])
+def test_bad_temperature_or_alpha_is_rejected(teacher, student, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Distiller(student=student, teacher=teacher, **kwargs)
+
+
+def test_teacher_and_student_widths_must_match(student):
+    wide_teacher = tiny_mlp(num_classes=NUM_CLASSES + 2, seed=3)
+    with pytest.raises(ValueError, match="teacher outputs 5 logits but student outputs 3"):
+        Distiller(student=student, teacher=wide_teacher)
+
+
+@pytest.mark.parametrize("role", ["teacher", "student"])
+def test_a_model_ending_in_softmax_is_rejected(role):
+    softmax_model = tiny_mlp(seed=4, softmax=True, name="probs")
+    logits_model = tiny_mlp(seed=5)
+    models = {"teacher": logits_model, "student": logits_model}
+    models[role] = softmax_model
+    with pytest.raises(ValueError, match=f"{role} 'probs' ends in softmax"):
+        Distiller(**models)
+
+
+class HiddenSoftmax(keras.Model):
+    """A subclassed model whose softmax no layer inspection can see."""
+
+    def __init__(self):
+        super().__init__(name="hidden_softmax")
+        self.dense = keras.layers.Dense(NUM_CLASSES)
+
+    def call(self, inputs, training=None):
+        return tf.nn.softmax(self.dense(inputs))
+
+
+def test_probabilities_are_caught_at_fit_before_training(student, toy_data):
+    x, y = toy_data
+    teacher = HiddenSoftmax()
+    teacher(x[:1])
+    before = weights_of(student)
+    distiller = Distiller(student=student, teacher=teacher)
+    distiller.compile(optimizer="adam")
+    with pytest.raises(ValueError, match="teacher 'hidden_softmax' gives probabilities"):
+        distiller.fit(x, y, epochs=1, verbose=0)
+    assert same_weights(weights_of(student), before)
+    with pytest.raises(ValueError, match="teacher 'hidden_softmax' gives probabilities"):
+        compute_teacher_logits(teacher, x)
+
+
+@pytest.mark.parametrize("labels,match", [
+    (lambda y: y + NUM_CLASSES, r"labels 3\.\.5 but the models output 3 classes"),
+    (lambda y: y - 1, "labels must lie in 0..2"),
+    (lambda y: y.astype("float32"), "integer class ids"),
+    (lambda y: keras.utils.to_categorical(y, NUM_CLASSES).astype("int32"), r"shape \(N,\)"),
+    (lambda y: y[:10], "96 examples but y has 10"),
+])
+def test_bad_labels_are_rejected_before_training(teacher, student, toy_data, labels, match):
+    x, y = toy_data
+    before = weights_of(student)
+    distiller = Distiller(student=student, teacher=teacher)
+    distiller.compile(optimizer="adam")
+    with pytest.raises(ValueError, match=match):
+        distiller.fit(x, labels(y), epochs=1, verbose=0)
+    assert same_weights(weights_of(student), before)
+
+
+def test_bad_validation_labels_are_rejected_before_training(teacher, student, toy_data):
+    x, y = toy_data
+    distiller = Distiller(student=student, teacher=teacher)
+    distiller.compile(optimizer="adam")
+    with pytest.raises(ValueError, match="validation_data"):
+        distiller.fit(x, y, validation_data=(x, y + 7), epochs=1, verbose=0)
+
+
+def test_cached_logits_must_match_inputs_and_width(teacher, student, toy_data):
+    x, y = toy_data
+    logits = compute_teacher_logits(teacher, x)
+    with pytest.raises(ValueError, match="teacher_logits has 50 rows but x has 96"):
+        pipeline.make_dataset(x, y, teacher_logits=logits[:50])
+    distiller = Distiller(student=student, teacher=None, alpha=0.5)
+    distiller.compile(optimizer="adam")
+    with pytest.raises(ValueError, match="cached teacher_logits in x outputs 4 logits but student outputs 3"):
+        distiller.fit(pipeline.make_dataset(x, y, teacher_logits=np.zeros((96, 4), "float32")))
+    probabilities = tf.nn.softmax(logits).numpy()
+    with pytest.raises(ValueError, match="cached teacher_logits in x gives probabilities"):
+        distiller.fit(pipeline.make_dataset(x, y, teacher_logits=probabilities))
+
+
+def test_soft_targets_need_a_teacher_or_cached_logits(student, toy_data):
+    x, y = toy_data
+    distiller = Distiller(student=student, teacher=None, alpha=0.5)
+    distiller.compile(optimizer="adam")
+    with pytest.raises(ValueError, match="no teacher and the batches carry no cached teacher_logits"):
+        distiller.fit(x, y, epochs=1, verbose=0)
+
+
+def test_misuse_of_models_and_compile_is_explained(student):
+    with pytest.raises(ValueError, match="same model object"):
+        Distiller(student=student, teacher=student)
+    with pytest.raises(TypeError, match="teacher must be a keras.Model"):
+        Distiller(student=student, teacher=lambda x: x)
+    with pytest.raises(ValueError, match="takes no loss"):
+        Distiller(student=student).compile(optimizer="adam", loss="mse")
+
+
