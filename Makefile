@@ -2,8 +2,9 @@
 #   make compare   trains teacher -> student from scratch -> distilled student on MNIST
 #   make test      the everyday test suite (at most 5 minutes on 2 cores; no test marked slow)
 # and: make test-all (everything: every notebook headless, tf.distribute, Ray; what CI runs),
-# make benchmark (speed and memory, writes results/benchmarks.csv), make lab (Jupyter),
-# make readings (the README's and notebooks' generated numbers, from results/), make evidence
+# make benchmark (speed and memory, writes results/benchmarks.csv), make lab (JupyterLab),
+# make notebooks (re-execute the notebooks and commit them executed), make readings (the
+# README's generated numbers, from results/), make evidence
 # (the runs behind the main tables, in the background: hours).
 # Both create .venv from requirements.txt (and requirements-ray.txt, for the Ray test) on first use.
 
@@ -15,7 +16,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 PROFILE ?= full
 ARGS ?=
 
-.PHONY: compare test test-all benchmark lab readings evidence venv clean-venv
+.PHONY: compare test test-all benchmark lab notebooks readings evidence venv clean-venv
 
 $(VENV)/.installed: requirements.txt requirements-ray.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +38,14 @@ test: venv
 test-all: venv
 	$(PY) -m pytest
 
+# JupyterLab rooted at the repository (so results/ is served too), landing in notebooks/
 lab: venv
-	cd notebooks && ../$(PY) -m jupyter lab
+	$(PY) -m jupyter lab --ServerApp.root_dir="$(CURDIR)" --ContentsManager.preferred_dir=notebooks $(ARGS)
+
+# re-execute the notebooks with their defaults against the committed records (read-only but
+# for their `live` cells) and write them back executed; ARGS=03 for one
+notebooks: venv
+	$(PY) -m kd_lab.notebooks $(ARGS)
 
 # the runs behind the main tables, in the background (hours; resumable: run it again after a
 # stop); `$(PY) -m kd_experiments.evidence --plan` lists what is done and left
@@ -46,7 +53,7 @@ evidence: venv
 	nohup $(PY) -m kd_experiments.evidence > results/evidence.log 2>&1 &
 	@echo "training in the background: tail -f results/evidence.log"
 
-# rewrite every generated block of the README and the notebooks from results/
+# rewrite every generated block of the README from results/
 readings: venv
 	$(PY) -m kd_experiments.readings
 

@@ -11,8 +11,6 @@ between two speeds, so every case sees both), on MNIST with the 784-800-800-10 s
 - our `Distiller` on cached teacher logits, and with the teacher running every batch;
 - a Keras-example-style distiller (teacher every batch, `compile()` defaults, arrays), written
   here after the Keras knowledge-distillation example, as the baseline to beat;
-- 8 students on one teacher pass (`GroupDistiller`) against 8 separate runs, both with the
-  teacher every batch on +-2 pixel jittered inputs (the case where logits cannot be cached);
 - the student's achieved training FLOP rate against a dense matmul's rate, both measured now;
 - peak resident memory (RSS) of a plain and of a distillation run, each in its own process.
 
@@ -41,7 +39,6 @@ sys.path.insert(0, str(REPO))
 STUDENT = "mlp:800,800"
 TEACHER = "hinton_teacher"
 BATCH_SIZE = 128
-GROUP = 8
 
 
 def _setup():
@@ -50,11 +47,11 @@ def _setup():
     import numpy as np
     import tensorflow as tf
 
-    from kd_lab import config, group, teacher_logits
+    from kd_lab import config, teacher_logits
     from kd_utils import callbacks, data, distiller, models, pipeline
 
     kd = types.SimpleNamespace(callbacks=callbacks, config=config, data=data, distiller=distiller,
-                               group=group, pipeline=pipeline, teacher_logits=teacher_logits)
+                               pipeline=pipeline, teacher_logits=teacher_logits)
     return keras, np, tf, kd, models
 
 
@@ -152,25 +149,6 @@ class Bench:
                       distillation_loss_fn=keras.losses.KLDivergence(), alpha=0.1, temperature=20)
         return self.timed_fit(model, self.x, self.y, batch_size=BATCH_SIZE)
 
-    def group(self, size=GROUP):
-        students = [self.student(seed) for seed in range(size)]
-        model = self.kd.group.GroupDistiller(students, self.teacher,
-                                              ([1.0, 2.0, 4.0, 8.0] * size)[:size],
-                                              ([0.1, 0.5] * size)[:size])
-        model.compile("adam", **self.settings(True))
-        return self.timed_fit(model, self.dataset(jitter=2))
-
-    def separate(self, size=GROUP):
-        cpu, wall = [], []
-        for seed in range(size):
-            model = self.kd.distiller.Distiller(self.student(seed), self.teacher, 4.0, 0.1)
-            model.compile("adam", **self.settings(True))
-            one_cpu, one_wall = self.timed_fit(model, self.dataset(jitter=2))
-            cpu.append(one_cpu)
-            wall.append(one_wall)
-        # Per epoch of all 8 runs: the sum over runs of each measured epoch.
-        return [sum(c) for c in zip(*cpu, strict=True)], [sum(w) for w in zip(*wall, strict=True)]
-
     def matmul_rate(self, n=1024, reps=20):
         tf = self.tf
         a = tf.random.normal((n, n))
@@ -211,8 +189,6 @@ CASES = {
     "distiller_cached_tf_defaults": lambda b: b.ours(cached=True, ours_settings=False),
     "distiller_teacher_every_batch": lambda b: b.ours(cached=False),
     "keras_example_distiller": lambda b: b.keras_example(),
-    f"group_of_{GROUP}_jitter": lambda b: b.group(),
-    f"separate_{GROUP}_jitter": lambda b: b.separate(),
 }
 
 
@@ -322,8 +298,6 @@ def main(argv=None) -> int:
             med["distiller_teacher_every_batch"] / med["keras_example_distiller"],
         "ours cached (the sweep's default) / Keras-example distiller (target <= 0.5)":
             med["distiller_cached"] / med["keras_example_distiller"],
-        f"group of {GROUP} / {GROUP} separate runs, teacher every batch (target <= 0.7)":
-            med[f"group_of_{GROUP}_jitter"] / med[f"separate_{GROUP}_jitter"],
         "student FLOP rate / dense matmul rate (target >= 0.70)":
             flops / best_wall["plain_student"] / matmul,
         "plain student: our defaults / TensorFlow defaults":

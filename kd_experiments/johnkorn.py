@@ -8,6 +8,7 @@ no number was measured here.
 from __future__ import annotations
 
 import contextlib
+import logging
 
 import numpy as np
 import pandas as pd
@@ -59,10 +60,15 @@ def emnist_configs(seed: int = 0, profile: str = "full") -> dict[str, RunConfig]
 
 def emnist_available(data_dir=None) -> bool:
     """Whether EMNIST letters can be loaded here without downloading."""
+    absl = logging.getLogger("absl")  # tfds warns of each folder it looks in and lacks
+    level = absl.level
+    absl.setLevel(logging.ERROR)
     try:
         data.load("emnist_letters", data_dir=data_dir, val_size=0.1, download=False)
     except Exception:  # tfds raises several kinds when a dataset is absent
         return False
+    finally:
+        absl.setLevel(level)
     return True
 
 

@@ -85,6 +85,19 @@ def teachers_of(results_dir: Path, rows: pd.DataFrame) -> str:
         " (its second training, `replicate=1`)" if (replicates.fillna(0) == 1).all() else "")
 
 
+def show(name: str, results_dir=RESULTS_DIR) -> None:
+    """Display block `name` in a notebook, from `results_dir`: its numbers and sentences as
+    Markdown. Its figures are left out (the notebook's own cells draw them above it), and so are
+    its heading and the footer meant for the README's maintainers."""
+    from IPython.display import Markdown, display
+
+    text = load_blocks()[name](Path(results_dir)).strip()
+    kept = [line for line in text.splitlines()
+            if not (line.startswith(HEADER) or line.startswith("*Generated from ")
+                    or line.startswith("!["))]
+    display(Markdown("\n".join(kept).strip()))
+
+
 def load_blocks() -> dict[str, Callable[[Path], str]]:
     """Every block generator (importing the modules that register them)."""
     from . import (  # noqa: F401  (they fill BLOCKS)
@@ -98,8 +111,9 @@ def load_blocks() -> dict[str, Callable[[Path], str]]:
 
 
 def documents(repo: Path = REPO) -> list[Path]:
-    """The files that hold generated blocks: the README and every notebook."""
-    return [repo / "README.md", *sorted((repo / "notebooks").glob("*.ipynb"))]
+    """The files that hold generated blocks: the README (the notebooks show theirs when
+    executed, `show`)."""
+    return [repo / "README.md"]
 
 
 def regenerate(results_dir=RESULTS_DIR, repo: Path = REPO, write: bool = True) -> list[str]:

@@ -69,7 +69,7 @@ def byo_block(results_dir: Path) -> str:
 def protocol_block(results_dir: Path) -> str:
     """The protocol in words (its numbers are `stats`' constants) and, per table that lists
     its runs, the evidence behind it: runs, seeds per row, execution, binding budgets, and
-    the training time its runs took (their recorded wall times summed: stack and group members
+    the training time its runs took (their recorded wall times summed: stack members
     record their share, so nothing is counted twice within a table)."""
     level, power = stats.SIGNIFICANCE, round(100 * stats.POWER)
     rules = [
@@ -87,7 +87,7 @@ def protocol_block(results_dir: Path) -> str:
         "- Epochs, T, alpha and bias shifts are chosen on a validation split carved from the "
         "training data; the test set scores the chosen weights once.",
         "- The runs behind one table share their execution (XLA, steps per execution, "
-        "trained alone, in a group or in a stack) and the training code's version "
+        "trained alone or in a stack) and the training code's version "
         "(`tests/test_tables.py`).",
         "- Budgets do not bind: the full profile trains at most 150 epochs and stops after 10 "
         "without a better validation score (the paper profile of notebook 06 trains its fixed "
@@ -154,10 +154,6 @@ def benchmark_readings_block(results_dir: Path) -> str:
 
     cached_vs_keras = ratio("ours cached (the sweep's default) / Keras-example")
     teacher_pass = cpu("distiller_teacher_every_batch") - cpu("distiller_cached")
-    group, separate = "group_of_8_jitter", "separate_8_jitter"
-    # 8 students' float32 weights, gradients and Adam's two moments (800-800 on MNIST).
-    params = 784 * 800 + 800 + 800 * 800 + 800 + 800 * 10 + 10
-    students_mb = 8 * 4 * 4 * params / 1e6
     memory_plain = value["peak RSS, plain student run (GB)"]
     memory_cached = value["peak RSS, distillation run on cached logits (GB)"]
     bullets = [
@@ -187,16 +183,6 @@ def benchmark_readings_block(results_dir: Path) -> str:
         f"{ratio('student FLOP rate / dense matmul rate'):.2f} of a 1024 x 1024 matmul's "
         f"{value['dense matmul 1024x1024 (GFLOP/s, best of 3x20)']:.0f} GFLOP/s measured in "
         "the same run (target >= 0.70).",
-        f"- **8 students on one teacher pass**: {ratio('group of 8 / 8 separate runs'):.2f}x "
-        f"the CPU time of 8 separate runs (target <= 0.70), and "
-        f"{wall(group) / wall(separate):.2f}x their wall time ({wall(group):.0f} s against "
-        f"{wall(separate):.0f} s per epoch). Separate runs leave a core idle part of the time "
-        f"({cpu(separate):.0f} CPU-s in {wall(separate):.0f} s), the group keeps both busy "
-        f"({cpu(group):.0f} CPU-s in {wall(group):.0f} s), so on this 2-core machine the wall "
-        f"time is the saving a user sees. In the group each student costs "
-        f"{(cpu(group) - teacher_pass) / 8:.1f} CPU-s per epoch (the teacher's pass taken "
-        f"out) against {cpu('plain_student'):.1f} alone: 8 students' weights, gradients and "
-        f"Adam moments ({students_mb:.0f} MB) no longer fit the caches one student's do.",
         f"- **Memory**: a full MNIST distillation run on cached logits peaks at "
         f"{memory_cached:.2f} GB of resident memory, against {memory_plain:.2f} GB for the "
         f"student alone (target < 2 GB; the cached logits and the teacher add "

@@ -125,8 +125,6 @@ def _parser() -> argparse.ArgumentParser:
                        "(default: each seed its own teacher, alpha = 1 the student from scratch)")
     sweep.add_argument("--jitter-pixels", type=_non_negative_int, default=0,
                        help="jitter the students' inputs too (the teacher then runs every batch)")
-    sweep.add_argument("--group-size", type=_positive_int, default=None,
-                       help="students trained on one teacher pass (default: 8 with jitter, else 1)")
     sweep.add_argument("--stack-size", type=_positive_int, default=None,
                        help="at most this many MLP students trained as one stacked model on "
                        "cached logits (default 21, one seed's grid; 1 trains run by run; lower it "
@@ -179,7 +177,7 @@ def _sweep(args) -> int:
     students = args.student
     rows = sweep.sweep(template, students, args.temperatures, args.alphas, args.seeds,
                        results_dir, args.data_dir, verbose=args.verbose,
-                       jitter_pixels=args.jitter_pixels, group_size=args.group_size,
+                       jitter_pixels=args.jitter_pixels,
                        stack_size=args.stack_size, fixed_teacher=args.fixed_teacher,
                        scratch_baseline=not args.fixed_teacher,
                        backend=args.backend, address=args.address,

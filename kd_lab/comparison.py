@@ -86,7 +86,8 @@ def write_comparison(records, results_dir=RESULTS_DIR, name: str = "compare_mnis
     for record in records:
         histories.setdefault(ROLE_LABELS[record.config.role], []).append(record.history)
     plots.plot_learning_curves(histories, metrics=("student_loss", "accuracy"))
-    fig_path = plots.save_fig(f"{name}_learning_curves", figures_dir=results_dir / "figures")
+    plots.save_fig(f"{name}_learning_curves", figures_dir=results_dir / "figures")
+    fig_path = plots.figure_path(f"{name}_learning_curves", results_dir / "figures")
     plots.plt.close("all")
     return table, csv_path, fig_path
 

@@ -27,7 +27,8 @@ from . import stats
 from .config import RunConfig
 
 REPO_DIR = Path(__file__).resolve().parent.parent
-RESULTS_DIR = REPO_DIR / "results"
+# `KD_RESULTS_DIR` points the lab at another folder (a copy the notebook tests execute against)
+RESULTS_DIR = Path(os.environ.get("KD_RESULTS_DIR") or REPO_DIR / "results")
 
 
 @dataclass

@@ -30,7 +30,7 @@ DRAWS_PER_EPOCH = 2  # dataset passes Keras draws per epoch (see `restore`)
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
     """Keras' `EarlyStopping`, whose counters and best weights survive a restart.
 
-    The stopping callbacks a checkpoint can hold (this one, `group.GroupEarlyStopping`) share
+    The stopping callbacks a checkpoint can hold (this one, `stacking.StackEarlyStopping`) share
     three methods: `state()` (JSON), `best_arrays()` (name -> array) and `resume_from(state,
     arrays)`, taken up when training begins again.
     """

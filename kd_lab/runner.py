@@ -2,15 +2,14 @@
 
 `run(config)` seeds everything just before building the model, trains with best-epoch
 selection on the validation split, evaluates the kept weights once on the test set, and writes
-the run's record (`records.py`). `run_group(configs)` trains runs that differ only in T and
-alpha on one teacher pass. `get_or_train_model(config)` returns a trained model, training it
-when its record has no model. Every function here that trains prints what it trains and
-roughly how long it will take before it starts.
+the run's record (`records.py`): it is the lab's one run driver, which the sweep's ways of
+training many runs (`stack_runs`, `ray_sweep`) share. `get_or_train_model(config)` returns a
+trained model, training it when its record has no model. Every function here that trains
+prints what it trains and roughly how long it will take before it starts.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from kd_utils.callbacks import tensorboard_logging
 from kd_utils.distiller import Distiller
 
 from . import records, resume, teacher_logits
-from .config import RunConfig, differing_fields, make_optimizer
+from .config import RunConfig, make_optimizer
 from .earlier_runs import (  # noqa: F401  (read as runner.get_or_train_model and the like too)
     Irreproducible,
     get_or_train_model,
@@ -32,7 +31,6 @@ from .earlier_runs import (  # noqa: F401  (read as runner.get_or_train_model an
     save_teacher_logits,
     teacher_of,
 )
-from .group import GroupDistiller, GroupEarlyStopping
 from .guard import announce_training
 from .records import RESULTS_DIR, RunRecord, is_finished, load_record
 
@@ -80,7 +78,7 @@ def evaluate_and_write(config: RunConfig, splits, student, history: pd.DataFrame
     """Evaluate the kept weights once on the test set and write the run's record.
 
     `test_pred`: the student's test logits when already computed (a stack predicts for all its
-    students at once); None predicts them here. `trained_as`: "alone", "group" or "stack".
+    students at once); None predicts them here. `trained_as`: "alone" or "stack".
     """
     test_logits = cached[2] if cached is not None else None
     best = resume.best_epoch_index(history, config.monitor)  # the epoch whose weights we keep
@@ -181,71 +179,6 @@ def run(config: RunConfig, results_dir=RESULTS_DIR, force: bool = False, data_di
                                  replicas=strategy.num_replicas_in_sync)
     resume.remove(folder)
     return record
-
-
-def can_group(a: RunConfig, b: RunConfig) -> bool:
-    """Whether two runs differ in T and alpha only, so they can share every batch."""
-    return not differing_fields(a, b, ("temperature", "alpha"))
-
-
-def run_group(configs, results_dir=RESULTS_DIR, force: bool = False, data_dir=None,
-              verbose: int | str = 1, tensorboard_dir=None) -> list[RunRecord]:
-    """Train runs that differ only in T and alpha together: one teacher forward per batch.
-
-    Each student is built from its own seed, sees the batches (and jitter) its own run would
-    see, and keeps its own best validation epoch and early stop (`GroupEarlyStopping`), so its
-    record is the one `run(config)` would write, in the same files and form. Time is shared:
-    a record's `wall_seconds` and epoch seconds are the group's divided by the group size, and
-    `group.json` beside it names the group and its undivided times. Finished runs are read back.
-
-    The seed is not a group dimension on purpose: it sets the batch order and the jitter, so
-    students of different seeds cannot share batches without their records depending on their
-    group.
-    """
-    results_dir = Path(results_dir)
-    configs = list(configs)
-    for config in configs[1:]:
-        if not can_group(configs[0], config):
-            differing = differing_fields(configs[0], config, ("temperature", "alpha"))
-            raise ValueError(f"run_group: {config.run_id} differs from {configs[0].run_id} in "
-                             f"{', '.join(differing)}; a group's runs may differ in temperature "
-                             "and alpha only")
-    todo = [c for c in configs if force or not is_finished(c, results_dir)]
-    if len(todo) <= 1:
-        return [run(c, results_dir, force, data_dir, verbose, tensorboard_dir=tensorboard_dir)
-                for c in configs]
-    first = todo[0]
-    splits, live_teacher, cached, initial_weights = inputs_of(first, results_dir, data_dir,
-                                                               verbose)
-    announce_training(first, len(splits.x_train), f"training a group of {len(todo)} like",
-                      runs=len(todo))
-    started = time.perf_counter()
-    students = [build_student(c, splits, initial_weights) for c in todo]
-    group = GroupDistiller(students, live_teacher, [c.temperature for c in todo],
-                           [c.alpha for c in todo], [c.run_id for c in todo])
-    train_ds, val_ds = _compile_and_datasets(group, first, splits, live_teacher, cached)
-    folder = records.run_dir(first, results_dir) / "group-checkpoint"
-    stopper = GroupEarlyStopping(first.patience or first.epochs, first.monitor)
-    history, timer, resumed_at = resume.fit_resumably(
-        group, train_ds, val_ds, folder=folder, run_id="+".join(c.run_id for c in todo),
-        epochs=first.epochs, patience=first.patience, verbose=verbose, stopper=stopper,
-        callbacks=tensorboard_logging(tensorboard_dir, f"group-{first.run_id}"))
-    wall = time.perf_counter() - started + sum(timer.wall[:resumed_at])
-    size = len(todo)
-    finished = {}
-    for config, student, own, stopped in zip(todo, students, group.split_history(history),
-                                             stopper.stopped_after, strict=True):
-        frame = history_frame(own, timer, size)
-        frame = frame.iloc[:stopped] if stopped else frame
-        record = evaluate_and_write(config, splits, student, frame, cached, wall / size,
-                                    results_dir, trained_as="group")
-        records.atomic_write_text(record.run_dir / "group.json", json.dumps({
-            "group_size": size, "run_ids": [c.run_id for c in todo],
-            "group_wall_seconds": round(wall, 2),
-            "group_epoch_cpu_seconds": [round(t, 3) for t in timer.cpu]}, indent=2) + "\n")
-        finished[config.run_id] = record
-    resume.remove(folder)
-    return [finished.get(c.run_id) or load_record(c, results_dir) for c in configs]
 
 
 def clear_caches() -> None:

@@ -11,7 +11,7 @@ over its size).
 Why the records match: a student is built from its own seed (`runner.build_student`), sees
 the batches its own run would see (`stacked_dataset` draws each seed's shuffles as that run's
 dataset draws them), has its own T and alpha, and stops and keeps its best epoch on its own
-(`group.GroupEarlyStopping`). Float summation order differs (einsum over a stack against one
+(`stacking.StackEarlyStopping`). Float summation order differs (einsum over a stack against one
 matmul), so weights agree to rounding, not bit for bit; `tests/lab/test_stack_runs.py`
 measures how far.
 """
@@ -32,11 +32,10 @@ from kd_utils.callbacks import tensorboard_logging
 
 from . import records, resume, runner
 from .config import RunConfig, differing_fields, make_optimizer
-from .group import GroupEarlyStopping, split_history
 from .guard import announce_training
 from .records import RESULTS_DIR, RunRecord, is_finished, load_record
 from .stacked_mlp import is_stackable
-from .stacking import StackedDistiller
+from .stacking import StackEarlyStopping, StackedDistiller, split_history
 
 # Students per stack by default: one seed's 21-cell grid. Measured on the 30-30 grid
 # (`benchmarks/stacking_speed.py`, results/benchmarks.csv): a stack of 21 trained a student-
@@ -166,7 +165,7 @@ def _check(configs) -> None:
     for config in configs:
         if not stackable(config):
             raise ValueError(f"run_stack: {config.run_id} cannot stack (jittered inputs, or not "
-                             "an MLP student); train it with runner.run or runner.run_group")
+                             "an MLP student); train it with runner.run")
         for other in configs:
             if not can_stack(other, config):
                 raise ValueError(
@@ -239,7 +238,7 @@ def run_stack(configs, results_dir=RESULTS_DIR, force: bool = False, data_dir=No
         else val_logits, batch_size=1024, num_classes=splits.num_classes)
     run_ids = [c.run_id for c in todo]
     folder = records.run_dir(first, results_dir) / "stack-checkpoint"
-    stopper = GroupEarlyStopping(first.patience or first.epochs, first.monitor)
+    stopper = StackEarlyStopping(first.patience or first.epochs, first.monitor)
     history, timer, resumed_at = resume.fit_resumably(
         stack, train_ds, val_ds, folder=folder, run_id="+".join(run_ids), epochs=first.epochs,
         patience=first.patience, verbose=verbose, stopper=stopper,

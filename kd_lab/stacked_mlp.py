@@ -15,8 +15,7 @@ import tensorflow as tf
 from keras import layers
 
 NOT_STACKABLE = ("only Sequential MLPs (Flatten, Dropout and Dense layers) can be stacked; train "
-                 "this architecture run by run (runner.run) or on one teacher pass "
-                 "(runner.run_group)")
+                 "this architecture run by run (runner.run)")
 
 
 def mlp_plan(model: keras.Model) -> list[tuple[str, object]]:

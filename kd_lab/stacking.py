@@ -5,7 +5,7 @@ writing), not on arithmetic. K students of one architecture stacked into one pro
 of shape [K, in, out], batched matmuls through einsum) pay those costs once. Each student keeps
 its own initial weights (copied from the Keras model its seed builds), its own batches (column
 k of every batch, `stack_runs.stacked_dataset`), its own T and alpha, dropout masks of its own
-and its own early stopping (`group.GroupEarlyStopping`). Its gradient is its own loss's: the
+and its own early stopping (`StackEarlyStopping`). Its gradient is its own loss's: the
 stack minimises the sum of the students' losses, and student k's weights enter only its own
 term; Adam's update is elementwise, so each student's slice moves as its separate run's would.
 
@@ -34,7 +34,7 @@ from kd_utils.distribute import apply_if_finite, for_keras_reduction, per_replic
 from kd_utils.losses import check_alpha, check_temperature
 from kd_utils.pipeline import check_labels, split_inputs
 
-from .group import without_loss_or_metrics
+from .config import MONITORS
 from .stacked_mlp import StackedMLP
 
 
@@ -55,7 +55,7 @@ class _Sums(keras.metrics.Metric):
 
 
 class _Member:
-    """Student k of a stack, as `GroupEarlyStopping` sees a student: weights to get and set."""
+    """Student k of a stack, as `StackEarlyStopping` sees a student: weights to get and set."""
 
     def __init__(self, stack: StackedMLP, k: int):
         self.stack, self.k = stack, k
@@ -82,7 +82,7 @@ class StackedDistiller(keras.Model):
         input_values: 256 floats that uint8 inputs are codes into (`stack_runs.pixel_codes`);
             None: inputs are the values themselves.
 
-    History keys are `GroupDistiller`'s: the `Distiller`'s keys prefixed `s{k}_`.
+    History keys are the `Distiller`'s, prefixed `s{k}_` for student k.
     """
 
     def __init__(self, students, temperatures, alphas, run_names=None,
@@ -245,3 +245,97 @@ def stacked_terms(labels, teacher_logits, student_logits, temperatures,
         tf.exp(teacher_log_probs) * (teacher_log_probs - student_log_probs), axis=-1), axis=0)
     soft = kl * temperatures**2
     return losses.DistillationTerms(alphas * hard + (1.0 - alphas) * soft, hard, soft, kl)
+
+
+def without_loss_or_metrics(kwargs: dict, owner: str) -> dict:
+    """`compile`'s keyword arguments, refusing a loss or metrics: a model of several students
+    tracks each student's loss terms, accuracy and teacher agreement itself."""
+    if kwargs.get("loss") is not None or kwargs.get("metrics"):
+        raise ValueError(f"{owner}.compile takes no loss or metrics: each student's loss terms, "
+                         "accuracy and teacher agreement are tracked already")
+    return {k: v for k, v in kwargs.items() if k not in ("loss", "metrics")}
+
+
+def split_history(history: dict, count: int) -> list[dict]:
+    """A stack's history split per student: keys `s{i}_loss`, `val_s{i}_...`
+    become student i's `loss`, `val_...`."""
+    split = []
+    for i in range(count):
+        own = {}
+        for key, values in history.items():
+            for stage in ("", "val_"):
+                if key.startswith(f"{stage}s{i}_"):
+                    own[stage + key[len(f"{stage}s{i}_"):]] = list(values)
+        split.append(own)
+    return split
+
+
+class StackEarlyStopping(keras.callbacks.Callback):
+    """`EarlyStopping(monitor, restore_best_weights=True)` per student of a stack (`monitor`
+    "val_accuracy" or "val_loss", read from each student's `val_s{i}_` logs).
+
+    Each student keeps the weights of its own best validation epoch and "stops" after `patience`
+    epochs without improving, exactly when a run of its own would have; the stack trains on
+    until every student has stopped. `stopped_after[i]` is the number of epochs student i
+    would have trained alone (its history is cut there).
+    """
+
+    _pending = None
+
+    def __init__(self, patience: int, monitor: str = "val_accuracy"):
+        super().__init__()
+        self.patience = patience
+        self.key = monitor[len("val_"):]
+        self.sign = 1.0 if MONITORS[monitor] == "max" else -1.0  # maximise sign * value
+
+    def on_train_begin(self, logs=None):
+        count = len(self.model.students)
+        self.best = [-np.inf] * count
+        self.best_weights = [None] * count
+        self.wait = [0] * count
+        self.stopped_after = [None] * count
+        if self._pending is not None:  # a run resumed from its checkpoint (`resume.py`)
+            state, arrays = self._pending
+            self.best, self.wait = list(state["best"]), list(state["wait"])
+            self.stopped_after = list(state["stopped_after"])
+            for i in range(count):
+                kept = sorted((k for k in arrays if k.startswith(f"best_{i}_")),
+                              key=lambda k: int(k.rsplit("_", 1)[1]))
+                self.best_weights[i] = [arrays[k] for k in kept] or None
+            self._pending = None
+
+    # The checkpoint protocol of `resume.ResumableEarlyStopping`.
+    def state(self) -> dict:
+        return {"best": [float(b) for b in self.best], "wait": list(self.wait),
+                "stopped_after": list(self.stopped_after)}
+
+    def best_arrays(self) -> dict:
+        return {f"best_{i}_{j}": w for i, weights in enumerate(self.best_weights)
+                for j, w in enumerate(weights or [])}
+
+    def resume_from(self, state: dict, arrays: dict) -> None:
+        self._pending = (state, arrays)
+
+    def on_epoch_end(self, epoch, logs=None):
+        for i, student in enumerate(self.model.students):
+            if self.stopped_after[i] is not None:
+                continue
+            current = (logs or {}).get(f"val_s{i}_{self.key}")
+            if current is None:
+                continue
+            current = self.sign * float(current)
+            if self.best_weights[i] is None:
+                self.best_weights[i] = student.get_weights()
+            self.wait[i] += 1
+            if current > self.best[i]:
+                self.best[i], self.wait[i] = current, 0
+                self.best_weights[i] = student.get_weights()
+            elif self.wait[i] >= self.patience and epoch > 0:
+                self.stopped_after[i] = epoch + 1
+        if all(s is not None for s in self.stopped_after):
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        for student, weights in zip(self.model.students, self.best_weights, strict=True):
+            if weights is not None:
+                student.set_weights(weights)

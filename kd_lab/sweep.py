@@ -7,7 +7,8 @@ sweep takes a template: a distilled run config whose teacher and training settin
 cell shares (the CLI's default is Hinton et al.'s, from `reproductions.hinton2015`); the
 teacher's logits are computed once and cached on disk (`teacher_logits.py`). MLP students on
 cached logits train many runs as one stacked model (`stack_runs.run_stack`, up to
-`stack_size`); with jittered inputs the runs of a seed share teacher passes instead.
+`stack_size`); the rest, jittered runs among them, train one by one (`runner.run`), or as Ray
+Tune trials (`ray_sweep`). Every way writes the same records.
 
 alpha = 1 trains on hard labels alone: (1 - alpha) * soft has zero gradient, so T cannot
 change the run. Those runs are trained once per seed (at T = 1) and `sweep_table` shows them in
@@ -32,7 +33,6 @@ VERDICT_COLOURS = {"better": "white", "worse": "red"}  # heatmap cell outlines
 TEMPERATURES = (1.0, 2.0, 4.0, 8.0, 20.0)
 ALPHAS = (0.0, 0.1, 0.5, 0.9, 1.0)  # weight of the HARD-label loss; 1 = no teacher signal
 SEEDS = (0, 1, 2)
-GROUP_SIZE = 8  # students per teacher pass when the teacher runs every batch
 BACKENDS = ("local", "ray")
 
 
@@ -67,35 +67,10 @@ def sweep_configs(template: RunConfig, temperatures=TEMPERATURES, alphas=ALPHAS,
     return configs
 
 
-def training_groups(configs, group_size: int) -> list[list[RunConfig]]:
-    """Consecutive configs that differ only in T and alpha, in groups of at most `group_size`."""
-    if not isinstance(group_size, int) or group_size < 1:
-        raise ValueError(f"group_size must be a positive integer; got {group_size!r}")
-    groups: list[list[RunConfig]] = []
-    for config in configs:
-        if (groups and len(groups[-1]) < group_size
-            and runner.can_group(groups[-1][0], config)):
-            groups[-1].append(config)
-        else:
-            groups.append([config])
-    return groups
-
-
-def default_group_size(jitter_pixels: int) -> int:
-    """8 students per teacher pass when the teacher must run every batch, else 1.
-
-    With cached logits a run costs what its student costs, so grouping saves nothing; with the
-    teacher every batch on jittered inputs, 8 800-800 students on one pass took 0.76x the
-    CPU time and 0.64x the wall time of 8 separate runs (`benchmarks/distillation_speed.py`).
-    """
-    return GROUP_SIZE if jitter_pixels else 1
-
-
 def sweep(template: RunConfig, students=None, temperatures=TEMPERATURES,
           alphas=ALPHAS, seeds=SEEDS, results_dir=records.RESULTS_DIR,
           data_dir=None, verbose=0, progress: bool = True, jitter_pixels: int = 0,
-          group_size: int | None = None, stack_size: int | None = None,
-          backend: str = "local", address: str | None = None,
+          stack_size: int | None = None, backend: str = "local", address: str | None = None,
           cpus_per_trial: float = 1, gpus_per_trial: float = 0,
           tensorboard_dir=None, fixed_teacher: bool = True,
           scratch_baseline: bool = False) -> pd.DataFrame:
@@ -110,17 +85,15 @@ def sweep(template: RunConfig, students=None, temperatures=TEMPERATURES,
         progress: a progress bar over runs.
         jitter_pixels: jitter the students' inputs by up to this many pixels (the teacher then
             runs every batch instead of being read from the logits cache).
-        group_size: students trained together on one teacher pass (`runner.run_group`); None
-            picks `default_group_size(jitter_pixels)`. Records are the same either way.
         stack_size: at most this many runs trained as one stacked model
             (`stack_runs.run_stack`: MLP students on cached logits, any seeds, T and alpha);
             None picks `stack_runs.STACK_SIZE`, 1 trains run by run. Lower it if memory is
-            short. Records are the same either way (to float rounding). Jittered sweeps
-            group instead (the teacher must run every batch).
+            short. Records are the same either way (to float rounding). Jittered runs train
+            one by one (the teacher must run every batch).
         backend: "local" (this process, the default) or "ray": each run a Ray Tune trial
             (`ray_sweep.run_configs`), on a local Ray or the cluster at `address`, with
             `cpus_per_trial` / `gpus_per_trial` each. The records are the same.
-        tensorboard_dir: log each run (each group) for TensorBoard there (local backend).
+        tensorboard_dir: log each run (each stack) for TensorBoard there (local backend).
         fixed_teacher, scratch_baseline: as in `sweep_configs`.
     """
     if backend not in BACKENDS:
@@ -131,42 +104,38 @@ def sweep(template: RunConfig, students=None, temperatures=TEMPERATURES,
                                       alphas, seeds, jitter_pixels, fixed_teacher,
                                       scratch_baseline)]
     if backend == "ray":
-        if group_size not in (None, 1) or stack_size not in (None, 1):
-            raise ValueError("group_size and stack_size apply to the local backend: Ray runs one "
-                             "trial per run")
+        if stack_size not in (None, 1):
+            raise ValueError("stack_size applies to the local backend: Ray runs one trial per "
+                             "run")
         from . import ray_sweep
 
         return ray_sweep.run_configs(configs, results_dir, data_dir, address, cpus_per_trial,
                                      gpus_per_trial, verbose=1 if progress else 0)
-    return run_configs(configs, results_dir, data_dir, verbose, progress, group_size, stack_size,
+    return run_configs(configs, results_dir, data_dir, verbose, progress, stack_size,
                        tensorboard_dir)
 
 
 def run_configs(configs, results_dir=records.RESULTS_DIR, data_dir=None, verbose=0,
-                progress: bool = True, group_size: int | None = None,
-                stack_size: int | None = None, tensorboard_dir=None) -> pd.DataFrame:
+                progress: bool = True, stack_size: int | None = None,
+                tensorboard_dir=None) -> pd.DataFrame:
     """Run (or read back) `configs` as a sweep runs its grid; return their summary rows.
 
     MLP students on cached logits train in stacks of at most `stack_size` (None:
-    `stack_runs.STACK_SIZE`), jittered runs of one seed in groups of at most `group_size` on
-    one teacher pass (None: `default_group_size`), the rest alone; each writes its own record.
+    `stack_runs.STACK_SIZE`), the rest one by one; each writes its own record.
     """
-    jittered = [c for c in configs if c.jitter_pixels]
-    if group_size is None:
-        group_size = default_group_size(max((c.jitter_pixels for c in configs), default=0))
     stack_size = stack_runs.STACK_SIZE if stack_size is None else stack_size
-    # Both checked before any training, whichever the configs need.
+    # Checked before any training.
     batches = (stack_runs.training_stacks([c for c in configs if not c.jitter_pixels],
                                           stack_size)
-               + training_groups(jittered, group_size))
+               + [[c] for c in configs if c.jitter_pixels])
     todo = sum(not records.is_finished(c, results_dir) for c in configs)
     bar = _progress_bar(len(configs), len(configs) - todo, progress)
     rows = []
     for batch in batches:
         bar.set_postfix_str(batch[0].run_id[:48], refresh=False)
-        if batch[0].jitter_pixels or len(batch) == 1:
-            done = runner.run_group(batch, results_dir=results_dir, data_dir=data_dir,
-                                    verbose=verbose, tensorboard_dir=tensorboard_dir)
+        if len(batch) == 1:
+            done = [runner.run(batch[0], results_dir=results_dir, data_dir=data_dir,
+                               verbose=verbose, tensorboard_dir=tensorboard_dir)]
         else:
             done = stack_runs.run_stack(batch, results_dir=results_dir, data_dir=data_dir,
                                         verbose=verbose, tensorboard_dir=tensorboard_dir)
@@ -222,10 +191,11 @@ def write_outputs(table: pd.DataFrame, students, name: str, results_dir=records.
     figures_dir = Path(results_dir) / "figures"
     for student in students:
         slug = architecture_slug(student)
-        plot_sweep_heatmap(table, student)
-        paths.append(plots.save_fig(f"{name}_{slug}_heatmap", figures_dir=figures_dir))
-        plot_metric_vs_temperature(table, student)
-        paths.append(plots.save_fig(f"{name}_{slug}_accuracy_vs_T", figures_dir=figures_dir))
+        for figure, plot in (("heatmap", plot_sweep_heatmap),
+                             ("accuracy_vs_T", plot_metric_vs_temperature)):
+            plot(table, student)
+            plots.save_fig(f"{name}_{slug}_{figure}", figures_dir=figures_dir)
+            paths.append(plots.figure_path(f"{name}_{slug}_{figure}", figures_dir))
         plots.plt.close("all")
     return paths
 

@@ -107,7 +107,7 @@ class NonFiniteLossError(FloatingPointError):
 class RunningTerms:
     """Epoch means of one student's loss terms, accuracy and agreement with the teacher.
 
-    `prefix` names them apart when several students train in one model (`GroupDistiller`).
+    `prefix` names them apart when several students train in one model (the lab's stacks).
     """
 
     def __init__(self, soft: bool, prefix: str = ""):

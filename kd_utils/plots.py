@@ -22,16 +22,23 @@ from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 from .losses import softmax  # noqa: E402
 
 
+def figure_path(fig_id: str, figures_dir="figures") -> Path:
+    """Where `save_fig(fig_id, figures_dir=...)` writes: `<figures_dir>/<fig_id>.png`."""
+    return Path(figures_dir) / f"{fig_id}.png"
+
+
 def save_fig(fig_id: str, fig=None, figures_dir="figures", tight_layout: bool = True,
-             resolution: int = 150) -> Path:
-    """Save a figure (the current one by default) as `<figures_dir>/<fig_id>.png`."""
+             resolution: int = 150) -> None:
+    """Save a figure (the current one by default) as `figure_path(fig_id, figures_dir)`.
+
+    Returns nothing, as handson-ml3's does, so a notebook cell ending with it shows the figure
+    and no path."""
     fig = fig or plt.gcf()
-    path = Path(figures_dir) / f"{fig_id}.png"
+    path = figure_path(fig_id, figures_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     if tight_layout:
         fig.tight_layout()
     fig.savefig(path, format="png", dpi=resolution)
-    return path
 
 
 def plot_learning_curves(histories: dict[str, list[pd.DataFrame]],

@@ -50,8 +50,7 @@ def test_readme_quotes_the_committed_benchmark():
     if not csv.exists():
         pytest.skip("no benchmark committed yet")
     table = pd.read_csv(csv)
-    expected = {"distiller_cached", "keras_example_distiller", "group_of_8_jitter",
-                "separate_8_jitter", "peak RSS, distillation run on cached logits (GB)",
+    expected = {"distiller_cached", "keras_example_distiller", "peak RSS, distillation run on cached logits (GB)",
                 "30-30 grid: stacked / separate wall time (target <= 0.2)",
                 "30-30 CPU-s per student-epoch, stack K = 21",
                 "800-800, 4 students: stack throughput / separate runs (target >= 0.95)",

@@ -1,6 +1,6 @@
-"""The notebooks: committed without outputs, readable without running (generated results,
-exercises with solutions, knobs), and each runs headless in FAST mode and, with its defaults,
-in read-only mode (nothing may train)."""
+"""The notebooks: committed executed (clean outputs, figures embedded), readable without running
+(exercises with solutions, knobs), each running headless in FAST mode, and each giving, executed
+again with its defaults against the committed records, the outputs it was committed with."""
 
 import json
 import re
@@ -43,21 +43,64 @@ def test_the_parameters_cell_exposes_the_training_knobs(path):
     assert any("KNOBS" in c and "=" in c for c in _cells(path, "code"))
 
 
+# What a reader must never see in a committed output: TensorFlow's C++ log lines, tracebacks,
+# paths of the machine that executed it, Python's repr of a path.
+UNCLEAN = re.compile(r"^[IWEF]0000 |oneDNN|cuInit|absl::|Traceback|PosixPath|/work/|/tmp/|/home/"
+                     r"|/root/|/content/", re.M)
+
+
+def _outputs(notebook):
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "code":
+            for output in cell["outputs"]:
+                yield cell, output
+
+
+def _text(output) -> str:
+    texts = [output.get("text", "")] + [value for kind, value in output.get("data", {}).items()
+                                          if kind.startswith("text/")]
+    return "".join("".join(t) if isinstance(t, list) else t for t in texts)
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_is_committed_without_outputs_and_has_parameters(path):
+def test_notebook_is_committed_executed_and_has_its_sections(path):
+    """Committed executed, as handson-ml3's are: every code cell ran, in order, and its outputs
+    are clean; the skeleton (Setup, Parameters, Results written, Exercises) is there."""
     notebook = json.loads(path.read_text())
     code_cells = [c for c in notebook["cells"] if c["cell_type"] == "code"]
-    for cell in code_cells:
-        assert not cell.get("outputs") and cell.get("execution_count") is None, (
-            f"{path.name} has outputs: clear them before committing")
+    counts = [c.get("execution_count") for c in code_cells]
+    assert counts == list(range(1, len(code_cells) + 1)), (
+        f"{path.name} is not committed executed top to bottom: run `make notebooks`")
+    for cell, output in _outputs(notebook):
+        assert output["output_type"] != "error", f"{path.name}: cell {cell['id']} raised"
+        assert output.get("name") != "stderr", (
+            f"{path.name}: cell {cell['id']} wrote to stderr: {_text(output)[:200]}")
+        unclean = UNCLEAN.search(_text(output))
+        assert not unclean, f"{path.name}: cell {cell['id']} shows {unclean.group(0)!r}"
     ids = [c.get("id") for c in notebook["cells"]]
     assert len(set(ids)) == len(ids), f"{path.name} has duplicate cell ids: nbformat rewrites them"
     tagged = [c for c in code_cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(tagged) == 1 and "FAST" in "".join(tagged[0]["source"])
+    assert "RESULTS_DIR" not in "".join(tagged[0]["source"]), "results folders are not a parameter"
     headings = [line for c in notebook["cells"] if c["cell_type"] == "markdown"
                 for line in "".join(c["source"]).splitlines() if line.startswith("## ")]
     for required in ("## Setup", "## Parameters", "## Results written", "## Exercises"):
         assert required in headings, f"{path.name} lacks {required}"
+
+
+def test_the_output_check_can_fail():
+    dirty = {"cells": [{"cell_type": "code", "outputs": [
+        {"output_type": "stream", "name": "stdout", "text": ["I0000 00:00:1 port.cc:153] oneDNN\n"]},
+        {"output_type": "execute_result", "data": {"text/plain": "PosixPath('/work/x')"}}]}]}
+    assert [bool(UNCLEAN.search(_text(o))) for _, o in _outputs(dirty)] == [True, True]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_figures_are_embedded_not_linked(path):
+    """A Markdown image link to results/ is broken in Colab and wherever the notebook is not
+    served from the repository: figures are outputs of the cells that draw them."""
+    linked = [m for m in _cells(path, "markdown") if re.search(r"!\[[^\]]*\]\((\.\./)?results/", m)]
+    assert not linked, f"{path.name} links figures in Markdown: draw them in a cell instead"
 
 
 @pytest.mark.slow
@@ -70,9 +113,10 @@ def test_notebook_runs_headless_in_fast_mode(path, results_with_fast_teachers, t
     shared_results = results_with_fast_teachers
     monkeypatch.setenv("PYTHONPATH", str(REPO))  # the kernel imports kd_utils from this checkout
     monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("KD_RESULTS_DIR", str(shared_results))
     papermill.execute_notebook(
         str(path), str(tmp_path / path.name), cwd=str(path.parent), kernel_name="python3",
-        parameters={"FAST": True, "RESULTS_DIR": str(shared_results)}, progress_bar=False)
+        parameters={"FAST": True}, progress_bar=False)
     if path.stem == "05_plots":
         # 05 plots the committed full-profile records, whatever FAST says: it trains nothing.
         figures = {p.name for p in (shared_results / "figures").glob("05_*_full.png")}
@@ -96,20 +140,19 @@ def test_notebook_runs_headless_in_fast_mode(path, results_with_fast_teachers, t
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_with_its_defaults_without_training(path, tmp_path, monkeypatch):
-    """The defaults read the committed records: in a copy of results/ as a fresh clone has it
-    (no models, no logit cache), with KD_READ_ONLY=1, any training raises and fails the run."""
-    papermill = pytest.importorskip("papermill")
+def test_notebook_executed_again_gives_its_committed_outputs(path, tmp_path):
+    """Re-executed with its defaults, read-only, in a copy of results/ as a fresh clone has it
+    (no models, no logit cache), a notebook trains nothing outside its `live` cells, writes no
+    new run, and shows what it was committed with (times normalised)."""
+    from kd_lab import notebooks
+
     results = tmp_path / "results"
     shutil.copytree(REPO / "results", results,
                     ignore=shutil.ignore_patterns("*.keras", "cache", "checkpoint*", "tensorboard"))
-    monkeypatch.setenv("PYTHONPATH", str(REPO))
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    monkeypatch.setenv("KD_READ_ONLY", "1")
-    monkeypatch.delenv("KD_FAST", raising=False)
-    papermill.execute_notebook(
-        str(path), str(tmp_path / path.name), cwd=str(path.parent), kernel_name="python3",
-        parameters={"RESULTS_DIR": str(results)}, progress_bar=False)
-    assert not (set(p.name for p in (results / "runs").iterdir())
-                - set(p.name for p in (REPO / "results" / "runs").iterdir())), (
+    differing = notebooks.differences(path, results)
+    assert not differing, (f"{path.name}: cells {differing} differ from a fresh execution: "
+                           "run `make notebooks` and commit them")
+    assert not ({p.name for p in (results / "runs").iterdir()}
+                - {p.name for p in (REPO / "results" / "runs").iterdir()}), (
         f"{path.name} wrote new runs with its defaults")
+

@@ -33,7 +33,6 @@ def test_compare_command_writes_the_table_then_reuses_its_runs(results_with_fast
     (["sweep", "--student", "mlp:abc"], "--student"),
     (["sweep", "--student", "resnet50"], "--student"),
     (["sweep", "--dataset", "imagenet"], "--dataset"),
-    (["sweep", "--group-size", "0"], "--group-size"),
     (["compare", "--teacher-replicate", "-1"], "--teacher-replicate"),
     (["sweep", "--name", "../tables/x"], "--name"),
 ])

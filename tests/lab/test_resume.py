@@ -30,10 +30,7 @@ def save_then_die(self, epoch, logs=None):  # killed right after the checkpoint 
 
 resume.RunCheckpoint.on_epoch_end = save_then_die
 configs = [RunConfig.from_dict(c) for c in json.loads(sys.argv[1])]
-if len(configs) == 1:
-    runner.run(configs[0], results_dir=sys.argv[2], verbose=0)
-else:
-    runner.run_group(configs, results_dir=sys.argv[2], verbose=0)
+runner.run(configs[0], results_dir=sys.argv[2], verbose=0)
 """
 
 
@@ -74,20 +71,6 @@ def test_a_killed_run_resumes_and_ends_as_an_uninterrupted_run(config, tmp_path,
     assert f"resuming {config.run_id} after epoch {KILL_AFTER}" in capsys.readouterr().out
     assert not folder.exists()  # removed once the record is written
     assert_same_runs(resumed, runner.run(config, results_dir=tmp_path / "whole", verbose=0))
-
-
-@pytest.mark.slow  # six runs' worth of training in two processes
-def test_a_killed_group_resumes_each_member_as_an_uninterrupted_group(tmp_path):
-    # Jittered students, the teacher every batch: the case groups exist for.
-    group = [STUDENT.replace(jitter_pixels=1, temperature=t, alpha=a)
-             for t, a in ((2.0, 0.5), (8.0, 0.1))]
-    for folder in ("killed", "whole"):
-        runner.run(STUDENT.teacher, results_dir=tmp_path / folder, verbose=0)
-    kill_after(group, KILL_AFTER, tmp_path / "killed")
-    resumed = runner.run_group(group, results_dir=tmp_path / "killed", verbose=0)
-    whole = runner.run_group(group, results_dir=tmp_path / "whole", verbose=0)
-    for one, other in zip(resumed, whole, strict=True):
-        assert_same_runs(one, other)
 
 
 def test_a_checkpoint_of_another_run_or_a_half_written_one_is_ignored(tmp_path):

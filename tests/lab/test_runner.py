@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import DIGITS_DISTILLED, DIGITS_TEACHER, same_weights
+from helpers import DIGITS_DISTILLED, DIGITS_TEACHER
 
 from kd_lab import records, runner, teacher_logits
 from kd_lab.config import RunConfig
@@ -186,40 +186,6 @@ def test_a_run_can_start_from_another_runs_trained_weights(tmp_path):
     assert RunConfig.from_dict(continued.to_dict()) == continued
     with pytest.raises(ValueError, match="RunConfig.init_from must be None or the RunConfig of"):
         baseline.replace(init_from=baseline.replace(architecture="mlp:9"))
-
-
-@pytest.mark.slow  # six runs; the Distiller-level group test is in make test
-def test_a_group_of_runs_writes_the_records_its_runs_would_alone(tmp_path):
-    # Jittered students: the teacher runs every batch, which is when groups pay off.
-    jittered = DISTILLED.replace(jitter_pixels=1, epochs=4, patience=1)
-    configs = [jittered.replace(temperature=t, alpha=a) for t, a in [(1.0, 0.0), (4.0, 0.3),
-                                                                     (8.0, 0.9)]]
-    alone = [runner.run(c, results_dir=tmp_path / "alone", verbose=0) for c in configs]
-    grouped = runner.run_group(configs, results_dir=tmp_path / "group", verbose=0)
-    for one, member in zip(alone, grouped, strict=True):
-        assert member.trained and member.run_id == one.run_id
-        assert list(member.row) == list(one.row)
-        assert list(member.history.columns) == list(one.history.columns)
-        assert len(member.history) == len(one.history)  # the same early stop
-        np.testing.assert_allclose(member.history["val_accuracy"], one.history["val_accuracy"],
-                                   atol=1e-6)
-        assert member.row["test_errors"] == one.row["test_errors"]
-        assert same_weights(member.model.get_weights(), one.model.get_weights(), atol=1e-5)
-        group = json.loads((member.run_dir / "group.json").read_text())
-        assert group["group_size"] == 3 and group["run_ids"] == [c.run_id for c in configs]
-    summary = records.read_summary(tmp_path / "group")
-    students = summary[summary["role"] == "distilled"]
-    assert sorted(students["run_id"]) == sorted(c.run_id for c in configs)
-    # Finished members are read back, not retrained.
-    again = runner.run_group(configs, results_dir=tmp_path / "group", verbose=0)
-    assert not any(record.trained for record in again)
-
-
-def test_a_group_takes_runs_that_differ_in_temperature_and_alpha_only():
-    with pytest.raises(ValueError, match="differs .* in seed"):
-        runner.run_group([DISTILLED, DISTILLED.replace(seed=1)], verbose=0)
-    assert runner.can_group(DISTILLED, DISTILLED.replace(temperature=1.0, alpha=1.0))
-    assert not runner.can_group(DISTILLED, DISTILLED.replace(architecture="mlp:9"))
 
 
 def test_an_ensemble_teacher_averages_its_members_logits(tmp_path):

@@ -88,7 +88,7 @@ def test_only_runs_that_differ_in_seed_temperature_and_alpha_stack():
     assert not stack_runs.stackable(BASE.replace(architecture="mlp:800,800"))  # compute-bound
     with pytest.raises(ValueError, match="differs .* in epochs; a stack's runs may differ"):
         stack_runs.run_stack([BASE, BASE.replace(epochs=9)])
-    with pytest.raises(ValueError, match="cannot stack .* runner.run_group"):
+    with pytest.raises(ValueError, match="cannot stack .* runner.run"):
         stack_runs.run_stack([BASE.replace(jitter_pixels=1)])
 
 

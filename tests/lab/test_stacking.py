@@ -3,8 +3,7 @@ alpha and history; what it cannot do is refused with what to do instead.
 
 Tolerances: a stack sums in another order than one student's matmul (einsum over [K, in, out]
 against a [in, out] kernel), so float32 results differ in the last bits (about 1e-7 per step
-here) and drift with training; over these few epochs weights stay within 1e-5, the tolerance
-`GroupDistiller`'s equivalence test uses for the same reason.
+here) and drift with training; over these few epochs weights stay within 1e-5.
 """
 
 import keras

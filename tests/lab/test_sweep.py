@@ -154,14 +154,13 @@ def test_a_sweep_stacks_its_runs_by_default_and_runs_them_one_by_one_on_request(
     notes = [p.parent.name for p in (tmp_path / "stacked").glob("runs/*/stack.json")]
     assert sorted(notes) == sorted(stacked.index)  # both in one stack
     assert not list((tmp_path / "alone").glob("runs/*/stack.json"))
-    with pytest.raises(ValueError, match="group_size and stack_size apply to the local backend"):
+    with pytest.raises(ValueError, match="stack_size applies to the local backend"):
         sweep.sweep(DIGITS_DISTILLED, backend="ray", stack_size=4, results_dir=tmp_path)
 
 
 def test_sweep_rejects_bad_grid_values_before_training(tmp_path, capsys):
     for argv, argument in ((["--temperatures", "4", "0"], "--temperatures"),
                            (["--alphas", "0.5", "2"], "--alphas"),
-                           (["--group-size", "0"], "--group-size"),
                            (["--stack-size", "0"], "--stack-size"),
                            (["--jitter-pixels", "-1"], "--jitter-pixels")):
         with pytest.raises(SystemExit) as stopped:
@@ -170,16 +169,3 @@ def test_sweep_rejects_bad_grid_values_before_training(tmp_path, capsys):
     assert not (tmp_path / "runs").exists()
 
 
-def test_training_groups_share_a_seed_and_hold_at_most_group_size_runs():
-    configs = sweep.sweep_configs(FAST_TEMPLATE, temperatures=(1, 4, 20), alphas=(0.0, 0.5, 1.0),
-                                  seeds=(0, 1), jitter_pixels=2)
-    assert all(c.jitter_pixels == 2 for c in configs)
-    groups = sweep.training_groups(configs, group_size=4)
-    assert [len(g) for g in groups] == [4, 3, 4, 3]  # 7 runs per seed
-    assert [c for g in groups for c in g] == configs
-    assert all(len({c.seed for c in g}) == 1 for g in groups)
-    assert [len(g) for g in sweep.training_groups(configs, 1)] == [1] * len(configs)
-    assert sweep.default_group_size(jitter_pixels=2) == 8
-    assert sweep.default_group_size(jitter_pixels=0) == 1
-    with pytest.raises(ValueError, match="group_size must be a positive integer"):
-        sweep.training_groups(configs, 0)

@@ -7,7 +7,6 @@ import pytest
 import tensorflow as tf
 from helpers import NUM_CLASSES, same_weights, tiny_mlp, weights_of
 
-from kd_lab.group import GroupDistiller
 from kd_lab.teacher_logits import compute_teacher_logits
 from kd_utils import Distiller, losses, pipeline
 from kd_utils.callbacks import StudentCheckpoint, metric_direction
@@ -111,18 +110,6 @@ def test_tensorboard_writes_the_distillation_scalars(teacher, student, toy_data,
             tags |= {value.tag for value in event.summary.value}
     assert {"epoch_distillation_loss", "epoch_student_loss", "epoch_teacher_agreement",
             "epoch_accuracy", "epoch_kl_divergence", "epoch_loss"} <= tags
-
-
-def test_a_group_takes_the_same_callbacks(toy_data, tmp_path):
-    x, y = toy_data
-    teacher = tiny_mlp(width=32, seed=1)
-    group = GroupDistiller([tiny_mlp(seed=s) for s in range(2)], teacher, [2.0, 4.0], 0.3)
-    group.compile("sgd")
-    path = tmp_path / "group.weights.h5"
-    history = group.fit(x, y, validation_split=0.25, epochs=3, verbose=0, callbacks=[
-        keras.callbacks.EarlyStopping(monitor="val_s1_accuracy", patience=0, baseline=1.01),
-        keras.callbacks.ModelCheckpoint(str(path), save_weights_only=True)]).history
-    assert len(history["loss"]) == 2 and path.exists()
 
 
 # -- sample and class weights ----------------------------------------------------------------

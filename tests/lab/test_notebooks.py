@@ -1,0 +1,48 @@
+"""`kd_lab.notebooks`: executing the notebooks, comparing their outputs, and the Colab cells
+that follow the lab's one public address."""
+
+import nbformat
+from helpers import REPO
+
+from kd_lab import notebooks
+
+
+def _notebook(*outputs, tags=()):
+    cell = nbformat.v4.new_code_cell("print(1)", id="cell")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text) for text in outputs]
+    cell.metadata["tags"] = list(tags)
+    book = nbformat.v4.new_notebook()
+    book.cells = [cell]
+    return book
+
+
+def test_outputs_are_compared_with_times_and_paths_normalised(tmp_path):
+    one = notebooks.outputs_of(_notebook(f"wrote {tmp_path}/tables/x.csv in 3.2 s"), tmp_path)
+    two = notebooks.outputs_of(_notebook("wrote results/tables/x.csv in 41 s"))
+    assert one == two
+    other = notebooks.outputs_of(_notebook("wrote results/tables/x.csv: 157 errors"))
+    assert other != two  # a number that is not a time still counts
+
+
+def test_live_cells_are_left_out_of_the_comparison():
+    live = _notebook("test errors: 151", tags=[notebooks.LIVE_TAG])
+    assert notebooks.outputs_of(live) == {}
+
+
+def test_colab_cells_follow_the_one_public_address():
+    import nbformat
+
+    from kd_lab import notebooks
+
+    path = REPO / "notebooks" / "16_workshop.ipynb"
+    plain = notebooks.with_colab_cells(nbformat.read(path, as_version=4), path.stem, repo=None)
+    assert not any("colab" in "".join(c.source).lower() and "google.colab" in "".join(c.source)
+                   for c in plain.cells), "no install cell while the lab has no public address"
+    public = notebooks.with_colab_cells(nbformat.read(path, as_version=4), path.stem,
+                                        repo="someone/kd-lab")
+    badge, install = public.cells[1:3]
+    assert "github/someone/kd-lab/blob/main/notebooks/16_workshop.ipynb" in badge.source
+    assert "requirements-colab.txt" in install.source and "--no-deps" in install.source
+    again = notebooks.with_colab_cells(public, path.stem, repo="someone/kd-lab")
+    assert len(again.cells) == len(public.cells), "executing twice adds no second badge"
+    assert notebooks.PUBLIC_REPO is None or "/" in notebooks.PUBLIC_REPO
