@@ -1,4 +1,5 @@
-"""Experiments built on the lab's core: the paper's and public repositories' recipes.
+"""Experiments built on the library and the lab: the paper's and public repositories' recipes,
+one module per paper or repository, each holding its recipes and registering its own models.
 
 - `hinton2015`, `hinton2015_transfer`, `hinton2015_ensemble`, `hinton2015_readme`: Hinton,
   Vinyals & Dean (2015), section 3 on MNIST, and the README's "paper vs ours".
@@ -7,5 +8,6 @@
   repository each, its claims re-run as published and corrected; `claims` holds what they
   share (`results/seed_reproductions.csv`).
 
-The core (`kd_utils/*.py`) never imports from here; a test checks it.
+Neither the library (`kd_utils`) nor the lab (`kd_lab`) imports from here:
+`tests/test_layers.py` checks every import.
 """

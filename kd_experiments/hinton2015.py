@@ -27,9 +27,8 @@ import pandas as pd
 
 from kd_lab import runner, stats, sweep, teacher_logits
 from kd_lab.comparison import comparison_table
-from kd_lab.config import RunConfig
+from kd_lab.config import RunConfig, check_seeds
 from kd_lab.main_configs import PROFILES as PROFILES  # noqa: F401  (read as hinton2015.PROFILES)
-from kd_lab.main_configs import ROUND1 as ROUND1  # noqa: F401  (read as hinton2015.ROUND1)
 from kd_lab.main_configs import hinton_configs
 from kd_lab.records import RESULTS_DIR, RunRecord, aggregate, write_table
 from kd_utils import data
@@ -42,7 +41,7 @@ def compare(seeds=(0, 1, 2), profile: str = "full", dataset: str = "mnist",
             results_dir=RESULTS_DIR, data_dir=None, verbose=2, **config_overrides):
     """Run teacher -> scratch -> distilled for each seed (reusing finished runs); return records."""
     records = []
-    for seed in seeds:
+    for seed in check_seeds(seeds):
         for config in hinton_configs(seed, profile, dataset, **config_overrides):
             records.append(runner.run(config, results_dir=results_dir, data_dir=data_dir,
                                       verbose=verbose))

@@ -10,14 +10,16 @@ from __future__ import annotations
 import contextlib
 import logging
 
+import keras
 import numpy as np
 import pandas as pd
+from keras import layers
 
 from kd_lab import runner
 from kd_lab.config import RunConfig, profile_settings
 from kd_lab.records import RESULTS_DIR, aggregate
 from kd_lab.report import percent, percent_of
-from kd_utils import data
+from kd_utils import data, models
 
 from .claims import claims_frame, record_rows
 
@@ -141,3 +143,38 @@ def emnist_claims(rows: pd.DataFrame | None) -> pd.DataFrame:
     return claims_frame(SOURCE, claims, seeds,
                         "EMNIST letters (tensorflow-datasets); mock data only on this machine"
                         if table is None else "EMNIST letters (tensorflow-datasets)")
+
+
+# -- The models of this experiment ------------------------------------------------------------
+def emnist_cnn(input_shape=models.MNIST_SHAPE, num_classes: int = 26, dropout: float = 0.25,
+               dense_dropout: float = 0.5) -> keras.Model:
+    """EMNIST letters teacher: conv64-pool-drop-conv128-pool-drop-dense1024-drop-logits.
+
+    Parameters: 3,378,970 (26 classes).
+    """
+    return keras.Sequential([
+        keras.Input(shape=input_shape),
+        layers.Conv2D(64, 3, activation="relu"),
+        layers.MaxPooling2D(),
+        layers.Dropout(dropout),
+        layers.Conv2D(128, 3, activation="relu"),
+        layers.MaxPooling2D(),
+        layers.Dropout(dropout),
+        layers.Flatten(),
+        layers.Dense(1024, activation="relu"),
+        layers.Dropout(dense_dropout),
+        layers.Dense(num_classes, name="logits"),
+    ], name="emnist_cnn")
+
+
+def emnist_student(input_shape=models.MNIST_SHAPE, num_classes: int = 26,
+                   dropout: float = 0.2) -> keras.Model:
+    """EMNIST letters student: 784-512-26 with dropout 0.2 after the hidden layer.
+
+    Parameters: 415,258 (26 classes).
+    """
+    return models.mlp((512,), input_shape, num_classes, dropout=dropout, name="emnist_student")
+
+
+models.register_model("emnist_cnn", emnist_cnn)
+models.register_model("emnist_student", emnist_student)

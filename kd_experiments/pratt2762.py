@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from keras import layers
 
 from kd_lab import runner
 from kd_lab.config import RunConfig, make_optimizer, profile_settings
 from kd_lab.records import RESULTS_DIR, aggregate
 from kd_lab.report import percent, percent_of
-from kd_utils import data
+from kd_utils import data, models
 
 from .claims import as_published_accuracy, claims_frame, cross_entropy_on_outputs, tested
 
@@ -72,7 +74,6 @@ def pratt_published_loss(labels, student_logits, soft_labels, alpha: float):
     The hard term therefore sees softmax twice; T = 1 and no T^2. `soft_labels` may be None
     when alpha = 1. A mean over the batch.
     """
-    import keras
     import tensorflow as tf
 
     hard = tf.reduce_mean(cross_entropy_on_outputs(labels, tf.nn.softmax(student_logits)))
@@ -103,7 +104,6 @@ def pratt_as_published_accuracy(config: RunConfig, teacher: RunConfig, alpha: fl
     """
     import warnings
 
-    import keras
     import tensorflow as tf
 
     from kd_utils import models
@@ -270,3 +270,85 @@ def plot_protocol_comparison(table: pd.DataFrame, reported_label: str = "reporte
     ax.set_ylabel("test accuracy (%)")
     ax.legend(fontsize="small", loc="lower right")
     return ax
+
+
+# -- The models of this experiment ------------------------------------------------------------
+def cifar_student(input_shape=models.CIFAR_SHAPE, num_classes: int = 10,
+                  dropout: float = 0.5) -> keras.Model:
+    """Two conv blocks (16 and 32 filters, batch norm, max-pool), then dense 512-256-logits.
+
+    Parameters: 1,188,266 (CIFAR-10, 32x32x3); 942,218 (Fashion-MNIST, 28x28x1).
+
+    The student of Pratt2762/Knowledge-Distillation-from-AlexNet, with dropout 0.5 before each
+    dense layer as there; 3x3 'same' convolutions stand in for its 11x11/4 and 5x5/2 on inputs
+    resized to 227x227, so small images are used as they are.
+    """
+    return keras.Sequential([
+        keras.Input(shape=input_shape),
+        layers.Conv2D(16, 3, padding="same"),
+        layers.BatchNormalization(),
+        layers.ReLU(),
+        layers.MaxPooling2D(),
+        layers.Conv2D(32, 3, padding="same"),
+        layers.BatchNormalization(),
+        layers.ReLU(),
+        layers.MaxPooling2D(),
+        layers.Flatten(),
+        layers.Dropout(dropout),
+        layers.Dense(512, activation="relu"),
+        layers.Dropout(dropout),
+        layers.Dense(256, activation="relu"),
+        layers.Dense(num_classes, name="logits"),
+    ], name="cifar_student")
+
+
+def _conv_block(filters: int, kernel: int, pool: bool) -> list:
+    block = [layers.Conv2D(filters, kernel, padding="same"), layers.BatchNormalization(),
+             layers.ReLU()]
+    return block + [layers.MaxPooling2D()] if pool else block
+
+
+def alexnet_teacher(input_shape=models.CIFAR_SHAPE, num_classes: int = 10, dropout: float = 0.5,
+                    width: float = 1.0, dense: int = 1024, name: str = "alexnet_teacher"
+                    ) -> keras.Model:
+    """AlexNet-style teacher for small images: five conv blocks, three pools, two dense layers.
+
+    Parameters: 7,711,050 (CIFAR-10, 32x32x3).
+
+    The 5-conv / 3-pool / dropout-dense shape of Krizhevsky et al. (2012) with batch norm after
+    every convolution, as in Pratt2762's AlexNet; 5x5 and 3x3 kernels with 'same' padding so
+    that 32x32 inputs survive three poolings. `width` scales the filters (64, 192, 384, 256,
+    256).
+    """
+    filters = [max(1, round(width * f)) for f in (64, 192, 384, 256, 256)]
+    return keras.Sequential([
+        keras.Input(shape=input_shape),
+        *_conv_block(filters[0], 5, pool=True),
+        *_conv_block(filters[1], 5, pool=True),
+        *_conv_block(filters[2], 3, pool=False),
+        *_conv_block(filters[3], 3, pool=False),
+        *_conv_block(filters[4], 3, pool=True),
+        layers.Flatten(),
+        layers.Dropout(dropout),
+        layers.Dense(dense, activation="relu"),
+        layers.Dropout(dropout),
+        layers.Dense(dense, activation="relu"),
+        layers.Dense(num_classes, name="logits"),
+    ], name=name)
+
+
+def alexnet_teacher_small(input_shape=models.MNIST_SHAPE, num_classes: int = 10) -> keras.Model:
+    """`alexnet_teacher` at a quarter of its filters and dense 512, for 2 CPU cores.
+
+    Parameters: 717,882 (Fashion-MNIST, 28x28x1).
+
+    The full-width teacher costs about 1 GFLOP per 28x28 training example (about 7 minutes an
+    epoch of Fashion-MNIST here); this one about a tenth of that.
+    """
+    return alexnet_teacher(input_shape, num_classes, width=0.25, dense=512,
+                           name="alexnet_teacher_small")
+
+
+models.register_model("cifar_student", cifar_student)
+models.register_model("alexnet_teacher", alexnet_teacher)
+models.register_model("alexnet_teacher_small", alexnet_teacher_small)

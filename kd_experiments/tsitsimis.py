@@ -19,15 +19,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from keras import layers
 
 from kd_lab import runner
 from kd_lab.config import RunConfig, profile_settings
 from kd_lab.records import RESULTS_DIR, aggregate
 from kd_lab.report import percent, percent_of
-from kd_utils import data
+from kd_utils import data, models
 from kd_utils.losses import softmax
 
 from .claims import (
@@ -324,3 +326,34 @@ def plot_decision_boundaries(predictors: dict, x, y, titles: dict | None = None,
         ax.set_xticks([])
         ax.set_yticks([])
     return axes
+
+
+# -- The models of this experiment ------------------------------------------------------------
+def conv_dense_teacher(input_shape=models.MNIST_SHAPE, num_classes: int = 10,
+                       dropout: float = 0.5) -> keras.Model:
+    """One 3x3 convolution of 32 filters (no pooling), then dense 1200-1200 with dropout.
+
+    Parameters: 27,413,130 (MNIST). The teacher of tsitsimis/neural-network-distillation.
+    """
+    return keras.Sequential([
+        keras.Input(shape=input_shape),
+        layers.Conv2D(32, 3, activation="relu"),
+        layers.Flatten(),
+        layers.Dense(1200, activation="relu"),
+        layers.Dropout(dropout),
+        layers.Dense(1200, activation="relu"),
+        layers.Dropout(dropout),
+        layers.Dense(num_classes, name="logits"),
+    ], name="conv_dense_teacher")
+
+
+def moons_mlp(input_shape=(2,), num_classes: int = 2) -> keras.Model:
+    """The 2-128-128-2 network of the decision-tree experiment.
+
+    Parameters: 17,154.
+    """
+    return models.mlp((128, 128), input_shape, num_classes, name="moons_mlp")
+
+
+models.register_model("conv_dense_teacher", conv_dense_teacher)
+models.register_model("moons_mlp", moons_mlp)

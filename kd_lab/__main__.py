@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -47,6 +46,22 @@ def _non_negative_int(text: str) -> int:
     return int(text)
 
 
+def _folder(text: str) -> Path:
+    if not text.strip():  # Path("") is the current folder: records would land wherever one is
+        raise argparse.ArgumentTypeError("expected a folder, got an empty path")
+    return Path(text)
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
@@ -64,10 +79,12 @@ def _student(text: str) -> str:
 
 
 def _table_name(text: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", text):
-        raise argparse.ArgumentTypeError(
-            f"expected a file name of letters, digits, '_', '.' and '-'; got {text!r}")
-    return text
+    from kd_utils.models import check_name
+
+    try:
+        return check_name(text, "a table name")
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _check_builders(parser, architectures) -> None:
@@ -104,8 +121,8 @@ def _parser() -> argparse.ArgumentParser:
             help="distil the N-th training of each teacher (a run of its own). Models are not "
             "committed and training is reproducible only on the machine that ran it, so a "
             "committed teacher (0) whose logits are not kept cannot be retrained elsewhere")
-    compare.add_argument("--results-dir", type=Path, default=None)
-    compare.add_argument("--data-dir", type=Path, default=None)
+    compare.add_argument("--results-dir", type=_folder, default=None)
+    compare.add_argument("--data-dir", type=_folder, default=None)
     compare.add_argument("--force", action="store_true", help="retrain finished runs")
     compare.add_argument("--tensorboard", action="store_true",
                          help="log each run for TensorBoard in <results-dir>/tensorboard/<run id>")
@@ -133,35 +150,62 @@ def _parser() -> argparse.ArgumentParser:
                        help="local (this process) or ray (one Ray Tune trial per run)")
     sweep.add_argument("--address", default=None,
                        help="Ray cluster address (ray backend; default: start a local Ray)")
-    sweep.add_argument("--cpus-per-trial", type=float, default=1)
-    sweep.add_argument("--gpus-per-trial", type=float, default=0)
-    sweep.add_argument("--results-dir", type=Path, default=None)
+    sweep.add_argument("--cpus-per-trial", type=_non_negative_float, default=1)
+    sweep.add_argument("--gpus-per-trial", type=_non_negative_float, default=0)
+    sweep.add_argument("--results-dir", type=_folder, default=None)
     sweep.add_argument("--name", type=_table_name, default=None,
                        help="name of the table and figures written (default "
                        "sweep_<dataset>_<profile>_cli, apart from notebook 04's "
                        "sweep_<dataset>_<profile>, which a command-line grid must not replace)")
     sweep.add_argument("--tensorboard", action="store_true",
                        help="log each run for TensorBoard in <results-dir>/tensorboard/")
-    sweep.add_argument("--data-dir", type=Path, default=None)
+    sweep.add_argument("--data-dir", type=_folder, default=None)
     sweep.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2),
                        help="Keras output per run: 2 a line per epoch (default), 1 a bar, 0 none")
     return parser
 
 
+def _check_folders(parser, args) -> None:
+    """Where data is read and records are written, checked before anything trains."""
+    if args.data_dir is not None and not args.data_dir.is_dir():
+        parser.error(f"argument --data-dir: {str(args.data_dir)!r} is not a folder")
+    results = args.results_dir
+    if results is not None:
+        existing = next((p for p in (results, *results.parents) if p.exists()), None)
+        if existing is not None and not existing.is_dir():
+            parser.error(f"argument --results-dir: {str(existing)!r} is a file, not a folder")
+        if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+            parser.error(f"argument --results-dir: {str(existing)!r} is not writable")
+
+
 def main(argv=None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.profile not in ("fast", "full"):  # a default from $KD_PROFILE escapes `choices`
+        parser.error(f"KD_PROFILE must be fast or full; got {args.profile!r}")
     _check_builders(parser, args.student if isinstance(args.student, list) else [args.student])
+    _check_folders(parser, args)
+    from kd_utils.data import DataFileError
+
+    from .config import check_seeds
+    from .earlier_runs import Irreproducible
+    from .guard import TrainingRefused
+
+    try:
+        args.seeds = check_seeds(args.seeds, "argument --seeds")
+    except ValueError as error:
+        parser.error(str(error))
     if os.environ.get("KD_FAST") == "1":
         args.profile = "fast"
-    from .earlier_runs import Irreproducible
-
     try:
         return {"compare": _compare, "sweep": _sweep}[args.command](args)
     except Irreproducible as error:  # one line, no traceback: it says what to do
         print(f"python -m kd_lab {args.command}: {error} (--teacher-replicate 1)",
               file=sys.stderr)
         return 1
+    except (ValueError, DataFileError, OSError, TrainingRefused) as error:  # it names the cause
+        print(f"python -m kd_lab {args.command}: error: {error}", file=sys.stderr)
+        return 2
 
 
 def _sweep(args) -> int:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kd_utils import data
+from kd_utils import data, models
 from kd_utils.losses import check_alpha, check_temperature
 
 ROLES = ("teacher", "scratch", "distilled")
@@ -34,6 +34,21 @@ LATER_FIELD_DEFAULTS = {"transfer_classes": None, "lr_schedule": "constant", "in
                         "teacher_seeds": None, "monitor": "val_accuracy", "replicate": 0}
 # What selects the kept epoch and stops early, with the direction that is better.
 MONITORS = {"val_accuracy": "max", "val_loss": "min"}
+
+
+def check_seeds(seeds, argument: str = "seeds") -> list[int]:
+    """`seeds` as a list, or raise: an empty list makes an empty table, and a repeated seed
+    counts the same runs twice (a spread of 0 and a made-up verdict)."""
+    seeds = list(seeds) if _is_sequence(seeds) else None
+    if not seeds:
+        raise ValueError(f"{argument} must be a non-empty list of seeds; got {seeds!r}")
+    if any(not _integer(s) or not 0 <= s < 2**32 for s in seeds):
+        raise ValueError(f"{argument} must be integers in [0, 2**32); got {seeds!r}")
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise ValueError(f"{argument} repeats {repeated}: each seed is one set of runs, counted "
+                         "once")
+    return [int(s) for s in seeds]
 
 
 def check_profile(profile: str, allowed=PROFILES) -> str:
@@ -67,6 +82,15 @@ def execution_defaults(architecture: str) -> tuple[bool, int]:
     other families keep TensorFlow's defaults until measured.
     """
     return (True, 32) if architecture.startswith("mlp:") else (False, 1)
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, bool) and bool(np.isfinite(value))
+
+
+def _integer(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def _is_sequence(values) -> bool:
@@ -120,6 +144,9 @@ class RunConfig:
         def fail(name, expected):
             raise ValueError(f"RunConfig.{name} must be {expected}; got {getattr(self, name)!r}")
 
+        for name in ("seed", "epochs", "patience", "batch_size", "jitter_pixels", "replicate"):
+            if isinstance(getattr(self, name), np.integer):  # NumPy ints: JSON has no such type
+                object.__setattr__(self, name, int(getattr(self, name)))
         measured_jit, measured_steps = execution_defaults(self.architecture)
         if self.jit_compile is None:
             object.__setattr__(self, "jit_compile", measured_jit)
@@ -134,13 +161,39 @@ class RunConfig:
         if self.optimizer not in OPTIMIZERS:
             fail("optimizer", f"one of {', '.join(OPTIMIZERS)}")
         for name in ("epochs", "batch_size", "steps_per_execution"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+            if not _integer(getattr(self, name)) or getattr(self, name) < 1:
                 fail(name, "a positive integer")
         for name in ("patience", "replicate"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
+            if not _integer(getattr(self, name)) or getattr(self, name) < 0:
                 fail(name, "an integer >= 0")
-        if not self.learning_rate > 0:
-            fail("learning_rate", "> 0")
+        if not _finite(self.learning_rate) or not self.learning_rate > 0:
+            fail("learning_rate", "a finite number > 0")
+        if not _finite(self.weight_decay) or self.weight_decay < 0:
+            fail("weight_decay", "a finite number >= 0 (0: none)")
+        if not _finite(self.momentum) or not 0 <= self.momentum < 1:
+            fail("momentum", "a number in [0, 1) (SGD only; 0.9 is usual)")
+        if self.momentum and self.optimizer != "sgd":
+            fail("momentum", f"0 with optimizer={self.optimizer!r} (only SGD uses it)")
+        if self.architecture.startswith("mlp:"):
+            widths = self.architecture[4:].split(",")
+            if not all(w.isdigit() and int(w) > 0 for w in widths):
+                fail("architecture", "'mlp:' followed by positive hidden widths, such as "
+                     "'mlp:800,800'")
+        elif self.architecture not in models.BUILDERS:
+            fail("architecture", f"'mlp:W1,W2,...' or one of {', '.join(models.BUILDERS)} (or "
+                 "one registered with models.register_model)")
+        if not _integer(self.seed) or not 0 <= self.seed < 2**32:
+            fail("seed", "an integer in [0, 2**32) (Keras seeds Python, NumPy and TensorFlow "
+                 "with it)")
+        if not _integer(self.jitter_pixels) or self.jitter_pixels < 0:
+            fail("jitter_pixels", "an integer >= 0 (0: no jitter)")
+        if self.train_limit is not None and (not _integer(self.train_limit)
+                                             or self.train_limit < 1):
+            fail("train_limit", "None (all the training data) or an integer >= 1")
+        if not ((_integer(self.val_size) and self.val_size >= 1)
+                or (isinstance(self.val_size, float) and 0 < self.val_size < 1)):
+            fail("val_size", "an integer >= 1 (examples) or a fraction in (0, 1) of the "
+                 "training data")
         if self.profile not in PROFILES:
             fail("profile", f"one of {', '.join(PROFILES)}")
         if self.lr_schedule not in LR_SCHEDULES:

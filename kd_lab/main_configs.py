@@ -27,13 +27,6 @@ PROFILES = {
 }
 
 
-# The full profile's budget before issue 18 (20 epochs, patience 8), which bound: most runs
-# had their best epoch in the last two. The tables whose runs at the current budget are still
-# training (`reproductions.evidence`) read their committed records with it, teacher and
-# students alike (`teacher_knobs=ROUND1`, `student_knobs=ROUND1`), until their switch.
-ROUND1 = dict(epochs=20, patience=8)
-
-
 def hinton_configs(seed: int = 0, profile: str = "full", dataset: str = "mnist",
                    student: str = "mlp:800,800", temperature: float = 20.0,
                    alpha: float = 0.1, student_knobs: dict | None = None,

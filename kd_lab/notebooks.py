@@ -124,6 +124,8 @@ def _normalised(output: dict, results_dir: Path | None) -> dict:
     if "text" in output:
         out["text"] = text(output["text"])
     for kind, value in output.get("data", {}).items():
+        if kind == "application/vnd.jupyter.widget-view+json":  # a new model_id each execution
+            value = {k: v for k, v in value.items() if k != "model_id"}
         out[kind] = text(value) if kind.startswith("text/") else value
     return out
 
@@ -158,6 +160,7 @@ def main(argv=None) -> int:
         with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".ipynb",
                                          delete=False) as tmp:
             nbformat.write(notebook, tmp)
+        os.chmod(tmp.name, 0o644)  # a temporary file is the owner's alone
         os.replace(tmp.name, path)  # whole or not at all
     return 0
 

@@ -18,10 +18,13 @@ import json
 import os
 import subprocess
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+
+from kd_utils.models import check_name
 
 from . import stats
 from .config import RunConfig
@@ -86,32 +89,89 @@ def atomic_write_text(path: Path, text: str) -> None:
 LOGITS_FILES = "logits-*.npz"
 
 
+def inside(folder, *parts: str) -> Path:
+    """`folder/parts...`, refused unless it lies inside `folder`: the lab writes nowhere else."""
+    folder = Path(folder).resolve()
+    path = folder.joinpath(*parts).resolve()
+    if folder not in path.parents:
+        raise ValueError(f"{'/'.join(parts)!r} would be written outside {folder}: names of "
+                         "runs and tables may hold no path separator")
+    return path
+
+
 def run_dir(config: RunConfig, results_dir=RESULTS_DIR) -> Path:
-    return Path(results_dir) / "runs" / config.run_id
+    return inside(Path(results_dir) / "runs", config.run_id)
 
 
 def is_finished(config: RunConfig, results_dir=RESULTS_DIR) -> bool:
     return (run_dir(config, results_dir) / "row.json").exists()
 
 
+class DamagedRecord(ValueError):
+    """A file of a record that does not parse, or that disagrees with the rest of it."""
+
+
+def damaged(path: Path, problem: str) -> DamagedRecord:
+    return DamagedRecord(f"{path}: {problem}. Delete its run folder to retrain the run, or "
+                         "restore the file (git checkout, for a committed record)")
+
+
+def read_row(path: Path) -> dict:
+    """A record's `row.json`, or `DamagedRecord` naming it."""
+    try:
+        row = json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise damaged(path, f"not valid JSON ({error})") from None
+    if not isinstance(row, dict) or "run_id" not in row:
+        raise damaged(path, "not a run's row (no run_id)")
+    return row
+
+
 def load_record(config: RunConfig, results_dir=RESULTS_DIR) -> RunRecord:
     folder = run_dir(config, results_dir)
-    row = json.loads((folder / "row.json").read_text())
-    history = pd.read_csv(folder / "history.csv")
+    row = read_row(folder / "row.json")
+    if row["run_id"] != config.run_id:
+        raise damaged(folder / "row.json", f"the row of run {row['run_id']!r}, not of this run")
+    try:
+        history = pd.read_csv(folder / "history.csv")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, FileNotFoundError) as error:
+        raise damaged(folder / "history.csv", f"unreadable ({error})") from None
+    if "epochs_trained" in row and len(history) != row["epochs_trained"]:
+        raise damaged(folder / "history.csv", f"{len(history)} epochs where row.json says "
+                      f"{row['epochs_trained']} (cut short?)")
     return RunRecord(config, folder, row, history, trained=False)
+
+
+def save_model(model, path: Path) -> None:
+    """`model.save(path)` to a temporary name in the same folder, then renamed: a kill during
+    the save leaves the old file or the new one, never a truncated one."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def write_record(config: RunConfig, row: dict, history: pd.DataFrame, model,
                  results_dir=RESULTS_DIR) -> RunRecord:
-    """Write a finished run's files, `row.json` last (the completion mark), and the summary."""
+    """Write a finished run's files, each whole or not at all, and `row.json` last: the
+    completion mark. Retraining a finished run first takes its mark away, so a kill in between
+    leaves a run that trains again, never a mix of two trainings that counts as finished."""
     row = json.loads(json.dumps(row))  # the same values in memory as read back from row.json
     folder = run_dir(config, results_dir)
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / "row.json").unlink(missing_ok=True)
+    for orphan in folder.glob(".model.*.keras"):  # a save killed half way, earlier
+        orphan.unlink()
     atomic_write_text(folder / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
     atomic_write_text(folder / "history.csv", history.to_csv(index=False))
-    for stale in folder.glob(LOGITS_FILES):  # a retrained teacher's outputs are new
+    save_model(model, folder / "model.keras")
+    for stale in folder.glob(LOGITS_FILES):  # the old teacher's outputs, once the new one is in
         stale.unlink()
-    model.save(folder / "model.keras")
     atomic_write_text(folder / "row.json", json.dumps(row, indent=2) + "\n")
     write_summary(results_dir)
     return RunRecord(config, folder, row, history, trained=True, model=model)
@@ -125,7 +185,12 @@ def write_summary(results_dir=RESULTS_DIR) -> pd.DataFrame:
     # and a notebook, say) could each write a summary that misses the other's newest row.
     with open(results_dir / ".summary.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        rows = [json.loads(p.read_text()) for p in sorted(results_dir.glob("runs/*/row.json"))]
+        rows = []
+        for path in sorted(results_dir.glob("runs/*/row.json")):
+            try:
+                rows.append(read_row(path))
+            except DamagedRecord as error:  # one damaged record blocks no other
+                warnings.warn(f"left out of summary.csv: {error}", stacklevel=2)
         summary = pd.DataFrame(rows)
         if not summary.empty:
             summary = summary.sort_values(["finished_at", "run_id"], kind="stable")
@@ -134,8 +199,19 @@ def write_summary(results_dir=RESULTS_DIR) -> pd.DataFrame:
 
 
 def read_summary(results_dir=RESULTS_DIR) -> pd.DataFrame:
+    """`summary.csv`, rebuilt from the records first when it holds fewer rows than there are
+    finished runs (cut short, or written by a process killed before its rebuild)."""
     path = Path(results_dir) / "summary.csv"
-    return pd.read_csv(path) if path.exists() else pd.DataFrame()
+    finished = sum(1 for _ in Path(results_dir).glob("runs/*/row.json"))
+    try:
+        summary = pd.read_csv(path) if path.exists() else pd.DataFrame()
+    except (pd.errors.ParserError, pd.errors.EmptyDataError):
+        summary = None
+    if summary is None or len(summary) < finished or (
+            finished and "run_id" in summary and set(summary["run_id"]) != {
+                p.parent.name for p in Path(results_dir).glob("runs/*/row.json")}):
+        summary = write_summary(results_dir)
+    return summary
 
 
 def write_table(table: pd.DataFrame, name: str, results_dir=RESULTS_DIR,
@@ -145,7 +221,7 @@ def write_table(table: pd.DataFrame, name: str, results_dir=RESULTS_DIR,
     `runs`: the summary rows the table was derived from; their run ids go to
     `tables/<name>.runs.csv`, so a test can check that a table's runs were executed alike.
     """
-    path = Path(results_dir) / "tables" / f"{name}.csv"
+    path = inside(Path(results_dir) / "tables", f"{check_name(name, 'table name')}.csv")
     atomic_write_text(path, table.to_csv(index=False))
     listed = path.with_suffix(".runs.csv")
     if runs is not None:

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import zipfile
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from .config import MONITORS
-from .records import atomic_write, atomic_write_text
+from .records import DamagedRecord, atomic_write, atomic_write_text
 
 STATE, ARRAYS = "checkpoint.json", "checkpoint.npz"
 DRAWS_PER_EPOCH = 2  # dataset passes Keras draws per epoch (see `restore`)
@@ -98,7 +99,11 @@ def load_state(folder, run_id: str) -> dict | None:
     path = Path(folder) / STATE
     if not path.exists() or not (Path(folder) / ARRAYS).exists():
         return None
-    state = json.loads(path.read_text())
+    try:
+        state = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise DamagedRecord(f"{path}: a checkpoint that does not parse ({error}). Delete "
+                            f"{Path(folder)} to start the run afresh") from None
     return state if state.get("run_id") == run_id else None
 
 
@@ -106,8 +111,13 @@ def restore(folder, state: dict, model, stopper, timer, train_dataset) -> None:
     """Put `model` (compiled), `stopper` and `timer` back in the checkpoint's state, and replay
     the finished epochs' passes over `train_dataset` so that its shuffles move on as they did.
     """
-    with np.load(Path(folder) / ARRAYS) as stored:
-        arrays = dict(stored)
+    try:
+        with np.load(Path(folder) / ARRAYS) as stored:
+            arrays = dict(stored)
+    except (zipfile.BadZipFile, EOFError, ValueError, OSError) as error:
+        raise DamagedRecord(f"{Path(folder) / ARRAYS}: a checkpoint that does not load "
+                            f"({type(error).__name__}). Delete {Path(folder)} to start the run "
+                            "afresh") from None
     for i, variable in enumerate(model.variables):
         variable.assign(arrays[f"model_{i}"])
     if not model.optimizer.built:

@@ -150,6 +150,8 @@ def run(config: RunConfig, results_dir=RESULTS_DIR, force: bool = False, data_di
     results_dir = Path(results_dir)
     if not force and is_finished(config, results_dir):
         return load_record(config, results_dir)
+    # A results folder that cannot hold records fails now, not at the first epoch's checkpoint.
+    (results_dir / "runs").mkdir(parents=True, exist_ok=True)
     strategy = strategy or tf.distribute.get_strategy()
     if strategy.num_replicas_in_sync > 1:
         config = distributed_execution(config)

@@ -26,7 +26,7 @@ import pandas as pd
 from kd_utils import plots
 
 from . import records, runner, stack_runs, stats
-from .config import RunConfig, architecture_slug
+from .config import RunConfig, architecture_slug, check_seeds
 
 VERDICT_COLOURS = {"better": "white", "worse": "red"}  # heatmap cell outlines
 
@@ -98,6 +98,12 @@ def sweep(template: RunConfig, students=None, temperatures=TEMPERATURES,
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    seeds = check_seeds(seeds)
+    if isinstance(students, str):
+        raise ValueError(f"students must be a list of architectures, such as [{students!r}]")
+    for name, values in (("temperatures", temperatures), ("alphas", alphas)):
+        if len(list(values)) == 0:
+            raise ValueError(f"{name} must hold at least one value; got {values!r}")
     students = students or [template.architecture]
     configs = [c for student in students
                for c in sweep_configs(template.replace(architecture=student), temperatures,
@@ -168,8 +174,8 @@ def sweep_table(rows: pd.DataFrame, temperatures=TEMPERATURES,
                               metrics=("test_accuracy", "test_errors", "test_teacher_agreement"))
     tests = []
     for student, own in rows.groupby("architecture"):
-        if not (own["alpha"] == 1.0).any():
-            continue  # no baseline to compare with
+        if not (own["alpha"] == 1.0).any() or (own["alpha"] == 1.0).all():
+            continue  # no baseline to compare with, or nothing to compare with it
         compared = stats.compare(own, ("temperature", "alpha"), metric,
                                  lambda line: line["alpha"] == 1.0)
         compared = compared[compared["alpha"] != 1.0].assign(architecture=student)
@@ -264,3 +270,31 @@ def plot_metric_vs_temperature(table: pd.DataFrame, architecture: str,
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     return ax
+
+
+def plot_cell(rows: pd.DataFrame, table: pd.DataFrame, architecture: str, temperature: float,
+              alpha: float, results_dir=records.RESULTS_DIR):
+    """One grid cell beside alpha = 1 (labels alone): test errors seed by seed, both cells'
+    learning curves, and the cell's verdict against alpha = 1 (as `sweep_table` has it) in
+    the title. For a notebook's explorer of a committed sweep."""
+    own = rows[rows["architecture"] == architecture]
+    labels_only = own[own["alpha"] == 1.0]  # trained once, at T = 1: every T's alpha = 1 cell
+    chosen = labels_only if alpha == 1.0 else own[(own["temperature"] == temperature)
+                                                  & (own["alpha"] == alpha)]
+    cells = table[table["architecture"] == architecture]
+    line = cells[(cells["temperature"] == temperature) & (cells["alpha"] == alpha)].iloc[0]
+    name = f"T = {temperature:g}, alpha = {alpha:g}"
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.6), width_ratios=[1, 2, 2])
+    for x, group in enumerate((chosen, labels_only)):
+        axes[0].plot([x] * len(group), group["test_errors"], "o", alpha=0.6)
+    axes[0].set(xticks=[0, 1], xticklabels=[name.replace(", ", "\n"), "alpha = 1\n(labels only)"],
+                xlim=(-0.5, 1.5), ylabel="test errors, a point per seed")
+    plots.plot_learning_curves({name: records.load_histories(chosen, results_dir),
+                                "alpha = 1": records.load_histories(labels_only, results_dir)},
+                               metrics=("student_loss", "accuracy"), axes=axes[1:])
+    test = "" if alpha == 1.0 else (
+        f"; against alpha = 1: {line['difference']:+.1f} errors "
+        f"[{line['diff_low']:.1f}, {line['diff_high']:.1f}], Holm p = {line['p_holm']:.2g}: "
+        f"{line['verdict']}")
+    fig.suptitle(f"{architecture}, {name}{test}", fontsize=10)
+    return axes

@@ -14,7 +14,7 @@ only on the machine that trained it.
 from __future__ import annotations
 
 import hashlib
-import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ from kd_utils.data import Splits
 from kd_utils.distiller import check_model, refuse_probabilities
 
 from .config import RunConfig
-from .records import LOGITS_FILES, RESULTS_DIR, atomic_write, run_dir
+from .records import LOGITS_FILES, RESULTS_DIR, atomic_write, damaged, read_row, run_dir
 
 _CACHE: dict = {}
 
@@ -59,8 +59,7 @@ def teacher_logits_for(teacher_config: RunConfig, teacher_model, splits: Splits,
     path = teacher_logits_path(teacher_config, teacher_model, splits, results_dir)
     if path not in _CACHE:
         if path.exists():
-            with np.load(path) as stored:
-                logits = (stored["train"], stored["val"], stored["test"])
+            logits = read_logits(path)
         else:
             logits = tuple(compute_teacher_logits(teacher_model, x)
                            for x in (splits.x_train, splits.x_val, splits.x_test))
@@ -89,13 +88,22 @@ def recorded_logits(teacher_config: RunConfig, splits: Splits, results_dir=RESUL
     path = recorded_logits_path(teacher_config, splits, results_dir)
     if not path.exists():
         return None
-    with np.load(path) as stored:
-        logits = (stored["train"], stored["val"], stored["test"])
-    recorded = json.loads((path.parent / "row.json").read_text())["test_errors"]
+    logits = read_logits(path)
+    recorded = read_row(path.parent / "row.json")["test_errors"]
     if int((logits[2].argmax(-1) != splits.y_test).sum()) != recorded:
         raise ValueError(f"{path} does not give its record's {recorded} test errors: delete "
                          "it (the teacher's model, if any, computes it again)")
     return logits
+
+
+def read_logits(path: Path) -> tuple:
+    """(train, val, test) logits from an `.npz` file, or `records.DamagedRecord` naming it."""
+    try:
+        with np.load(path) as stored:
+            return stored["train"], stored["val"], stored["test"]
+    except (zipfile.BadZipFile, EOFError, KeyError, ValueError, OSError) as error:
+        raise damaged(path, f"unreadable teacher logits ({type(error).__name__}: {error})") \
+            from None
 
 
 def average_logits(members) -> tuple:

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .models import check_name
+
 # -- The official IDX files ---------------------------------------------------------------
 # Official file names and md5 checksums, as published by the datasets' providers.
 IDX_FILES = {
@@ -130,8 +132,9 @@ def register_dataset(name: str, source, num_classes: int | None = None) -> None:
     The validation split is carved from the training part, as for every dataset. Registering
     a name again replaces it; a built-in name cannot be registered.
     """
-    if not isinstance(name, str) or not name or name in DATASETS:
-        raise ValueError(f"register_dataset: name must be a new non-empty string (built in: "
+    check_name(name, "register_dataset: name")
+    if name in DATASETS:
+        raise ValueError(f"register_dataset: name must be a new name (built in: "
                          f"{', '.join(DATASETS)}); got {name!r}")
     if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 2):
         raise ValueError(f"register_dataset: num_classes must be None or an integer >= 2; "
@@ -190,6 +193,11 @@ def load_registered(name: str):
     if num_classes is not None and found > num_classes:
         raise ValueError(f"dataset {name!r}: labels reach {found - 1}, but num_classes is "
                          f"{num_classes}")
+    missing = sorted(set(range(int(y_train.max()) + 1)) - set(np.unique(y_train).tolist()))
+    if missing or y_test.max() > y_train.max():
+        raise ValueError(f"dataset {name!r}: labels must be class ids 0..K-1, each present in the "
+                         f"training part; the training part lacks {missing or 'none'} and the "
+                         f"test part reaches {int(y_test.max())} (map your labels to 0..K-1)")
     return (x_train, y_train), (x_test, y_test), num_classes or found
 
 
@@ -353,6 +361,16 @@ def split_validation(x, y, val_size: int | float, seed: int = 0):
 
     if val_size == 0:
         return x, y, x[:0], y[:0]
+    if isinstance(val_size, bool) or not isinstance(val_size, (int, float, np.integer,
+                                                               np.floating)):
+        raise ValueError(f"val_size must be a number of examples or a fraction; got {val_size!r}")
+    count = val_size if isinstance(val_size, (int, np.integer)) else np.ceil(val_size * len(x))
+    if count < len(np.unique(y)):
+        raise ValueError(f"val_size={val_size!r} is too small to hold one example of each of "
+                         f"the {len(np.unique(y))} classes (the split is stratified)")
+    if not 0 < count < len(x) - len(np.unique(y)):
+        raise ValueError(f"val_size={val_size!r} must leave examples of every class to train "
+                         f"on: the training set has {len(x)}")
     x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=val_size, stratify=y,
                                                       random_state=seed)
     return x_train, y_train, x_val, y_val
@@ -389,6 +407,14 @@ def load(name: str, data_dir: str | Path | None = None, val_size: int | float = 
         x_train, x_test = _as_images(x_train), _as_images(x_test)
     x_train, x_test = x_train.astype(np.float32, copy=False), x_test.astype(np.float32, copy=False)
     y_train, y_test = y_train.astype(np.int32), y_test.astype(np.int32)
+    for part, x in (("training", x_train), ("test", x_test)):
+        if not np.isfinite(x).all():
+            raise ValueError(f"dataset {name!r}: its {part} inputs hold "
+                             f"{int(x.size - np.isfinite(x).sum())} NaN or infinite values: "
+                             "replace or drop them before training")
+    if len(np.unique(y_train)) < 2:
+        raise ValueError(f"dataset {name!r}: its training labels hold "
+                         f"{len(np.unique(y_train))} class; a classifier needs at least 2")
     x_train, y_train, x_val, y_val = split_validation(x_train, y_train, val_size, seed)
     return Splits(name, x_train, y_train, x_val, y_val, x_test, y_test, num_classes)
 

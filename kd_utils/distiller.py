@@ -21,7 +21,7 @@ from .callbacks import set_monitor_modes
 from .distribute import apply_if_finite, for_keras_reduction, per_replica_share, spans_workers
 from .losses import check_alpha, check_temperature
 from .models import output_width, outputs_probabilities
-from .pipeline import check_labels, split_inputs
+from .pipeline import check_finite, check_labels, split_inputs
 
 
 # -- Checks made before any training step ------------------------------------------------
@@ -69,17 +69,37 @@ def first_batch(x, y=None, argument: str = "x"):
                              "sample_weight) batches")
         if len(batch) == 3:
             check_sample_weight(batch[2], argument)
+            check_weights_not_negative(batch[2], f"the sample weights of {argument}")
         inputs, cached = split_inputs(batch[0])
+        check_finite(inputs, f"the first batch of {argument}")
+        if cached is not None:
+            check_finite(cached, f"teacher_logits in the first batch of {argument}")
         return inputs, np.asarray(batch[1]), None if cached is None else np.asarray(cached)
     if y is None:
         raise ValueError(f"{argument}: labels y are required for distillation")
     inputs, cached = split_inputs(x)
     if len(inputs) != len(y):
         raise ValueError(f"{argument} has {len(inputs)} examples but y has {len(y)}")
-    if cached is not None and len(cached) != len(inputs):
-        raise ValueError(f"teacher_logits in {argument} has {len(cached)} rows but the inputs "
-                         f"have {len(inputs)}")
+    if len(inputs) == 0:
+        raise ValueError(f"{argument} holds no examples")
+    check_finite(inputs, argument)  # arrays in full
+    if cached is not None:
+        if len(cached) != len(inputs):
+            raise ValueError(f"teacher_logits in {argument} has {len(cached)} rows but the "
+                             f"inputs have {len(inputs)}")
+        check_finite(cached, f"teacher_logits in {argument}")
     return inputs[:256], np.asarray(y), None if cached is None else np.asarray(cached[:256])
+
+
+def check_weights_not_negative(weights, argument: str) -> None:
+    """Raise if any sample or class weight is negative (it would turn a loss into a gain) or
+    not finite."""
+    weights = np.asarray(weights, dtype=np.float64)
+    if not np.isfinite(weights).all():
+        raise ValueError(f"{argument} holds NaN or infinite values")
+    if np.any(weights < 0):
+        raise ValueError(f"{argument} must be >= 0 (a negative weight turns a loss into a gain "
+                         "to maximise)")
 
 
 def check_sample_weight(sample_weight, argument: str = "x") -> None:
@@ -330,6 +350,19 @@ class Distiller(keras.Model):
                 self.check_inputs(validation_data, None, "validation_data")
             else:
                 self.check_inputs(validation_data[0], validation_data[1], "validation_data")
+        epochs = kwargs.get("epochs", 1)
+        if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 1:
+            raise ValueError(f"epochs must be a positive integer; got {epochs!r}")
+        batch_size = kwargs.get("batch_size")
+        if batch_size is not None and (not isinstance(batch_size, (int, np.integer))
+                                       or batch_size < 1):
+            raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+        if kwargs.get("class_weight"):
+            check_weights_not_negative(list(kwargs["class_weight"].values()), "class_weight")
+        if kwargs.get("sample_weight") is not None:
+            check_weights_not_negative(kwargs["sample_weight"], "sample_weight")
+        if isinstance(x, tf.data.Dataset):  # it shuffles itself; Keras warns of shuffle=True
+            kwargs.setdefault("shuffle", False)
         callbacks = set_monitor_modes(list(kwargs.pop("callbacks", None) or []))
         callbacks.insert(0, StopOnNonFiniteLoss(self.run_name))
         return super().fit(x, y, *args, validation_data=validation_data, callbacks=callbacks,
@@ -346,6 +379,17 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        # NaN inputs can leave the loss finite (a fused MatMul+ReLU maps NaN to 0 going
+        # forward) while the backward pass writes NaN into the weights: look at them too.
+        student = getattr(self.model, "student", self.model)
+        if not all(np.isfinite(w).all() for w in student.get_weights()):
+            self.model.stop_training = True
+            raise NonFiniteLossError(
+                f"run {self.run_name!r}: the student's weights hold NaN or infinite values after "
+                f"epoch {epoch + 1}, though the loss stayed finite: look for NaN or infinite "
+                "values in the inputs, or lower the learning rate.")
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")

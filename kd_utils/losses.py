@@ -25,6 +25,8 @@ import tensorflow as tf
 
 def check_temperature(temperature) -> float:
     """Return `temperature` as a float, or raise ValueError unless it is finite and > 0."""
+    if isinstance(temperature, bool):
+        raise ValueError(f"temperature must be a positive number, got {temperature!r}")
     try:
         value = float(temperature)
     except (TypeError, ValueError):
@@ -37,6 +39,8 @@ def check_temperature(temperature) -> float:
 
 def check_alpha(alpha) -> float:
     """Return `alpha` as a float, or raise ValueError unless it lies in [0, 1]."""
+    if isinstance(alpha, bool):
+        raise ValueError(f"alpha must be a number in [0, 1], got {alpha!r}")
     try:
         value = float(alpha)
     except (TypeError, ValueError):

@@ -9,6 +9,8 @@ config into a model; `register_model(name, builder)` adds a user's own;
 
 from __future__ import annotations
 
+import re
+
 import keras
 from keras import layers
 
@@ -75,149 +77,24 @@ def mnist_cnn(input_shape=MNIST_SHAPE, num_classes: int = 10) -> keras.Model:
     ], name="mnist_cnn")
 
 
-def conv_dense_teacher(input_shape=MNIST_SHAPE, num_classes: int = 10,
-                       dropout: float = 0.5) -> keras.Model:
-    """One 3x3 convolution of 32 filters (no pooling), then dense 1200-1200 with dropout.
-
-    Parameters: 27,413,130 (MNIST). The teacher of tsitsimis/neural-network-distillation.
-    """
-    return keras.Sequential([
-        keras.Input(shape=input_shape),
-        layers.Conv2D(32, 3, activation="relu"),
-        layers.Flatten(),
-        layers.Dense(1200, activation="relu"),
-        layers.Dropout(dropout),
-        layers.Dense(1200, activation="relu"),
-        layers.Dropout(dropout),
-        layers.Dense(num_classes, name="logits"),
-    ], name="conv_dense_teacher")
-
-
-def emnist_cnn(input_shape=MNIST_SHAPE, num_classes: int = 26, dropout: float = 0.25,
-               dense_dropout: float = 0.5) -> keras.Model:
-    """EMNIST letters teacher: conv64-pool-drop-conv128-pool-drop-dense1024-drop-logits.
-
-    Parameters: 3,378,970 (26 classes).
-    """
-    return keras.Sequential([
-        keras.Input(shape=input_shape),
-        layers.Conv2D(64, 3, activation="relu"),
-        layers.MaxPooling2D(),
-        layers.Dropout(dropout),
-        layers.Conv2D(128, 3, activation="relu"),
-        layers.MaxPooling2D(),
-        layers.Dropout(dropout),
-        layers.Flatten(),
-        layers.Dense(1024, activation="relu"),
-        layers.Dropout(dense_dropout),
-        layers.Dense(num_classes, name="logits"),
-    ], name="emnist_cnn")
-
-
-def emnist_student(input_shape=MNIST_SHAPE, num_classes: int = 26,
-                   dropout: float = 0.2) -> keras.Model:
-    """EMNIST letters student: 784-512-26 with dropout 0.2 after the hidden layer.
-
-    Parameters: 415,258 (26 classes).
-    """
-    return mlp((512,), input_shape, num_classes, dropout=dropout, name="emnist_student")
-
-
-def cifar_student(input_shape=CIFAR_SHAPE, num_classes: int = 10,
-                  dropout: float = 0.5) -> keras.Model:
-    """Two conv blocks (16 and 32 filters, batch norm, max-pool), then dense 512-256-logits.
-
-    Parameters: 1,188,266 (CIFAR-10, 32x32x3); 942,218 (Fashion-MNIST, 28x28x1).
-
-    The student of Pratt2762/Knowledge-Distillation-from-AlexNet, with dropout 0.5 before each
-    dense layer as there; 3x3 'same' convolutions stand in for its 11x11/4 and 5x5/2 on inputs
-    resized to 227x227, so small images are used as they are.
-    """
-    return keras.Sequential([
-        keras.Input(shape=input_shape),
-        layers.Conv2D(16, 3, padding="same"),
-        layers.BatchNormalization(),
-        layers.ReLU(),
-        layers.MaxPooling2D(),
-        layers.Conv2D(32, 3, padding="same"),
-        layers.BatchNormalization(),
-        layers.ReLU(),
-        layers.MaxPooling2D(),
-        layers.Flatten(),
-        layers.Dropout(dropout),
-        layers.Dense(512, activation="relu"),
-        layers.Dropout(dropout),
-        layers.Dense(256, activation="relu"),
-        layers.Dense(num_classes, name="logits"),
-    ], name="cifar_student")
-
-
-def _conv_block(filters: int, kernel: int, pool: bool) -> list:
-    block = [layers.Conv2D(filters, kernel, padding="same"), layers.BatchNormalization(),
-             layers.ReLU()]
-    return block + [layers.MaxPooling2D()] if pool else block
-
-
-def alexnet_teacher(input_shape=CIFAR_SHAPE, num_classes: int = 10, dropout: float = 0.5,
-                    width: float = 1.0, dense: int = 1024, name: str = "alexnet_teacher"
-                    ) -> keras.Model:
-    """AlexNet-style teacher for small images: five conv blocks, three pools, two dense layers.
-
-    Parameters: 7,711,050 (CIFAR-10, 32x32x3).
-
-    The 5-conv / 3-pool / dropout-dense shape of Krizhevsky et al. (2012) with batch norm after
-    every convolution, as in Pratt2762's AlexNet; 5x5 and 3x3 kernels with 'same' padding so
-    that 32x32 inputs survive three poolings. `width` scales the filters (64, 192, 384, 256,
-    256).
-    """
-    filters = [max(1, round(width * f)) for f in (64, 192, 384, 256, 256)]
-    return keras.Sequential([
-        keras.Input(shape=input_shape),
-        *_conv_block(filters[0], 5, pool=True),
-        *_conv_block(filters[1], 5, pool=True),
-        *_conv_block(filters[2], 3, pool=False),
-        *_conv_block(filters[3], 3, pool=False),
-        *_conv_block(filters[4], 3, pool=True),
-        layers.Flatten(),
-        layers.Dropout(dropout),
-        layers.Dense(dense, activation="relu"),
-        layers.Dropout(dropout),
-        layers.Dense(dense, activation="relu"),
-        layers.Dense(num_classes, name="logits"),
-    ], name=name)
-
-
-def alexnet_teacher_small(input_shape=MNIST_SHAPE, num_classes: int = 10) -> keras.Model:
-    """`alexnet_teacher` at a quarter of its filters and dense 512, for 2 CPU cores.
-
-    Parameters: 717,882 (Fashion-MNIST, 28x28x1).
-
-    The full-width teacher costs about 1 GFLOP per 28x28 training example (about 7 minutes an
-    epoch of Fashion-MNIST here); this one about a tenth of that.
-    """
-    return alexnet_teacher(input_shape, num_classes, width=0.25, dense=512,
-                           name="alexnet_teacher_small")
-
-
-def moons_mlp(input_shape=(2,), num_classes: int = 2) -> keras.Model:
-    """The 2-128-128-2 network of the decision-tree experiment.
-
-    Parameters: 17,154.
-    """
-    return mlp((128, 128), input_shape, num_classes, name="moons_mlp")
-
-
+# The library's own; each experiment registers the models of its paper or repository
+# (`register_model`) when it is imported.
 BUILDERS = {
     "hinton_teacher": hinton_teacher,
     "mnist_cnn": mnist_cnn,
-    "conv_dense_teacher": conv_dense_teacher,
-    "emnist_cnn": emnist_cnn,
-    "emnist_student": emnist_student,
-    "cifar_student": cifar_student,
-    "alexnet_teacher": alexnet_teacher,
-    "alexnet_teacher_small": alexnet_teacher_small,
-    "moons_mlp": moons_mlp,
 }
+
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # a name is never a path
+
+
+def check_name(name, argument: str) -> str:
+    """Return `name`, or raise unless it is letters, digits, `_`, `-` and `.` (not first):
+    run ids and file names are made of names, so none may hold a path separator."""
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise ValueError(f"{argument} must be letters, digits, '_', '-' or '.' (not first), "
+                         f"with no path separator; got {name!r}")
+    return name
 
 
 def register_model(name: str, builder) -> None:
@@ -228,9 +105,7 @@ def register_model(name: str, builder) -> None:
     are named by the architecture string, not by the builder's code: give a changed model a
     new name, or its old records are read back as if they were its own.
     """
-    if not isinstance(name, str) or not name or name.startswith("mlp:") or ":" in name:
-        raise ValueError(f"register_model: name must be a non-empty string without ':' "
-                         f"('mlp:...' is built in); got {name!r}")
+    check_name(name, "register_model: name")
     if not callable(builder):
         raise ValueError("register_model: builder must be a callable builder(input_shape=..., "
                          f"num_classes=...) -> keras.Model; got {builder!r}")
@@ -255,6 +130,10 @@ def build(architecture: str, input_shape, num_classes: int) -> keras.Model:
     if not isinstance(model, keras.Model):
         raise ValueError(f"architecture {architecture!r}: its builder returned "
                          f"{type(model).__name__}, expected a keras.Model")
+    if output_width(model) not in (None, num_classes):
+        raise ValueError(f"architecture {architecture!r}: its builder returned a model with "
+                         f"{output_width(model)} outputs for {num_classes} classes; build the "
+                         "last layer with the num_classes it is given")
     return model
 
 

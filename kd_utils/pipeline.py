@@ -43,6 +43,16 @@ def check_labels(y, num_classes: int, argument: str = "y") -> None:
                          f"{num_classes} classes: labels must lie in 0..{num_classes - 1}")
 
 
+def check_finite(values, argument: str) -> None:
+    """Raise unless every value is finite: one NaN pixel passes a fused MatMul+ReLU as 0 in the
+    forward pass (the loss stays finite) and fills the weights with NaN in the backward pass."""
+    values = np.asarray(values)
+    if values.dtype.kind in "fc" and not np.isfinite(values).all():
+        bad = int(values.size - np.isfinite(values).sum())
+        raise ValueError(f"{argument} holds {bad} NaN or infinite values: replace or drop them "
+                         "before training (one is enough to fill a model's weights with NaN)")
+
+
 def jitter(images, max_shift: int, seed=None):
     """Translate each image by its own random integer shift in [-max_shift, max_shift] pixels.
 
@@ -82,6 +92,16 @@ def make_dataset(x, y, teacher_logits=None, batch_size: int = 128, shuffle: bool
     """
     if len(x) != len(y):
         raise ValueError(f"x has {len(x)} examples but y has {len(y)}")
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+    check_finite(x, "x")
+    if jitter_pixels:
+        if not isinstance(jitter_pixels, (int, np.integer)) or jitter_pixels < 0:
+            raise ValueError(f"jitter_pixels must be an integer >= 0; got {jitter_pixels!r}")
+        if np.ndim(x) < 3 or jitter_pixels >= min(np.shape(x)[1:3]) // 2:
+            raise ValueError(f"jitter_pixels={jitter_pixels} needs images (batch, height, width"
+                             f"[, channels]) at least {2 * jitter_pixels + 1} pixels on a side; "
+                             f"the inputs have shape {np.shape(x)}")
     if num_classes is not None:
         check_labels(y, num_classes)
     tensors = (x, y)
@@ -92,6 +112,7 @@ def make_dataset(x, y, teacher_logits=None, batch_size: int = 128, shuffle: bool
         if jitter_pixels:
             raise ValueError("teacher_logits cannot be cached when jitter_pixels > 0: the teacher "
                              "must see each jittered image; pass teacher_logits=None")
+        check_finite(teacher_logits, "teacher_logits")
         tensors = (with_teacher_logits(x, np.asarray(teacher_logits, dtype=np.float32)), y)
     ds = tf.data.Dataset.from_tensor_slices(tensors)
     if shuffle:

@@ -1,5 +1,5 @@
 """`make lab` serves the repository with notebooks/ as the landing page, so what a notebook links
-from results/ resolves (its figures are embedded outputs besides: tests/test_notebooks.py)."""
+from results/ resolves (its figures are embedded outputs besides: tests/test_committed_notebooks.py)."""
 
 import json
 import os

@@ -1,5 +1,7 @@
 """The command line: `compare` writes and reuses its table; bad arguments exit 2 in one line."""
 
+import os
+
 import pandas as pd
 import pytest
 from helpers import REPO
@@ -35,6 +37,8 @@ def test_compare_command_writes_the_table_then_reuses_its_runs(results_with_fast
     (["sweep", "--dataset", "imagenet"], "--dataset"),
     (["compare", "--teacher-replicate", "-1"], "--teacher-replicate"),
     (["sweep", "--name", "../tables/x"], "--name"),
+    (["sweep", "--gpus-per-trial", "-1"], "--gpus-per-trial"),
+    (["sweep", "--cpus-per-trial", "nan"], "--cpus-per-trial"),
 ])
 def test_bad_arguments_print_one_line_naming_the_argument_and_exit_2(argv, argument, tmp_path,
                                                                      capsys):
@@ -75,3 +79,74 @@ def test_a_teacher_that_cannot_be_retrained_here_is_one_line_naming_the_way_out(
     assert len(err) == 1 and "gives other numbers" in err[0] and "--teacher-replicate 1" in err[0]
     assert main(["sweep", "--teacher-replicate", "1", "--results-dir", str(tmp_path)]) == 1
     assert seen == [0, 1]
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["compare", "--seeds", "0", "0"], "argument --seeds repeats [0]"),
+    (["sweep", "--seeds", "1", "2", "1"], "argument --seeds repeats [1]"),
+    (["compare", "--seeds", "-1"], r"argument --seeds must be integers in [0, 2**32)"),
+    (["compare", "--seeds", str(2**40)], "argument --seeds must be integers"),
+    (["compare", "--data-dir", "/no/such/folder"], "argument --data-dir: '/no/such/folder' is not"),
+    (["compare", "--data-dir", ""], "argument --data-dir: expected a folder, got an empty path"),
+])
+def test_bad_seeds_and_folders_exit_2_before_anything_trains(argv, expected, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main([*argv, "--results-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and err.count("\n") == 1 and expected in err, err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_results_dir_that_is_a_file_or_read_only_exits_2(tmp_path, capsys):
+    a_file = tmp_path / "results.txt"
+    a_file.write_text("")
+    for results in (a_file, a_file / "inside"):
+        with pytest.raises(SystemExit) as stopped:
+            main(["compare", "--results-dir", str(results)])
+        assert stopped.value.code == 2 and "is a file, not a folder" in capsys.readouterr().err
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):
+            pytest.skip("running as a user who may write anywhere (root)")
+        with pytest.raises(SystemExit):
+            main(["compare", "--results-dir", str(locked)])
+        assert "is not writable" in capsys.readouterr().err
+    finally:
+        locked.chmod(0o700)
+
+
+def test_a_bad_profile_from_the_environment_exits_2(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("KD_PROFILE", "nope")
+    import importlib
+
+    import kd_lab.__main__ as cli
+
+    importlib.reload(cli)  # the default is read when the parser is built
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["compare", "--results-dir", str(tmp_path)])
+    assert stopped.value.code == 2
+    assert "KD_PROFILE must be fast or full; got 'nope'" in capsys.readouterr().err
+
+
+def test_a_lab_error_during_a_command_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
+    from kd_lab import runner
+    from kd_utils.data import DataFileError
+
+    def missing(*args, **kwargs):
+        raise DataFileError("mnist: no data files found. Looked in /x; set KD_DATA_DIR")
+
+    monkeypatch.setattr(runner, "run", missing)
+    assert main(["compare", "--seeds", "0", "--results-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["python -m kd_lab compare: error: mnist: no data files found. Looked in /x; "
+                   "set KD_DATA_DIR"]
+
+
+def test_a_refused_training_in_read_only_mode_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("KD_READ_ONLY", "1")
+    assert main(["compare", "--profile", "fast", "--seeds", "5", "--results-dir",
+                 str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "refused: KD_READ_ONLY=1" in err[0], err

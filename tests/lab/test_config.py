@@ -1,5 +1,6 @@
 """RunConfig: run ids follow what a run computes, execution defaults, profiles, bad fields."""
 
+import numpy as np
 import pytest
 from helpers import DIGITS_DISTILLED, DIGITS_TEACHER
 
@@ -91,13 +92,13 @@ def test_the_cosine_schedule_decays_to_zero_over_all_epochs():
     assert float(make_optimizer(TEACHER, 10).learning_rate) == pytest.approx(0.01)
 
 
-@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf"), "hot", None])
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf"), "hot", None, True])
 def test_bad_temperature_is_rejected_by_name(bad):
     with pytest.raises(ValueError, match="temperature"):
         check_temperature(bad)
 
 
-@pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), "half"])
+@pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), "half", True])
 def test_bad_alpha_is_rejected_by_name(bad):
     with pytest.raises(ValueError, match="alpha"):
         check_alpha(bad)
@@ -115,3 +116,39 @@ def test_knobs_change_the_run_and_none_keeps_the_profiles_value():
         with_knobs(base, {"temperature": 2.0, "seed": 1})
     with pytest.raises(ValueError, match="RunConfig.epochs must be a positive integer"):
         with_knobs(base, {"epochs": 0})
+
+
+@pytest.mark.parametrize("field, bad, expected", [
+    ("val_size", 0, "val_size must be an integer >= 1"), ("val_size", -1, "val_size"),
+    ("val_size", 1.0, "val_size"), ("val_size", 1.5, "val_size"), ("val_size", "10%", "val_size"),
+    ("train_limit", 0, "train_limit must be None"), ("train_limit", -5, "train_limit"),
+    ("train_limit", 2.5, "train_limit"),
+    ("seed", -1, r"seed must be an integer in \[0, 2\*\*32\)"), ("seed", 2**40, "seed"),
+    ("seed", 1.5, "seed"), ("seed", True, "seed"),
+    ("weight_decay", -1, "weight_decay must be a finite number >= 0"),
+    ("weight_decay", float("nan"), "weight_decay"),
+    ("momentum", -0.1, r"momentum must be a number in \[0, 1\)"), ("momentum", 1.0, "momentum"),
+    ("jitter_pixels", -2, "jitter_pixels must be an integer >= 0"), ("jitter_pixels", 1.5, "jitter"),
+    ("learning_rate", float("inf"), "learning_rate must be a finite number > 0"),
+    ("epochs", True, "epochs must be a positive integer"),
+])
+def test_every_field_s_range_and_type_is_checked_by_name(field, bad, expected):
+    with pytest.raises(ValueError, match=f"RunConfig.{expected}"):
+        RunConfig(role="scratch", **{field: bad})
+
+
+def test_valid_edge_values_are_accepted():
+    RunConfig(role="scratch", val_size=0.1, train_limit=1, seed=2**32 - 1, momentum=0.0,
+              weight_decay=0.0, jitter_pixels=0)
+
+
+def test_combinations_and_names_are_checked_and_numpy_integers_kept_as_json_can():
+    with pytest.raises(ValueError, match="RunConfig.momentum must be 0 with optimizer='adam'"):
+        RunConfig(role="scratch", momentum=0.9)
+    RunConfig(role="scratch", optimizer="sgd", momentum=0.9)
+    for bad in ("nope", "mlp:8,x", "mlp:0"):
+        with pytest.raises(ValueError, match="RunConfig.architecture must be"):
+            RunConfig(role="scratch", architecture=bad)
+    config = RunConfig(role="scratch", seed=np.int64(3), epochs=np.int32(4))
+    assert type(config.seed) is int and type(config.epochs) is int
+    assert config.run_id == RunConfig(role="scratch", seed=3, epochs=4).run_id

@@ -85,9 +85,9 @@ def test_committed_run_ids_still_match_their_configs():
     config_files = sorted((REPO / "results" / "runs").glob("*/config.json"))
     if not config_files:
         pytest.skip("no committed run records")
-    from kd_utils import data
+    from kd_utils import data, models
 
-    placeholders = []
+    placeholders, stand_ins = [], []
     try:
         for path in config_files:
             values = json.loads(path.read_text())
@@ -95,11 +95,18 @@ def test_committed_run_ids_still_match_their_configs():
                 # a dataset a notebook registered (17's digits8x8): its name is what the id holds
                 data.register_dataset(values["dataset"], lambda: None)
                 placeholders.append(values["dataset"])
+            for part in (values, values.get("teacher") or {}, values.get("init_from") or {}):
+                name = part.get("architecture", "mlp:")
+                if not name.startswith("mlp:") and name not in models.BUILDERS:
+                    models.BUILDERS[name] = lambda **_: None  # the same for the id: its name
+                    stand_ins.append(name)
             config = RunConfig.from_dict(values)
             assert config.run_id == path.parent.name
     finally:
         for name in placeholders:
             data.unregister_dataset(name)
+        for name in stand_ins:
+            models.BUILDERS.pop(name)
 
 
 def test_the_commit_is_read_at_start_up_not_when_a_record_is_written(monkeypatch):
@@ -119,3 +126,100 @@ def test_a_record_names_the_cpu_and_the_vector_extensions_its_kernels_used():
     assert records.cpu_model(info) == "Some Xeon amx_tile avx2 avx512f"
     assert records.cpu_model("flags : sse2\n") == "unknown"
     assert records.provenance()["cpu"] == records.cpu_model()
+
+
+def test_nothing_is_written_outside_the_results_folder(tmp_path):
+    with pytest.raises(ValueError, match="table name must be letters, digits"):
+        records.write_table(pd.DataFrame({"a": [1]}), "../../escaped", tmp_path)
+    with pytest.raises(ValueError, match="would be written outside"):
+        records.inside(tmp_path / "runs", "../../escaped")
+    assert not list(tmp_path.parent.glob("escaped*")) and not list(tmp_path.rglob("*.csv"))
+
+
+# -- damage is named; writes cannot half-happen ---------------------------------------------------
+class _Model:
+    """Stands in for a Keras model: `save` writes bytes, or dies half way."""
+
+    def __init__(self, content=b"model", die=False):
+        self.content, self.die = content, die
+
+    def save(self, path):
+        with open(path, "wb") as f:
+            f.write(self.content[:2])
+            if self.die:
+                raise KeyboardInterrupt  # killed in the middle of the save
+            f.write(self.content[2:])
+
+
+def _record(tmp_path, content=b"first model"):
+    config = RunConfig(role="scratch", dataset="digits", seed=7)
+    history = pd.DataFrame({"epoch": [1, 2], "val_accuracy": [0.5, 0.6]})
+    row = {"run_id": config.run_id, "epochs_trained": 2, "test_errors": 3,
+           "finished_at": "2026-12-04T00:00:00"}
+    return config, records.write_record(config, row, history, _Model(content), tmp_path)
+
+
+def test_a_kill_during_a_retrain_s_save_loses_nothing_and_counts_nothing_as_finished(tmp_path):
+    config, record = _record(tmp_path)
+    model = record.run_dir / "model.keras"
+    with pytest.raises(KeyboardInterrupt):
+        records.write_record(config, record.row, record.history, _Model(b"second", die=True),
+                             tmp_path)
+    assert model.read_bytes() == b"first model"  # the old file whole, never a truncated one
+    assert not records.is_finished(config, tmp_path)  # so the run trains again
+    assert [p.name for p in record.run_dir.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize("damage, match", [
+    ("row.json", "row.json: not valid JSON"),
+    ("history.csv", "history.csv: 1 epochs where row.json says 2"),
+])
+def test_a_damaged_record_is_named_with_what_to_do_and_blocks_no_other(tmp_path, damage, match):
+    config, record = _record(tmp_path)
+    other = RunConfig(role="scratch", dataset="digits", seed=8)
+    records.write_record(other, {**record.row, "run_id": other.run_id}, record.history,
+                         _Model(), tmp_path)
+    path = record.run_dir / damage
+    text = path.read_text()
+    path.write_text(text[:-12] if damage == "row.json" else "".join(text.splitlines(True)[:-1]))
+    with pytest.raises(records.DamagedRecord, match=match) as error:
+        records.load_record(config, tmp_path)
+    assert "Delete its run folder to retrain the run, or restore the file" in str(error.value)
+    if damage == "row.json":
+        with pytest.warns(UserWarning, match="left out of summary.csv: .*row.json"):
+            summary = records.write_summary(tmp_path)
+        assert summary["run_id"].tolist() == [other.run_id]
+
+
+def test_a_summary_cut_short_is_rebuilt_from_the_records(tmp_path):
+    _record(tmp_path)
+    other = RunConfig(role="scratch", dataset="digits", seed=8)
+    records.write_record(other, {"run_id": other.run_id, "epochs_trained": 2,
+                                 "finished_at": "2026-12-04T00:00:01"},
+                         pd.DataFrame({"epoch": [1, 2]}), _Model(), tmp_path)
+    summary = tmp_path / "summary.csv"
+    summary.write_text(summary.read_text().splitlines()[0] + "\n")  # the header alone
+    assert len(records.read_summary(tmp_path)) == 2
+
+
+def test_damaged_logits_and_checkpoints_are_named(tmp_path):
+    from kd_lab import resume, teacher_logits
+
+    logits = tmp_path / "logits-abc.npz"
+    logits.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(records.DamagedRecord, match="logits-abc.npz: unreadable teacher logits"):
+        teacher_logits.read_logits(logits)
+    folder = tmp_path / "checkpoint"
+    folder.mkdir()
+    (folder / resume.STATE).write_text('{"run_id": "x", "epo')
+    (folder / resume.ARRAYS).write_bytes(b"")
+    with pytest.raises(records.DamagedRecord, match="checkpoint that does not parse.*Delete"):
+        resume.load_state(folder, "x")
+
+
+def test_a_row_of_another_run_is_named(tmp_path):
+    config, record = _record(tmp_path)
+    other = RunConfig(role="scratch", dataset="digits", seed=8)
+    (record.run_dir / "row.json").write_text(json.dumps({**record.row, "run_id": other.run_id}))
+    with pytest.raises(records.DamagedRecord, match="the row of run .*s8.*, not of this run"):
+        records.load_record(config, tmp_path)

@@ -169,3 +169,16 @@ def test_sweep_rejects_bad_grid_values_before_training(tmp_path, capsys):
     assert not (tmp_path / "runs").exists()
 
 
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(temperatures=[]), "temperatures must hold at least one value"),
+    (dict(alphas=[]), "alphas must hold at least one value"),
+    (dict(seeds=[]), "seeds must be a non-empty list"),
+    (dict(seeds=[0, 0]), r"seeds repeats \[0\]"),
+    (dict(students="mlp:8,8"), "students must be a list of architectures"),
+])
+def test_an_empty_or_repeated_grid_is_refused_before_training(kwargs, match, tmp_path):
+    with pytest.raises(ValueError, match=match):
+        sweep.sweep(DIGITS_DISTILLED, results_dir=tmp_path, progress=False, **kwargs)
+    assert not (tmp_path / "runs").exists()

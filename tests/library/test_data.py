@@ -204,3 +204,64 @@ def test_each_seed_draws_its_own_moons_but_real_datasets_keep_one_split():
     digits = RunConfig(dataset="digits", role="teacher", architecture="mlp:8", val_size=200)
     np.testing.assert_array_equal(data.splits_for(digits).x_val,
                                   data.splits_for(digits.replace(seed=5)).x_val)
+
+
+# -- bad data: named when it is loaded, before any training ------------------------------------
+def _register(name, x_train, y_train):
+    rng = np.random.default_rng(0)
+    x_test, y_test = rng.normal(size=(20, 4)).astype("float32"), np.resize(np.unique(y_train), 20)
+    data.register_dataset(name, ((x_train, y_train), (x_test, y_test)))
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda x, y: (np.where(np.arange(x.size).reshape(x.shape) == 7, np.nan, x), y),
+     "training inputs hold 1 NaN or infinite values"),
+    (lambda x, y: (x, np.zeros_like(y)), "training labels hold 1 class; a classifier needs at least 2"),
+])
+def test_non_finite_inputs_and_a_single_class_are_named_when_loaded(change, match):
+    rng = np.random.default_rng(1)
+    x, y = change(rng.normal(size=(60, 4)).astype("float32"), np.arange(60) % 3)
+    _register("bad_data", x, y)
+    try:
+        with pytest.raises(ValueError, match=match):
+            data.load("bad_data", val_size=6)
+    finally:
+        data.unregister_dataset("bad_data")
+
+
+@pytest.mark.parametrize("val_size", [60, 58, 100, 0.99])
+def test_a_validation_split_that_leaves_nothing_to_train_on_is_refused(val_size):
+    rng = np.random.default_rng(2)
+    _register("small", rng.normal(size=(60, 4)).astype("float32"), np.arange(60) % 3)
+    try:
+        with pytest.raises(ValueError, match=f"val_size={val_size!r} must leave examples"):
+            data.load("small", val_size=val_size)
+        assert len(data.load("small", val_size=6).x_val) == 6
+    finally:
+        data.unregister_dataset("small")
+
+
+def test_a_validation_split_smaller_than_the_classes_or_of_the_wrong_type_is_named():
+    rng = np.random.default_rng(3)
+    _register("tiny_val", rng.normal(size=(60, 4)).astype("float32"), np.arange(60) % 3)
+    try:
+        with pytest.raises(ValueError, match="val_size=1 is too small to hold one example of each"):
+            data.load("tiny_val", val_size=1)
+        with pytest.raises(ValueError, match="val_size must be a number of examples"):
+            data.load("tiny_val", val_size="10")
+    finally:
+        data.unregister_dataset("tiny_val")
+
+
+@pytest.mark.parametrize("y_train, match", [
+    (np.arange(60) % 3 + 1, r"the training part lacks \[0\]"),
+    (np.where(np.arange(60) % 3 == 1, 5, np.arange(60) % 3), r"lacks \[1, 3, 4\]"),
+])
+def test_labels_that_are_not_0_to_k_minus_1_are_named(y_train, match):
+    rng = np.random.default_rng(4)
+    _register("odd_labels", rng.normal(size=(60, 4)).astype("float32"), y_train)
+    try:
+        with pytest.raises(ValueError, match=match):
+            data.load("odd_labels", val_size=6)
+    finally:
+        data.unregister_dataset("odd_labels")

@@ -153,14 +153,17 @@ def test_nan_loss_stops_training_naming_the_run_with_finite_weights(teacher, stu
                                                                     jit_compile):
     # A NaN among the teacher's cached logits (in the second batch of 32) makes the soft loss
     # NaN on any CPU: a NaN input image does not, where oneDNN's kernels let ReLU drop it.
+    # The batches are made by hand: make_dataset refuses the NaN before training, and the
+    # Distiller looks at a dataset's first batch only.
     x, y = toy_data
     logits = compute_teacher_logits(teacher, x)
     logits[40] = np.nan
     distiller = Distiller(student=student, teacher=None, run_name="my-nan-run")
     distiller.compile(optimizer="sgd", jit_compile=jit_compile)
+    batches = tf.data.Dataset.from_tensor_slices((pipeline.with_teacher_logits(x, logits),
+                                                  y)).batch(32)
     with pytest.raises(NonFiniteLossError, match="my-nan-run"):
-        distiller.fit(pipeline.make_dataset(x, y, teacher_logits=logits, batch_size=32),
-                      epochs=3, verbose=0)
+        distiller.fit(batches, epochs=3, verbose=0)
     assert all(np.isfinite(w).all() for w in student.get_weights())
 
 
@@ -275,3 +278,70 @@ def test_misuse_of_models_and_compile_is_explained(student):
         Distiller(student=student).compile(optimizer="adam", loss="mse")
 
 
+
+
+# -- non-finite inputs and negative weights: refused before training, or named when they hide --
+def test_a_nan_pixel_is_refused_before_training_wherever_the_arrays_are_seen(teacher, student,
+                                                                            toy_data):
+    x, y = toy_data
+    x = x.copy()
+    x[5, 3] = np.nan
+    distiller = Distiller(student=student, teacher=teacher)
+    distiller.compile("sgd")
+    before = [w.copy() for w in student.get_weights()]
+    with pytest.raises(ValueError, match="x holds 1 NaN or infinite values"):
+        distiller.fit(x, y, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="x holds 1 NaN"):
+        pipeline.make_dataset(x, y)
+    logits = compute_teacher_logits(teacher, toy_data[0])
+    logits[0, 0] = np.inf
+    with pytest.raises(ValueError, match="teacher_logits holds 1 NaN"):
+        pipeline.make_dataset(toy_data[0], y, teacher_logits=logits)
+    assert all(np.array_equal(a, b) for a, b in zip(before, student.get_weights(), strict=True))
+
+
+def test_a_nan_pixel_past_the_first_batch_stops_training_naming_the_run(teacher, toy_data):
+    # Where the fused MatMul+ReLU maps NaN to 0 going forward, the loss stays finite and only
+    # the weights show it: they are checked at the end of every epoch.
+    x, y = toy_data
+    x = x.copy()
+    x[40] = np.nan
+    student = tiny_mlp(seed=4)
+    distiller = Distiller(student=student, teacher=teacher, run_name="nan-pixel-run")
+    distiller.compile("sgd")
+    batches = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+    with pytest.raises(NonFiniteLossError, match="nan-pixel-run"):
+        distiller.fit(batches, epochs=2, verbose=0)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(sample_weight=-np.ones(96)), "sample_weight must be >= 0"),
+    (dict(class_weight={0: 1.0, 1: -1.0}), "class_weight must be >= 0"),
+    (dict(batch_size=0), "batch_size must be a positive integer"),
+    (dict(epochs=0), "epochs must be a positive integer"),
+    (dict(sample_weight=np.full(96, np.nan)), "sample_weight holds NaN"),
+])
+def test_negative_weights_and_a_zero_batch_are_refused(teacher, student, toy_data, kwargs, match):
+    x, y = toy_data
+    distiller = Distiller(student=student, teacher=teacher)
+    distiller.compile("sgd")
+    with pytest.raises(ValueError, match=match):
+        distiller.fit(x, y, **{"epochs": 1, "verbose": 0, **kwargs})
+
+
+def test_no_examples_is_refused(teacher, student, toy_data):
+    x, y = toy_data
+    distiller = Distiller(student=student, teacher=teacher)
+    distiller.compile("sgd")
+    with pytest.raises(ValueError, match="x holds no examples"):
+        distiller.fit(x[:0], y[:0], epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize("x, pixels, match", [
+    (np.zeros((8, 28, 28, 1), "float32"), 14, "jitter_pixels=14 needs images .* at least 29"),
+    (np.zeros((8, 20), "float32"), 2, r"jitter_pixels=2 needs images .* shape \(8, 20\)"),
+    (np.zeros((8, 28, 28, 1), "float32"), -1, "jitter_pixels must be an integer >= 0"),
+])
+def test_jitter_that_would_blank_or_cannot_shift_the_inputs_is_refused(x, pixels, match):
+    with pytest.raises(ValueError, match=match):
+        pipeline.make_dataset(x, np.zeros(8, "int32"), jitter_pixels=pixels)

@@ -1,9 +1,11 @@
-"""Model builders: parameter counts as their docstrings state them, logits out, spec strings."""
+"""Model builders (the library's and those the experiments register): parameter counts as their
+docstrings state them, logits out, spec strings."""
 
 import re
 
 import pytest
 
+from kd_experiments import johnkorn, pratt2762, tsitsimis
 from kd_utils import models
 
 # (builder, kwargs, the text in its docstring that precedes the count)
@@ -16,14 +18,15 @@ CASES = [
     (models.mlp, dict(hidden=[512], num_classes=26), "784-512-26: "),
     (models.mlp, dict(hidden=[128, 128], input_shape=(2,), num_classes=2), "2-128-128-2: "),
     (models.mnist_cnn, {}, "Parameters: "),
-    (models.conv_dense_teacher, {}, "Parameters: "),
-    (models.emnist_cnn, {}, "Parameters: "),
-    (models.emnist_student, {}, "Parameters: "),
-    (models.cifar_student, {}, "Parameters: "),
-    (models.cifar_student, dict(input_shape=(28, 28, 1)), "; "),
-    (models.alexnet_teacher, {}, "Parameters: "),
-    (models.alexnet_teacher_small, {}, "Parameters: "),
-    (models.moons_mlp, {}, "Parameters: "),
+    # The experiments' own models, registered by their modules
+    (tsitsimis.conv_dense_teacher, {}, "Parameters: "),
+    (johnkorn.emnist_cnn, {}, "Parameters: "),
+    (johnkorn.emnist_student, {}, "Parameters: "),
+    (pratt2762.cifar_student, {}, "Parameters: "),
+    (pratt2762.cifar_student, dict(input_shape=(28, 28, 1)), "; "),
+    (pratt2762.alexnet_teacher, {}, "Parameters: "),
+    (pratt2762.alexnet_teacher_small, {}, "Parameters: "),
+    (tsitsimis.moons_mlp, {}, "Parameters: "),
 ]
 
 
@@ -44,7 +47,7 @@ def test_parameter_count_matches_docstring(builder, kwargs, prefix):
 def test_the_paper_and_issue_counts():
     assert models.mlp([10]).count_params() == 7_960
     assert models.mnist_cnn().count_params() == 64_570
-    assert models.emnist_cnn().count_params() == 3_378_970
+    assert johnkorn.emnist_cnn().count_params() == 3_378_970
 
 
 def test_every_builder_outputs_one_logit_per_class():
@@ -82,10 +85,27 @@ def test_a_registered_builder_is_an_architecture_like_the_built_in_ones():
 
 
 @pytest.mark.parametrize(("name", "builder", "match"), [
-    ("mlp:3", lambda **k: None, "without ':'"),
-    ("", lambda **k: None, "non-empty"),
+    ("mlp:3", lambda **k: None, "must be letters, digits"),
+    ("", lambda **k: None, "must be letters, digits"),
     ("fine", "not callable", "builder must be a callable"),
 ])
 def test_bad_model_registrations_are_refused(name, builder, match):
     with pytest.raises(ValueError, match=match):
         models.register_model(name, builder)
+
+
+def test_a_registered_builder_that_ignores_num_classes_is_refused_before_training():
+    import keras
+
+    def ten_way(input_shape, num_classes):
+        return keras.Sequential([keras.Input(input_shape), keras.layers.Flatten(),
+                                 keras.layers.Dense(10)])
+
+    models.register_model("ten_way", ten_way)
+    try:
+        with pytest.raises(ValueError, match="'ten_way': its builder returned a model with 10 "
+                                             "outputs for 3 classes"):
+            models.build("ten_way", (4,), num_classes=3)
+        assert models.output_width(models.build("ten_way", (4,), num_classes=10)) == 10
+    finally:
+        models.BUILDERS.pop("ten_way")

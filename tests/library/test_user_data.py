@@ -51,8 +51,8 @@ def test_uint8_images_are_scaled_like_the_built_in_ones():
 
 
 @pytest.mark.parametrize(("name", "source", "kwargs", "match"), [
-    ("mnist", None, {}, "new non-empty string"),
-    ("", None, {}, "new non-empty string"),
+    ("mnist", None, {}, "must be a new name"),
+    ("", None, {}, "must be letters, digits"),
     ("ok", None, {"num_classes": 1}, "num_classes must be None or an integer >= 2"),
 ])
 def test_bad_registrations_are_refused(name, source, kwargs, match):
@@ -116,3 +116,15 @@ def test_own_data_and_own_models_run_records_and_a_sweep_end_to_end(blobs, tmp_p
         assert runner.run(teacher, results_dir=tmp_path, verbose=0).trained is False
     finally:
         models.BUILDERS.pop("blob_teacher", None)
+
+
+@pytest.mark.parametrize("name", ["../../../x", "/tmp/abs", "a/b", "x/../../../../m", "", ".hidden",
+                                  "mnist\\evil", "sp ace", None])
+def test_names_are_names_never_paths(name):
+    from kd_utils import models
+
+    with pytest.raises(ValueError, match="register_dataset: name must be letters, digits"):
+        data.register_dataset(name, lambda: None)
+    with pytest.raises(ValueError, match="register_model: name must be letters, digits"):
+        models.register_model(name, lambda **_: None)
+    assert name not in data.known_datasets() and name not in models.BUILDERS
