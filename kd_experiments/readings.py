@@ -85,7 +85,7 @@ def teachers_of(results_dir: Path, rows: pd.DataFrame) -> str:
         " (its second training, `replicate=1`)" if (replicates.fillna(0) == 1).all() else "")
 
 
-def show(name: str, results_dir=REPO / "results") -> None:
+def show(name: str, results_dir=records.COMMITTED_DIR) -> None:
     """Display block `name` in a notebook: its numbers and sentences as Markdown, from the
     committed records (whatever results folder the notebook itself writes to, FAST or not).
     Its figures are left out (the notebook's own cells draw them above it), and so are its

@@ -149,11 +149,20 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kd_lab.notebooks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help="notebook names or prefixes (default: all)")
+    parser.add_argument("--check", type=Path, metavar="RESULTS_DIR", default=None,
+                        help="execute against RESULTS_DIR (a copy of results/), write nothing "
+                        "back, print the cells whose outputs differ and exit 1 if any")
     args = parser.parse_args(argv)
     paths = [p for p in numbered()
              if not args.names or any(p.stem.startswith(n) or p.name == n for n in args.names)]
     if not paths:
         parser.error(f"no notebook matches {args.names}")
+    if args.check is not None:
+        differing = {path.name: differences(path, args.check) for path in paths}
+        for name, cells in differing.items():
+            if cells:
+                print(f"{name}: cells {', '.join(cells)} differ from a fresh execution")
+        return 1 if any(differing.values()) else 0
     for path in paths:
         print(f"executing {path.name} ...", flush=True)
         notebook = execute(path)

@@ -32,6 +32,8 @@ from .config import RunConfig
 REPO_DIR = Path(__file__).resolve().parent.parent
 # `KD_RESULTS_DIR` points the lab at another folder (a copy the notebook tests execute against)
 RESULTS_DIR = Path(os.environ.get("KD_RESULTS_DIR") or REPO_DIR / "results")
+# What the repository ships, whatever `KD_RESULTS_DIR` says: notebooks read committed tables here.
+COMMITTED_DIR = REPO_DIR / "results"
 
 
 @dataclass
@@ -90,9 +92,11 @@ LOGITS_FILES = "logits-*.npz"
 
 
 def inside(folder, *parts: str) -> Path:
-    """`folder/parts...`, refused unless it lies inside `folder`: the lab writes nowhere else."""
-    folder = Path(folder).resolve()
-    path = folder.joinpath(*parts).resolve()
+    """`folder/parts...`, refused unless it lies inside `folder`: the lab writes nowhere else.
+    Checked on the names (`..`, separators, absolute paths), not through symlinks: a run folder
+    may link to a record kept elsewhere."""
+    folder = Path(os.path.abspath(folder))
+    path = Path(os.path.normpath(folder.joinpath(*parts)))
     if folder not in path.parents:
         raise ValueError(f"{'/'.join(parts)!r} would be written outside {folder}: names of "
                          "runs and tables may hold no path separator")
