@@ -135,18 +135,14 @@ def regenerate(results_dir=RESULTS_DIR, repo: Path = REPO, write: bool = True) -
 
     stale = []
     for path in documents(repo):
-        if path.suffix == ".ipynb":
-            names = [n for n in report.notebook_block_names(path) if n not in EXTERNAL_BLOCKS]
-            changed = report.replace_notebook_blocks(path, {n: content(n) for n in names}, write)
-        else:
-            text = path.read_text()
-            names = [n for n in report.block_names(text) if n not in EXTERNAL_BLOCKS]
-            new = text
-            for name in names:
-                new = report.replace_block(new, name, content(name))
-            changed = [n for n in names if report.block(text, n) != report.block(new, n)]
-            if changed and write:
-                path.write_text(new)
+        text = path.read_text()
+        names = [n for n in report.block_names(text) if n not in EXTERNAL_BLOCKS]
+        new = text
+        for name in names:
+            new = report.replace_block(new, name, content(name))
+        changed = [n for n in names if report.block(text, n) != report.block(new, n)]
+        if changed and write:
+            path.write_text(new)
         stale += [f"{path.relative_to(repo)}: {name}" for name in changed]
     return stale
 

@@ -1,9 +1,9 @@
 """Text for people: the one `mean ± spread` formatter, Markdown tables, and generated blocks.
 
 Every number the README or a notebook quotes is rendered from a table, never typed: a
-generated block sits between `<!-- results:NAME -->` and `<!-- /results:NAME -->` markers (in
-the README, or in a notebook's Markdown cell), `replace_block` / `replace_notebook_blocks`
-rewrite it, and a test compares each block with what the tables give.
+generated block of the README sits between `<!-- results:NAME -->` and `<!-- /results:NAME -->`
+markers, `replace_block` rewrites it, and a test compares each block with what the tables
+give. Notebooks hold none (`notebook_block_names` finds any left): they show theirs executed.
 """
 
 from __future__ import annotations
@@ -100,26 +100,3 @@ def notebook_block_names(path) -> list[str]:
     cells = json.loads(Path(path).read_text())["cells"]
     return [name for cell in cells if cell["cell_type"] == "markdown"
             for name in block_names(_cell_text(cell))]
-
-
-def replace_notebook_blocks(path, contents: dict, write: bool = True) -> list[str]:
-    """Put `contents[name]` into each generated block of the notebook at `path`.
-
-    Returns the names whose content changed; writes the notebook (in Jupyter's own JSON
-    layout, so diffs stay small) only if `write` and something changed.
-    """
-    path = Path(path)
-    notebook = json.loads(path.read_text())
-    changed = []
-    for cell in notebook["cells"]:
-        if cell["cell_type"] != "markdown":
-            continue
-        text = _cell_text(cell)
-        for name in block_names(text):
-            if name in contents and block(text, name) != contents[name]:
-                text = replace_block(text, name, contents[name])
-                changed.append(name)
-        cell["source"] = text.splitlines(keepends=True)
-    if changed and write:
-        path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
-    return changed

@@ -58,24 +58,3 @@ def test_a_generated_block_is_found_and_replaced_and_nothing_else_moves():
     assert report.block(text, "missing") is None
     with pytest.raises(ValueError, match="results:missing"):
         report.replace_block(text, "missing", "x")
-
-
-def test_notebook_blocks_are_rewritten_in_their_markdown_cells_only(tmp_path):
-    import json
-
-    cells = [{"cell_type": "markdown", "id": "a", "metadata": {},
-              "source": ["intro\n", "<!-- results:x -->\n", "old\n", "<!-- /results:x -->"]},
-             {"cell_type": "code", "id": "b", "metadata": {}, "execution_count": None,
-              "outputs": [], "source": ["# <!-- results:x -->\n", "# <!-- /results:x -->"]}]
-    path = tmp_path / "n.ipynb"
-    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4,
-                                "nbformat_minor": 5}))
-    assert report.notebook_block_names(path) == ["x"]
-    assert report.replace_notebook_blocks(path, {"x": "new"}, write=False) == ["x"]
-    assert "old" in path.read_text()  # write=False only reports
-    assert report.replace_notebook_blocks(path, {"x": "new"}) == ["x"]
-    notebook = json.loads(path.read_text())
-    assert "".join(notebook["cells"][0]["source"]) == (
-        "intro\n<!-- results:x -->\nnew\n<!-- /results:x -->")
-    assert notebook["cells"][1]["source"] == cells[1]["source"]
-    assert report.replace_notebook_blocks(path, {"x": "new"}) == []  # nothing stale now
