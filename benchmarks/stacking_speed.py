@@ -140,7 +140,8 @@ def large_students(train_limit: int | None, epochs: int, count: int = 4) -> tupl
     return separate, stacked
 
 
-def write_rows(rows, out: Path, setup: str) -> None:
+def write_rows(rows, out: Path, setup: str, owner: str = OWNER) -> None:
+    """Write `rows` to `out`, replacing the earlier rows whose setup starts with `owner`."""
     import platform
 
     import keras
@@ -154,7 +155,7 @@ def write_rows(rows, out: Path, setup: str) -> None:
     table["setup"] = setup
     if out.exists():
         earlier = pd.read_csv(out)
-        table = pd.concat([earlier[~earlier["setup"].str.startswith(OWNER)], table])
+        table = pd.concat([earlier[~earlier["setup"].str.startswith(owner)], table])
     table.to_csv(out, index=False, float_format="%.4g")
 
 

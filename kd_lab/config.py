@@ -31,7 +31,8 @@ EXECUTION_FIELDS = ("jit_compile", "steps_per_execution")
 # Fields added after records were committed: left out of the run id while at their default, so
 # every earlier run id (and record) stays valid.
 LATER_FIELD_DEFAULTS = {"transfer_classes": None, "lr_schedule": "constant", "init_from": None,
-                        "teacher_seeds": None, "monitor": "val_accuracy", "replicate": 0}
+                        "teacher_seeds": None, "monitor": "val_accuracy", "replicate": 0,
+                        "precision": "float32"}
 # What selects the kept epoch and stops early, with the direction that is better.
 MONITORS = {"val_accuracy": "max", "val_loss": "min"}
 
@@ -81,7 +82,11 @@ def execution_defaults(architecture: str) -> tuple[bool, int]:
     made the dropout teacher 2-3 times slower to train (42-55 CPU-s per epoch against 18), so
     other families keep TensorFlow's defaults until measured.
     """
-    return (True, 32) if architecture.startswith("mlp:") else (False, 1)
+    if architecture.startswith("mlp:"):
+        return True, 32
+    # Without XLA, 32 steps per execution halve the dropout teacher's epoch (2.60 -> 1.32 s on
+    # 10,000 images, benchmarks/teacher_speed.py); other families are not measured yet.
+    return False, (32 if architecture == "hinton_teacher" else 1)
 
 
 def _finite(value) -> bool:
@@ -131,6 +136,9 @@ class RunConfig:
     # (Hinton et al. section 2). None: `teacher` alone.
     teacher_seeds: tuple[int, ...] | None = None
     seed: int = 0
+    # "mixed_bfloat16": compute in bfloat16 with float32 weights (1.4-2x faster teachers on
+    # CPUs with bfloat16 units; benchmarks/teacher_speed.py). One precision per table.
+    precision: str = "float32"
     # Which independent training of these settings (0: the first). Training is reproducible
     # only on the machine that ran it and models are not committed: a run whose model is lost
     # and is needed again (a teacher) is trained as another replicate, under a record of its own.
@@ -198,6 +206,8 @@ class RunConfig:
             fail("profile", f"one of {', '.join(PROFILES)}")
         if self.lr_schedule not in LR_SCHEDULES:
             fail("lr_schedule", f"one of {', '.join(LR_SCHEDULES)}")
+        if self.precision not in models.PRECISIONS:
+            fail("precision", f"one of {', '.join(models.PRECISIONS)}")
         if self.monitor not in MONITORS:
             fail("monitor", f"one of {', '.join(MONITORS)}")
         if self.init_from is not None and (

@@ -52,7 +52,8 @@ def inputs_of(config: RunConfig, results_dir, data_dir, verbose):
 
 def build_student(config: RunConfig, splits, initial_weights):
     keras.utils.set_random_seed(config.seed)  # just before building: same seed, same model
-    student = models.build(config.architecture, splits.input_shape, splits.num_classes)
+    student = models.build(config.architecture, splits.input_shape, splits.num_classes,
+                           config.precision)
     if initial_weights is not None:
         student.set_weights(initial_weights)
     return student

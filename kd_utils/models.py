@@ -41,7 +41,9 @@ def mlp(hidden: tuple[int, ...] | list[int], input_shape=MNIST_SHAPE, num_classe
         model.add(layers.Dense(width, activation="relu", kernel_constraint=constraint))
         if dropout:
             model.add(layers.Dropout(dropout))
-    model.add(layers.Dense(num_classes, kernel_constraint=constraint, name="logits"))
+    # float32 logits under mixed precision too: softmax and its gradient need float32's range.
+    model.add(layers.Dense(num_classes, kernel_constraint=constraint, name="logits",
+                           dtype="float32"))
     return model
 
 
@@ -112,8 +114,32 @@ def register_model(name: str, builder) -> None:
     BUILDERS[name] = builder
 
 
-def build(architecture: str, input_shape, num_classes: int) -> keras.Model:
-    """Build a model from an architecture string: a `BUILDERS` key or `mlp:W1,W2,...`."""
+PRECISIONS = ("float32", "mixed_bfloat16")
+
+
+def build(architecture: str, input_shape, num_classes: int,
+          precision: str = "float32") -> keras.Model:
+    """Build a model from an architecture string: a `BUILDERS` key or `mlp:W1,W2,...`.
+
+    `precision` "mixed_bfloat16" computes in bfloat16 and keeps float32 weights (Keras' mixed
+    precision policy, set while the model is built); a model's logits are float32 either way.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        model = _build(architecture, input_shape, num_classes)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    if model.outputs and model.outputs[0].dtype != "float32":
+        raise ValueError(f"architecture {architecture!r} outputs {model.outputs[0].dtype} "
+                         f"logits under precision={precision!r}: give its last layer "
+                         "dtype='float32'")
+    return model
+
+
+def _build(architecture: str, input_shape, num_classes: int) -> keras.Model:
     if architecture.startswith("mlp:"):
         try:
             widths = [int(w) for w in architecture[4:].split(",") if w]

@@ -55,7 +55,9 @@ def test_execution_settings_default_to_the_measured_ones_per_model_family():
     assert (measured.jit_compile, measured.steps_per_execution) == (True, 32)  # an MLP
     hinton = TEACHER.replace(architecture="hinton_teacher", jit_compile=None,
                              steps_per_execution=None)
-    assert (hinton.jit_compile, hinton.steps_per_execution) == (False, 1)  # dropout: no XLA
+    assert (hinton.jit_compile, hinton.steps_per_execution) == (False, 32)  # dropout: no XLA
+    cnn = TEACHER.replace(architecture="mnist_cnn", jit_compile=None, steps_per_execution=None)
+    assert (cnn.jit_compile, cnn.steps_per_execution) == (False, 1)  # not measured
     explicit = TEACHER.replace(jit_compile=False, steps_per_execution=4)
     assert (explicit.jit_compile, explicit.steps_per_execution) == (False, 4)
     assert explicit.run_id == TEACHER.run_id

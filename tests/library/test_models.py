@@ -3,6 +3,9 @@ docstrings state them, logits out, spec strings."""
 
 import re
 
+import keras
+import numpy as np
+
 import pytest
 
 from kd_experiments import johnkorn, pratt2762, tsitsimis
@@ -109,3 +112,13 @@ def test_a_registered_builder_that_ignores_num_classes_is_refused_before_trainin
         assert models.output_width(models.build("ten_way", (4,), num_classes=10)) == 10
     finally:
         models.BUILDERS.pop("ten_way")
+
+
+def test_mixed_precision_computes_in_bfloat16_with_float32_logits_and_leaves_the_policy():
+    model = models.build("hinton_teacher", (28, 28, 1), 10, precision="mixed_bfloat16")
+    hidden = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    assert hidden[0].compute_dtype == "bfloat16" and hidden[0].kernel.dtype == "float32"
+    assert model(np.zeros((2, 28, 28, 1), "float32")).dtype == "float32"
+    assert keras.config.dtype_policy().name == "float32"
+    with pytest.raises(ValueError, match="precision must be one of"):
+        models.build("mlp:10", (28, 28, 1), 10, precision="float16")

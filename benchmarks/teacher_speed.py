@@ -1,0 +1,128 @@
+"""How close does a teacher epoch come to this machine's matmul rate, in each precision?
+
+    python benchmarks/teacher_speed.py            # about 6 minutes on 2 cores
+    python benchmarks/teacher_speed.py --quick    # a smoke run on 5,000 images
+
+Measures in one run, round-robin over `--reps` repetitions (these VMs switch between speeds,
+so each case sees all of them):
+
+- the dense matmul rate of this machine in float32 and in bfloat16, on the teacher's own
+  shapes (batch 128 by 1200 by 1200), as GFLOP/s;
+- one epoch of Hinton et al.'s 784-1200-1200-10 teacher (dropout, max-norm, +-2 pixel jitter,
+  SGD with momentum, batch 128) in float32 and in mixed bfloat16 (`RunConfig.precision`),
+  as the training FLOP rate it reaches (6 x parameters x examples per epoch) and that rate's
+  ratio to the matmul rate of the precision it trains in.
+
+The ratios go to `results/benchmarks.csv` with the machine and versions. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+OWNER = "teacher_speed"  # the `setup` prefix of this script's rows in benchmarks.csv
+
+
+def matmul_gflops(tf, dtype, seconds: float = 3.0) -> float:
+    """GFLOP/s of a (128 x 1200) @ (1200 x 1200) matmul chain, the teacher's hidden layer."""
+    a = tf.random.normal((128, 1200), dtype=tf.float32)
+    b = tf.random.normal((1200, 1200), dtype=tf.float32) / 40
+    a, b = tf.cast(a, dtype), tf.cast(b, dtype)
+
+    @tf.function
+    def chain(x):
+        for _ in range(50):
+            x = tf.matmul(x, b)
+        return x
+
+    chain(a).numpy()  # trace
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        chain(a).numpy()
+        count += 1
+    return count * 50 * 2 * 128 * 1200 * 1200 / (time.perf_counter() - started) / 1e9
+
+
+def teacher_epoch_seconds(precision: str, x, y, epochs: int) -> tuple[float, int]:
+    """Median wall seconds of a teacher epoch after a first (tracing) one, and its parameters."""
+    import keras
+
+    from kd_lab.config import RunConfig
+    from kd_lab.runner import build_student, _compile_and_datasets
+    from kd_utils import data
+    from kd_utils.distiller import Distiller
+
+    config = RunConfig(role="teacher", architecture="hinton_teacher", jitter_pixels=2,
+                       optimizer="sgd", learning_rate=0.05, momentum=0.9, lr_schedule="cosine",
+                       epochs=300, precision=precision, patience=0)
+    splits = data.Splits("mnist", x, y, x[:1000], y[:1000], x[:10], y[:10], num_classes=10)
+    teacher = build_student(config, splits, None)
+    model = Distiller(teacher, None, temperature=config.temperature, alpha=config.alpha)
+    train_ds, _ = _compile_and_datasets(model, config, splits, None, None)
+    times = []
+    for _ in range(epochs + 1):
+        started = time.perf_counter()
+        model.fit(train_ds, epochs=1, verbose=0)
+        times.append(time.perf_counter() - started)
+    keras.backend.clear_session()
+    return sorted(times[1:])[len(times[1:]) // 2], teacher.count_params()
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="5,000 images, 1 epoch per case")
+    parser.add_argument("--reps", type=int, default=2, help="round-robin repetitions")
+    parser.add_argument("--epochs", type=int, default=3, help="measured epochs per case")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import numpy as np
+    import tensorflow as tf
+
+    from stacking_speed import write_rows
+    from kd_utils import data
+
+    splits = data.load("mnist")
+    x, y = splits.x_train, splits.y_train
+    x, y = (x[:5000], y[:5000]) if args.quick else (x[:55000], y[:55000])
+    epochs = 1 if args.quick else args.epochs
+    rates = {"float32": [], "mixed_bfloat16": []}
+    epoch_seconds = {"float32": [], "mixed_bfloat16": []}
+    params = 0
+    for _ in range(args.reps):
+        rates["float32"].append(matmul_gflops(tf, tf.float32))
+        rates["mixed_bfloat16"].append(matmul_gflops(tf, tf.bfloat16))
+        for precision in epoch_seconds:
+            seconds, params = teacher_epoch_seconds(precision, x, y, epochs)
+            epoch_seconds[precision].append(seconds)
+    flop_per_epoch = 6 * params * len(x)
+    rows = []
+    for precision in epoch_seconds:
+        matmul = float(np.median(rates[precision]))
+        seconds = float(np.median(epoch_seconds[precision]))
+        achieved = flop_per_epoch / seconds / 1e9
+        print(f"{precision:>15}: matmul {matmul:7.1f} GFLOP/s; teacher epoch {seconds:6.2f} s "
+              f"({len(x)} images) = {achieved:6.1f} GFLOP/s = {achieved / matmul:.2f} of its "
+              "matmul rate")
+        rows += [{"measure": f"teacher_epoch_{precision}", "kind": "fraction_of_matmul_rate",
+                  "value": achieved / matmul, "min_wall_seconds_per_epoch": seconds},
+                 {"measure": f"matmul_{precision}", "kind": "gflops", "value": matmul}]
+    speedup = np.median(epoch_seconds["float32"]) / np.median(epoch_seconds["mixed_bfloat16"])
+    print(f"mixed bfloat16 trains a teacher epoch {speedup:.2f}x as fast as float32")
+    rows.append({"measure": "teacher_epoch_float32_over_mixed_bfloat16", "kind": "wall_ratio",
+                 "value": float(speedup)})
+    if not args.quick:
+        write_rows(rows, REPO / "results" / "benchmarks.csv",
+                   f"{OWNER}: MNIST {len(x)} training images, batch 128, hinton_teacher, "
+                   f"+-2 px jitter, SGD momentum 0.9; {args.reps} reps x {epochs} epochs",
+                   owner=OWNER)
+
+
+if __name__ == "__main__":
+    main()
