@@ -135,8 +135,9 @@ class Bench:
         return self.timed_fit(model, self.dataset())
 
     def ours(self, cached=True, ours_settings=True):
-        model = self.kd.distiller.Distiller(self.student(), None if cached else self.teacher,
-                                         temperature=20.0, alpha=0.1)
+        model = self.kd.distiller.Distiller(student=self.student(),
+                                            teacher=None if cached else self.teacher,
+                                            temperature=20.0, alpha=0.1)
         model.compile("adam", **self.settings(ours_settings))
         return self.timed_fit(model, self.dataset(self.logits if cached else None))
 
@@ -148,6 +149,17 @@ class Bench:
                       student_loss_fn=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       distillation_loss_fn=keras.losses.KLDivergence(), alpha=0.1, temperature=20)
         return self.timed_fit(model, self.x, self.y, batch_size=BATCH_SIZE)
+
+    def keras_distillation(self, ours_settings=True):
+        """keras.distillation.Distiller on the same work: teacher every batch, T^2 * KL."""
+        keras = self.keras
+        model = keras.distillation.Distiller(
+            teacher=self.teacher, student=self.student(), student_loss_weight=0.1,
+            distillation_losses=keras.distillation.LogitsDistillation(
+                temperature=20.0, loss=keras.losses.KLDivergence()))
+        model.compile("adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"], **self.settings(ours_settings))
+        return self.timed_fit(model, self.dataset())
 
     def matmul_rate(self, n=1024, reps=20):
         tf = self.tf
@@ -188,6 +200,10 @@ CASES = {
     "distiller_cached": lambda b: b.ours(cached=True),
     "distiller_cached_tf_defaults": lambda b: b.ours(cached=True, ours_settings=False),
     "distiller_teacher_every_batch": lambda b: b.ours(cached=False),
+    "distiller_teacher_every_batch_tf_defaults": lambda b: b.ours(cached=False,
+                                                                  ours_settings=False),
+    "keras_distillation": lambda b: b.keras_distillation(),
+    "keras_distillation_tf_defaults": lambda b: b.keras_distillation(ours_settings=False),
     "keras_example_distiller": lambda b: b.keras_example(),
 }
 
@@ -296,6 +312,11 @@ def main(argv=None) -> int:
             med["distiller_cached"] / med["plain_student"],
         "ours with teacher every batch / Keras-example distiller (target <= 0.5)":
             med["distiller_teacher_every_batch"] / med["keras_example_distiller"],
+        "ours with teacher every batch / keras.distillation, our settings (target <= 1.0)":
+            med["distiller_teacher_every_batch"] / med["keras_distillation"],
+        "ours with teacher every batch / keras.distillation, TF defaults (target <= 1.0)":
+            med["distiller_teacher_every_batch_tf_defaults"]
+            / med["keras_distillation_tf_defaults"],
         "ours cached (the sweep's default) / Keras-example distiller (target <= 0.5)":
             med["distiller_cached"] / med["keras_example_distiller"],
         "student FLOP rate / dense matmul rate (target >= 0.70)":
@@ -329,9 +350,9 @@ def main(argv=None) -> int:
     table["setup"] = (f"MNIST {len(bench.x)} training images, batch {BATCH_SIZE}, student "
                       f"{STUDENT}, teacher {TEACHER}; {args.reps} reps x {args.epochs} epochs")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    if args.out.exists():  # keep the other benchmark's rows (benchmarks/stacking_speed.py)
+    if args.out.exists():  # keep the other benchmarks' rows (stacking_speed, teacher_speed)
         earlier = pd.read_csv(args.out)
-        table = pd.concat([table, earlier[earlier["setup"].str.startswith("stacking")]])
+        table = pd.concat([table, earlier[~earlier["setup"].str.startswith("MNIST")]])
     table.to_csv(args.out, index=False, float_format="%.4g")
     print()
     for name, value in ratios.items():

@@ -129,7 +129,7 @@ def large_students(train_limit: int | None, epochs: int, count: int = 4) -> tupl
         keras.utils.set_random_seed(seed)
         return models.build(LARGE, splits.input_shape, 10)
 
-    separate = sum(timed(distiller.Distiller(student(seed), None, t, a),
+    separate = sum(timed(distiller.Distiller(student=student(seed), temperature=t, alpha=a),
                          pipeline.make_dataset(splits.x_train, splits.y_train, logits, 128,
                                                shuffle=True, seed=seed))
                    for seed, (t, a) in enumerate(cells))

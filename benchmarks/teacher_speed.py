@@ -55,7 +55,7 @@ def teacher_epoch_seconds(precision: str, x, y, epochs: int) -> tuple[float, int
     import keras
 
     from kd_lab.config import RunConfig
-    from kd_lab.runner import build_student, _compile_and_datasets
+    from kd_lab.runner import _compile_and_datasets, build_student
     from kd_utils import data
     from kd_utils.distiller import Distiller
 
@@ -64,7 +64,7 @@ def teacher_epoch_seconds(precision: str, x, y, epochs: int) -> tuple[float, int
                        epochs=300, precision=precision, patience=0)
     splits = data.Splits("mnist", x, y, x[:1000], y[:1000], x[:10], y[:10], num_classes=10)
     teacher = build_student(config, splits, None)
-    model = Distiller(teacher, None, temperature=config.temperature, alpha=config.alpha)
+    model = Distiller(student=teacher, temperature=config.temperature, alpha=config.alpha)
     train_ds, _ = _compile_and_datasets(model, config, splits, None, None)
     times = []
     for _ in range(epochs + 1):
@@ -84,8 +84,8 @@ def main(argv=None) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import numpy as np
     import tensorflow as tf
-
     from stacking_speed import write_rows
+
     from kd_utils import data
 
     splits = data.load("mnist")

@@ -162,8 +162,9 @@ def run(config: RunConfig, results_dir=RESULTS_DIR, force: bool = False, data_di
         announce_training(config, len(splits.x_train), why)
         started = time.perf_counter()
         student = build_student(config, splits, initial_weights)
-        distiller = Distiller(student, live_teacher, temperature=config.temperature,
-                              alpha=config.alpha, run_name=config.run_id)
+        distiller = Distiller(student=student, teacher=live_teacher,
+                              temperature=config.temperature, alpha=config.alpha,
+                              run_name=config.run_id)
         train_ds, val_ds = _compile_and_datasets(distiller, config, splits, live_teacher,
                                                  cached)
     if needs_our_distribution(strategy):

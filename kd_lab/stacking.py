@@ -105,6 +105,7 @@ class StackedDistiller(keras.Model):
         self.tracks_soft = [self.soft_targets and float(a) < 1.0 for a in alphas]
         names = ["loss", "student_loss", "accuracy"]
         names += ["distillation_loss", "kl_divergence", "teacher_agreement"] * any(self.tracks_soft)
+        names.append("total_loss")  # the Distiller's (keras.distillation's name for the total)
         self.sums = {name: _Sums(name, count) for name in names}
         self.total_tracker = keras.metrics.Mean(name="loss")
         self.students = [_Member(self.stack, k) for k in range(count)]
@@ -176,11 +177,13 @@ class StackedDistiller(keras.Model):
         # Losses as Keras tracks a loss (batch means weighted by batch size); accuracy and
         # agreement as counts over examples, as Keras' accuracy metric counts them.
         self.sums["loss"].update_state(terms.total * batch, batch)
+        self.sums["total_loss"].update_state(terms.total * batch, batch)
         self.sums["student_loss"].update_state(terms.hard * batch, batch)
         self.sums["accuracy"].update_state(tf.reduce_sum(matches, axis=0), batch)
         if "teacher_agreement" in self.sums:
             self.sums["distillation_loss"].update_state(terms.soft * batch, batch)
-            self.sums["kl_divergence"].update_state(terms.kl * batch, batch)
+            self.sums["kl_divergence"].update_state(terms.details["kl_divergence"] * batch,
+                                                    batch)
             same = tf.equal(tf.argmax(teacher_logits, axis=-1, output_type=tf.int32), predicted)
             self.sums["teacher_agreement"].update_state(
                 tf.reduce_sum(tf.cast(same, tf.float32), axis=0), batch)
@@ -237,14 +240,15 @@ def stacked_terms(labels, teacher_logits, student_logits, temperatures,
         logits=tf.reshape(logits, [-1, tf.shape(logits)[-1]]))
     hard = tf.reduce_mean(tf.reshape(per_example, tf.shape(labels)), axis=0)
     if teacher_logits is None:
-        return losses.DistillationTerms(hard, hard, None, None)
+        return losses.DistillationTerms(hard, hard, None, {})
     scale = temperatures[None, :, None]
     teacher_log_probs = tf.nn.log_softmax(tf.cast(teacher_logits, tf.float32) / scale)
     student_log_probs = tf.nn.log_softmax(logits / scale)
     kl = tf.reduce_mean(tf.reduce_sum(
         tf.exp(teacher_log_probs) * (teacher_log_probs - student_log_probs), axis=-1), axis=0)
     soft = kl * temperatures**2
-    return losses.DistillationTerms(alphas * hard + (1.0 - alphas) * soft, hard, soft, kl)
+    return losses.DistillationTerms(alphas * hard + (1.0 - alphas) * soft, hard, soft,
+                                    {"kl_divergence": kl})
 
 
 def without_loss_or_metrics(kwargs: dict, owner: str) -> dict:

@@ -1,7 +1,9 @@
-"""`Distiller(keras.Model)`: train a student on alpha * hard-label loss + (1 - alpha) * soft loss.
+"""`Distiller(keras.Model)`: train a student on alpha * hard-label loss + (1 - alpha) * its
+distillation losses.
 
-Follows Hinton, Vinyals & Dean (2015) and the Keras knowledge-distillation example; the loss
-math lives in `losses.py` and this class only combines it. The teacher runs with
+Follows Hinton, Vinyals & Dean (2015), the Keras knowledge-distillation example and
+`keras.distillation`; the losses are objects of `losses.py` (Hinton's by default) and this
+class only combines them. The teacher runs with
 `training=False`, outside the gradient tape and frozen, or not at all when a batch carries
 cached teacher logits in its inputs (`pipeline.with_teacher_logits`). With `teacher=None` and
 `alpha=1` the same class trains a student from scratch on hard labels, so every run shares one
@@ -19,7 +21,7 @@ import tensorflow as tf
 from . import losses
 from .callbacks import set_monitor_modes
 from .distribute import apply_if_finite, for_keras_reduction, per_replica_share, spans_workers
-from .losses import check_alpha, check_temperature
+from .losses import HintonKD, as_loss, check_alpha
 from .models import output_width, outputs_probabilities
 from .pipeline import check_finite, check_labels, split_inputs
 
@@ -39,6 +41,16 @@ def refuse_probabilities(outputs, who: str, fix: str = "remove its final softmax
         raise ValueError(f"{who} gives probabilities (rows sum to 1), not logits: {fix}")
 
 
+def check_same_inputs(teacher, student) -> None:
+    """Raise unless built teacher and student take inputs of one shape (unbuilt: not known)."""
+    shapes = [tuple(m.inputs[0].shape[1:]) if getattr(m, "inputs", None) else None
+              for m in (teacher, student)]
+    if None not in shapes and shapes[0] != shapes[1]:
+        raise ValueError(f"teacher {teacher.name!r} takes inputs of shape {shapes[0]} but "
+                         f"student {student.name!r} takes {shapes[1]}: both read the same "
+                         "batches")
+
+
 def check_same_width(teacher_width: int, student_width: int, who: str = "teacher") -> None:
     """Raise unless the teacher (or its cached logits) and the student give as many logits."""
     if teacher_width != student_width:
@@ -47,9 +59,13 @@ def check_same_width(teacher_width: int, student_width: int, who: str = "teacher
 
 
 def check_model(model, role: str) -> None:
-    """Raise unless `model` is a keras.Model that outputs logits (no final softmax)."""
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"{role} must be a keras.Model, got {type(model).__name__}")
+    """Raise unless `model` is a keras.Model with one output of logits (no final softmax)."""
+    if not isinstance(model, keras.Model):  # ValueError, as keras.distillation raises
+        raise ValueError(f"{role} must be a keras.Model, got {type(model).__name__}")
+    if len(getattr(model, "outputs", None) or ()) > 1:
+        raise ValueError(f"{role} {model.name!r} has {len(model.outputs)} outputs; the "
+                         "Distiller needs one output of logits: pass keras.Model(model.inputs, "
+                         "model.outputs[i]) for the output to distil")
     if outputs_probabilities(model):
         raise ValueError(f"{role} {model.name!r} ends in softmax: it outputs probabilities, but "
                          "the Distiller needs logits. Remove the final softmax activation.")
@@ -127,24 +143,31 @@ class NonFiniteLossError(FloatingPointError):
 class RunningTerms:
     """Epoch means of one student's loss terms, accuracy and agreement with the teacher.
 
+    `details` names each distillation loss's own terms (Hinton's: "kl_divergence");
     `prefix` names them apart when several students train in one model (the lab's stacks).
     """
 
-    def __init__(self, soft: bool, prefix: str = ""):
+    def __init__(self, soft: bool, prefix: str = "", details=("kl_divergence",),
+                 agreement: bool | None = None):
         mean = keras.metrics.Mean
         self.soft = soft
+        self.agree = soft if agreement is None else agreement
         self.loss = mean(name=f"{prefix}loss")
         self.hard = mean(name=f"{prefix}student_loss")
         self.accuracy = keras.metrics.SparseCategoricalAccuracy(name=f"{prefix}accuracy")
         self.metrics = [self.loss, self.hard]
+        self.details = {}
         if soft:
             self.soft_loss = mean(name=f"{prefix}distillation_loss")
-            self.kl = mean(name=f"{prefix}kl_divergence")
-            self.agreement = mean(name=f"{prefix}teacher_agreement")
-            self.metrics += [self.soft_loss, self.kl]
+            self.details = {name: mean(name=f"{prefix}{name}") for name in details}
+            self.metrics += [self.soft_loss, *self.details.values()]
         self.metrics.append(self.accuracy)
-        if soft:
+        if self.agree:
+            self.agreement = mean(name=f"{prefix}teacher_agreement")
             self.metrics.append(self.agreement)
+        # keras.distillation's name for the total, beside Keras' own "loss"
+        self.total = mean(name=f"{prefix}total_loss")
+        self.metrics.append(self.total)
 
     def update(self, y, loss, terms: losses.DistillationTerms, teacher_logits, student_logits,
                sample_weight=None):
@@ -152,11 +175,14 @@ class RunningTerms:
         # accuracy and agreement as Keras' compiled metrics, weighted per example.
         batch = tf.cast(tf.shape(student_logits)[0], tf.float32)
         self.loss.update_state(loss, sample_weight=batch)
+        self.total.update_state(loss, sample_weight=batch)
         self.hard.update_state(terms.hard, sample_weight=batch)
         self.accuracy.update_state(y, student_logits, sample_weight=sample_weight)
         if self.soft:
             self.soft_loss.update_state(terms.soft, sample_weight=batch)
-            self.kl.update_state(terms.kl, sample_weight=batch)
+            for name, tracker in self.details.items():
+                tracker.update_state(terms.details[name], sample_weight=batch)
+        if self.agree and teacher_logits is not None:
             weight = batch if sample_weight is None else tf.reduce_sum(
                 tf.cast(sample_weight, tf.float32))
             self.agreement.update_state(
@@ -164,68 +190,167 @@ class RunningTerms:
                 sample_weight=weight)
 
 
-class Distiller(keras.Model):
-    """A student trained on `alpha * hard + (1 - alpha) * T^2 * KL(teacher_T || student_T)`.
+POSITIONAL_MESSAGE = (
+    "Distiller takes student= and teacher= by keyword: keras.distillation.Distiller takes "
+    "(teacher, student) in that order and this lab's took (student, teacher), so a positional "
+    "call would silently swap the roles. Write Distiller(student=..., teacher=..., ...).")
+COMPILE_KEYWORDS = {
+    "student_loss_fn": "the hard-label loss is always cross-entropy on logits; drop it",
+    "distillation_loss_fn": "pass losses=[losses.HintonKD(temperature)] (or another loss "
+                            "object) to the Distiller's constructor",
+    "alpha": "pass alpha=... (the weight of the hard-label loss) to the constructor",
+    "temperature": "pass temperature=... to the constructor (or to the loss object)",
+}
 
-    **alpha weights the hard-label loss** (cross-entropy with the labels, at T = 1); 1 - alpha
-    weights the soft loss (the teacher's softened outputs at temperature T). This is the
-    convention of the Keras example and of `keras.distillation.Distiller`'s
-    `student_loss_weight`. Hinton et al. put a "considerably lower weight" on the hard loss,
+
+def _one_of(ours, theirs, our_name: str, their_name: str):
+    # keras.distillation's keyword is understood as ours; giving both is ambiguous.
+    if ours is not None and theirs is not None:
+        raise ValueError(f"give {our_name} or keras.distillation's {their_name}, not both")
+    return theirs if ours is None else ours
+
+
+def _weights(weights, count: int) -> list[float]:
+    if weights is None:
+        return [1.0] * count
+    weights = list(weights) if not isinstance(weights, (int, float)) else [weights]
+    if len(weights) != count:
+        raise ValueError(f"loss_weights has {len(weights)} weights for {count} losses: give "
+                         "one weight per loss")
+    for weight in weights:
+        if isinstance(weight, bool) or not isinstance(weight, (int, float, np.number)) or not (
+                np.isfinite(weight) and weight >= 0):
+            raise ValueError(f"loss_weights must be finite numbers >= 0; got {weights!r}")
+    return [float(w) for w in weights]
+
+
+class Distiller(keras.Model):
+    """A student trained on `alpha * hard + (1 - alpha) * sum_i(weight_i * loss_i)`.
+
+    **alpha weights the hard-label loss** (cross-entropy with the labels, at T = 1); the
+    distillation losses share 1 - alpha. By default there is one, Hinton et al.'s
+    `losses.HintonKD(temperature)`: T^2 * KL(teacher_T || student_T), so
+    `Distiller(student=..., teacher=..., temperature=20, alpha=0.1)` is Hinton KD. This is the
+    convention of the Keras example and of `keras.distillation.Distiller`, whose keywords
+    (`distillation_losses`, `distillation_loss_weights`, `student_loss_weight`) and loss
+    objects work here too. Hinton et al. put a "considerably lower weight" on the hard loss,
     so alpha = 0.1 at T = 20 is a good MNIST start.
 
     Args:
-        student: the model that learns; outputs logits.
+        student: the model that learns; outputs logits. Keyword only.
         teacher: a trained model that outputs logits. It is frozen and run with
-            `training=False`. None when every batch carries cached teacher logits, or, with
-            `alpha=1`, to train the student from scratch.
-        temperature: T > 0 applied to both teacher and student logits in the soft loss.
-        alpha: weight of the hard-label loss, in [0, 1].
+            `training=False`. None when every batch carries cached teacher logits, or to train
+            the student from scratch (`alpha=1`) or with losses that need no teacher.
+        temperature: T > 0 of the default Hinton loss (20 when not given); with `losses`,
+            each loss object carries its own.
+        alpha: weight of the hard-label loss, in [0, 1] (0.1 when not given; keras.distillation's
+            0.5 when its keywords are used).
+        losses: distillation loss objects (`losses.HintonKD`, `DecoupledKD`, `HintLoss`,
+            `LabelSmoothing`, one's own `losses.DistillationLoss`, or keras.distillation's).
+        loss_weights: one weight >= 0 per loss (default 1 each).
         run_name: named in errors (a NaN loss, say); defaults to the model's name.
 
-    Training history, for training and with a `val_` prefix for validation: `loss` (the total),
-    `student_loss` (hard), `distillation_loss` (T^2 * KL), `kl_divergence` (without T^2),
-    `accuracy` (the student's) and `teacher_agreement` (student argmax == teacher argmax).
-    The soft terms are absent when there is no teacher and alpha = 1.
+    Training history, for training and with a `val_` prefix for validation: `loss` and
+    `total_loss` (the total), `student_loss` (hard), `distillation_loss` (the weighted
+    distillation losses), each loss's own terms (Hinton's `kl_divergence`, without T^2),
+    `accuracy` (the student's) and `teacher_agreement` (student argmax == teacher argmax). The
+    distillation terms are absent when alpha = 1 and no loss has a teacher.
     """
 
-    def __init__(self, student: keras.Model, teacher: keras.Model | None = None,
-                 temperature: float = 20.0, alpha: float = 0.1, run_name: str | None = None,
-                 **kwargs):
+    def __init__(self, *args, student=None, teacher=None, temperature=None, alpha=None,
+                 losses=None, loss_weights=None, run_name: str | None = None,
+                 distillation_losses=None, distillation_loss_weights=None,
+                 student_loss_weight=None, **kwargs):
+        if args:
+            raise TypeError(POSITIONAL_MESSAGE)
+        if keras.backend.backend() != "tensorflow":
+            raise ValueError(f"Distiller runs on the TensorFlow backend only (Keras backend is "
+                             f"{keras.backend.backend()!r}): set KERAS_BACKEND=tensorflow")
+        keras_keywords = distillation_losses is not None or student_loss_weight is not None
+        losses_given = _one_of(losses, distillation_losses, "losses", "distillation_losses")
+        loss_weights = _one_of(loss_weights, distillation_loss_weights, "loss_weights",
+                               "distillation_loss_weights")
+        alpha = _one_of(alpha, student_loss_weight, "alpha", "student_loss_weight")
         super().__init__(**kwargs)
-        self.temperature = check_temperature(temperature)
-        self.alpha = check_alpha(alpha)
+        if losses_given is None:
+            objects = [HintonKD(20.0 if temperature is None else temperature)]
+        elif temperature is not None:
+            raise ValueError("temperature is the default Hinton loss's: with losses=..., give "
+                             "each loss object its own (losses.HintonKD(temperature=...))")
+        else:
+            given = losses_given if isinstance(losses_given, (list, tuple)) else [losses_given]
+            if not given:
+                raise ValueError("losses must hold at least one loss object")
+            objects = [as_loss(loss) for loss in given]
+        self.alpha = check_alpha((0.5 if keras_keywords else 0.1) if alpha is None else alpha)
+        self.distillation_losses = objects
+        self.loss_weights = _weights(loss_weights, len(objects))
         check_model(student, "student")
         if teacher is not None:
             check_model(teacher, "teacher")
             if teacher is student:
                 raise ValueError("teacher and student are the same model object: distil into a "
                                  "fresh copy (keras.models.clone_model) instead")
+            check_same_inputs(teacher, student)
             widths = output_width(teacher), output_width(student)
             if None not in widths:
                 check_same_width(*widths)
             teacher.trainable = False
+        for loss in objects:
+            loss.build(teacher, student)
         self.student = student
         self.teacher = teacher
+        # Layers the losses train with the student (a hint's projection), tracked by Keras.
+        self.loss_layers = [layer for loss in objects for layer in loss.layers]
+        self.features = _feature_models(objects, teacher, student)
         self.run_name = run_name or self.name
+        self.needs_teacher = any(loss.needs_teacher for loss in objects) and self.alpha < 1.0
         # Without a teacher and with alpha = 1 there is nothing soft to report.
         self.uses_soft_targets = teacher is not None or self.alpha < 1.0
-        self.running = RunningTerms(soft=self.uses_soft_targets)
+        details = [name for loss in objects for name in loss.details]
+        if len(set(details)) < len(details):  # two losses of a kind: name terms by position
+            details = [f"{name}_{i + 1}" for i, loss in enumerate(objects)
+                       for name in loss.details]
+        self.detail_names = details
+        self.running = RunningTerms(soft=self.uses_soft_targets, details=details,
+                                    agreement=self.uses_soft_targets and (
+                                        teacher is not None or self.needs_teacher))
         self._trackers = self.running.metrics
         # Built when its models are, as a plain model is after its first call, so that
         # ModelCheckpoint and BackupAndRestore can save and load its weights before fit.
         self.built = bool(student.built and (teacher is None or teacher.built))
+
+    @property
+    def student_loss_weight(self) -> float:
+        """keras.distillation's name for alpha."""
+        return self.alpha
+
+    @property
+    def temperature(self) -> float | None:
+        """T of the one Hinton loss (the shorthand's), else None."""
+        first = self.distillation_losses[0]
+        return first.temperature if (len(self.distillation_losses) == 1
+                                     and isinstance(first, HintonKD)) else None
 
     # -- Keras plumbing -------------------------------------------------------------------
     def compile(self, optimizer="adam", metrics=None, **kwargs):
         """Like `keras.Model.compile`, without `loss` (the Distiller defines its own).
 
         The student's accuracy is always tracked; other `metrics` are computed on the
-        student's logits against the labels.
+        student's logits against the labels. keras.distillation's
+        `loss="sparse_categorical_crossentropy"` is accepted: it names the hard loss the
+        Distiller computes anyway (from logits); the keras-io example's compile keywords are
+        refused with where they go.
         """
-        if kwargs.get("loss") is not None:
+        for keyword, where in COMPILE_KEYWORDS.items():
+            if keyword in kwargs:
+                raise ValueError(f"Distiller.compile: {keyword} is not a compile argument here: "
+                                 f"{where}")
+        loss = kwargs.pop("loss", None)
+        if loss is not None and not _is_sparse_cross_entropy(loss):
             raise ValueError("Distiller.compile takes no loss: it always minimises alpha * hard "
-                             "+ (1 - alpha) * soft (set temperature and alpha in the constructor)")
-        kwargs.pop("loss", None)
+                             "+ (1 - alpha) * its distillation losses (set them and alpha in the "
+                             "constructor)")
         extra = [m for m in (metrics or []) if m not in _ACCURACY_NAMES]
         super().compile(optimizer=optimizer, metrics=extra or None, **kwargs)
 
@@ -270,21 +395,41 @@ class Distiller(keras.Model):
         return x, y, cached_logits, sample_weight
 
     def teacher_outputs(self, x, cached_logits):
+        """The teacher's logits (and hidden layers the losses read), frozen; None without one."""
         if cached_logits is not None:
-            return tf.stop_gradient(cached_logits)
+            return {"logits": tf.stop_gradient(cached_logits)}
         if self.teacher is None:
             return None
-        return tf.stop_gradient(self.teacher(x, training=False))
+        model = self.features[0] or self.teacher
+        outputs = model(x, training=False)
+        return tf.nest.map_structure(tf.stop_gradient, outputs if isinstance(outputs, dict)
+                                     else {"logits": outputs})
 
-    def loss_terms(self, y, teacher_logits, student_logits,
+    def student_outputs(self, x, training):
+        """The student's logits, and the hidden layers the losses read."""
+        outputs = (self.features[1] or self.student)(x, training=training)
+        return outputs if isinstance(outputs, dict) else {"logits": outputs}
+
+    def loss_terms(self, y, teacher_outputs, student_outputs,
                    sample_weight=None) -> losses.DistillationTerms:
-        if teacher_logits is None:
-            hard = losses.hard_label_loss(y, student_logits, sample_weight)
-            return losses.DistillationTerms(hard, hard, None, None)
-        return losses.distillation_terms(y, teacher_logits, student_logits, self.temperature,
-                                         self.alpha, sample_weight)
+        """alpha * hard + (1 - alpha) * the weighted distillation losses, with every term."""
+        student_logits = student_outputs["logits"]
+        hard = losses.hard_label_loss(y, student_logits, sample_weight)
+        if not self.uses_soft_targets:
+            return losses.DistillationTerms(hard, hard, None, {})
+        soft, details = 0.0, []
+        for loss, weight in zip(self.distillation_losses, self.loss_weights, strict=True):
+            value = loss.compute(y, None if teacher_outputs is None
+                                 else teacher_outputs[loss.teacher_layer or "logits"],
+                                 student_outputs[loss.student_layer or "logits"], sample_weight)
+            soft += weight * value
+            details += loss.describe(value).values()
+        return losses.DistillationTerms(self.alpha * hard + (1.0 - self.alpha) * soft, hard,
+                                        soft, dict(zip(self.detail_names, details, strict=True)))
 
-    def _update_metrics(self, x, y, loss, terms, teacher_logits, student_logits, sample_weight):
+    def _update_metrics(self, x, y, loss, terms, teacher_outputs, student_logits,
+                        sample_weight):
+        teacher_logits = None if teacher_outputs is None else teacher_outputs["logits"]
         self.running.update(y, loss, terms, teacher_logits, student_logits, sample_weight)
         return for_keras_reduction(self.compute_metrics(x, y, student_logits,
                                                         sample_weight=sample_weight))
@@ -292,26 +437,27 @@ class Distiller(keras.Model):
     def train_step(self, data):
         x, y, cached_logits, sample_weight = self.unpack(data)
         # Outside the tape: the teacher is a fixed target, never differentiated.
-        teacher_logits = self.teacher_outputs(x, cached_logits)
+        teacher_outputs = self.teacher_outputs(x, cached_logits)
+        variables = self.student.trainable_variables + [
+            v for layer in self.loss_layers for v in layer.trainable_variables]
         with tf.GradientTape() as tape:
-            student_logits = self.student(x, training=True)
-            terms = self.loss_terms(y, teacher_logits, student_logits, sample_weight)
+            student_outputs = self.student_outputs(x, training=True)
+            terms = self.loss_terms(y, teacher_outputs, student_outputs, sample_weight)
             loss = terms.total
             if self.student.losses:  # weight regularisers of the student
                 loss += tf.add_n(self.student.losses)
             replica_loss = per_replica_share(loss)
-        variables = self.student.trainable_variables
         apply_if_finite(self.optimizer, loss, tape.gradient(replica_loss, variables), variables)
-        return self._update_metrics(x, y, loss, terms, teacher_logits, student_logits,
-                                    sample_weight)
+        return self._update_metrics(x, y, loss, terms, teacher_outputs,
+                                    student_outputs["logits"], sample_weight)
 
     def test_step(self, data):
         x, y, cached_logits, sample_weight = self.unpack(data)
-        teacher_logits = self.teacher_outputs(x, cached_logits)
-        student_logits = self.student(x, training=False)
-        terms = self.loss_terms(y, teacher_logits, student_logits, sample_weight)
-        return self._update_metrics(x, y, terms.total, terms, teacher_logits, student_logits,
-                                    sample_weight)
+        teacher_outputs = self.teacher_outputs(x, cached_logits)
+        student_outputs = self.student_outputs(x, training=False)
+        terms = self.loss_terms(y, teacher_outputs, student_outputs, sample_weight)
+        return self._update_metrics(x, y, terms.total, terms, teacher_outputs,
+                                    student_outputs["logits"], sample_weight)
 
     # -- checks before training ------------------------------------------------------------
     def check_inputs(self, x, y=None, argument: str = "x") -> None:
@@ -328,6 +474,11 @@ class Distiller(keras.Model):
         width = student_out.shape[-1]
         refuse_probabilities(student_out, f"student {self.student.name!r}")
         check_labels(labels, width, argument=f"labels in {argument}")
+        feature_losses = [loss for loss in self.distillation_losses if loss.uses_features()]
+        if cached is not None and feature_losses:
+            raise ValueError(f"{feature_losses[0]!r} reads the teacher's hidden layers, which "
+                             f"cached teacher_logits in {argument} cannot carry: pass teacher=... "
+                             "and batches without cached logits (the teacher runs every batch)")
         if cached is not None:
             who = f"cached teacher_logits in {argument}"
             check_same_width(cached.shape[-1], width, who)
@@ -336,9 +487,10 @@ class Distiller(keras.Model):
             teacher_out = np.asarray(self.teacher(xb[:256], training=False))
             check_same_width(teacher_out.shape[-1], width)
             refuse_probabilities(teacher_out, f"teacher {self.teacher.name!r}")
-        elif self.alpha < 1.0:
-            raise ValueError(f"{argument}: alpha={self.alpha} needs soft targets, but there is no "
-                             "teacher and the batches carry no cached teacher_logits")
+        elif self.needs_teacher:
+            raise ValueError(f"{argument}: alpha={self.alpha} with {self.distillation_losses} "
+                             "needs soft targets, but there is no teacher and the batches carry "
+                             "no cached teacher_logits")
 
     def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
         # A tf.distribute dataset is checked by whoever distributed it (`runs.run`): looking
@@ -367,6 +519,29 @@ class Distiller(keras.Model):
         callbacks.insert(0, StopOnNonFiniteLoss(self.run_name))
         return super().fit(x, y, *args, validation_data=validation_data, callbacks=callbacks,
                            **kwargs)
+
+
+def _is_sparse_cross_entropy(loss) -> bool:
+    return loss in ("sparse_categorical_crossentropy", keras.losses.sparse_categorical_crossentropy
+                    ) or isinstance(loss, keras.losses.SparseCategoricalCrossentropy)
+
+
+def _feature_models(objects, teacher, student):
+    """(teacher, student) models that output {"logits", and each hidden layer a loss reads},
+    or None for a model whose logits are all the losses need."""
+    built = []
+    for role, model in (("teacher", teacher), ("student", student)):
+        names = sorted({getattr(loss, f"{role}_layer") for loss in objects} - {None})
+        if not names or model is None:
+            built.append(None)
+            continue
+        if not getattr(model, "inputs", None):
+            raise ValueError(f"{role} {model.name!r} has no symbolic inputs: losses that read "
+                             "hidden layers need a Functional or Sequential model, built")
+        outputs = {"logits": model.outputs[0],
+                   **{name: model.get_layer(name).output for name in names}}
+        built.append(keras.Model(model.inputs, outputs, name=f"{model.name}_features"))
+    return tuple(built)
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):

@@ -12,13 +12,21 @@ Conventions (the same everywhere in this lab):
   Keras knowledge-distillation example (and `student_loss_weight` in `keras.distillation`).
 
 Everything is computed from log-softmax, so logits of magnitude 1e4 give finite losses.
+
+The Distiller takes its distillation losses as objects (`DistillationLoss`), one class per
+method, each naming its paper: `HintonKD` (the default), `DecoupledKD`, `HintLoss` (FitNets),
+`LabelSmoothing` (a control that needs no teacher) and `KerasDistillationLoss`, which runs a
+`keras.distillation` loss object unchanged. Writing one's own is subclassing and defining
+`compute` (notebook 17).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from typing import NamedTuple
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -97,8 +105,8 @@ class DistillationTerms(NamedTuple):
 
     total: tf.Tensor
     hard: tf.Tensor  # cross-entropy with the labels
-    soft: tf.Tensor  # T^2 * KL
-    kl: tf.Tensor  # KL without T^2
+    soft: tf.Tensor | None  # the distillation losses, weighted and summed (Hinton's: T^2 * KL)
+    details: dict  # each loss's own terms by history name, such as {"kl_divergence": KL}
 
 
 def distillation_terms(labels, teacher_logits, student_logits, temperature: float,
@@ -107,7 +115,247 @@ def distillation_terms(labels, teacher_logits, student_logits, temperature: floa
     hard = hard_label_loss(labels, student_logits, sample_weight)
     kl = kl_divergence(teacher_logits, student_logits, temperature, sample_weight)
     soft = kl * temperature**2
-    return DistillationTerms(alpha * hard + (1.0 - alpha) * soft, hard, soft, kl)
+    return DistillationTerms(alpha * hard + (1.0 - alpha) * soft, hard, soft,
+                             {"kl_divergence": kl})
+
+
+# -- Distillation losses as objects ---------------------------------------------------------
+class DistillationLoss:
+    """One distillation loss of the Distiller's objective; subclass it and define `compute`.
+
+    The Distiller minimises `alpha * hard + (1 - alpha) * sum_i(weight_i * loss_i)`, each
+    `loss_i` a batch mean from `compute`. Class attributes say what a loss needs:
+    `needs_teacher` (False: no teacher at all, as label smoothing); `teacher_layer` and
+    `student_layer`, names of hidden layers whose outputs `compute` receives instead of the
+    logits (the teacher then runs every batch: cached logits cannot carry them); `details`,
+    the names of the extra terms `describe` derives from the loss for the training history.
+    """
+
+    needs_teacher = True
+    teacher_layer: str | None = None
+    student_layer: str | None = None
+    details: tuple[str, ...] = ()
+
+    def compute(self, labels, teacher_outputs, student_outputs, sample_weight=None):
+        """The batch's loss (a scalar) from the labels and the two models' outputs."""
+        raise NotImplementedError(f"{type(self).__name__} must define compute(labels, "
+                                  "teacher_outputs, student_outputs, sample_weight=None)")
+
+    def build(self, teacher, student) -> None:
+        """Check the models (and create any layer the loss trains) before training."""
+
+    @property
+    def layers(self) -> list:
+        """Keras layers the loss trains with the student (a hint's projection)."""
+        return []
+
+    def describe(self, value) -> dict:
+        """The extra terms named in `details`, derived from the loss's value."""
+        return {}
+
+    def uses_features(self) -> bool:
+        return bool(self.teacher_layer or self.student_layer)
+
+
+class HintonKD(DistillationLoss):
+    """Hinton, Vinyals & Dean (2015), "Distilling the Knowledge in a Neural Network":
+    T^2 * KL(softmax(teacher / T) || softmax(student / T)). The Distiller's default."""
+
+    details = ("kl_divergence",)
+
+    def __init__(self, temperature: float = 20.0):
+        self.temperature = check_temperature(temperature)
+
+    def compute(self, labels, teacher_outputs, student_outputs, sample_weight=None):
+        return soft_target_loss(teacher_outputs, student_outputs, self.temperature,
+                                sample_weight=sample_weight)
+
+    def describe(self, value) -> dict:
+        return {"kl_divergence": value / self.temperature**2}
+
+    def __repr__(self):
+        return f"HintonKD(temperature={self.temperature:g})"
+
+
+class DecoupledKD(DistillationLoss):
+    """Zhao, Cui, Song, Qiu & Liang (2022), "Decoupled Knowledge Distillation" (CVPR):
+    T^2 * (target_weight * TCKD + non_target_weight * NCKD).
+
+    TCKD is the KL divergence between teacher and student binary distributions (the target
+    class's probability at T against the rest); NCKD the KL divergence between their
+    distributions over the non-target classes alone. Hinton's loss is TCKD + (1 - p_target) *
+    NCKD, which couples NCKD to the teacher's confidence; DKD weights the two freely (the
+    paper's defaults: 1 and 8 at T = 4). Needs the labels.
+    """
+
+    details = ("tckd", "nckd")
+
+    def __init__(self, temperature: float = 4.0, target_weight: float = 1.0,
+                 non_target_weight: float = 8.0):
+        self.temperature = check_temperature(temperature)
+        for name, value in (("target_weight", target_weight),
+                            ("non_target_weight", non_target_weight)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                    math.isfinite(value) and value >= 0):
+                raise ValueError(f"DecoupledKD: {name} must be a finite number >= 0; got "
+                                 f"{value!r}")
+        self.target_weight, self.non_target_weight = float(target_weight), float(non_target_weight)
+        self._last = {}
+
+    def parts(self, labels, teacher_logits, student_logits):
+        """Per-example (TCKD, NCKD), without T^2."""
+        t = tf.cast(teacher_logits, tf.float32) / self.temperature
+        s = tf.cast(student_logits, tf.float32) / self.temperature
+        one_hot = tf.one_hot(tf.reshape(tf.cast(labels, tf.int32), [-1]), tf.shape(t)[-1])
+        log_t, log_s = tf.nn.log_softmax(t), tf.nn.log_softmax(s)
+        # The target's logit pushed 1e9 below the rest: out of a softmax, yet finite, so no
+        # NaN reaches the gradient as a -inf mask's would.
+        masked = one_hot * 1e9
+        t_in, s_in = tf.reduce_sum(one_hot * log_t, -1), tf.reduce_sum(one_hot * log_s, -1)
+        t_out = tf.reduce_logsumexp(log_t - masked, -1)  # log p(not target)
+        s_out = tf.reduce_logsumexp(log_s - masked, -1)
+        tckd = tf.exp(t_in) * (t_in - s_in) + tf.exp(t_out) * (t_out - s_out)
+        log_t_rest, log_s_rest = tf.nn.log_softmax(t - masked), tf.nn.log_softmax(s - masked)
+        nckd = tf.reduce_sum((1.0 - one_hot) * tf.exp(log_t_rest) * (log_t_rest - log_s_rest),
+                             -1)
+        return tckd, nckd
+
+    def compute(self, labels, teacher_outputs, student_outputs, sample_weight=None):
+        tckd, nckd = self.parts(labels, teacher_outputs, student_outputs)
+        scale = self.temperature**2
+        tckd, nckd = _reduce(tckd, sample_weight) * scale, _reduce(nckd, sample_weight) * scale
+        self._last = {"tckd": tckd, "nckd": nckd}
+        return self.target_weight * tckd + self.non_target_weight * nckd
+
+    def describe(self, value) -> dict:
+        return dict(self._last)
+
+    def __repr__(self):
+        return (f"DecoupledKD(temperature={self.temperature:g}, target_weight="
+                f"{self.target_weight:g}, non_target_weight={self.non_target_weight:g})")
+
+
+class HintLoss(DistillationLoss):
+    """Romero et al. (2015), "FitNets: Hints for Thin Deep Nets": the mean squared error
+    between a teacher's hidden layer and a learned linear projection of a student's.
+
+    The projection (a Dense layer to the teacher layer's width) trains with the student, in one
+    stage beside the other losses (FitNets trained the hint first, then KD). The teacher runs
+    every batch, since cached logits cannot carry its hidden layers.
+    """
+
+    details = ()
+
+    def __init__(self, teacher_layer: str, student_layer: str):
+        for name, value in (("teacher_layer", teacher_layer), ("student_layer", student_layer)):
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"HintLoss: {name} must be a layer's name; got {value!r}")
+        self.teacher_layer, self.student_layer = teacher_layer, student_layer
+        self.projection = None
+
+    def build(self, teacher, student) -> None:
+        if teacher is None:
+            raise ValueError("HintLoss needs the teacher model (its hidden layer runs every "
+                             "batch): pass teacher=...")
+        widths = {}
+        for role, model, name in (("teacher", teacher, self.teacher_layer),
+                                  ("student", student, self.student_layer)):
+            names = [layer.name for layer in model.layers]
+            if name not in names:
+                raise ValueError(f"HintLoss: the {role} {model.name!r} has no layer "
+                                 f"{name!r}; its layers are {', '.join(names)}")
+            widths[role] = model.get_layer(name).output.shape[-1]
+        if self.projection is None:  # built now, so the optimizer is built with its weights
+            self.projection = keras.layers.Dense(widths["teacher"], name=f"hint_projection_"
+                                                 f"{self.student_layer}")
+            self.projection.build((None, widths["student"]))
+
+    @property
+    def layers(self) -> list:
+        return [self.projection] if self.projection is not None else []
+
+    def compute(self, labels, teacher_outputs, student_outputs, sample_weight=None):
+        projected = tf.cast(self.projection(student_outputs), tf.float32)
+        flat = tf.reshape(tf.cast(teacher_outputs, tf.float32) - projected,
+                          [tf.shape(projected)[0], -1])
+        return _reduce(tf.reduce_mean(tf.square(flat), -1), sample_weight)
+
+    def __repr__(self):
+        return (f"HintLoss(teacher_layer={self.teacher_layer!r}, "
+                f"student_layer={self.student_layer!r})")
+
+
+class LabelSmoothing(DistillationLoss):
+    """Cross-entropy with smoothed labels: (1 - smoothing) on the true class, the rest spread
+    evenly (Szegedy et al. 2016, "Rethinking the Inception Architecture"; as a control for
+    distillation, Müller, Kornblith & Hinton 2019 and Yuan et al. 2020). Needs no teacher: use
+    it with `alpha=0` so that it replaces the hard-label loss.
+    """
+
+    needs_teacher = False
+
+    def __init__(self, smoothing: float = 0.1):
+        if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float)) or not (
+                0 <= smoothing < 1):
+            raise ValueError(f"LabelSmoothing: smoothing must be a number in [0, 1); got "
+                             f"{smoothing!r}")
+        self.smoothing = float(smoothing)
+
+    def compute(self, labels, teacher_outputs, student_outputs, sample_weight=None):
+        log_probs = tf.nn.log_softmax(tf.cast(student_outputs, tf.float32))
+        classes = tf.shape(log_probs)[-1]
+        targets = tf.one_hot(tf.reshape(tf.cast(labels, tf.int32), [-1]), classes)
+        targets = targets * (1.0 - self.smoothing) + self.smoothing / tf.cast(classes,
+                                                                              tf.float32)
+        return _reduce(-tf.reduce_sum(targets * log_probs, -1), sample_weight)
+
+    def __repr__(self):
+        return f"LabelSmoothing(smoothing={self.smoothing:g})"
+
+
+class KerasDistillationLoss(DistillationLoss):
+    """A `keras.distillation` loss object (`LogitsDistillation`, `FeatureDistillation` or a
+    user's `DistillationLoss`), run unchanged through its `compute_loss(teacher, student)`.
+
+    Keras' losses take no sample weights, so they weight every example alike.
+    """
+
+    def __init__(self, loss):
+        if not callable(getattr(loss, "compute_loss", None)):
+            raise ValueError(f"{loss!r} is not a keras.distillation loss (no compute_loss)")
+        self.loss = loss
+        self.teacher_layer = getattr(loss, "teacher_layer_name", None)
+        self.student_layer = getattr(loss, "student_layer_name", None)
+        inner = getattr(loss, "loss", None)
+        if type(loss).__name__ == "LogitsDistillation" and getattr(inner, "__name__", "") in (
+                "kl_divergence", "kld"):
+            warnings.warn(
+                "keras.distillation.LogitsDistillation's default loss 'kl_divergence' is applied "
+                "to the scaled logits without softmax or T^2 (keras 3.15): pass "
+                "loss=keras.losses.KLDivergence(), or use losses.HintonKD(temperature)",
+                stacklevel=3)
+
+    def build(self, teacher, student) -> None:
+        validate = getattr(self.loss, "validate_model_compatibility", None)
+        if validate is not None and teacher is not None:
+            validate(teacher, student)
+
+    def compute(self, labels, teacher_outputs, student_outputs, sample_weight=None):
+        return self.loss.compute_loss(teacher_outputs, student_outputs)
+
+    def __repr__(self):
+        return f"KerasDistillationLoss({type(self.loss).__name__})"
+
+
+def as_loss(loss) -> DistillationLoss:
+    """`loss` as one of ours: a `DistillationLoss` as it is, a keras.distillation loss wrapped."""
+    if isinstance(loss, DistillationLoss):
+        return loss
+    if callable(getattr(loss, "compute_loss", None)):
+        return KerasDistillationLoss(loss)
+    raise ValueError(f"losses: expected a losses.DistillationLoss (HintonKD, DecoupledKD, "
+                     f"HintLoss, LabelSmoothing, a subclass of one's own) or a "
+                     f"keras.distillation loss; got {loss!r}")
 
 
 def teacher_agreement(teacher_logits, student_logits, sample_weight=None) -> tf.Tensor:

@@ -30,7 +30,7 @@ def test_the_keras_example_baseline_minimises_the_same_loss_as_our_distiller(toy
     x, y = toy_data
     teacher = tiny_mlp(32, seed=9)
     ours, theirs = tiny_mlp(seed=1), tiny_mlp(seed=1)
-    distiller = Distiller(ours, teacher, temperature=4.0, alpha=0.3)
+    distiller = Distiller(student=ours, teacher=teacher, temperature=4.0, alpha=0.3)
     distiller.compile(keras.optimizers.SGD(0.5))
     example = load_script().keras_example_distiller(keras, tf)(theirs, teacher)
     example.compile(optimizer=keras.optimizers.SGD(0.5), metrics=None,

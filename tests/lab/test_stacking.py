@@ -31,7 +31,7 @@ def test_each_stacked_student_learns_as_its_own_distiller(toy_data):
     alone = []
     for seed, (temperature, alpha) in enumerate(CELLS):
         student = tiny_mlp(seed=seed)
-        distiller = Distiller(student, None, temperature, alpha)
+        distiller = Distiller(student=student, temperature=temperature, alpha=alpha)
         distiller.compile(keras.optimizers.Adam(0.01), **settings)
         alone.append((student, distiller.fit(inputs, y, **fit).history))
     stack = StackedDistiller([tiny_mlp(seed=seed) for seed in range(len(CELLS))],
@@ -55,7 +55,7 @@ def test_a_stack_of_one_is_a_distiller(toy_data):
     x, y = toy_data
     inputs = pipeline.with_teacher_logits(x, cached(x))
     student = tiny_mlp(seed=4)
-    distiller = Distiller(student, None, 4.0, 0.3)
+    distiller = Distiller(student=student, temperature=4.0, alpha=0.3)
     distiller.compile(keras.optimizers.Adam(0.01))
     distiller.fit(inputs, y, batch_size=16, epochs=2, verbose=0, shuffle=False)
     stack = StackedDistiller([tiny_mlp(seed=4)], [4.0], [0.3])

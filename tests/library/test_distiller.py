@@ -7,10 +7,10 @@ import tensorflow as tf
 from helpers import NUM_CLASSES, NUM_FEATURES, same_weights, tiny_mlp, weights_of
 
 from kd_lab.teacher_logits import compute_teacher_logits
-from kd_utils import Distiller, NonFiniteLossError, pipeline
+from kd_utils import Distiller, NonFiniteLossError, losses, pipeline
 
 HISTORY_KEYS = ["loss", "student_loss", "distillation_loss", "kl_divergence", "accuracy",
-                "teacher_agreement"]
+                "teacher_agreement", "total_loss"]
 
 
 def one_sgd_step(model_or_distiller, dataset, **compile_kwargs):
@@ -59,7 +59,7 @@ def test_scratch_mode_reports_only_hard_label_terms(student, toy_data):
     distiller = Distiller(student=student, teacher=None, alpha=1.0)
     distiller.compile(optimizer="adam")
     history = distiller.fit(x, y, batch_size=32, epochs=1, verbose=0).history
-    assert sorted(history) == ["accuracy", "loss", "student_loss"]
+    assert sorted(history) == ["accuracy", "loss", "student_loss", "total_loss"]
 
 
 def test_extra_compiled_metrics_are_reported(teacher, student, toy_data):
@@ -272,7 +272,7 @@ def test_soft_targets_need_a_teacher_or_cached_logits(student, toy_data):
 def test_misuse_of_models_and_compile_is_explained(student):
     with pytest.raises(ValueError, match="same model object"):
         Distiller(student=student, teacher=student)
-    with pytest.raises(TypeError, match="teacher must be a keras.Model"):
+    with pytest.raises(ValueError, match="teacher must be a keras.Model"):  # as Keras raises
         Distiller(student=student, teacher=lambda x: x)
     with pytest.raises(ValueError, match="takes no loss"):
         Distiller(student=student).compile(optimizer="adam", loss="mse")
@@ -345,3 +345,105 @@ def test_no_examples_is_refused(teacher, student, toy_data):
 def test_jitter_that_would_blank_or_cannot_shift_the_inputs_is_refused(x, pixels, match):
     with pytest.raises(ValueError, match=match):
         pipeline.make_dataset(x, np.zeros(8, "int32"), jitter_pixels=pixels)
+
+
+# -- losses as objects, and the Keras boundary ----------------------------------------------
+def test_the_shorthand_is_hinton_kd_and_its_loss_objects_give_the_same_step(teacher, student,
+                                                                             toy_data):
+    x, y = toy_data
+    shorthand = Distiller(student=student, teacher=teacher, temperature=4.0, alpha=0.3)
+    assert repr(shorthand.distillation_losses) == "[HintonKD(temperature=4)]"
+    explicit = Distiller(student=student, teacher=teacher, losses=[losses.HintonKD(4.0)],
+                         alpha=0.3)
+    for distiller in (shorthand, explicit):
+        distiller.compile("sgd")
+    assert shorthand.evaluate(x, y, verbose=0, return_dict=True) == explicit.evaluate(
+        x, y, verbose=0, return_dict=True)
+
+
+def test_several_weighted_losses_add_up_as_documented(teacher, student, toy_data):
+    x, y = toy_data
+    kd, dkd = losses.HintonKD(2.0), losses.DecoupledKD(4.0)
+    distiller = Distiller(student=student, teacher=teacher, losses=[kd, dkd],
+                          loss_weights=[0.7, 0.2], alpha=0.25)
+    distiller.compile("sgd")
+    got = distiller.evaluate(x, y, batch_size=len(x), verbose=0, return_dict=True)
+    t, s = teacher(x, training=False), student(x, training=False)
+    soft = 0.7 * float(kd.compute(y, t, s)) + 0.2 * float(dkd.compute(y, t, s))
+    hard = float(losses.hard_label_loss(y, s))
+    assert got["distillation_loss"] == pytest.approx(soft, rel=1e-5)
+    assert got["loss"] == pytest.approx(0.25 * hard + 0.75 * soft, rel=1e-5)
+    assert got["total_loss"] == got["loss"]
+    assert {"kl_divergence", "tckd", "nckd"} <= set(got)
+
+
+def test_a_hint_loss_trains_its_projection_with_the_student_and_needs_the_live_teacher(
+        teacher, student, toy_data):
+    x, y = toy_data
+    hint = losses.HintLoss(teacher_layer=teacher.layers[0].name,
+                           student_layer=student.layers[0].name)
+    distiller = Distiller(student=student, teacher=teacher, losses=[losses.HintonKD(3.0), hint],
+                          loss_weights=[1.0, 0.5])
+    distiller.compile("sgd")
+    distiller.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    projection = [w.copy() for w in hint.projection.get_weights()]
+    teacher_before = [w.copy() for w in teacher.get_weights()]
+    distiller.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    assert not np.array_equal(projection[0], hint.projection.get_weights()[0])
+    assert all(np.array_equal(a, b) for a, b in zip(teacher_before, teacher.get_weights(), strict=True))
+    cached = pipeline.with_teacher_logits(x, compute_teacher_logits(teacher, x))
+    with pytest.raises(ValueError, match="cannot carry"):
+        Distiller(student=student, teacher=teacher, losses=[hint]).fit(cached, y, verbose=0)
+
+
+def test_label_smoothing_trains_without_a_teacher(student, toy_data):
+    x, y = toy_data
+    distiller = Distiller(student=student, losses=[losses.LabelSmoothing(0.1)], alpha=0.0)
+    distiller.compile("sgd")
+    got = distiller.evaluate(x, y, batch_size=len(x), verbose=0, return_dict=True)
+    expected = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1)(
+        tf.one_hot(y, student.output_shape[-1]), student(x))
+    assert got["loss"] == pytest.approx(float(expected), rel=1e-5)
+    assert "teacher_agreement" not in got
+    distiller.fit(x, y, epochs=1, verbose=0)
+
+
+def test_keras_distillation_keywords_and_losses_run_unchanged(teacher, student, toy_data):
+    x, y = toy_data
+    distiller = Distiller(
+        teacher=teacher, student=student,
+        distillation_losses=[keras.distillation.LogitsDistillation(
+            temperature=3.0, loss=keras.losses.KLDivergence())],
+        distillation_loss_weights=[1.0])
+    assert distiller.student_loss_weight == 0.5  # keras.distillation's default
+    distiller.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    history = distiller.fit(x, y, epochs=1, verbose=0).history
+    assert {"total_loss", "student_loss", "distillation_loss"} <= set(history)
+
+
+@pytest.mark.parametrize("call,error,match", [
+    (lambda s, t: Distiller(s, t), TypeError, "by keyword"),
+    (lambda s, t: Distiller(student=s, teacher=t, temperature=3.0,
+                            losses=[losses.HintonKD(3.0)]), ValueError, "its own"),
+    (lambda s, t: Distiller(student=s, teacher=t, alpha=0.2, student_loss_weight=0.2),
+     ValueError, "not both"),
+    (lambda s, t: Distiller(student=s, teacher=t, losses=[losses.HintonKD()],
+                            loss_weights=[1.0, 2.0]), ValueError, "one weight per loss"),
+    (lambda s, t: Distiller(student=s, teacher=t, losses=[losses.HintonKD()],
+                            loss_weights=[-1.0]), ValueError, "finite numbers >= 0"),
+    (lambda s, t: Distiller(student=s, teacher=keras.Sequential([keras.Input((5,)),
+                                                               keras.layers.Dense(3)])),
+     ValueError,
+     r"takes inputs of shape \(5,\) but student 'student' takes \(8,\)"),
+    (lambda s, t: Distiller(student=keras.Model(s.inputs, [s.outputs[0], s.outputs[0]]), teacher=t),
+     ValueError, "needs one output of logits"),
+    (lambda s, t: Distiller(student=s, teacher=t).compile("adam", alpha=0.1), ValueError,
+     "alpha is not a compile argument here: pass alpha"),
+    (lambda s, t: Distiller(student=s, teacher=t).compile(
+        "adam", student_loss_fn=keras.losses.SparseCategoricalCrossentropy()), ValueError,
+     "student_loss_fn is not a compile argument"),
+])
+def test_calls_from_keras_habits_get_errors_that_say_where_things_go(student, teacher, call,
+                                                                     error, match):
+    with pytest.raises(error, match=match):
+        call(student, teacher)

@@ -125,3 +125,91 @@ def test_teacher_agreement_counts_matching_argmax():
     t = np.array([[3, 1, 0], [0, 2, 1], [1, 0, 5], [0, 9, 1]], np.float32)
     s = np.array([[2, 0, 0], [5, 1, 1], [0, 0, 1], [0, 1, 0]], np.float32)
     assert float(losses.teacher_agreement(t, s)) == pytest.approx(0.75)
+
+
+# -- Distillation losses as objects: each against golden values or an independent anchor -----
+DKD_TEACHER = [[1.0, 2.0, 3.0, 0.5], [0.0, 4.0, -1.0, 2.0]]
+DKD_STUDENT = [[3.0, 2.0, 1.0, 0.0], [1.0, 1.0, 1.0, 1.5]]
+DKD_LABELS = [2, 1]
+# From the paper's definitions in float64 NumPy (binary target KL, renormalised non-target
+# KL, times T^2), computed once: (T, target weight, non-target weight, loss).
+DKD_GOLDEN = [(4.0, 1.0, 8.0, 5.575043951432969), (2.0, 0.5, 2.0, 1.6168709745405163)]
+
+
+@pytest.mark.parametrize("temperature,target,non_target,expected", DKD_GOLDEN)
+def test_decoupled_kd_matches_golden_values(temperature, target, non_target, expected):
+    loss = losses.DecoupledKD(temperature, target_weight=target, non_target_weight=non_target)
+    got = float(loss.compute(DKD_LABELS, DKD_TEACHER, DKD_STUDENT))
+    assert got == pytest.approx(expected, rel=1e-5)
+
+
+def test_hinton_kd_is_tckd_plus_nckd_weighted_by_the_teachers_non_target_mass():
+    # Zhao et al.'s (2022) decomposition, eq. 7: KD = TCKD + (1 - p_target) * NCKD.
+    temperature = 3.0
+    tckd, nckd = losses.DecoupledKD(temperature).parts(DKD_LABELS, DKD_TEACHER, DKD_STUDENT)
+    p_target = losses.softmax(DKD_TEACHER, temperature)[[0, 1], DKD_LABELS]
+    per_example = tckd.numpy() + (1 - p_target) * nckd.numpy()
+    hinton = losses.HintonKD(temperature).compute(None, DKD_TEACHER, DKD_STUDENT)
+    assert float(hinton) == pytest.approx(temperature**2 * per_example.mean(), rel=1e-5)
+
+
+def test_decoupled_kd_stays_finite_with_its_gradient_for_confident_logits():
+    teacher = tf.constant([[1e4, 0.0, -1e4]])
+    student = tf.Variable([[0.0, 1e4, 0.0]])
+    with tf.GradientTape() as tape:
+        value = losses.DecoupledKD(4.0).compute([0], teacher, student)
+    assert np.isfinite(float(value))
+    assert np.isfinite(tape.gradient(value, student).numpy()).all()
+
+
+def test_label_smoothing_is_keras_cross_entropy_with_label_smoothing():
+    logits = np.array([[2.0, -1.0, 0.5], [0.0, 3.0, 1.0]], np.float32)
+    labels = [0, 2]
+    keras_loss = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.2)
+    expected = float(keras_loss(tf.one_hot(labels, 3), logits))
+    got = float(losses.LabelSmoothing(0.2).compute(labels, None, logits))
+    assert got == pytest.approx(expected, rel=1e-6)
+    assert not losses.LabelSmoothing.needs_teacher
+
+
+def test_hint_loss_is_the_mean_squared_error_to_a_learned_projection():
+    inputs = keras.Input((3,))
+    teacher = keras.Model(inputs, keras.layers.Dense(2, name="logits")(
+        keras.layers.Dense(4, name="hidden")(inputs)))
+    student = keras.Model(inputs, keras.layers.Dense(2, name="logits")(
+        keras.layers.Dense(3, name="narrow")(inputs)))
+    hint = losses.HintLoss(teacher_layer="hidden", student_layer="narrow")
+    hint.build(teacher, student)
+    hint.projection.set_weights([np.ones((3, 4), np.float32), np.zeros(4, np.float32)])
+    # projection of [1, 2, 3] is [6, 6, 6, 6]; against [6, 7, 8, 5]: (0 + 1 + 4 + 1) / 4
+    got = hint.compute(None, np.array([[6.0, 7.0, 8.0, 5.0]], np.float32),
+                       np.array([[1.0, 2.0, 3.0]], np.float32))
+    assert float(got) == pytest.approx(1.5)
+    with pytest.raises(ValueError, match="has no layer 'missing'; its layers are"):
+        losses.HintLoss("missing", "narrow").build(teacher, student)
+
+
+def test_keras_logits_distillation_with_kl_divergence_equals_hinton_kd():
+    teacher, student = tf.constant(DKD_TEACHER), tf.constant(DKD_STUDENT)
+    theirs = losses.KerasDistillationLoss(keras.distillation.LogitsDistillation(
+        temperature=3.0, loss=keras.losses.KLDivergence()))
+    ours = losses.HintonKD(3.0)
+    assert float(theirs.compute(None, teacher, student)) == pytest.approx(
+        float(ours.compute(None, teacher, student)), rel=1e-5)
+
+
+def test_keras_default_logits_loss_is_named_as_the_defect_it_is():
+    with pytest.warns(UserWarning, match="without softmax or T"):
+        losses.as_loss(keras.distillation.LogitsDistillation(temperature=3.0))
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda: losses.DecoupledKD(non_target_weight=-1), "non_target_weight must be"),
+    (lambda: losses.LabelSmoothing(1.0), r"smoothing must be a number in \[0, 1\)"),
+    (lambda: losses.HintLoss("", "x"), "teacher_layer must be a layer's name"),
+    (lambda: losses.HintonKD(0), "temperature must be"),
+    (lambda: losses.as_loss("mse"), "expected a losses.DistillationLoss"),
+])
+def test_bad_loss_arguments_are_named(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()

@@ -5,7 +5,6 @@ import re
 
 import keras
 import numpy as np
-
 import pytest
 
 from kd_experiments import johnkorn, pratt2762, tsitsimis
