@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kd_utils import data, models
+from kd_utils import data, losses, models
 from kd_utils.losses import check_alpha, check_temperature
 
 ROLES = ("teacher", "scratch", "distilled")
@@ -32,7 +32,7 @@ EXECUTION_FIELDS = ("jit_compile", "steps_per_execution")
 # every earlier run id (and record) stays valid.
 LATER_FIELD_DEFAULTS = {"transfer_classes": None, "lr_schedule": "constant", "init_from": None,
                         "teacher_seeds": None, "monitor": "val_accuracy", "replicate": 0,
-                        "precision": "float32"}
+                        "precision": "float32", "loss": "hinton", "loss_params": ()}
 # What selects the kept epoch and stops early, with the direction that is better.
 MONITORS = {"val_accuracy": "max", "val_loss": "min"}
 
@@ -114,6 +114,11 @@ class RunConfig:
     # Some published recipes continue a trained baseline; this reproduces them.
     init_from: RunConfig | None = None
     temperature: float = 20.0  # the paper's MNIST temperature; used by distilled runs only
+    # The distillation loss, a `losses.LOSSES` name, and its parameters but T (the temperature
+    # field): ((name, value), ...), a dict accepted. "hinton" is Hinton et al.'s T^2 * KL. A
+    # loss that needs no teacher (label smoothing) makes a run from scratch a control.
+    loss: str = "hinton"
+    loss_params: tuple = ()
     alpha: float = 0.1  # weight of the HARD-label loss; the paper keeps it low
     epochs: int = 60
     patience: int = 15  # epochs without a better `monitor` before stopping
@@ -206,6 +211,27 @@ class RunConfig:
             fail("profile", f"one of {', '.join(PROFILES)}")
         if self.lr_schedule not in LR_SCHEDULES:
             fail("lr_schedule", f"one of {', '.join(LR_SCHEDULES)}")
+        params = self.loss_params
+        if isinstance(params, dict):
+            params = params.items()
+        if not _is_sequence(params) or any(
+                not _is_sequence(p) or len(p) != 2 or not isinstance(p[0], str)
+                or not (_finite(p[1]) or isinstance(p[1], str)) for p in params):
+            fail("loss_params", "a dict (or pairs) of parameter names and numbers or names")
+        object.__setattr__(self, "loss_params", tuple(sorted(tuple(p) for p in params)))
+        if "temperature" in dict(self.loss_params):
+            fail("loss_params", "free of temperature (the temperature field sets it)")
+        if self.loss not in losses.LOSSES:
+            fail("loss", f"one of {', '.join(losses.LOSSES)} (or one registered with "
+                 "losses.register_loss)")
+        loss = self.make_loss()  # its own checks of its parameters, now
+        if self.role == "teacher" and (self.loss, self.loss_params) != ("hinton", ()):
+            fail("loss", "'hinton' without loss_params for a teacher (it learns from labels)")
+        if self.role == "scratch" and self.loss != "hinton" and loss.needs_teacher:
+            fail("loss", "a loss that needs no teacher (label_smoothing) when role='scratch'")
+        if self.role == "distilled" and not loss.needs_teacher:
+            fail("loss", f"a loss that learns from the teacher when role='distilled' ("
+                 f"{self.loss!r} needs none: make it a role='scratch' run)")
         if self.precision not in models.PRECISIONS:
             fail("precision", f"one of {', '.join(models.PRECISIONS)}")
         if self.monitor not in MONITORS:
@@ -243,9 +269,15 @@ class RunConfig:
                 fail("teacher", f"None when role={self.role!r}")
             if self.teacher_seeds is not None:
                 fail("teacher_seeds", f"None when role={self.role!r}")
-            # Hard labels only: T and alpha play no part, so they must not split run ids.
+            # Hard labels only: T and alpha play no part, so they must not split run ids. A
+            # control's loss (label smoothing) replaces the hard-label loss: alpha 0.
             object.__setattr__(self, "temperature", 1.0)
-            object.__setattr__(self, "alpha", 1.0)
+            object.__setattr__(self, "alpha", 1.0 if self.loss == "hinton" else 0.0)
+
+    def make_loss(self) -> losses.DistillationLoss:
+        """The run's distillation loss object, at its temperature."""
+        return losses.make_loss(self.loss, temperature=self.temperature,
+                                **dict(self.loss_params))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -272,6 +304,7 @@ class RunConfig:
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
         knobs = f"-T{self.temperature:g}-a{self.alpha:g}" if self.role == "distilled" else ""
         knobs += f"-ens{len(self.teacher_seeds)}" if self.teacher_seeds else ""
+        knobs += f"-{self.loss}" if self.loss != "hinton" else ""
         return (f"{self.dataset}-{self.role}-{architecture_slug(self.architecture)}{knobs}"
                 f"-s{self.seed}{f'r{self.replicate}' if self.replicate else ''}-{self.profile}"
                 f"-{digest}")

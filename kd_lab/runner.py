@@ -45,8 +45,10 @@ def inputs_of(config: RunConfig, results_dir, data_dir, verbose):
     splits = data.splits_for(config, data_dir)
     teacher_model, cached = teacher_of(config, splits, results_dir, data_dir, verbose)
     initial_weights = initial_weights_of(config, results_dir, data_dir, verbose)
-    # The teacher runs every batch only when inputs are jittered; otherwise logits are cached.
-    live_teacher = teacher_model if (cached is not None and config.jitter_pixels) else None
+    # The teacher runs every batch only when inputs are jittered or the loss reads its hidden
+    # layers; otherwise logits are cached.
+    live = config.jitter_pixels or config.make_loss().uses_features()
+    live_teacher = teacher_model if (cached is not None and live) else None
     return splits, live_teacher, cached, initial_weights
 
 
@@ -68,8 +70,10 @@ def _compile_and_datasets(model, config: RunConfig, splits, live_teacher, cached
         splits.x_train, splits.y_train, None if live_teacher else train_logits,
         batch_size=config.batch_size, shuffle=True, seed=config.seed,
         jitter_pixels=config.jitter_pixels, num_classes=splits.num_classes)
-    val_ds = pipeline.make_dataset(splits.x_val, splits.y_val, val_logits, batch_size=1024,
-                                   num_classes=splits.num_classes)
+    # Hidden layers cannot be cached: a loss reading them validates with the teacher too.
+    features = live_teacher is not None and config.make_loss().uses_features()
+    val_ds = pipeline.make_dataset(splits.x_val, splits.y_val, None if features else val_logits,
+                                   batch_size=1024, num_classes=splits.num_classes)
     return train_ds, val_ds
 
 
@@ -162,9 +166,8 @@ def run(config: RunConfig, results_dir=RESULTS_DIR, force: bool = False, data_di
         announce_training(config, len(splits.x_train), why)
         started = time.perf_counter()
         student = build_student(config, splits, initial_weights)
-        distiller = Distiller(student=student, teacher=live_teacher,
-                              temperature=config.temperature, alpha=config.alpha,
-                              run_name=config.run_id)
+        distiller = Distiller(student=student, teacher=live_teacher, losses=[config.make_loss()],
+                              alpha=config.alpha, run_name=config.run_id)
         train_ds, val_ds = _compile_and_datasets(distiller, config, splits, live_teacher,
                                                  cached)
     if needs_our_distribution(strategy):

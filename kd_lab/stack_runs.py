@@ -61,9 +61,10 @@ def _small_mlp(architecture: str, builder) -> bool:
 def stackable(config: RunConfig) -> bool:
     """Whether a config trains in a stack: an MLP student of at most `STACK_MAX_PARAMS`
     parameters (on MNIST's shape) whose teacher's logits are cached (no jitter; a run from
-    scratch needs no teacher)."""
-    return not config.jitter_pixels and _small_mlp(config.architecture,
-                                                   models.BUILDERS.get(config.architecture))
+    scratch needs no teacher), trained on Hinton's loss."""
+    # The stack computes Hinton's loss only.
+    return not config.jitter_pixels and config.loss == "hinton" and _small_mlp(
+        config.architecture, models.BUILDERS.get(config.architecture))
 
 
 def _stack_key(config: RunConfig) -> str:

@@ -17,6 +17,7 @@ every T column, rather than repeating identical trainings.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from pathlib import Path
 
@@ -119,6 +120,58 @@ def sweep(template: RunConfig, students=None, temperatures=TEMPERATURES,
                                      gpus_per_trial, verbose=1 if progress else 0)
     return run_configs(configs, results_dir, data_dir, verbose, progress, stack_size,
                        tensorboard_dir)
+
+
+def grid_configs(template: RunConfig, axes: dict, seeds=SEEDS,
+                 fixed_teacher: bool = True) -> list[RunConfig]:
+    """A grid over any of the template's fields or its loss's parameters, per seed, with the
+    scratch run of each seed as its baseline (last): what `grid_table` compares.
+
+    `axes` maps each name to its values: a `RunConfig` field ("temperature", "alpha",
+    "learning_rate", ...) or a parameter of the template's loss (`non_target_weight` of
+    "decoupled", say): `{"temperature": [2, 4], "non_target_weight": [1, 8]}`.
+    fixed_teacher: as in `sweep_configs`.
+    """
+    seeds = check_seeds(seeds)
+    if template.role != "distilled":
+        raise ValueError(f"template must be a distilled run config; got role={template.role!r}")
+    if not isinstance(axes, dict) or not axes or any(
+            isinstance(v, (str, bytes)) or not list(v) for v in axes.values()):
+        raise ValueError(f"axes must map names to non-empty lists of values; got {axes!r}")
+    fields = {f.name for f in dataclasses.fields(RunConfig)} - {"seed", "teacher",
+                                                                 "loss_params", "role"}
+    configs = []
+    for seed in seeds:
+        teacher = template.teacher if fixed_teacher else template.teacher.replace(seed=seed)
+        for values in itertools.product(*axes.values()):
+            cell = dict(zip(axes, values, strict=True))
+            params = {**dict(template.loss_params),
+                      **{k: v for k, v in cell.items() if k not in fields}}
+            configs.append(template.replace(seed=seed, teacher=teacher, loss_params=params,
+                                            **{k: v for k, v in cell.items() if k in fields}))
+    configs += [template.replace(role="scratch", teacher=None, loss="hinton", loss_params=(),
+                                 seed=seed) for seed in seeds]
+    return list({c.run_id: c for c in configs}.values())
+
+
+def grid_table(rows: pd.DataFrame, axes, metric: str = "test_errors") -> pd.DataFrame:
+    """Per cell of a `grid_configs` grid: n, mean and 95% interval of `metric`, and the cell
+    against the scratch runs paired by seed (each seed's runs share initial weights and batch
+    order): the difference, its interval, the p-value, Holm's across the cells, the verdict."""
+    rows = rows.copy()
+    params = rows["loss_params"].map(lambda p: dict(map(tuple, p)) if len(p) else {})
+    for axis in axes:
+        if axis not in rows.columns:
+            rows[axis] = params.map(lambda p, axis=axis: p.get(axis))
+    rows["cell"] = ["scratch" if role == "scratch" else
+                    ", ".join(f"{a}={line[a]:g}" if isinstance(line[a], (int, float))
+                              else f"{a}={line[a]}" for a in axes)
+                    for role, (_, line) in zip(rows["role"], rows.iterrows(), strict=True)]
+    summary = records.aggregate(rows, by=("cell",), metrics=(metric,))
+    tests = stats.compare_within(rows.assign(grid="all"), "grid", "cell", "scratch", metric,
+                                 pair_by="seed")
+    return summary.merge(tests.drop(columns="grid"), on="cell", how="left").fillna(
+        {"verdict": "baseline"})
 
 
 def run_configs(configs, results_dir=records.RESULTS_DIR, data_dir=None, verbose=0,

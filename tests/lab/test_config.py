@@ -1,5 +1,7 @@
 """RunConfig: run ids follow what a run computes, execution defaults, profiles, bad fields."""
 
+import json
+
 import numpy as np
 import pytest
 from helpers import DIGITS_DISTILLED, DIGITS_TEACHER
@@ -154,3 +156,41 @@ def test_combinations_and_names_are_checked_and_numpy_integers_kept_as_json_can(
     config = RunConfig(role="scratch", seed=np.int64(3), epochs=np.int32(4))
     assert type(config.seed) is int and type(config.epochs) is int
     assert config.run_id == RunConfig(role="scratch", seed=3, epochs=4).run_id
+
+
+# -- the distillation loss a run names ------------------------------------------------------
+def test_hinton_with_no_parameters_leaves_every_earlier_run_id_alone():
+    distilled = DIGITS_DISTILLED.replace(loss="hinton", loss_params={})
+    assert distilled.run_id == DIGITS_DISTILLED.run_id
+    assert repr(distilled.make_loss()) == "HintonKD(temperature=4)"
+
+
+def test_a_loss_and_its_parameters_split_run_ids_and_survive_json():
+    decoupled = DIGITS_DISTILLED.replace(loss="decoupled",
+                                         loss_params={"non_target_weight": 2.0})
+    assert "-decoupled-" in decoupled.run_id and decoupled.run_id != DIGITS_DISTILLED.run_id
+    assert decoupled.replace(loss_params={"non_target_weight": 8.0}).run_id != decoupled.run_id
+    assert RunConfig.from_dict(json.loads(json.dumps(decoupled.to_dict()))) == decoupled
+    assert decoupled.make_loss().temperature == decoupled.temperature
+
+
+def test_label_smoothing_makes_a_scratch_run_a_control_on_its_own_loss():
+    control = DIGITS_DISTILLED.replace(role="scratch", teacher=None, loss="label_smoothing",
+                                       loss_params={"smoothing": 0.1})
+    assert (control.alpha, control.temperature) == (0.0, 1.0)
+    assert "-label_smoothing-" in control.run_id
+
+
+@pytest.mark.parametrize("changes, match", [
+    (dict(loss="nope"), "RunConfig.loss must be one of hinton"),
+    (dict(loss="decoupled", loss_params={"beta": 1.0}), "unexpected keyword argument 'beta'"),
+    (dict(loss="decoupled", loss_params={"temperature": 2.0}), "free of temperature"),
+    (dict(loss="decoupled", loss_params={"non_target_weight": -1.0}), "non_target_weight must"),
+    (dict(loss="label_smoothing"), "needs none: make it a role='scratch' run"),
+    (dict(loss_params=[("smoothing",)]), "RunConfig.loss_params must be"),
+])
+def test_a_bad_loss_is_refused_when_the_config_is_made(changes, match):
+    with pytest.raises(ValueError, match=match):
+        DIGITS_DISTILLED.replace(**changes)
+    with pytest.raises(ValueError, match="'hinton' without loss_params for a teacher"):
+        DIGITS_TEACHER.replace(loss="decoupled")

@@ -182,3 +182,19 @@ def test_an_empty_or_repeated_grid_is_refused_before_training(kwargs, match, tmp
     with pytest.raises(ValueError, match=match):
         sweep.sweep(DIGITS_DISTILLED, results_dir=tmp_path, progress=False, **kwargs)
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_grid_over_a_losss_parameter_runs_with_paired_verdicts_against_scratch(tmp_path):
+    template = DIGITS_DISTILLED.replace(loss="decoupled", epochs=2)
+    configs = sweep.grid_configs(template, {"non_target_weight": [1.0, 8.0]}, seeds=[0, 1])
+    assert len(configs) == 6 and [c.role for c in configs[-2:]] == ["scratch", "scratch"]
+    assert {dict(c.loss_params).get("non_target_weight") for c in configs[:4]} == {1.0, 8.0}
+    rows = sweep.run_configs(configs, results_dir=tmp_path, progress=False)
+    table = sweep.grid_table(rows, ["non_target_weight"])
+    assert sorted(table["cell"]) == ["non_target_weight=1", "non_target_weight=8", "scratch"]
+    assert (table["test_errors_count"] == 2).all()
+    cells = table[table["cell"] != "scratch"]
+    assert cells["p_holm"].notna().all() and (table.loc[table["cell"] == "scratch",
+                                                        "verdict"] == "baseline").all()
+    with pytest.raises(ValueError, match="unexpected keyword argument 'nope'"):
+        sweep.grid_configs(template, {"nope": [1]})
