@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -159,7 +160,8 @@ def grid_table(rows: pd.DataFrame, axes, metric: str = "test_errors") -> pd.Data
     against the scratch runs paired by seed (each seed's runs share initial weights and batch
     order): the difference, its interval, the p-value, Holm's across the cells, the verdict."""
     rows = rows.copy()
-    params = rows["loss_params"].map(lambda p: dict(map(tuple, p)) if len(p) else {})
+    params = rows.get("loss_params", pd.Series([()] * len(rows), index=rows.index)).map(
+        _as_params)
     for axis in axes:
         if axis not in rows.columns:
             rows[axis] = params.map(lambda p, axis=axis: p.get(axis))
@@ -172,6 +174,13 @@ def grid_table(rows: pd.DataFrame, axes, metric: str = "test_errors") -> pd.Data
                                  pair_by="seed")
     return summary.merge(tests.drop(columns="grid"), on="cell", how="left").fillna(
         {"verdict": "baseline"})
+
+
+def _as_params(value) -> dict:
+    # A row's loss_params: pairs (a record), their JSON (summary.csv), or none (older rows).
+    if isinstance(value, str):
+        value = json.loads(value)
+    return dict(map(tuple, value)) if isinstance(value, (list, tuple)) else {}
 
 
 def run_configs(configs, results_dir=records.RESULTS_DIR, data_dir=None, verbose=0,
