@@ -32,9 +32,12 @@ EXECUTION_FIELDS = ("jit_compile", "steps_per_execution")
 # every earlier run id (and record) stays valid.
 LATER_FIELD_DEFAULTS = {"transfer_classes": None, "lr_schedule": "constant", "init_from": None,
                         "teacher_seeds": None, "monitor": "val_accuracy", "replicate": 0,
-                        "precision": "float32", "loss": "hinton", "loss_params": ()}
+                        "precision": "float32", "loss": "hinton", "loss_params": (),
+                        "soft_targets": "teacher"}
 # What selects the kept epoch and stops early, with the direction that is better.
 MONITORS = {"val_accuracy": "max", "val_loss": "min"}
+# A distilled run's soft targets: the teacher's, or a control that keeps part of them.
+SOFT_TARGETS = ("teacher", "class_mean", "shuffled")
 
 
 def check_seeds(seeds, argument: str = "seeds") -> list[int]:
@@ -66,7 +69,7 @@ def profile_settings(settings: dict, profile: str) -> dict:
 
 def architecture_slug(architecture: str) -> str:
     """The architecture as it appears in run ids and file names: 'mlp:800,800' -> 'mlp800x800'."""
-    return architecture.replace("mlp:", "mlp").replace(",", "x")
+    return architecture.replace("mlp:", "mlp").replace(",", "x").replace("+", "-")
 
 
 def execution_defaults(architecture: str) -> tuple[bool, int]:
@@ -82,8 +85,8 @@ def execution_defaults(architecture: str) -> tuple[bool, int]:
     made the dropout teacher 2-3 times slower to train (42-55 CPU-s per epoch against 18), so
     other families keep TensorFlow's defaults until measured.
     """
-    if architecture.startswith("mlp:"):
-        return True, 32
+    if architecture.startswith("mlp:"):  # XLA made dropout 2-3x slower (the teacher, below)
+        return "+dropout" not in architecture, 32
     # Without XLA, 32 steps per execution halve the dropout teacher's epoch (2.60 -> 1.32 s on
     # 10,000 images, benchmarks/teacher_speed.py); other families are not measured yet.
     return False, (32 if architecture == "hinton_teacher" else 1)
@@ -119,6 +122,11 @@ class RunConfig:
     # loss that needs no teacher (label smoothing) makes a run from scratch a control.
     loss: str = "hinton"
     loss_params: tuple = ()
+    # "teacher": the teacher's logits; the controls (cached logits only): "class_mean" gives
+    # each example its class's mean teacher distribution at T (class similarity kept, the
+    # per-example part removed), "shuffled" another training example's (the rohin-dasari seed's
+    # bug, as a control). `teacher_logits.control_targets` makes them.
+    soft_targets: str = "teacher"
     alpha: float = 0.1  # weight of the HARD-label loss; the paper keeps it low
     epochs: int = 60
     patience: int = 15  # epochs without a better `monitor` before stopping
@@ -188,10 +196,11 @@ class RunConfig:
         if self.momentum and self.optimizer != "sgd":
             fail("momentum", f"0 with optimizer={self.optimizer!r} (only SGD uses it)")
         if self.architecture.startswith("mlp:"):
-            widths = self.architecture[4:].split(",")
-            if not all(w.isdigit() and int(w) > 0 for w in widths):
+            spec, _, extra = self.architecture[4:].partition("+")
+            if not all(w.isdigit() and int(w) > 0 for w in spec.split(",")) or extra not in (
+                    "", "dropout"):
                 fail("architecture", "'mlp:' followed by positive hidden widths, such as "
-                     "'mlp:800,800'")
+                     "'mlp:800,800', and optionally '+dropout' (the teacher's regularisers)")
         elif self.architecture not in models.BUILDERS:
             fail("architecture", f"'mlp:W1,W2,...' or one of {', '.join(models.BUILDERS)} (or "
                  "one registered with models.register_model)")
@@ -232,6 +241,12 @@ class RunConfig:
         if self.role == "distilled" and not loss.needs_teacher:
             fail("loss", f"a loss that learns from the teacher when role='distilled' ("
                  f"{self.loss!r} needs none: make it a role='scratch' run)")
+        if self.soft_targets not in SOFT_TARGETS:
+            fail("soft_targets", f"one of {', '.join(SOFT_TARGETS)}")
+        if self.soft_targets != "teacher" and (self.role != "distilled" or self.jitter_pixels
+                                               or loss.uses_features()):
+            fail("soft_targets", "'teacher' unless a distilled run trains on cached logits (no "
+                 "jitter, no hidden-layer loss)")
         if self.precision not in models.PRECISIONS:
             fail("precision", f"one of {', '.join(models.PRECISIONS)}")
         if self.monitor not in MONITORS:
@@ -305,6 +320,7 @@ class RunConfig:
         knobs = f"-T{self.temperature:g}-a{self.alpha:g}" if self.role == "distilled" else ""
         knobs += f"-ens{len(self.teacher_seeds)}" if self.teacher_seeds else ""
         knobs += f"-{self.loss}" if self.loss != "hinton" else ""
+        knobs += f"-{self.soft_targets}" if self.soft_targets != "teacher" else ""
         return (f"{self.dataset}-{self.role}-{architecture_slug(self.architecture)}{knobs}"
                 f"-s{self.seed}{f'r{self.replicate}' if self.replicate else ''}-{self.profile}"
                 f"-{digest}")

@@ -77,7 +77,8 @@ def teacher_of(config: RunConfig, splits, results_dir, data_dir=None, verbose=0)
     if config.teacher_seeds:  # an ensemble: its members' own cached logits, averaged
         return None, average_logits([_logits_of(member, splits, results_dir, data_dir, verbose)
                                      for member in ensemble_members(config)])
-    if not config.jitter_pixels:  # cached logits suffice: the ones kept with its record
+    if not config.jitter_pixels and not config.make_loss().uses_features():
+        # cached logits suffice: the ones kept with its record
         return None, _logits_of(config.teacher, splits, results_dir, data_dir, verbose)
     teacher_model = get_or_train_model(config.teacher, results_dir, data_dir, verbose)
     return teacher_model, teacher_logits_for(config.teacher, teacher_model, splits, results_dir)

@@ -44,6 +44,10 @@ def inputs_of(config: RunConfig, results_dir, data_dir, verbose):
     """What a run trains from: its splits, its teacher, the cached logits, starting weights."""
     splits = data.splits_for(config, data_dir)
     teacher_model, cached = teacher_of(config, splits, results_dir, data_dir, verbose)
+    if cached is not None and config.soft_targets != "teacher":
+        cached = teacher_logits.control_targets(cached, splits.y_train, splits.y_val,
+                                                config.soft_targets, config.temperature,
+                                                config.seed)
     initial_weights = initial_weights_of(config, results_dir, data_dir, verbose)
     # The teacher runs every batch only when inputs are jittered or the loss reads its hidden
     # layers; otherwise logits are cached.

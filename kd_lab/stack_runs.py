@@ -63,7 +63,8 @@ def stackable(config: RunConfig) -> bool:
     parameters (on MNIST's shape) whose teacher's logits are cached (no jitter; a run from
     scratch needs no teacher), trained on Hinton's loss."""
     # The stack computes Hinton's loss only.
-    return not config.jitter_pixels and config.loss == "hinton" and _small_mlp(
+    return not config.jitter_pixels and (config.loss, config.soft_targets) == (
+        "hinton", "teacher") and _small_mlp(
         config.architecture, models.BUILDERS.get(config.architecture))
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kd_utils import losses
 from kd_utils.data import Splits
 from kd_utils.distiller import check_model, refuse_probabilities
 
@@ -110,6 +111,31 @@ def average_logits(members) -> tuple:
     """An ensemble teacher's (train, val, test) logits: its members' logits averaged (whose
     softmax is the normalised geometric mean of the members' probabilities)."""
     return tuple(np.mean([logits[i] for logits in members], axis=0) for i in range(3))
+
+
+def control_targets(cached, y_train, y_val, kind: str, temperature: float, seed: int):
+    """(train, val, test) teacher logits with the train and validation rows replaced by a
+    control's soft targets (`RunConfig.soft_targets`); the test rows stay the teacher's (a
+    student's agreement is with its teacher).
+
+    "class_mean": every example gets logits whose softmax at T is its class's mean teacher
+    distribution at T over the training set; "shuffled": every example gets another's logits
+    (a fixed permutation per seed, training and validation apart).
+    """
+    train, val, test = cached
+    if kind == "teacher":
+        return cached
+    if kind == "shuffled":
+        rng = np.random.default_rng(seed)
+        return train[rng.permutation(len(train))], val[rng.permutation(len(val))], test
+    if kind != "class_mean":
+        raise ValueError(f"kind must be 'teacher', 'class_mean' or 'shuffled'; got {kind!r}")
+    probabilities = losses.softmax(train, temperature)
+    means = np.full((train.shape[1], train.shape[1]), 1.0 / train.shape[1])
+    for label in np.unique(y_train):
+        means[label] = probabilities[y_train == label].mean(axis=0)
+    logits = (temperature * np.log(np.maximum(means, 1e-30))).astype(np.float32)
+    return logits[y_train], logits[y_val], test
 
 
 def clear_caches() -> None:

@@ -37,8 +37,9 @@ def mlp(hidden: tuple[int, ...] | list[int], input_shape=MNIST_SHAPE, num_classe
     model.add(layers.Flatten())
     if input_dropout:
         model.add(layers.Dropout(input_dropout))
-    for width in hidden:
-        model.add(layers.Dense(width, activation="relu", kernel_constraint=constraint))
+    for i, width in enumerate(hidden, 1):  # named, so a hint loss can name them
+        model.add(layers.Dense(width, activation="relu", kernel_constraint=constraint,
+                               name=f"hidden_{i}"))
         if dropout:
             model.add(layers.Dropout(dropout))
     # float32 logits under mixed precision too: softmax and its gradient need float32's range.
@@ -119,7 +120,7 @@ PRECISIONS = ("float32", "mixed_bfloat16")
 
 def build(architecture: str, input_shape, num_classes: int,
           precision: str = "float32") -> keras.Model:
-    """Build a model from an architecture string: a `BUILDERS` key or `mlp:W1,W2,...`.
+    """Build a model from an architecture string: a `BUILDERS` key or `mlp:W1,W2,...[+dropout]`.
 
     `precision` "mixed_bfloat16" computes in bfloat16 and keeps float32 weights (Keras' mixed
     precision policy, set while the model is built); a model's logits are float32 either way.
@@ -139,16 +140,24 @@ def build(architecture: str, input_shape, num_classes: int,
     return model
 
 
+# "mlp:800,800+dropout": the MLP with the Hinton teacher's regularisers (a control that asks
+# how much of a teacher's help the regularisers alone give).
+TEACHER_REGULARISERS = dict(dropout=0.5, input_dropout=0.2, max_norm=3.5)
+
+
 def _build(architecture: str, input_shape, num_classes: int) -> keras.Model:
     if architecture.startswith("mlp:"):
+        spec, _, extra = architecture[4:].partition("+")
         try:
-            widths = [int(w) for w in architecture[4:].split(",") if w]
+            widths = [int(w) for w in spec.split(",") if w]
         except ValueError:
             widths = []
-        if not widths or min(widths) <= 0:
+        if not widths or min(widths) <= 0 or extra not in ("", "dropout"):
             raise ValueError(f"architecture {architecture!r}: expected 'mlp:' followed by "
-                             "positive hidden widths, such as 'mlp:800,800'")
-        return mlp(widths, input_shape, num_classes)
+                             "positive hidden widths, such as 'mlp:800,800', and optionally "
+                             "'+dropout' (the teacher's dropout and max-norm)")
+        return mlp(widths, input_shape, num_classes,
+                   **(TEACHER_REGULARISERS if extra else {}))
     if architecture not in BUILDERS:
         raise ValueError(f"architecture must be 'mlp:W1,W2,...' or one of {', '.join(BUILDERS)}; "
                          f"got {architecture!r}")

@@ -194,3 +194,17 @@ def test_a_bad_loss_is_refused_when_the_config_is_made(changes, match):
         DIGITS_DISTILLED.replace(**changes)
     with pytest.raises(ValueError, match="'hinton' without loss_params for a teacher"):
         DIGITS_TEACHER.replace(loss="decoupled")
+
+
+def test_controls_are_named_in_run_ids_and_refused_where_they_cannot_apply():
+    assert "-shuffled-" in DIGITS_DISTILLED.replace(soft_targets="shuffled").run_id
+    regularised = DIGITS_DISTILLED.replace(architecture="mlp:8+dropout")
+    assert "mlp8-dropout" in regularised.run_id and regularised.jit_compile is False
+    with pytest.raises(ValueError, match="soft_targets must be 'teacher' unless"):
+        DIGITS_TEACHER.replace(soft_targets="class_mean")
+    with pytest.raises(ValueError, match="soft_targets must be 'teacher' unless"):
+        DIGITS_DISTILLED.replace(soft_targets="shuffled", jitter_pixels=1)
+    with pytest.raises(ValueError, match="soft_targets must be one of"):
+        DIGITS_DISTILLED.replace(soft_targets="uniform")
+    with pytest.raises(ValueError, match=r"optionally '\+dropout'"):
+        DIGITS_DISTILLED.replace(architecture="mlp:8+batchnorm")

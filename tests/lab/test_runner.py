@@ -250,3 +250,16 @@ def test_the_committed_full_teachers_give_an_estimate():
 def test_tensorboard_logs_each_run_in_its_own_folder(tmp_path):
     runner.run(TEACHER, results_dir=tmp_path, verbose=0, tensorboard_dir=tmp_path / "tb")
     assert list((tmp_path / "tb" / TEACHER.run_id / "validation").glob("events.out.tfevents.*"))
+
+
+def test_controls_and_a_hidden_layer_loss_train_end_to_end(tmp_path):
+    class_mean = DIGITS_DISTILLED.replace(soft_targets="class_mean")
+    record = runner.run(class_mean, results_dir=tmp_path, verbose=0)
+    assert "-class_mean-" in record.run_id and record.row["soft_targets"] == "class_mean"
+    regularised = DIGITS_DISTILLED.replace(role="scratch", teacher=None,
+                                           architecture="mlp:8+dropout", jitter_pixels=1)
+    assert runner.run(regularised, results_dir=tmp_path, verbose=0).row["test_errors"] >= 0
+    hint = DIGITS_DISTILLED.replace(loss="hint", loss_params={"teacher_layer": "hidden_1",
+                                                             "student_layer": "hidden_1"})
+    history = runner.run(hint, results_dir=tmp_path, verbose=0).history
+    assert "distillation_loss" in history.columns

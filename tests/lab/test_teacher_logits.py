@@ -36,3 +36,37 @@ def test_teacher_logits_are_cached_on_disk_and_a_changed_teacher_misses(tmp_path
     changed = teacher_logits.teacher_logits_for(TEACHER, teacher, splits, tmp_path)
     assert changed_path.exists()
     np.testing.assert_allclose(changed[2], first[2] + 1.0, rtol=1e-5, atol=1e-5)
+
+
+# -- the controls' soft targets ---------------------------------------------------------------
+def _logits_and_labels(rows=60, classes=4, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(rows, classes)).astype("float32") * 3, rng.integers(0, classes, rows)
+
+
+def test_class_mean_targets_keep_each_classs_mean_distribution_and_nothing_per_example():
+    from kd_utils import losses
+
+    train, y_train = _logits_and_labels()
+    val, y_val = _logits_and_labels(20, seed=1)
+    test = np.zeros((5, 4), "float32")
+    got_train, got_val, got_test = teacher_logits.control_targets(
+        (train, val, test), y_train, y_val, "class_mean", 4.0, seed=0)
+    for label in range(4):
+        expected = losses.softmax(train[y_train == label], 4.0).mean(axis=0)
+        rows = losses.softmax(got_train[y_train == label], 4.0)
+        np.testing.assert_allclose(rows, np.broadcast_to(expected, rows.shape), atol=1e-6)
+        np.testing.assert_allclose(losses.softmax(got_val[y_val == label], 4.0)[0], expected,
+                                   atol=1e-6)
+    assert got_test is test  # agreement is measured against the teacher itself
+
+
+def test_shuffled_targets_are_the_teachers_rows_given_to_other_examples():
+    train, y_train = _logits_and_labels()
+    val, y_val = _logits_and_labels(20, seed=1)
+    got_train, got_val, _ = teacher_logits.control_targets(
+        (train, val, val), y_train, y_val, "shuffled", 4.0, seed=3)
+    assert sorted(map(tuple, got_train)) == sorted(map(tuple, train))
+    assert (got_train != train).any(axis=1).mean() > 0.9
+    again = teacher_logits.control_targets((train, val, val), y_train, y_val, "shuffled", 4.0, 3)
+    np.testing.assert_array_equal(again[0], got_train)  # one permutation per seed

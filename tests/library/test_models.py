@@ -121,3 +121,13 @@ def test_mixed_precision_computes_in_bfloat16_with_float32_logits_and_leaves_the
     assert keras.config.dtype_policy().name == "float32"
     with pytest.raises(ValueError, match="precision must be one of"):
         models.build("mlp:10", (28, 28, 1), 10, precision="float16")
+
+
+def test_an_mlp_names_its_hidden_layers_and_can_carry_the_teachers_regularisers():
+    plain = models.build("mlp:30,30", (28, 28, 1), 10)
+    assert [layer.name for layer in plain.layers if "hidden" in layer.name] == ["hidden_1",
+                                                                                "hidden_2"]
+    regularised = models.build("mlp:30,30+dropout", (28, 28, 1), 10)
+    dropouts = [layer.rate for layer in regularised.layers
+                if isinstance(layer, keras.layers.Dropout)]
+    assert dropouts == [0.2, 0.5, 0.5] and plain.count_params() == regularised.count_params()
