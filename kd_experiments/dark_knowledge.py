@@ -20,7 +20,22 @@ validation epoch is kept), in three stages, each decided from the records of the
    set plays no part).
 3. **Teachers.** The winning recipe at `TEACHER_SEEDS` (seed 0 is the pilot's own run).
 
-A killed process loses at most the epoch it was in: run it again to go on.
+Then the students (`STUDENTS`, the paper's 800-800 and the 30-30), each seed distilling the
+teacher of its own seed:
+
+4. **The student's recipe**, chosen among `STUDENT_RECIPES` at seed 0 on the validation errors
+   of its scratch and distilled runs together (neutral between the two), and the strength of
+   label smoothing among `SMOOTHINGS` on the validation errors of smoothed students.
+5. **Controls** (`CONTROLS`): Hinton KD (T = 20, alpha = 0.1) and the student from scratch,
+   against label smoothing, the scratch student with the teacher's regularisers (dropout,
+   max-norm, jitter), class-mean soft targets (class similarity kept, the per-example part
+   removed), shuffled soft targets and a weak teacher (the same recipe over `CHECK_EPOCHS`).
+   First `FIRST_CONTROL_SEEDS`; then as many seeds as let every comparison detect half the
+   measured distillation gain at 80% power in one Holm family (`control_seeds`), at most the
+   teachers there are. `controls_table` gives each comparison paired by seed.
+
+A killed process loses at most the epoch it was in: run it again to go on. A table's runs come
+from one commit: run this from a worktree at the commit that trained the stage's first runs.
 """
 
 from __future__ import annotations
@@ -28,6 +43,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+
+import pandas as pd
 
 from kd_lab import records, runner, stats
 from kd_lab.config import RunConfig
@@ -38,6 +55,17 @@ PILOT_RATES = (0.05, 0.1)
 TEACHER_SEEDS = tuple(range(10))
 EPOCHS = 300
 PRECISIONS = ("mixed_bfloat16", "float32")  # the faster first: used unless the check objects
+STUDENTS = ("mlp:800,800", "mlp:30,30")
+# Adam on a cosine schedule trained the paper's distilled student to 89 errors with a strong
+# teacher (the issue's measurement); SGD at 0.05 suffered from T^2 scaling its steps.
+STUDENT_RECIPES = {
+    "adam-1e-3": dict(optimizer="adam", learning_rate=1e-3, lr_schedule="cosine", epochs=60),
+    "adam-3e-4": dict(optimizer="adam", learning_rate=3e-4, lr_schedule="cosine", epochs=60),
+}
+SMOOTHINGS = (0.05, 0.1, 0.2)
+TEMPERATURE, ALPHA = 20.0, 0.1  # the paper's MNIST setting; alpha weights the hard labels
+CONTROLS = ("label_smoothing", "teacher_regularisers", "class_mean", "shuffled", "weak_teacher")
+FIRST_CONTROL_SEEDS = tuple(range(5))
 
 
 def teacher_config(seed: int, learning_rate: float = PILOT_RATES[0], epochs: int = EPOCHS,
@@ -93,20 +121,181 @@ def pilot_choice(precision: str, results_dir=records.RESULTS_DIR) -> dict | None
                 val_errors=val_errors)
 
 
+def student_config(student: str, arm: str, seed: int, teacher: RunConfig, recipe: dict,
+                   smoothing: float = SMOOTHINGS[1]) -> RunConfig:
+    """One student run: `arm` "scratch", "hinton" or one of `CONTROLS`, distilling (where it
+    does) `teacher` at this seed; `teacher` of another seed is replaced by this seed's."""
+    teacher = teacher.replace(seed=seed)
+    base = dict(dataset="mnist", architecture=student, batch_size=128, val_size=5000,
+                patience=0, profile="paper", seed=seed, **recipe)
+    distilled = RunConfig(role="distilled", teacher=teacher, temperature=TEMPERATURE,
+                          alpha=ALPHA, **base)
+    scratch = RunConfig(role="scratch", **base)
+    arms = {
+        "scratch": lambda: scratch,
+        "hinton": lambda: distilled,
+        "label_smoothing": lambda: scratch.replace(loss="label_smoothing",
+                                                   loss_params={"smoothing": smoothing}),
+        "teacher_regularisers": lambda: scratch.replace(architecture=f"{student}+dropout",
+                                                        jitter_pixels=2),
+        "class_mean": lambda: distilled.replace(soft_targets="class_mean"),
+        "shuffled": lambda: distilled.replace(soft_targets="shuffled"),
+        "weak_teacher": lambda: distilled.replace(teacher=teacher.replace(epochs=CHECK_EPOCHS)),
+    }
+    if arm not in arms:
+        raise ValueError(f"arm must be one of {', '.join(arms)}; got {arm!r}")
+    return arms[arm]()
+
+
+def arm_of(row, weak_teachers=frozenset()) -> str:
+    """The arm a student record belongs to (the inverse of `student_config`); `weak_teachers`
+    holds the weak teachers' run ids."""
+    if row["role"] == "scratch":
+        return ("label_smoothing" if row.get("loss") == "label_smoothing" else
+                "teacher_regularisers" if "+dropout" in row["architecture"] else "scratch")
+    if row.get("soft_targets", "teacher") != "teacher":
+        return row["soft_targets"]
+    return "weak_teacher" if row["teacher_run_id"] in weak_teachers else "hinton"
+
+
+def weak_teachers(teacher: RunConfig) -> frozenset:
+    """The run ids of the weak teachers of `teacher`'s recipe, at every teacher seed."""
+    return frozenset(teacher.replace(seed=seed, epochs=CHECK_EPOCHS).run_id
+                     for seed in TEACHER_SEEDS)
+
+
+def _val_errors(row) -> int:
+    return round((1 - row["val_accuracy"]) * row["val_size"])
+
+
+def student_pilot_configs(teacher: RunConfig) -> list[RunConfig]:
+    return [student_config(student, arm, 0, teacher, recipe) for student in STUDENTS
+            for recipe in STUDENT_RECIPES.values() for arm in ("scratch", "hinton")]
+
+
+def student_recipe(teacher: RunConfig, results_dir=records.RESULTS_DIR) -> dict | None:
+    """Per student, the `STUDENT_RECIPES` name with the fewest validation errors of its scratch
+    and distilled runs at seed 0 together; None until the pilot is finished."""
+    chosen = {}
+    for student in STUDENTS:
+        totals = {}
+        for name, recipe in STUDENT_RECIPES.items():
+            rows = _rows([student_config(student, arm, 0, teacher, recipe)
+                          for arm in ("scratch", "hinton")], results_dir)
+            if rows is None:
+                return None
+            totals[name] = sum(_val_errors(r) for r in rows)
+        chosen[student] = min(STUDENT_RECIPES, key=lambda name: (totals[name], name))
+    return chosen
+
+
+def smoothing_configs(teacher: RunConfig, recipes: dict) -> list[RunConfig]:
+    return [student_config(student, "label_smoothing", 0, teacher,
+                           STUDENT_RECIPES[recipes[student]], smoothing)
+            for student in STUDENTS for smoothing in SMOOTHINGS]
+
+
+def smoothing_choice(teacher: RunConfig, recipes: dict,
+                     results_dir=records.RESULTS_DIR) -> dict | None:
+    """Per student, the smoothing with the fewest validation errors at seed 0 (ties: the
+    smaller); None until those runs are finished."""
+    chosen = {}
+    for student in STUDENTS:
+        configs = [student_config(student, "label_smoothing", 0, teacher,
+                                  STUDENT_RECIPES[recipes[student]], smoothing)
+                   for smoothing in SMOOTHINGS]
+        rows = _rows(configs, results_dir)
+        if rows is None:
+            return None
+        errors = {smoothing: _val_errors(r) for smoothing, r in zip(SMOOTHINGS, rows,
+                                                                     strict=True)}
+        chosen[student] = min(SMOOTHINGS, key=lambda smoothing: (errors[smoothing], smoothing))
+    return chosen
+
+
+def control_configs(teacher: RunConfig, recipes: dict, smoothings: dict, seeds) -> list:
+    return [student_config(student, arm, seed, teacher, STUDENT_RECIPES[recipes[student]],
+                           smoothings[student])
+            for seed in seeds for student in STUDENTS for arm in ("scratch", "hinton", *CONTROLS)]
+
+
+def controls_table(rows: pd.DataFrame, weak: frozenset,
+                   metric: str = "test_errors") -> pd.DataFrame:
+    """Every control against Hinton KD and against the student from scratch, and Hinton KD
+    against scratch, per student, paired by seed: one Holm family over all of them. `weak`:
+    the weak teachers' run ids (`weak_teachers`)."""
+    rows = _with_arms(rows, weak)
+    parts = []
+    for baseline in ("hinton", "scratch"):
+        compared = rows[rows["arm"] != ("scratch" if baseline == "hinton" else "")]
+        part = stats.compare_within(compared, "student", "arm", baseline, metric,
+                                    pair_by="seed")
+        parts.append(part.assign(baseline=baseline))
+    table = pd.concat(parts, ignore_index=True)
+    table["p_holm"] = stats.holm(table["p_value"])
+    table["verdict"] = [stats.verdict(d, p, metric) for d, p in
+                        zip(table["difference"], table["p_holm"], strict=True)]
+    summary = stats.summarise(rows, ("student", "arm"), (metric,))
+    return table.merge(summary, on=["student", "arm"], how="left")
+
+
+def _with_arms(rows: pd.DataFrame, weak: frozenset) -> pd.DataFrame:
+    # `student`: the architecture without the regularisers one control adds to it.
+    return rows.assign(arm=[arm_of(row, weak) for _, row in rows.iterrows()],
+                       student=rows["architecture"].str.replace("+dropout", "", regex=False))
+
+
+def control_seeds(table: pd.DataFrame, rows: pd.DataFrame, weak: frozenset,
+                  metric: str = "test_errors") -> int:
+    """Seeds that let every control comparison detect half the distillation gain (scratch
+    minus Hinton KD, per student) at 80% power in the table's Holm family; at least
+    `FIRST_CONTROL_SEEDS`, at most `TEACHER_SEEDS`."""
+    wide = _with_arms(rows, weak).pivot_table(index=["student", "seed"], columns="arm",
+                                              values=metric)
+    needed = len(FIRST_CONTROL_SEEDS)
+    for _, own in wide.groupby(level="student"):
+        gain = float((own["scratch"] - own["hinton"]).mean())
+        for arm in CONTROLS:
+            for baseline in ("hinton", "scratch"):
+                spread = float((own[arm] - own[baseline]).std())
+                needed = max(needed, stats.seeds_to_detect(spread, gain / 2, len(table),
+                                                           at_most=len(TEACHER_SEEDS)))
+    return needed
+
+
 def stages(results_dir=records.RESULTS_DIR) -> list[tuple[str, list[RunConfig] | None]]:
     """(stage, its configs) in order; None where an earlier stage has not decided yet."""
     check = precision_check(results_dir)
     precision = check and check["precision"]
     pilot = precision and pilot_choice(precision, results_dir)
+    teacher = pilot and teacher_config(0, pilot["learning_rate"], precision=precision)
+    recipes = teacher and student_recipe(teacher, results_dir)
+    smoothings = recipes and smoothing_choice(teacher, recipes, results_dir)
+    first = smoothings and control_configs(teacher, recipes, smoothings, FIRST_CONTROL_SEEDS)
+    more = None
+    if first and _rows(first, results_dir) is not None:
+        rows = pd.DataFrame(_rows(first, results_dir))
+        weak = weak_teachers(teacher)
+        wanted = control_seeds(controls_table(rows, weak), rows, weak)
+        more = control_configs(teacher, recipes, smoothings,
+                               range(len(FIRST_CONTROL_SEEDS), wanted))
+    seeds_first = [teacher.replace(seed=s) for s in FIRST_CONTROL_SEEDS] if teacher else None
+    seeds_rest = ([teacher.replace(seed=s) for s in TEACHER_SEEDS
+                   if s not in FIRST_CONTROL_SEEDS] if teacher else None)
     return [("precision check", check_configs()),
             ("pilot", pilot_configs(precision) if precision else None),
-            ("teachers", [teacher_config(seed, pilot["learning_rate"], precision=precision)
-                          for seed in TEACHER_SEEDS] if pilot else None)]
+            ("student recipe", student_pilot_configs(teacher) if teacher else None),
+            ("label smoothing strength", smoothing_configs(teacher, recipes) if recipes else None),
+            ("teachers", seeds_first),
+            ("controls", first or None),
+            ("more teachers", seeds_rest),
+            ("more controls", more)]
 
 
 def teachers(results_dir=records.RESULTS_DIR) -> list[RunConfig] | None:
     """The lab's teachers (`TEACHER_SEEDS`), once precision and pilot are decided."""
-    return stages(results_dir)[-1][1]
+    named = dict(stages(results_dir))
+    return None if named["teachers"] is None else named["teachers"] + named["more teachers"]
 
 
 def train_teachers(results_dir=records.RESULTS_DIR, data_dir=None) -> None:
@@ -143,6 +332,11 @@ def describe(results_dir=records.RESULTS_DIR) -> None:
         if pilot:
             print(f"pilot: validation errors by learning rate {pilot['val_errors']} -> "
                   f"{pilot['learning_rate']}")
+            teacher = teacher_config(0, pilot["learning_rate"], precision=check["precision"])
+            recipes = student_recipe(teacher, results_dir)
+            if recipes:
+                print(f"student recipes: {recipes}; label smoothing: "
+                      f"{smoothing_choice(teacher, recipes, results_dir)}")
 
 
 def main(argv=None) -> int:

@@ -152,6 +152,17 @@ def _detectable(standard_error: float, df: float, comparisons: int) -> float:
     return float((t.ppf(1 - level / 2, df) + t.ppf(POWER, df)) * standard_error)
 
 
+def seeds_to_detect(difference_std: float, target: float, comparisons: int = 1,
+                    at_most: int = 100) -> int:
+    """The fewest paired seeds whose test detects a difference of `target` with `POWER` at
+    `SIGNIFICANCE` / `comparisons` (Bonferroni, which Holm never needs more than), when paired
+    differences spread by `difference_std`; `at_most` when even that many are not enough."""
+    for n in range(2, at_most + 1):
+        if _detectable(difference_std / math.sqrt(n), n - 1, comparisons) <= abs(target):
+            return n
+    return at_most
+
+
 def summarise(rows: pd.DataFrame, by, metrics) -> pd.DataFrame:
     """One line per group of `rows`: for each metric its `_mean`, `_std`, `_count` (n),
     `_ci_low` and `_ci_high` (`by` columns missing from `rows` are ignored; NaN keys form

@@ -1,5 +1,8 @@
 """The strong-teacher stages: each decided from the records of the one before."""
 
+import numpy as np
+import pandas as pd
+
 from kd_experiments import dark_knowledge as dk
 
 
@@ -47,5 +50,58 @@ def test_the_pilot_chooses_on_validation_errors_never_test(monkeypatch):
 
 def test_later_stages_wait_for_the_decisions_before_them(tmp_path):
     names = [name for name, configs in dk.stages(tmp_path)]
-    assert names == ["precision check", "pilot", "teachers"]
-    assert [configs is None for _, configs in dk.stages(tmp_path)] == [False, True, True]
+    assert names == ["precision check", "pilot", "student recipe", "label smoothing strength",
+                     "teachers", "controls", "more teachers", "more controls"]
+    assert [configs is None for _, configs in dk.stages(tmp_path)] == [False] + [True] * 7
+
+
+# -- the students and their controls ---------------------------------------------------------
+TEACHER = dk.teacher_config(0, 0.05, precision="mixed_bfloat16")
+RECIPE = dk.STUDENT_RECIPES["adam-1e-3"]
+ARMS = ("scratch", "hinton", *dk.CONTROLS)
+
+
+def test_every_arm_is_its_own_run_and_its_record_says_which_arm_it_is():
+    configs = {arm: dk.student_config("mlp:30,30", arm, 3, TEACHER, RECIPE) for arm in ARMS}
+    assert len({c.run_id for c in configs.values()}) == len(ARMS)
+    weak = dk.weak_teachers(TEACHER)
+    for arm, config in configs.items():
+        row = {**config.to_dict(), "teacher_run_id": config.teacher.run_id if config.teacher
+               else ""}
+        assert dk.arm_of(row, weak) == arm
+        assert config.seed == 3 and (config.teacher is None or config.teacher.seed == 3)
+    assert configs["weak_teacher"].teacher.epochs == dk.CHECK_EPOCHS
+    assert configs["teacher_regularisers"].jitter_pixels == 2
+
+
+def _control_rows(gain=20.0, seeds=range(5)):
+    rng = np.random.default_rng(0)
+    weak = dk.weak_teachers(TEACHER)
+    rows = []
+    for seed in seeds:
+        for student in dk.STUDENTS:
+            for arm in ARMS:
+                config = dk.student_config(student, arm, seed, TEACHER, RECIPE)
+                errors = 150 - (gain if arm == "hinton" else 0) + rng.normal(0, 3)
+                rows.append({**config.to_dict(), "test_errors": errors,
+                             "teacher_run_id": config.teacher.run_id if config.teacher else ""})
+    return pd.DataFrame(rows), weak
+
+
+def test_the_controls_table_is_one_holm_family_paired_by_seed():
+    rows, weak = _control_rows()
+    table = dk.controls_table(rows, weak)
+    assert len(table) == 2 * (2 * len(dk.CONTROLS) + 1)
+    hinton = table[(table["arm"] == "hinton") & (table["baseline"] == "scratch")]
+    assert (hinton["verdict"] == "better").all()
+    assert (table["p_holm"] >= table["p_value"]).all()
+    assert set(table.loc[table["baseline"] == "hinton", "arm"]) == set(dk.CONTROLS)
+
+
+def test_more_seeds_are_asked_for_a_smaller_gain_up_to_the_teachers_there_are():
+    needed = {}
+    for gain in (60.0, 20.0, 2.0):
+        rows, weak = _control_rows(gain=gain)
+        needed[gain] = dk.control_seeds(dk.controls_table(rows, weak), rows, weak)
+    assert len(dk.FIRST_CONTROL_SEEDS) == needed[60.0] < needed[20.0] < needed[2.0]
+    assert needed[2.0] == len(dk.TEACHER_SEEDS)

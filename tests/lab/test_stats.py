@@ -132,3 +132,13 @@ def test_paired_matches_scipy_and_pairs_the_same_runs_whatever_their_order():
     # Unpaired, the same numbers are within the seeds' spread.
     assert stats.compare_within(rows, "set", "bias", "none", "errors")["verdict"].item() == (
         stats.UNDECIDED)
+
+
+def test_seeds_to_detect_grow_as_the_target_shrinks_and_the_family_grows():
+    from kd_lab.stats import seeds_to_detect
+
+    few = seeds_to_detect(10.0, 20.0)
+    assert few < seeds_to_detect(10.0, 10.0) < seeds_to_detect(10.0, 10.0, comparisons=20)
+    assert seeds_to_detect(10.0, 0.01, at_most=12) == 12
+    # The classic paired-t check: sd 1, target 1, alpha 0.05, power 0.8 needs 10 pairs.
+    assert seeds_to_detect(1.0, 1.0) == 10
