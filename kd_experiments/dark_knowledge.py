@@ -65,6 +65,11 @@ STUDENT_RECIPES = {
 SMOOTHINGS = (0.05, 0.1, 0.2)
 TEMPERATURE, ALPHA = 20.0, 0.1  # the paper's MNIST setting; alpha weights the hard labels
 CONTROLS = ("label_smoothing", "teacher_regularisers", "class_mean", "shuffled", "weak_teacher")
+# The methods notebook's other distillation losses, on the same students, teachers and seeds:
+# decoupled KD at its paper's T = 4 and weights (1, 8), and a FitNets hint from the teacher's
+# second hidden layer to the student's, each with the hard-label loss at equal weight.
+METHODS = ("decoupled", "hint")
+METHOD_ALPHA = 0.5
 FIRST_CONTROL_SEEDS = tuple(range(5))
 
 
@@ -141,6 +146,10 @@ def student_config(student: str, arm: str, seed: int, teacher: RunConfig, recipe
         "class_mean": lambda: distilled.replace(soft_targets="class_mean"),
         "shuffled": lambda: distilled.replace(soft_targets="shuffled"),
         "weak_teacher": lambda: distilled.replace(teacher=teacher.replace(epochs=CHECK_EPOCHS)),
+        "decoupled": lambda: distilled.replace(loss="decoupled", temperature=4.0,
+                                               alpha=METHOD_ALPHA),
+        "hint": lambda: distilled.replace(loss="hint", alpha=METHOD_ALPHA, loss_params={
+            "teacher_layer": 2, "student_layer": 2}),
     }
     if arm not in arms:
         raise ValueError(f"arm must be one of {', '.join(arms)}; got {arm!r}")
@@ -155,6 +164,8 @@ def arm_of(row, weak_teachers=frozenset()) -> str:
                 "teacher_regularisers" if "+dropout" in row["architecture"] else "scratch")
     if row.get("soft_targets", "teacher") != "teacher":
         return row["soft_targets"]
+    if row.get("loss", "hinton") != "hinton":
+        return row["loss"]
     return "weak_teacher" if row["teacher_run_id"] in weak_teachers else "hinton"
 
 
@@ -219,12 +230,13 @@ def control_configs(teacher: RunConfig, recipes: dict, smoothings: dict, seeds) 
             for seed in seeds for student in STUDENTS for arm in ("scratch", "hinton", *CONTROLS)]
 
 
-def controls_table(rows: pd.DataFrame, weak: frozenset,
+def controls_table(rows: pd.DataFrame, weak: frozenset, arms=CONTROLS,
                    metric: str = "test_errors") -> pd.DataFrame:
-    """Every control against Hinton KD and against the student from scratch, and Hinton KD
-    against scratch, per student, paired by seed: one Holm family over all of them. `weak`:
-    the weak teachers' run ids (`weak_teachers`)."""
+    """Every one of `arms` (the controls, or the methods) against Hinton KD and against the
+    student from scratch, and Hinton KD against scratch, per student, paired by seed: one Holm
+    family over all of them. `weak`: the weak teachers' run ids (`weak_teachers`)."""
     rows = _with_arms(rows, weak)
+    rows = rows[rows["arm"].isin(("scratch", "hinton", *arms))]
     parts = []
     for baseline in ("hinton", "scratch"):
         compared = rows[rows["arm"] != ("scratch" if baseline == "hinton" else "")]
@@ -263,6 +275,11 @@ def control_seeds(table: pd.DataFrame, rows: pd.DataFrame, weak: frozenset,
     return needed
 
 
+def method_configs(teacher: RunConfig, recipes: dict, seeds) -> list[RunConfig]:
+    return [student_config(student, arm, seed, teacher, STUDENT_RECIPES[recipes[student]])
+            for seed in seeds for student in STUDENTS for arm in METHODS]
+
+
 def stages(results_dir=records.RESULTS_DIR) -> list[tuple[str, list[RunConfig] | None]]:
     """(stage, its configs) in order; None where an earlier stage has not decided yet."""
     check = precision_check(results_dir)
@@ -288,6 +305,8 @@ def stages(results_dir=records.RESULTS_DIR) -> list[tuple[str, list[RunConfig] |
             ("label smoothing strength", smoothing_configs(teacher, recipes) if recipes else None),
             ("teachers", seeds_first),
             ("controls", first or None),
+            ("methods", method_configs(teacher, recipes, FIRST_CONTROL_SEEDS) if first
+             else None),
             ("more teachers", seeds_rest),
             ("more controls", more)]
 

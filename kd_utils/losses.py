@@ -243,16 +243,22 @@ class HintLoss(DistillationLoss):
 
     The projection (a Dense layer to the teacher layer's width) trains with the student, in one
     stage beside the other losses (FitNets trained the hint first, then KD). The teacher runs
-    every batch, since cached logits cannot carry its hidden layers.
+    every batch, since cached logits cannot carry its hidden layers. A layer is named, or
+    given by position: k is the model's k-th hidden Dense layer (1 the first; the logits layer
+    is not hidden), whatever Keras named it.
     """
 
     details = ()
 
-    def __init__(self, teacher_layer: str, student_layer: str):
+    def __init__(self, teacher_layer: str | int, student_layer: str | int):
         for name, value in (("teacher_layer", teacher_layer), ("student_layer", student_layer)):
-            if not isinstance(value, str) or not value:
-                raise ValueError(f"HintLoss: {name} must be a layer's name; got {value!r}")
-        self.teacher_layer, self.student_layer = teacher_layer, student_layer
+            if not ((isinstance(value, str) and value) or (
+                    isinstance(value, (int, float)) and not isinstance(value, bool)
+                    and float(value).is_integer() and value >= 1)):
+                raise ValueError(f"HintLoss: {name} must be a layer's name, or the position "
+                                 f"(1, 2, ...) of a hidden Dense layer; got {value!r}")
+        self.teacher_layer, self.student_layer = (
+            v if isinstance(v, str) else int(v) for v in (teacher_layer, student_layer))
         self.projection = None
 
     def build(self, teacher, student) -> None:
@@ -260,6 +266,8 @@ class HintLoss(DistillationLoss):
             raise ValueError("HintLoss needs the teacher model (its hidden layer runs every "
                              "batch): pass teacher=...")
         widths = {}
+        self.teacher_layer = _hidden_layer_name(teacher, self.teacher_layer, "teacher")
+        self.student_layer = _hidden_layer_name(student, self.student_layer, "student")
         for role, model, name in (("teacher", teacher, self.teacher_layer),
                                   ("student", student, self.student_layer)):
             names = [layer.name for layer in model.layers]
@@ -285,6 +293,17 @@ class HintLoss(DistillationLoss):
     def __repr__(self):
         return (f"HintLoss(teacher_layer={self.teacher_layer!r}, "
                 f"student_layer={self.student_layer!r})")
+
+
+def _hidden_layer_name(model, layer, role: str) -> str:
+    # A position k: the k-th Dense layer but the last (the logits).
+    if isinstance(layer, str):
+        return layer
+    hidden = [x.name for x in model.layers if isinstance(x, keras.layers.Dense)][:-1]
+    if layer > len(hidden):
+        raise ValueError(f"HintLoss: the {role} {model.name!r} has {len(hidden)} hidden Dense "
+                         f"layers, not {layer}")
+    return hidden[layer - 1]
 
 
 class LabelSmoothing(DistillationLoss):

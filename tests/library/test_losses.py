@@ -213,3 +213,18 @@ def test_keras_default_logits_loss_is_named_as_the_defect_it_is():
 def test_bad_loss_arguments_are_named(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+def test_a_hint_can_name_hidden_layers_by_position_whatever_keras_named_them():
+    teacher = keras.Sequential([keras.Input((3,)), keras.layers.Dense(5), keras.layers.Dense(4),
+                                keras.layers.Dense(2)])
+    student = keras.Sequential([keras.Input((3,)), keras.layers.Dense(6), keras.layers.Dense(2)])
+    hint = losses.HintLoss(teacher_layer=2, student_layer=1.0)
+    hint.build(teacher, student)
+    assert (hint.teacher_layer, hint.student_layer) == (teacher.layers[1].name,
+                                                        student.layers[0].name)
+    assert hint.projection.kernel.shape == (6, 4)
+    with pytest.raises(ValueError, match="has 2 hidden Dense layers, not 3"):
+        losses.HintLoss(teacher_layer=3, student_layer=1).build(teacher, student)
+    with pytest.raises(ValueError, match="or the position"):
+        losses.HintLoss(teacher_layer=0, student_layer=1)
