@@ -21,7 +21,7 @@ import numpy as np
 
 from kd_utils import losses
 from kd_utils.data import Splits
-from kd_utils.distiller import check_model, refuse_probabilities
+from kd_utils.distiller import check_model, looks_like_probabilities, refuse_probabilities
 
 from .config import RunConfig
 from .records import LOGITS_FILES, RESULTS_DIR, atomic_write, damaged, read_row, run_dir
@@ -101,10 +101,17 @@ def read_logits(path: Path) -> tuple:
     """(train, val, test) logits from an `.npz` file, or `records.DamagedRecord` naming it."""
     try:
         with np.load(path) as stored:
-            return stored["train"], stored["val"], stored["test"]
+            parts = stored["train"], stored["val"], stored["test"]
     except (zipfile.BadZipFile, EOFError, KeyError, ValueError, OSError) as error:
         raise damaged(path, f"unreadable teacher logits ({type(error).__name__}: {error})") \
             from None
+    for name, part in zip(("train", "val", "test"), parts, strict=True):
+        if not np.isfinite(part).all():
+            raise damaged(path, f"its {name} teacher logits hold NaN or infinite values")
+        if looks_like_probabilities(part):
+            raise damaged(path, f"its {name} teacher logits are probabilities (rows sum to 1), "
+                          "not logits")
+    return parts
 
 
 def average_logits(members) -> tuple:

@@ -517,8 +517,19 @@ class Distiller(keras.Model):
             kwargs.setdefault("shuffle", False)
         callbacks = set_monitor_modes(list(kwargs.pop("callbacks", None) or []))
         callbacks.insert(0, StopOnNonFiniteLoss(self.run_name))
-        return super().fit(x, y, *args, validation_data=validation_data, callbacks=callbacks,
-                           **kwargs)
+        try:
+            return super().fit(x, y, *args, validation_data=validation_data,
+                               callbacks=callbacks, **kwargs)
+        except tf.errors.InvalidArgumentError as error:
+            # A dataset is checked on its first batch only; a later one can still hold labels
+            # the student has no logit for, which TensorFlow reports deep in the step.
+            if "label value" not in str(error):
+                raise
+            found = next((line.strip() for line in str(error).splitlines()
+                          if "label value" in line), "")
+            raise ValueError(f"run {self.run_name!r}: a batch after the first holds a label "
+                             f"outside the student's classes ({found.split('.')[0]}): labels "
+                             "must be class ids 0..K-1 for a student with K logits") from None
 
 
 def _is_sparse_cross_entropy(loss) -> bool:

@@ -10,8 +10,10 @@ config into a model; `register_model(name, builder)` adds a user's own;
 from __future__ import annotations
 
 import re
+import weakref
 
 import keras
+import numpy as np
 from keras import layers
 
 MNIST_SHAPE = (28, 28, 1)
@@ -100,6 +102,9 @@ def check_name(name, argument: str) -> str:
     return name
 
 
+_BUILT = weakref.WeakSet()  # the models registered builders have returned, while they live
+
+
 def register_model(name: str, builder) -> None:
     """Make `name` an architecture that configs, runs, sweeps and tables accept.
 
@@ -165,9 +170,16 @@ def _build(architecture: str, input_shape, num_classes: int) -> keras.Model:
     if not isinstance(model, keras.Model):
         raise ValueError(f"architecture {architecture!r}: its builder returned "
                          f"{type(model).__name__}, expected a keras.Model")
-    if output_width(model) not in (None, num_classes):
+    if model in _BUILT:  # two runs would train (and record) one model's weights
+        raise ValueError(f"architecture {architecture!r}: its builder returned a model it had "
+                         "returned before; build a new model on every call")
+    _BUILT.add(model)
+    width = output_width(model)
+    if width is None:  # not built yet (a subclassed model): one call on zeros tells
+        width = int(model(np.zeros((1, *input_shape), "float32")).shape[-1])
+    if width != num_classes:
         raise ValueError(f"architecture {architecture!r}: its builder returned a model with "
-                         f"{output_width(model)} outputs for {num_classes} classes; build the "
+                         f"{width} outputs for {num_classes} classes; build the "
                          "last layer with the num_classes it is given")
     return model
 

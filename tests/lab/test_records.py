@@ -227,6 +227,14 @@ def test_damaged_logits_and_checkpoints_are_named(tmp_path):
     logits.write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(records.DamagedRecord, match="logits-abc.npz: unreadable teacher logits"):
         teacher_logits.read_logits(logits)
+    good = np.array([[2.0, -1.0], [0.5, 0.0]], "float32")
+    for part, bad, match in (("val", np.array([[np.nan, 0.0]]), "its val teacher logits hold NaN"),
+                             ("test", np.array([[0.25, 0.75]]), "its test teacher logits are "
+                                                                "probabilities")):
+        np.savez(tmp_path / "logits-bad.npz", **{"train": good, "val": good, "test": good,
+                                                 part: bad})
+        with pytest.raises(records.DamagedRecord, match=f"logits-bad.npz: {match}"):
+            teacher_logits.read_logits(tmp_path / "logits-bad.npz")
     folder = tmp_path / "checkpoint"
     folder.mkdir()
     (folder / resume.STATE).write_text('{"run_id": "x", "epo')

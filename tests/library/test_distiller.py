@@ -447,3 +447,16 @@ def test_calls_from_keras_habits_get_errors_that_say_where_things_go(student, te
                                                                      error, match):
     with pytest.raises(error, match=match):
         call(student, teacher)
+
+
+def test_a_label_out_of_range_past_the_first_batch_is_named_not_a_tensorflow_trace():
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).random((64, NUM_FEATURES)).astype("float32")
+    y = np.zeros(64, "int32")
+    y[40] = 12  # in the third batch; only the first is checked before training
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    distiller = Distiller(student=tiny_mlp(seed=1), alpha=1.0, run_name="late-label")
+    distiller.compile("sgd")
+    with pytest.raises(ValueError, match=r"'late-label': a batch after the first holds a label "
+                                         r"outside .*Received a label value of 12"):
+        distiller.fit(dataset, epochs=1, verbose=0)

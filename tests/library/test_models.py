@@ -131,3 +131,27 @@ def test_an_mlp_names_its_hidden_layers_and_can_carry_the_teachers_regularisers(
     dropouts = [layer.rate for layer in regularised.layers
                 if isinstance(layer, keras.layers.Dropout)]
     assert dropouts == [0.2, 0.5, 0.5] and plain.count_params() == regularised.count_params()
+
+
+def test_a_registered_builder_must_build_a_new_model_of_the_right_width_each_call():
+    shared = models.mlp([4], input_shape=(6,), num_classes=3)
+    models.register_model("shared_builder", lambda input_shape, num_classes: shared)
+
+    class Subclassed(keras.Model):
+        def __init__(self, width):
+            super().__init__()
+            self.dense = keras.layers.Dense(width)
+
+        def call(self, x):
+            return self.dense(x)
+
+    models.register_model("unbuilt_builder", lambda input_shape, num_classes: Subclassed(5))
+    try:
+        models.build("shared_builder", (6,), 3)
+        with pytest.raises(ValueError, match="returned before; build a new model"):
+            models.build("shared_builder", (6,), 3)
+        with pytest.raises(ValueError, match="5 outputs for 3 classes"):
+            models.build("unbuilt_builder", (6,), 3)
+    finally:
+        models.BUILDERS.pop("shared_builder")
+        models.BUILDERS.pop("unbuilt_builder")
