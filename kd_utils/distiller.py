@@ -143,30 +143,28 @@ class NonFiniteLossError(FloatingPointError):
 class RunningTerms:
     """Epoch means of one student's loss terms, accuracy and agreement with the teacher.
 
-    `details` names each distillation loss's own terms (Hinton's: "kl_divergence");
-    `prefix` names them apart when several students train in one model (the lab's stacks).
+    `details` names each distillation loss's own terms (Hinton's: "kl_divergence").
     """
 
-    def __init__(self, soft: bool, prefix: str = "", details=("kl_divergence",),
-                 agreement: bool | None = None):
+    def __init__(self, soft: bool, details=("kl_divergence",), agreement: bool | None = None):
         mean = keras.metrics.Mean
         self.soft = soft
         self.agree = soft if agreement is None else agreement
-        self.loss = mean(name=f"{prefix}loss")
-        self.hard = mean(name=f"{prefix}student_loss")
-        self.accuracy = keras.metrics.SparseCategoricalAccuracy(name=f"{prefix}accuracy")
+        self.loss = mean(name="loss")
+        self.hard = mean(name="student_loss")
+        self.accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
         self.metrics = [self.loss, self.hard]
         self.details = {}
         if soft:
-            self.soft_loss = mean(name=f"{prefix}distillation_loss")
-            self.details = {name: mean(name=f"{prefix}{name}") for name in details}
+            self.soft_loss = mean(name="distillation_loss")
+            self.details = {name: mean(name=name) for name in details}
             self.metrics += [self.soft_loss, *self.details.values()]
         self.metrics.append(self.accuracy)
         if self.agree:
-            self.agreement = mean(name=f"{prefix}teacher_agreement")
+            self.agreement = mean(name="teacher_agreement")
             self.metrics.append(self.agreement)
         # keras.distillation's name for the total, beside Keras' own "loss"
-        self.total = mean(name=f"{prefix}total_loss")
+        self.total = mean(name="total_loss")
         self.metrics.append(self.total)
 
     def update(self, y, loss, terms: losses.DistillationTerms, teacher_logits, student_logits,

@@ -1,0 +1,292 @@
+"""The hand-written readings of the notebooks agree with their generated verdicts.
+
+A notebook's prose ("What it means", an exercise's solution) may state a direction ("makes
+fewer test errors", "better", "worse", "no detectable difference") only where a verdict of the
+committed records says so. Each place it does is a row of `AGREEMENTS`: the phrase, as the
+Markdown has it, and where the verdict for the same comparison is printed in the committed
+executed notebook (a `readings.show` cell, a printed table, or a cell of a T x alpha grid).
+Nothing is executed: the committed .ipynb JSON is read. When a phrase is rewritten, or a verdict
+changes with the records, its row fails and the prose must be read again against the verdict.
+"""
+
+import json
+import re
+from functools import cache
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+VERDICT = r"(better|worse|no detectable difference)"
+
+
+class Printed(NamedTuple):
+    """The first verdict printed after `comparison` (a regex, multiline), in the same line,
+    table cell and clause, in the outputs of the code cell `cell` of notebook `notebook` (the
+    cell whose source is `cell`, or else the one cell whose source contains it)."""
+
+    notebook: str
+    cell: str
+    comparison: str
+
+
+class GridCell(NamedTuple):
+    """The verdict column of the table row whose line matches `row` (a regex), in a pandas
+    table printed by the code cell `cell` of notebook `notebook`."""
+
+    notebook: str
+    cell: str
+    row: str
+
+
+class Agreement(NamedTuple):
+    notebook: str  # where the phrase is
+    phrase: str  # as the Markdown has it (whitespace normalised)
+    source: Printed | GridCell
+    verdict: str  # "better", "worse" or "no detectable difference"
+
+
+def show(notebook: str, name: str, comparison: str) -> Printed:
+    return Printed(notebook, f'readings.show("{name}")', comparison)
+
+
+def grid04(student: str, temperature: float, alpha: float) -> GridCell:
+    """A cell of notebook 04's T x alpha grid, tested against labels alone (alpha = 1)."""
+    return GridCell("04", "table", rf"^\d+ +mlp:{student} +{temperature:.1f} +{alpha:.1f} ")
+
+
+def grid07(width: int, temperature: float) -> GridCell:
+    """A temperature of notebook 07's table (alpha = 0.1), tested against the width from scratch."""
+    return GridCell("07", "hinton2015.width_table(rows)",
+                    rf"^\d+ +{width} +distilled +{temperature:.1f} +0\.1 ")
+
+
+T1_800 = "at T = 1 (alpha = 0 and alpha = 0.1) makes fewer test errors than the one on labels alone"
+SCRATCH_LINE = r"^distilled student +"  # the comparison table's row: distilled against scratch
+ENSEMBLE_ROW = r"\| distilled from the teachers' ensemble \(averaged logits\) \|(?:[^|\n]*\|){4}"
+JITTER_ROW = r"\| distilled on 2-pixel jittered images[^|]*\|(?:[^|\n]*\|){4}"
+TINY_CLAIM = r"\| distillation halves the test errors[^|]*\|[^|]*\|"  # then: the recipe here
+CONTINUE_CLAIM = r"\| distillation improves the student \|[^|]*\|"  # then: the recipe here
+ALPHA_CLAIM = r"\| soft targets help: alpha = 0\.5 against alpha = 1 \|[^|]*\|"  # the recipe here
+THEN_CORRECTED = r"[^|]*\|"  # one more column: the corrected protocol
+
+AGREEMENTS = [
+    # 03: T = 1 on the 800-800 student (notebook 04's grid), and the main comparison
+    Agreement("03", T1_800, grid04("800,800", 1, 0.0), "better"),
+    Agreement("03", T1_800, grid04("800,800", 1, 0.1), "better"),
+    Agreement("03", 'Here it is "better": the distilled student makes fewer test errors than the '
+              "student from scratch", show("03", "03_compare", SCRATCH_LINE), "better"),
+    Agreement("03", "both the T = 1 and the T = 20 cells make fewer test errors than labels alone",
+              grid04("800,800", 1, 0.1), "better"),
+    Agreement("03", "both the T = 1 and the T = 20 cells make fewer test errors than labels alone",
+              grid04("800,800", 20, 0.1), "better"),
+    # 04: the two grids
+    Agreement("04", "nearly every distilled cell makes fewer test errors than labels alone",
+              show("04", "04_sweep_800", r"Holm over 20\): (?:1[1-9]|20) "), "better"),
+    Agreement("04", "its students make fewer test errors than the teachers their seeds distil",
+              show("04", "04_sweep_800", r"minus their own teachers"), "better"),
+    Agreement("04", "The 30-30 student gains in fewer cells and loses in some",
+              show("04", "04_sweep_30", r"Holm over 20\): [1-9]\d* "), "better"),
+    Agreement("04", "The 30-30 student gains in fewer cells and loses in some",
+              show("04", "04_sweep_30", r"Holm over 20\): \d+ better, [1-9]\d* "), "worse"),
+    *[Agreement("04", "loses in some (the red frames), where the soft targets at a high T carry "
+                "nearly all the weight", grid04("30,30", t, a), "worse")
+      for t in (8, 20) for a in (0.0, 0.1)],
+    # 06: the paper's table and its two variants
+    Agreement("06", "the distilled student makes fewer test errors than the student from scratch "
+              "(the verdict above)",
+              Printed("06", "hinton2015.main_table(run_records)", SCRATCH_LINE), "better"),
+    Agreement("06", "the students distilled from it make fewer than the single-teacher students",
+              show("06", "06_main", ENSEMBLE_ROW), "better"),
+    Agreement("06", "make fewer test errors than those distilled from cached logits of the "
+              "unjittered images", show("06", "06_main", JITTER_ROW), "better"),
+    # 07: each width's temperatures against the width from scratch
+    *[Agreement("07", "The 30-30 student makes fewer test errors than from scratch at the lowest "
+                "temperatures", grid07(30, t), "better") for t in (1, 2)],
+    *[Agreement("07", "and more at the highest (its better and worse verdicts)", grid07(30, t),
+                "worse") for t in (8, 20)],
+    *[Agreement("07", "student makes fewer test errors than from scratch at every temperature",
+                grid07(800, t), "better") for t in (1, 2, 2.5, 4, 8, 20)],
+    *[Agreement("07", "The widths in between show no detectable difference from scratch at any "
+                "temperature", grid07(width, t), "no detectable difference")
+      for width in (100, 300) for t in (1, 2, 2.5, 4, 8, 20)],
+    # 09: soft targets against hard labels, on 3% and on all the data
+    Agreement("09", "the same images with the teacher's soft targets give fewer test errors",
+              show("09", "09_regulariser", r"1,650 images: "), "better"),
+    Agreement("09", "On all the data the soft targets give fewer test errors too",
+              show("09", "09_regulariser", r"55,000 images: "), "better"),
+    # 11: "half the errors", as published and corrected
+    Agreement("11", "it is not a detectable difference here",
+              show("11", "11_tiny_student", TINY_CLAIM), "no detectable difference"),
+    Agreement("11", "makes more test errors than the one on hard labels",
+              show("11", "11_tiny_student", TINY_CLAIM + THEN_CORRECTED), "worse"),
+    # 12: the three gains over the student
+    *[Agreement("12", 'the verdicts above: "no detectable difference"',
+                show("12", "12_continue", comparison), "no detectable difference")
+      for comparison in (CONTINUE_CLAIM, CONTINUE_CLAIM + THEN_CORRECTED,
+                         r"continuing on hard labels alone: ")],
+    # 15: alpha = 0.5 against alpha = 1, as published and corrected
+    Agreement("15", 'the recipe\'s verdict for half soft targets against hard labels alone is '
+              '"better"', show("15", "15_alexnet", ALPHA_CLAIM), "better"),
+    Agreement("15", 'With the corrected loss the verdict is "worse"',
+              show("15", "15_alexnet", ALPHA_CLAIM + THEN_CORRECTED), "worse"),
+    # 16: the workshop's committed seeds, and T = 1 (notebook 04's grid)
+    Agreement("16", "the same student trained on the teacher's soft targets makes fewer test "
+              "errors", show("16", "16_workshop", r"Distilled minus scratch: "), "better"),
+    Agreement("16", T1_800, grid04("800,800", 1, 0.0), "better"),
+    Agreement("16", T1_800, grid04("800,800", 1, 0.1), "better"),
+    # 17: your own pair, and notebook 04's grids
+    Agreement("17", "the distilled student shows no detectable difference from the student from "
+              "scratch", show("17", "17_byo", SCRATCH_LINE), "no detectable difference"),
+    Agreement("17", T1_800, grid04("800,800", 1, 0.0), "better"),
+    Agreement("17", T1_800, grid04("800,800", 1, 0.1), "better"),
+    *[Agreement("17", "made fewer test errors than labels alone at the lowest temperatures and "
+                "more at the highest", grid04("30,30", t, 0.1), verdict)
+      for t, verdict in ((1, "better"), (2, "better"), (8, "worse"), (20, "worse"))],
+]
+
+
+def _normalised(text: str) -> str:
+    return " ".join(text.split())
+
+
+@cache
+def notebook(prefix: str) -> dict:
+    (path,) = (REPO / "notebooks").glob(f"{prefix}_*.ipynb")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def markdown(prefix: str) -> str:
+    return _normalised(" ".join("".join(c["source"]) for c in notebook(prefix)["cells"]
+                                if c["cell_type"] == "markdown"))
+
+
+def output_text(prefix: str, cell: str) -> str:
+    """The committed outputs of a code cell as a reader sees them: streams, and for displays
+    their Markdown, else their plain text."""
+    code = [c for c in notebook(prefix)["cells"] if c["cell_type"] == "code"]
+    found = ([c for c in code if "".join(c["source"]).strip() == cell]
+             or [c for c in code if cell in "".join(c["source"])])
+    assert len(found) == 1, f"notebook {prefix}: {len(found)} code cells match {cell!r}"
+    texts = []
+    for output in found[0]["outputs"]:
+        data = output.get("data", {})
+        text = output.get("text") or data.get("text/markdown") or data.get("text/plain") or ""
+        texts.append("".join(text) if isinstance(text, list) else text)
+    return "\n".join(texts)
+
+
+def verdict_in(text: str, source: Printed | GridCell) -> tuple[str, int, int] | None:
+    """The verdict `source` points at in `text`, with its span; None when there is none."""
+    if isinstance(source, Printed):
+        match = re.search(source.comparison + r"[^\n;|]*?" + VERDICT, text, flags=re.M)
+        return (match.group(match.lastindex), *match.span(match.lastindex)) if match else None
+    lines = text.splitlines(keepends=True)
+    rows = [line.split()[0] for line in lines if re.match(source.row, line)]
+    assert len(rows) == 1, f"{len(rows)} rows match {source.row!r}"
+    offset, in_verdicts = 0, False
+    for line in lines:
+        if re.match(r"^\s+\S.*\bverdict\b", line):  # the header of the block holding verdicts
+            in_verdicts = True
+        elif in_verdicts and not line.strip():
+            in_verdicts = False
+        elif in_verdicts and line.split()[0] == rows[0]:
+            match = re.search(VERDICT, line)
+            return (match.group(1), offset + match.start(1), offset + match.end(1)) if match else None
+        offset += len(line)
+    return None
+
+
+def disagreement(agreement: Agreement, prose: str, printed: str) -> str | None:
+    """What is wrong with one row, given the notebook's Markdown and the cell's output text."""
+    if _normalised(agreement.phrase) not in prose:
+        return f"notebook {agreement.notebook} no longer says {agreement.phrase!r}"
+    found = verdict_in(printed, agreement.source)
+    if found is None or found[0] != agreement.verdict:
+        return (f"notebook {agreement.notebook} says {agreement.phrase!r}, but notebook "
+                f"{agreement.source.notebook}'s verdict is {found and found[0]!r}, not "
+                f"{agreement.verdict!r} ({agreement.source})")
+    return None
+
+
+def _id(agreement: Agreement) -> str:
+    return f"{agreement.notebook}: {agreement.phrase[:40]} ({agreement.verdict})"
+
+
+@pytest.mark.parametrize("agreement", AGREEMENTS, ids=_id)
+def test_the_hand_written_reading_agrees_with_the_generated_verdict(agreement):
+    printed = output_text(agreement.source.notebook, agreement.source.cell)
+    assert disagreement(agreement, markdown(agreement.notebook), printed) is None
+
+
+OPPOSITE = {"better": "worse", "worse": "better", "no detectable difference": "better"}
+FLIPPED_WORDS = {"fewer": "more", "more": "fewer", "better": "worse", "worse": "better",
+                 "gains": "loses", "loses": "gains", "not a detectable difference":
+                 "a detectable difference", "no detectable difference": "a detectable difference"}
+
+
+def flipped(phrase: str) -> str:
+    """The phrase saying the opposite direction."""
+    words = sorted(FLIPPED_WORDS, key=len, reverse=True)
+    return re.sub(r"\b(" + "|".join(map(re.escape, words)) + r")\b",
+                  lambda m: FLIPPED_WORDS[m.group(1)], phrase, flags=re.I)
+
+
+@pytest.mark.parametrize("agreement", AGREEMENTS, ids=_id)
+def test_the_check_fails_when_the_prose_or_the_verdict_says_the_opposite(agreement):
+    prose = markdown(agreement.notebook)
+    printed = output_text(agreement.source.notebook, agreement.source.cell)
+    opposite = flipped(agreement.phrase)
+    assert opposite != agreement.phrase, f"{agreement.phrase!r} states no direction"
+    turned = prose.replace(_normalised(agreement.phrase), _normalised(opposite))
+    assert disagreement(agreement, turned, printed)
+    _, start, end = verdict_in(printed, agreement.source)
+    reversed_output = printed[:start] + OPPOSITE[agreement.verdict] + printed[end:]
+    assert disagreement(agreement, prose, reversed_output)
+
+
+NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+EQUIVALENCE = re.compile(r"\b(equivalen(?:t|ce)|no difference|the same as|does as well|"
+                         r"reach(?:es|ed)? the same)\b", re.I)
+
+
+def what_it_means(path: Path) -> list[str]:
+    """The text of each "What it means" section: its cell and the Markdown cells after it, up to
+    the next heading or code cell."""
+    sections, current = [], None
+    for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+        text = "".join(cell["source"])
+        if cell["cell_type"] == "markdown" and text.startswith("### What it means"):
+            current = [text]
+            sections.append(current)
+        elif cell["cell_type"] != "markdown" or text.startswith("#"):
+            current = None
+        elif current is not None:
+            current.append(text)
+    return [_normalised(" ".join(section)) for section in sections]
+
+
+def claimed_equivalences(section: str) -> list[str]:
+    """Sentences that claim two things alike ("equivalent", "no difference", "the same as", "does
+    as well", "reach the same"), unless "no detectable" comes before it in the same sentence."""
+    claims = []
+    for match in EQUIVALENCE.finditer(section):
+        sentence = section[section.rfind(". ", 0, match.start()) + 1:match.end()]
+        if "no detectable" not in sentence.lower():
+            claims.append(sentence.strip())
+    return claims
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_reading_claims_equivalence_from_an_undecided_test(path):
+    for section in what_it_means(path):
+        assert claimed_equivalences(section) == [], path.name
+
+
+def test_the_equivalence_check_can_fail():
+    assert claimed_equivalences("The two students are equivalent. The rest is fine.")
+    assert claimed_equivalences("Its gain is the same as the teacher's.")
+    assert claimed_equivalences("They show no difference in test errors.")
+    assert claimed_equivalences("The control does as well, and both reach the same accuracy.")
+    assert not claimed_equivalences('At this n, "no detectable difference" is not "no difference".')
