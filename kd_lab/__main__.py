@@ -162,7 +162,23 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--data-dir", type=_folder, default=None)
     sweep.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2),
                        help="Keras output per run: 2 a line per epoch (default), 1 a bar, 0 none")
+    sweep.add_argument("--loss", default="hinton",
+                       help="the distilled students' loss, a kd_utils.losses.LOSSES name "
+                            "(hinton, decoupled, hint)")
+    sweep.add_argument("--loss-param", type=_loss_param, nargs="+", default=[],
+                       metavar="NAME=VALUE",
+                       help="a parameter of the loss but T, e.g. non_target_weight=8")
     return parser
+
+
+def _loss_param(text: str) -> tuple:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    try:
+        return name, float(value)
+    except ValueError:
+        return name, value
 
 
 def _check_folders(parser, args) -> None:
@@ -218,6 +234,8 @@ def _sweep(args) -> int:
     # unless --fixed-teacher.
     template = hinton_configs(0, args.profile, args.dataset,
                               teacher_knobs=dict(replicate=args.teacher_replicate))[2]
+    if args.loss != "hinton" or args.loss_param:  # checked here, before anything trains
+        template = template.replace(loss=args.loss, loss_params=dict(args.loss_param))
     students = args.student
     rows = sweep.sweep(template, students, args.temperatures, args.alphas, args.seeds,
                        results_dir, args.data_dir, verbose=args.verbose,
@@ -230,7 +248,8 @@ def _sweep(args) -> int:
                        else None)
     table = sweep.sweep_table(rows, args.temperatures)
     name = args.name or (f"sweep_{args.dataset}_{args.profile}_cli"
-                         + (f"_jitter{args.jitter_pixels}" if args.jitter_pixels else ""))
+                         + (f"_jitter{args.jitter_pixels}" if args.jitter_pixels else "")
+                         + (f"_{args.loss}" if args.loss != "hinton" else ""))
     for path in sweep.write_outputs(table, students, name, results_dir, runs=rows):
         print(f"wrote {path}")
     return 0

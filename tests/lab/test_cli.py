@@ -39,6 +39,7 @@ def test_compare_command_writes_the_table_then_reuses_its_runs(results_with_fast
     (["sweep", "--name", "../tables/x"], "--name"),
     (["sweep", "--gpus-per-trial", "-1"], "--gpus-per-trial"),
     (["sweep", "--cpus-per-trial", "nan"], "--cpus-per-trial"),
+    (["sweep", "--loss-param", "non_target_weight"], "--loss-param"),
 ])
 def test_bad_arguments_print_one_line_naming_the_argument_and_exit_2(argv, argument, tmp_path,
                                                                      capsys):
@@ -150,3 +151,16 @@ def test_a_refused_training_in_read_only_mode_is_one_line_exit_2(tmp_path, monke
                  str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "refused: KD_READ_ONLY=1" in err[0], err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--loss", "nope"], "RunConfig.loss must be one of hinton"),
+    (["--loss", "decoupled", "--loss-param", "beta=2"], "unexpected keyword argument 'beta'"),
+    (["--loss", "label_smoothing"], "needs none: make it a role='scratch' run"),
+])
+def test_a_bad_loss_for_a_sweep_is_one_line_exit_2_before_training(argv, message, tmp_path,
+                                                                   capsys):
+    assert main(["sweep", *argv, "--results-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "runs").exists()
