@@ -8,9 +8,12 @@ the corrected protocol run here, with the seeds behind them.
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from kd_lab import runner, stats
@@ -73,12 +76,79 @@ def as_published_accuracy(folder: Path, config, what: str, train_and_test, detai
 
 
 def tested(rows: pd.DataFrame, model: str, baseline: str, metric: str = "test_accuracy") -> str:
-    """'(Welch p = 0.012: better)': `model` against `baseline` over the seeds in `rows` (one
-    row per seed and model), the verdict by `stats.verdict` at the 0.05 level."""
+    """`model` against `baseline` over the seeds in `rows` (one row per seed and model): Welch's
+    t test, as a placeholder for a claim's text. `claims_frame` shows it as '(Welch p = 0.043)'
+    and keeps the test in the row (`TESTS_COLUMN`); `write_seed_reproductions` gives it its
+    verdict, Holm-corrected over every comparison of the table: '(Welch p = 0.043, Holm p =
+    0.26: no detectable difference)'."""
     test = stats.welch(rows.loc[rows["model"] == model, metric],
                        rows.loc[rows["model"] == baseline, metric])
-    return (f"(Welch p = {test['p_value']:.2g}: "
-            f"{stats.verdict(test['difference'], test['p_value'], metric)})")
+    return _PLACEHOLDER.format(json.dumps({
+        "p": None if pd.isna(test["p_value"]) else float(test["p_value"]),
+        "difference": float(test["difference"]), "metric": metric}))
+
+
+# A test in a claim's text: the placeholder `tested` returns, and how a table shows it (with or
+# without its verdict), which `holm_verdicts` rewrites in the order of the row's tests.
+_PLACEHOLDER = "<<welch {}>>"
+_PLACEHOLDER_FOUND = re.compile(r"<<welch (\{[^<>]*\})>>")
+_SHOWN = re.compile(r"\(Welch p = [^()]*\)")
+TESTS_COLUMN = "welch_tests"  # a row's tests, JSON, in the order its text shows them
+CLAIM_CELLS = ("reported", "as_published_here", "corrected_here")
+
+
+def _p(value) -> str:
+    return "n/a" if value is None or pd.isna(value) else f"{value:.2g}"
+
+
+def _take_tests(text: str, tests: list) -> str:
+    """`text` with each `tested` placeholder shown as '(Welch p = ...)', its test appended to
+    `tests`."""
+    def shown(match):
+        tests.append(json.loads(match.group(1)))
+        return f"(Welch p = {_p(tests[-1]['p'])})"
+    return _PLACEHOLDER_FOUND.sub(shown, text)
+
+
+def holm_verdicts(table: pd.DataFrame) -> pd.DataFrame:
+    """`table` (`seed_reproductions` rows) with every comparison's verdict, Holm-corrected over
+    all the comparisons of the table: each '(Welch p = ...)' of a claim's text is rewritten as
+    '(Welch p = 0.043, Holm p = 0.26: no detectable difference)' from the exact test its row
+    keeps in `TESTS_COLUMN`. A row whose text shows more or fewer tests than it keeps is
+    refused (written before the row kept its tests: rerun its notebook)."""
+    table = table.copy()
+    if TESTS_COLUMN not in table:
+        table[TESTS_COLUMN] = ""
+    kept = [json.loads(text) if text else [] for text in table[TESTS_COLUMN].fillna("")]
+    for row, tests in zip(table.itertuples(), kept, strict=True):
+        shown = sum(len(_SHOWN.findall(str(getattr(row, cell)))) for cell in CLAIM_CELLS)
+        if shown != len(tests):
+            raise ValueError(f"seed_reproductions row {row.source!r}, {row.claim!r} shows "
+                             f"{shown} tests and keeps {len(tests)}: rerun its notebook (a row "
+                             "written before rows kept their tests), or delete the table and "
+                             "rerun notebooks 10-15")
+    flat = [test for tests in kept for test in tests]
+    adjusted = iter(stats.holm([np.nan if t["p"] is None else t["p"] for t in flat]))
+    verdicts = iter([f"(Welch p = {_p(t['p'])}, Holm p = {_p(a)}: "
+                     f"{stats.verdict(t['difference'], a, t['metric'])})"
+                     for t, a in zip(flat, adjusted, strict=True)])
+    rewritten = {cell: [] for cell in CLAIM_CELLS}
+    for index in range(len(table)):  # row by row, cell by cell: the order of `flat`
+        for cell in CLAIM_CELLS:
+            text = table[cell].iloc[index]
+            rewritten[cell].append(_SHOWN.sub(lambda _: next(verdicts), text)
+                                   if isinstance(text, str) else text)
+    for cell in CLAIM_CELLS:
+        table[cell] = rewritten[cell]
+    table[TESTS_COLUMN] = [json.dumps(tests) if tests else "" for tests in kept]
+    return table
+
+
+def holm_family(table: pd.DataFrame) -> int:
+    """How many comparisons `table` (`seed_reproductions` rows) corrects together."""
+    if TESTS_COLUMN not in table:
+        return 0
+    return sum(len(json.loads(text)) for text in table[TESTS_COLUMN].fillna("") if text)
 
 
 def record_rows(configs_for, seeds, profile, results_dir, data_dir,
@@ -105,25 +175,38 @@ def model_table(rows: pd.DataFrame, labels: dict, reported: dict,
 
 
 def claims_frame(source: str, claims, seeds: int, data: str) -> pd.DataFrame:
-    """`seed_reproductions` rows from (claim, reported, as published here, corrected here)."""
-    return pd.DataFrame([{"source": source, "claim": claim, "reported": reported,
-                          "as_published_here": published, "corrected_here": corrected,
-                          "seeds": seeds, "data": data}
-                         for claim, reported, published, corrected in claims],
-                        columns=REPRODUCTION_COLUMNS)
+    """`seed_reproductions` rows from (claim, reported, as published here, corrected here).
+    Comparisons (`tested`) show their uncorrected p-value and no verdict yet; the rows keep
+    their tests in `TESTS_COLUMN` (a column only when some row has one), for
+    `write_seed_reproductions` to give their verdicts over the whole table."""
+    rows = []
+    for claim, reported, published, corrected in claims:
+        tests = []
+        reported, published, corrected = (_take_tests(str(text), tests) if text else text
+                                          for text in (reported, published, corrected))
+        rows.append({"source": source, "claim": claim, "reported": reported,
+                     "as_published_here": published, "corrected_here": corrected,
+                     "seeds": seeds, "data": data,
+                     TESTS_COLUMN: json.dumps(tests) if tests else ""})
+    frame = pd.DataFrame(rows, columns=[*REPRODUCTION_COLUMNS, TESTS_COLUMN])
+    return frame if frame[TESTS_COLUMN].any() else frame.drop(columns=TESTS_COLUMN)
 
 
 def write_seed_reproductions(claims: pd.DataFrame, results_dir=RESULTS_DIR,
                              name: str = "seed_reproductions"):
     """Add these claims' rows to `results/<name>.csv`, or replace them where they stand (a row
-    is the same claim when its source and claim text are), so the table keeps its order."""
+    is the same claim when its source and claim text are), so the table keeps its order; then
+    give every comparison of the table its verdict, Holm-corrected over all of them
+    (`holm_verdicts`): one family per table, whichever notebook wrote which rows."""
+    columns = [*REPRODUCTION_COLUMNS, TESTS_COLUMN]
     path = Path(results_dir) / f"{name}.csv"
     table = pd.read_csv(path, keep_default_na=False) if path.exists() else pd.DataFrame(
-        columns=REPRODUCTION_COLUMNS)
+        columns=columns)
+    table, claims = (frame.reindex(columns=columns, fill_value="") for frame in (table, claims))
     new = {(row.source, row.claim): row for row in claims.itertuples(index=False)}
     rows = [new.pop((row.source, row.claim), row) for row in table.itertuples(index=False)]
     rows += list(new.values())  # claims not in the table yet, in their order
-    merged = pd.DataFrame(rows, columns=list(REPRODUCTION_COLUMNS))
+    merged = holm_verdicts(pd.DataFrame(rows, columns=columns))
     atomic_write_text(path, merged.to_csv(index=False))
     return path
 

@@ -14,6 +14,8 @@ from kd_lab.report import frame_markdown, markdown_table, mean_spread, mean_spre
 
 from .hinton2015 import PAPER_MAIN_ERRORS, PROFILES
 
+TRANSFER_SET_LABELS = {"omit_3": "no 3s", "only_7_8": "only 7s and 8s"}
+
 
 def paper_vs_ours(main: pd.DataFrame | None = None, omitted: pd.DataFrame | None = None,
                   ensemble: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -41,12 +43,14 @@ def paper_vs_ours(main: pd.DataFrame | None = None, omitted: pd.DataFrame | None
             suffix = (f" + bias shift ({mean_spread(row.shift_mean, row.shift_std, 2)}; paper "
                       f"{row.paper_shift:g})" if shifted else "")
             if row.transfer_set == "omit_3":
-                experiment = "no 3s in the transfer set, test errors (on 3s)" + suffix
+                experiment = (f"{TRANSFER_SET_LABELS['omit_3']} in the transfer set, test errors "
+                              "(on 3s)" + suffix)
                 paper = f"{row.paper_errors:g} ({row.paper_class_errors:g})"
                 ours = (f"{mean_spread_of(row, 'errors')} "
                         f"({mean_spread_of(row, 'class_errors')})")
             else:
-                experiment = "only 7s and 8s in the transfer set, test error %" + suffix
+                experiment = (f"{TRANSFER_SET_LABELS['only_7_8']} in the transfer set, test "
+                              "error %" + suffix)
                 paper = f"{row.paper_error_percent:g}"
                 ours = mean_spread_of(row, "error_percent", 2)
             lines.append({"experiment": experiment, "paper": paper, "ours": ours,
@@ -117,6 +121,14 @@ def readme_paper_vs_ours(results_dir=RESULTS_DIR) -> str:
     if omitted is not None:
         lines.append(" Omitted-class rows: notebook 08, full profile, "
                      "`results/tables/08_omitted_class_full.csv`.")
+        if "verdict" in omitted:
+            shifted = omitted[omitted.bias != "none"]
+            lines.append(
+                " Bias shift against none (the same runs, a paired t test, Holm over the "
+                f"{len(shifted)} transfer sets): " + "; ".join(
+                    _verdict(row, TRANSFER_SET_LABELS.get(row.transfer_set, row.transfer_set)
+                             + ",", count="errors_count")
+                    for row in shifted.itertuples()) + ".")
     regulariser_path = tables / "09_soft_targets_regulariser_full.csv"
     if regulariser_path.exists():
         regulariser = pd.read_csv(regulariser_path)
@@ -129,10 +141,10 @@ def readme_paper_vs_ours(results_dir=RESULTS_DIR) -> str:
     return "".join(lines)
 
 
-def _verdict(line, label: str) -> str:
+def _verdict(line, label: str, count: str = "test_errors_count") -> str:
     """'<label> <difference> errors [interval] (<n> seeds, Holm p): <verdict>'."""
     return (f"{label} {line.difference:+.1f} errors {stats.interval(line.diff_low, line.diff_high)}"
-            f" ({int(line.test_errors_count)} seeds, Holm p = {line.p_holm:.3g}): {line.verdict}")
+            f" ({int(getattr(line, count))} seeds, Holm p = {line.p_holm:.3g}): {line.verdict}")
 
 
 def format_regulariser_table(table: pd.DataFrame) -> str:

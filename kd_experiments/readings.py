@@ -75,6 +75,72 @@ def listed_runs(results_dir: Path, name: str) -> pd.DataFrame:
     return listed
 
 
+def unlisted_runs(results_dir: Path) -> dict[str, pd.DataFrame]:
+    """The summary rows behind the tables that list no runs of their own (no `.runs.csv`), by
+    name: the public recipes' tables, whose `<name>_rows_full.csv` names each run, notebook
+    13's (its configs at `rohin_dasari.SELF_SEEDS`) and the workshop's committed runs
+    (`16_workshop`, at `workshop.WORKSHOP_SEEDS`; no table file). Records the lab did not
+    train through `runner.run` (the as-published loops, an ensemble) are not among them."""
+    from . import rohin_dasari, workshop
+
+    tables = Path(results_dir) / "tables"
+    summary = records.read_summary(results_dir)
+    found = {}
+    for path in sorted(tables.glob("*_rows_full.csv")):
+        name = path.name.removesuffix("_rows_full.csv") + "_full"
+        ids = pd.read_csv(path).get("run_id")
+        if ids is not None and not (tables / f"{name}.runs.csv").exists():
+            found[name] = summary[summary["run_id"].isin(ids.dropna())].reset_index(drop=True)
+    configs = {
+        "13_self_distillation_full": [c for seed in rohin_dasari.SELF_SEEDS for c in
+                                      rohin_dasari.self_distillation_configs(seed).values()],
+        "16_workshop": [c for seed in workshop.WORKSHOP_SEEDS
+                        for c in workshop.workshop_configs(seed)]}
+    for name, made in configs.items():
+        rows = summary[summary["run_id"].isin({c.run_id for c in made})]
+        if len(rows):
+            found[name] = rows.reset_index(drop=True)
+    return found
+
+
+def runs_behind(results_dir: Path, name: str) -> pd.DataFrame:
+    """The summary rows behind table `name`: its `.runs.csv`, else `unlisted_runs`."""
+    listed = records.table_runs(name, results_dir)
+    return listed if listed is not None else unlisted_runs(results_dir)[name]
+
+
+def budget_sentence(runs: pd.DataFrame) -> str:
+    """How many of `runs` (summary rows) a budget binds: their best validation epoch fell in
+    the last tenth of their epoch budget (`records.best_in_last_tenth`), counted per
+    architecture."""
+    bound = records.best_in_last_tenth(runs)
+    if not bound.any():
+        return (f"No run's best validation epoch falls in the last tenth of its budget (of "
+                f"{len(runs)} runs): the budget did not bind.")
+    counts = ", ".join(f"`{architecture}` {int(hit.sum())} of {len(hit)}"
+                       for architecture, hit in bound.groupby(runs["architecture"]))
+    return (f"The budget binds for {int(bound.sum())} of these {len(runs)} runs: their best "
+            f"validation epoch falls in the last tenth of their budget ({counts}), so a longer "
+            "budget could change their numbers.")
+
+
+def execution_sentence(runs: pd.DataFrame, name: str | None = None) -> str:
+    """Which of `runs` (summary rows of table `name`) were trained in a stack and which alone,
+    when the table mixes them ("" when all were trained one way)."""
+    ways = records.trained_as_mix(runs)
+    if not ways:
+        return ""
+    table = f" of `{name}`" if name else ""
+    listed = "; ".join(ways)
+    mix = records.execution_mix(runs)
+    within = (f"Within an architecture they also differ: {'; '.join(mix)}." if mix else
+              "Within each architecture the runs were executed alike (`tests/test_tables.py`), "
+              "and a stacked run matches the same run trained alone to float rounding "
+              "(`tests/lab/test_stack_runs.py`).")
+    return (f"Not every run{table} was trained the same way. {listed[0].upper()}{listed[1:]}. "
+            + within)
+
+
 def teachers_of(results_dir: Path, rows: pd.DataFrame) -> str:
     """Which teachers the distilled `rows` distil, in words."""
     ids = rows.loc[rows.alpha < 1, "teacher_run_id"].unique()

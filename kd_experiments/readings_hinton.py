@@ -20,6 +20,7 @@ from . import hinton2015, hinton2015_readme, hinton2015_transfer, hinton2015_var
 from .readings import (
     HEADER,
     errors,
+    execution_sentence,
     figure,
     generated,
     listed_runs,
@@ -80,11 +81,13 @@ def scratch_block(results_dir: Path) -> str:
              f"{mean_spread_of(r, 'test_errors')} test errors "
              f"({int(r.test_errors_count)} seeds)"
              for r in table.itertuples()]
-    return "\n\n".join([
+    runs = listed_runs(results_dir, "02_student_baseline_full")
+    return "\n\n".join(filter(None, [
         HEADER, figure("02_student_baseline_learning_curves_full", "scratch learning curves"),
-        "\n".join(lines),
+        "\n".join(lines), execution_sentence(runs),
         source_line("tables/02_student_baseline_full.csv",
-                    "figures/02_student_baseline_learning_curves_full.png")])
+                    "figures/02_student_baseline_learning_curves_full.png",
+                    "tables/02_student_baseline_full.runs.csv")]))
 
 
 @generated("03_soft_targets")
@@ -193,7 +196,8 @@ def width_block(results_dir: Path) -> str:
         "T in {1, 2, 2.5, 4, 8, 20}. Each temperature against the same width from scratch: "
         "Welch's t test, Holm over the width's temperatures (verdicts as in the README's "
         "\"How numbers are reported\"; the detectable difference is in test errors, at 80% "
-        "power).", source_line("tables/07_width_vs_temperature_full.csv", "summary.csv")])
+        "power).", *filter(None, [execution_sentence(runs)]),
+        source_line("tables/07_width_vs_temperature_full.csv", "summary.csv")])
 
 
 @generated("08_omitted")

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from kd_lab import comparison, records, stats
+from kd_lab import comparison, main_configs, records, stats
 from kd_lab.report import frame_markdown, markdown_table, mean_spread_of
 
 from . import workshop
-from .readings import HEADER, figure, generated, read_table, source_line
+from .readings import HEADER, figure, generated, read_table, source_line, unlisted_runs
 
 
 @generated("00_times")
@@ -67,11 +67,48 @@ def byo_block(results_dir: Path) -> str:
 
 @generated("protocol")
 def protocol_block(results_dir: Path) -> str:
-    """The protocol in words (its numbers are `stats`' constants) and, per table that lists
-    its runs, the evidence behind it: runs, seeds per row, execution, binding budgets, and
-    the training time its runs took (their recorded wall times summed: stack members
-    record their share, so nothing is counted twice within a table)."""
+    """The protocol in words (its numbers are `stats`' constants and the profiles', its counts
+    the records') and, per table, the evidence behind it: runs, seeds per row, how they were
+    executed (which were stacked and which alone, when a table mixes them), binding budgets,
+    and the training time its runs took (their recorded wall times summed: stack members
+    record their share, so nothing is counted twice within a table). The tables are those that
+    list their runs, then those whose runs are found otherwise (`readings.unlisted_runs`)."""
     level, power = stats.SIGNIFICANCE, round(100 * stats.POWER)
+    tables = {}
+    for listed in sorted((Path(results_dir) / "tables").glob("*.runs.csv")):
+        name = listed.name.removesuffix(".runs.csv")
+        tables[name] = records.table_runs(name, results_dir)
+    unlisted = unlisted_runs(results_dir)
+    tables.update(unlisted)
+    lines, mixed, binding = [], [], []
+    for name in sorted(tables):
+        runs = tables[name]
+        per_row = runs.groupby([c for c in ("role", "architecture", "temperature", "alpha",
+                                            "transfer_classes", "train_limit",
+                                            "jitter_pixels", "teacher_seeds") if c in runs],
+                               dropna=False).size()
+        ways, mix = records.trained_as_mix(runs), records.execution_mix(runs)
+        execution = "; ".join(mix) or ("alike" if not ways else
+                                       "alike per architecture; " + "; ".join(ways))
+        if {"stack", "alone"} <= set(_trained_as(runs).dropna()):
+            mixed.append(f"`{name}`")
+        bound = records.best_in_last_tenth(runs)
+        binding += [f"`{name}` ({int(bound.sum())} of {len(runs)})"] if bound.any() else []
+        if name in unlisted:
+            detects = "not computed"
+        else:
+            table = read_table(results_dir, name)
+            detectable = (table["detectable"].dropna() if "detectable" in table
+                          else pd.Series(dtype=float))
+            detects = (_span(f"{detectable.min():.0f}", f"{detectable.max():.0f}")
+                       if len(detectable) else "no comparisons")
+        lines.append((f"`{name}`", len(runs), _span(per_row.min(), per_row.max()), execution,
+                      f"{int(bound.sum())} of {len(runs)} ({100 * bound.mean():.0f}%)",
+                      detects, _training_time(results_dir, runs)))
+    every = pd.concat(tables.values()).drop_duplicates("run_id")
+    bound_runs = int(records.best_in_last_tenth(every).sum())
+    unrecorded = int(_trained_as(every).isna().sum())
+    full, paper = main_configs.PROFILES["full"], main_configs.PROFILES["paper"]
     rules = [
         f"- A number is a mean over seeds, one run per seed, with its n and its "
         f"{round(100 * stats.CONFIDENCE)}% confidence interval (Student's t; ± is the standard "
@@ -86,45 +123,67 @@ def protocol_block(results_dir: Path) -> str:
         f"also states the smallest difference its n detects with {power}% power.",
         "- Epochs, T, alpha and bias shifts are chosen on a validation split carved from the "
         "training data; the test set scores the chosen weights once.",
-        "- The runs behind one table share their execution (XLA, steps per execution, "
-        "trained alone or in a stack) and the training code's version "
-        "(`tests/test_tables.py`).",
-        "- Budgets do not bind: the full profile trains at most 150 epochs and stops after 10 "
-        "without a better validation score (the paper profile of notebook 06 trains its fixed "
-        "budget with a decaying learning rate); the table below counts the runs whose best "
-        "epoch fell in their budget's last tenth. The runs are trained by `make evidence` "
-        "(resumable; `--plan` lists what is done and left).",
+        "- Within one architecture, the runs behind a table share their execution (XLA, steps "
+        "per execution, trained alone or in a stack) and the training code's version "
+        "(`tests/test_tables.py`). Across architectures a table may mix students trained in a "
+        "stack with students trained alone: "
+        + (f"{len(mixed)} of the {len(tables)} tables below do ({', '.join(mixed)}), and "
+           "their execution column says which runs were stacked; a stacked run matches the "
+           "same run trained alone to float rounding (`tests/lab/test_stack_runs.py`)."
+           if mixed else "none of the tables below does.")
+        + (f" The records of {unrecorded} runs predate the field that says how they were "
+           "trained (\"not recorded\" where their table mixes them with runs that have it)."
+           if unrecorded else ""),
+        f"- Budgets: the full profile trains at most {full['student_epochs']} epochs and stops "
+        f"after {full['patience']} without a better validation score; the paper profile of "
+        f"notebook 06 trains a fixed {paper['teacher_epochs']} (teacher) or "
+        f"{paper['student_epochs']} (student) epochs with a decaying learning rate; the public "
+        "recipes (notebooks 10-15) and the workshop (16) keep their own budgets. A budget "
+        "binds where a run's best validation epoch falls in its last tenth (the run may have "
+        "been stopped by its budget, not by convergence): "
+        + (f"it binds for {bound_runs} of the {len(every)} runs behind the tables below, in "
+           f"{', '.join(binding)}, whose numbers a longer budget could change."
+           if bound_runs else f"it binds for none of the {len(every)} runs behind the tables "
+           "below.")
+        + " The main tables' runs are trained by `make evidence` (resumable; `--plan` lists "
+        "what is done and left).",
         "- Models are not committed, and training is reproducible only on the machine that "
         "ran it: a teacher's logits are kept beside its record (not committed) for its "
         "students, and a model that retrains differently from its record is refused "
         "(`kd_lab.earlier_runs`); another training of the same settings is a run of its "
         "own (`replicate`).",
     ]
-    lines = []
-    for listed in sorted((Path(results_dir) / "tables").glob("*.runs.csv")):
-        name = listed.name.removesuffix(".runs.csv")
-        runs = records.table_runs(name, results_dir)
-        per_row = runs.groupby([c for c in ("role", "architecture", "temperature", "alpha",
-                                            "transfer_classes", "train_limit",
-                                            "jitter_pixels", "teacher_seeds") if c in runs],
-                               dropna=False).size()
-        mix = records.execution_mix(runs)
-        bound = records.best_in_last_tenth(runs)
-        table = read_table(results_dir, name)
-        detectable = (table["detectable"].dropna() if "detectable" in table
-                      else pd.Series(dtype=float))
-        lines.append((f"`{name}`", len(runs), _span(per_row.min(), per_row.max()),
-                      "yes" if not mix else "; ".join(mix),
-                      f"{int(bound.sum())} of {len(runs)} ({100 * bound.mean():.0f}%)",
-                      _span(f"{detectable.min():.0f}", f"{detectable.max():.0f}")
-                      if len(detectable) else "no comparisons",
-                      _duration(runs["wall_seconds"].sum())))
-    evidence = markdown_table(lines, ["table", "runs", "seeds per row", "executed alike",
+    evidence = markdown_table(lines, ["table", "runs", "seeds per row", "execution",
                                       "best epoch in the last tenth of its budget",
                                       f"smallest difference it detects ({power}% power)",
                                       "training time"])
     return "\n\n".join(["\n".join(rules), evidence,
-                         source_line("summary.csv", "tables/*.runs.csv")])
+                         "`16_workshop` is the workshop notebook's committed runs (it writes "
+                         "no table). The tables that list no runs of their own are read from "
+                         "their per-run rows (`*_rows_full.csv`) or their configs; their "
+                         "comparisons are in `seed_reproductions.csv`, whose smallest "
+                         "detectable differences are not computed. Training time sums the "
+                         "runs' recorded wall times, plus the as-published loops' records "
+                         "(`as_published/`) where a table has them.",
+                         source_line("summary.csv", "tables/*.runs.csv",
+                                     "tables/*_rows_full.csv", "as_published/")])
+
+
+def _trained_as(runs: pd.DataFrame) -> pd.Series:
+    """How each run was trained ("stack", "alone"; NaN where its record predates the field)."""
+    return runs["trained_as"] if "trained_as" in runs else pd.Series(index=runs.index)
+
+
+def _training_time(results_dir: Path, runs: pd.DataFrame) -> str:
+    """The runs' recorded wall time, plus that of the as-published loops based on them."""
+    derived = [row for path in sorted((Path(results_dir) / "as_published").glob("*/row.json"))
+               if (row := records.read_derived_row(path.parent)) is not None
+               and row.get("based_on_run_id") in set(runs["run_id"])]
+    spent = _duration(runs["wall_seconds"].sum())
+    if derived:
+        spent += (f" + {_duration(sum(row['wall_seconds'] for row in derived))} as published "
+                  f"({len(derived)} loops)")
+    return spent
 
 
 def _duration(seconds: float) -> str:

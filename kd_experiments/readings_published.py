@@ -11,11 +11,20 @@ from pathlib import Path
 
 import pandas as pd
 
+from kd_lab import stats
 from kd_lab.report import frame_markdown, percent, percent_of
 
 from . import johnkorn, pratt2762, rohin_dasari, sai_srinivasan, tsitsimis
-from .claims import format_reproductions
-from .readings import HEADER, figure, generated, read_table, source_line
+from .claims import format_reproductions, holm_family
+from .readings import (
+    HEADER,
+    budget_sentence,
+    figure,
+    generated,
+    read_table,
+    runs_behind,
+    source_line,
+)
 
 
 def _reproductions(results_dir: Path) -> pd.DataFrame:
@@ -40,9 +49,23 @@ def _model_table(results_dir: Path, name: str, label: str = "label") -> str:
                            "seeds": "seeds", "reported": "reported"})
 
 
+def _family(results_dir: Path) -> str:
+    """Which comparisons the table's verdicts are corrected over (`claims.holm_verdicts`)."""
+    table = _reproductions(results_dir)
+    return (f"Each verdict is Holm-corrected over the {holm_family(table)} comparisons of the "
+            f"table of claims (`results/seed_reproductions.csv`, {table.source.nunique()} "
+            "repositories): Welch's t test over seeds, then \"better\" or \"worse\" only "
+            f"when the Holm p-value is below {stats.SIGNIFICANCE}.")
+
+
+def _budget(results_dir: Path, name: str) -> str:
+    return budget_sentence(runs_behind(results_dir, name))
+
+
 @generated("seed_reproductions")
 def readme_reproductions(results_dir: Path) -> str:
-    return format_reproductions(_reproductions(results_dir))
+    return "\n\n".join([format_reproductions(_reproductions(results_dir)),
+                         _family(results_dir)])
 
 
 @generated("10_moons")
@@ -70,8 +93,9 @@ def tiny_student_block(results_dir: Path) -> str:
         _claims_of(results_dir, tsitsimis.SOURCE, "784-10-10")
         + "\n" + _claims_of(results_dir, tsitsimis.SOURCE, "halves").split("\n", 2)[2]
         + "\n" + _claims_of(results_dir, tsitsimis.SOURCE, "teacher test").split("\n", 2)[2],
+        _family(results_dir) + " " + _budget(results_dir, "11_tiny_student_full"),
         source_line("tables/11_tiny_student_full.csv", "seed_reproductions.csv",
-                    "as_published/")])
+                    "as_published/", "summary.csv")])
 
 
 @generated("12_continue")
@@ -79,7 +103,9 @@ def continue_block(results_dir: Path) -> str:
     return "\n\n".join([
         HEADER, _model_table(results_dir, "12_continue_from_baseline_full"),
         _claims_of(results_dir, sai_srinivasan.SOURCE),
-        source_line("tables/12_continue_from_baseline_full.csv", "seed_reproductions.csv")])
+        _family(results_dir) + " " + _budget(results_dir, "12_continue_from_baseline_full"),
+        source_line("tables/12_continue_from_baseline_full.csv", "seed_reproductions.csv",
+                    "summary.csv")])
 
 
 @generated("13_self_distillation")
@@ -88,7 +114,9 @@ def self_distillation_block(results_dir: Path) -> str:
         HEADER, figure("13_self_distillation_learning_curves_full",
                        "teacher and self-distilled student, train and validation"),
         _claims_of(results_dir, rohin_dasari.SOURCE),
-        source_line("tables/13_self_distillation_full.csv", "seed_reproductions.csv")])
+        _budget(results_dir, "13_self_distillation_full"),
+        source_line("tables/13_self_distillation_full.csv", "seed_reproductions.csv",
+                    "summary.csv")])
 
 
 @generated("14_emnist")
@@ -106,6 +134,7 @@ def alexnet_block(results_dir: Path) -> str:
         HEADER, figure("15_alexnet_alpha_full", "alpha in {1, 0, 0.5}, as published and corrected"),
         _claims_of(results_dir, pratt2762.SOURCE),
         "Reported: CIFAR-10, one run. Here: Fashion-MNIST (15,000 training images), each "
-        "seed's students distilled from that seed's teacher.",
+        "seed's students distilled from that seed's teacher. " + _family(results_dir) + " "
+        + _budget(results_dir, "15_alexnet_alpha_full"),
         source_line("tables/15_alexnet_alpha_full.csv", "seed_reproductions.csv",
-                    "as_published/")])
+                    "as_published/", "summary.csv")])

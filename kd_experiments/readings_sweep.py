@@ -10,7 +10,16 @@ import pandas as pd
 from kd_lab import records, stats, sweep
 from kd_lab.report import mean_spread_of
 
-from .readings import HEADER, errors, figure, generated, listed_runs, source_line, teachers_of
+from .readings import (
+    HEADER,
+    errors,
+    execution_sentence,
+    figure,
+    generated,
+    listed_runs,
+    source_line,
+    teachers_of,
+)
 
 TABLE = "sweep_mnist_full"  # notebook 04's full-profile grids
 
@@ -62,6 +71,7 @@ def _sweep_block(results_dir: Path, student: str) -> str:
         f"against labels alone: {best.verdict}."
         + against_teachers(results_dir, rows[(rows.temperature == best_t)
                                              & (rows.alpha == best_alpha)]),
+        *filter(None, [execution_sentence(listed_runs(results_dir, TABLE), TABLE)]),
         source_line("summary.csv", f"tables/{TABLE}.csv")])
 
 

@@ -223,7 +223,9 @@ def write_table(table: pd.DataFrame, name: str, results_dir=RESULTS_DIR,
     """Write a derived table as `results/tables/<name>.csv` (atomically); return its path.
 
     `runs`: the summary rows the table was derived from; their run ids go to
-    `tables/<name>.runs.csv`, so a test can check that a table's runs were executed alike.
+    `tables/<name>.runs.csv`, so a test can check that a table's runs of one architecture
+    were executed alike (`execution_mix`), and a table can say which were stacked
+    (`trained_as_mix`).
     """
     path = inside(Path(results_dir) / "tables", f"{check_name(name, 'table name')}.csv")
     atomic_write_text(path, table.to_csv(index=False))
@@ -253,6 +255,32 @@ def execution_mix(rows: pd.DataFrame) -> list[str]:
                 counts = ", ".join(f"{v}: {n}" for v, n in values.value_counts().items())
                 problems.append(f"{architecture} runs differ in {column} ({counts})")
     return problems
+
+
+# How `trained_as` reads in a sentence; records older than the field hold none.
+TRAINED_AS_WORDS = {"stack": "stacked", "alone": "alone"}
+NOT_RECORDED = "not recorded"
+
+
+def trained_as_mix(rows: pd.DataFrame) -> list[str]:
+    """Which runs in `rows` (summary rows of one table) were trained in a stack and which alone,
+    one line per way ("stacked: mlp:30,30 (10 runs)"), naming the architectures and counting
+    their runs; empty when every run was trained the same way. `execution_mix` requires one
+    way per architecture, so a table that mixes them holds, say, small students trained in a
+    stack beside large ones trained alone: a table's statement of how it was executed must
+    say so."""
+    ways = (rows["trained_as"].astype("string").fillna(NOT_RECORDED) if "trained_as" in rows
+            else pd.Series(NOT_RECORDED, index=rows.index, dtype="string"))
+    if ways.nunique() < 2:
+        return []
+    order = [*TRAINED_AS_WORDS, *sorted(set(ways) - set(TRAINED_AS_WORDS))]
+    lines = []
+    for way in [w for w in order if w in set(ways)]:
+        counts = rows.loc[ways == way, "architecture"].value_counts().sort_index()
+        lines.append(f"{TRAINED_AS_WORDS.get(way, way)}: " + ", ".join(
+            f"{architecture} ({n} run{'s' if n != 1 else ''})"
+            for architecture, n in counts.items()))
+    return lines
 
 
 def best_in_last_tenth(rows: pd.DataFrame) -> pd.Series:

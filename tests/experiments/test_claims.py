@@ -1,6 +1,7 @@
 """results/seed_reproductions.csv: a claim's row is replaced, never duplicated."""
 
 import pandas as pd
+import pytest
 
 from kd_experiments import claims
 
@@ -28,3 +29,57 @@ def test_the_readme_table_is_the_csv_in_markdown():
         "| source | claim | reported | the recipe here | corrected here | seeds |\n"
         "| --- | --- | --- | --- | --- | --- |\n"
         "| repo/a | c | 1% |  | 2 ± 1% | 3 |")
+
+
+def _pair(model_gain: float):
+    """Three seeds of a baseline and of a model `model_gain` above it (Welch p = 0.038 for a
+    gain of +-0.025: each "better" or "worse" alone)."""
+    baseline = [0.88, 0.89, 0.90]
+    return pd.DataFrame({"model": ["model"] * 3 + ["baseline"] * 3,
+                         "test_accuracy": [v + model_gain for v in baseline] + baseline})
+
+
+def test_verdicts_are_holm_corrected_over_every_comparison_of_the_table(tmp_path):
+    # Two repositories' claims, written by two notebooks: p = 0.038 "better" and p = 0.038
+    # "worse" each alone, Holm 0.075 over the two, so neither is a detectable difference.
+    better = claims.claims_frame("repo/a", [(
+        "gains", "+1 point", f"+2.5 points {claims.tested(_pair(+0.025), 'model', 'baseline')}",
+        "same recipe")], 3, "d")
+    assert better.loc[0, "as_published_here"] == "+2.5 points (Welch p = 0.038)"  # no verdict yet
+    claims.write_seed_reproductions(better, tmp_path)
+    alone = pd.read_csv(tmp_path / "seed_reproductions.csv", keep_default_na=False)
+    assert alone.loc[0, "as_published_here"] == (
+        "+2.5 points (Welch p = 0.038, Holm p = 0.038: better)")  # a family of one, so far
+    worse = claims.claims_frame("repo/b", [(
+        "loses", "-1 point", "not rerun",
+        f"-2.5 points {claims.tested(_pair(-0.025), 'model', 'baseline')}")], 3, "d")
+    path = claims.write_seed_reproductions(worse, tmp_path)
+    table = pd.read_csv(path, keep_default_na=False).set_index("source")
+    assert table.loc["repo/a", "as_published_here"] == (
+        "+2.5 points (Welch p = 0.038, Holm p = 0.075: no detectable difference)")
+    assert table.loc["repo/b", "corrected_here"] == (
+        "-2.5 points (Welch p = 0.038, Holm p = 0.075: no detectable difference)")
+    assert claims.holm_family(table) == 2
+    # Rewriting one repository's rows keeps the family whole (the other's tests are kept).
+    claims.write_seed_reproductions(better, tmp_path)
+    again = pd.read_csv(path, keep_default_na=False).set_index("source")
+    assert again.loc["repo/a", "as_published_here"].endswith("no detectable difference)")
+
+
+def test_a_row_that_shows_a_test_it_does_not_keep_is_refused(tmp_path):
+    # A row written before rows kept their tests: its verdict could not be corrected.
+    legacy = pd.DataFrame([{"source": "repo/a", "claim": "c", "reported": "1%",
+                            "as_published_here": "+7.2 points (Welch p = 0.043: better)",
+                            "corrected_here": "", "seeds": 3, "data": "d"}])
+    with pytest.raises(ValueError, match="shows 1 tests and keeps 0: rerun its notebook"):
+        claims.write_seed_reproductions(legacy, tmp_path)
+
+
+def test_the_committed_table_is_corrected_over_all_its_comparisons():
+    from helpers import REPO
+
+    table = pd.read_csv(REPO / "results" / "seed_reproductions.csv", keep_default_na=False)
+    assert claims.holm_family(table) >= 2
+    assert claims.holm_verdicts(table).equals(table)  # every verdict is the table's Holm one
+    shown = " ".join(table[list(claims.CLAIM_CELLS)].astype(str).to_numpy().ravel())
+    assert shown.count("Holm p = ") == claims.holm_family(table)

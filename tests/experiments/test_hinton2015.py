@@ -100,6 +100,24 @@ def test_paper_vs_ours_sets_each_number_beside_the_paper():
         "| teacher 1200-1200, test errors | 67 | 80.0 ± 2.0 [75.0, 85.0] | 3 |")
 
 
+def test_the_readme_block_gives_the_bias_shift_rows_their_verdicts_like_the_others(tmp_path):
+    from helpers import REPO
+
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    committed = pd.read_csv(REPO / "results" / "tables" / "08_omitted_class_full.csv")
+    committed.to_csv(tables / "08_omitted_class_full.csv", index=False)
+    block = hinton2015_readme.readme_paper_vs_ours(tmp_path)
+    shifted = committed[committed.bias != "none"]
+    assert stats.UNDECIDED in set(shifted.verdict)  # the verdict the block used to leave out
+    for row in shifted.itertuples():
+        label = hinton2015_readme.TRANSFER_SET_LABELS[row.transfer_set]
+        assert (f"{label}, {row.difference:+.1f} errors "
+                f"{stats.interval(row.diff_low, row.diff_high)} ({row.errors_count} seeds, "
+                f"Holm p = {row.p_holm:.3g}): {row.verdict}") in block
+    assert f"Holm over the {len(shifted)} transfer sets" in block
+
+
 def test_the_soft_target_examples_name_their_teacher_and_are_read_back_for_it_alone(
         tmp_path, monkeypatch):
     from kd_lab import runner

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from helpers import REPO
 
-from kd_experiments import readings
+from kd_experiments import claims, readings
 from kd_lab import report
 
 
@@ -133,3 +133,66 @@ def test_the_protocol_counts_seeds_per_variant_not_per_role():
     line = next(line for line in readings.load_blocks()["protocol"](REPO / "results").splitlines()
                 if line.startswith("| `06_hinton_variants_paper`"))
     assert line.split(" | ")[2] == f"{counts.min()}-{counts.max()}" and counts.min() < counts.max()
+
+
+def _protocol_line(results, name: str) -> list[str]:
+    line = next(line for line in readings.load_blocks()["protocol"](results).splitlines()
+                if line.startswith(f"| `{name}`"))
+    return [cell.strip() for cell in line.strip("|").split("|")]
+
+
+def test_the_protocol_names_the_stacked_and_alone_runs_of_a_table_that_mixes_them():
+    from kd_lab import records
+
+    results = REPO / "results"
+    runs = records.table_runs("02_student_baseline_full", results)
+    assert set(runs.trained_as) == {"stack", "alone"}  # the table mixes them...
+    execution = _protocol_line(results, "02_student_baseline_full")[3]
+    assert execution == ("alike per architecture; stacked: mlp:30,30 (10 runs); "
+                         "alone: mlp:800,800 (10 runs)")  # ...and says which
+    assert _protocol_line(results, "06_hinton_main_paper")[3] == "alike"
+    block = readings.load_blocks()["protocol"](results)
+    assert "`02_student_baseline_full`, `07_width_vs_temperature_full`, `sweep_mnist_full`" in block
+
+
+def test_the_notebooks_of_mixed_tables_say_which_runs_were_stacked():
+    blocks = readings.load_blocks()
+    for name in ("02_student_baseline", "07_width", "04_sweep_800", "04_sweep_30"):
+        text = blocks[name](REPO / "results")
+        assert "Not every run" in text and "Stacked: " in text and "; alone: " in text, name
+    assert "Not every run" not in blocks["06_main"](REPO / "results")  # all trained alone
+
+
+def test_the_protocol_counts_binding_budgets_in_every_table_behind_a_number():
+    from kd_lab import records
+
+    results = REPO / "results"
+    block = readings.load_blocks()["protocol"](results)
+    assert "Budgets do not bind" not in block
+    for name in ("11_tiny_student_full", "15_alexnet_alpha_full", "16_workshop"):
+        runs = readings.runs_behind(results, name)  # no `.runs.csv`: from rows or configs
+        bound = int(records.best_in_last_tenth(runs).sum())
+        assert bound > 0, name  # these budgets bind...
+        assert _protocol_line(results, name)[4].startswith(f"{bound} of {len(runs)} ")
+        assert f"`{name}` ({bound} of {len(runs)})" in block  # ...and the rule says where
+    for name in ("11_tiny_student", "12_continue", "13_self_distillation", "15_alexnet"):
+        assert "The budget binds for " in readings.load_blocks()[name](results), name
+
+
+def test_the_budget_sentence_counts_runs_per_architecture():
+    rows = pd.DataFrame({"architecture": ["a", "a", "b"], "epochs": [10, 10, 150],
+                         "best_epoch": [10, 5, 40]})
+    assert readings.budget_sentence(rows).startswith(
+        "The budget binds for 1 of these 3 runs: their best validation epoch falls in the last "
+        "tenth of their budget (`a` 1 of 2, `b` 0 of 1)")
+    assert readings.budget_sentence(rows.iloc[1:]).startswith("No run's best validation epoch")
+
+
+def test_the_published_notebooks_show_verdicts_corrected_over_the_table_of_claims():
+    blocks = readings.load_blocks()
+    table = pd.read_csv(REPO / "results" / "seed_reproductions.csv", keep_default_na=False)
+    family = f"Holm-corrected over the {claims.holm_family(table)} comparisons"
+    for name in ("seed_reproductions", "11_tiny_student", "12_continue", "15_alexnet"):
+        text = blocks[name](REPO / "results")
+        assert family in text, name
+        assert "Welch p = " in text and text.count("Welch p = ") == text.count("Holm p = "), name

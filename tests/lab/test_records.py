@@ -50,6 +50,19 @@ def test_a_tables_runs_are_listed_and_checked_for_mixed_execution(tmp_path):
     assert records.table_runs("t", tmp_path) is None
 
 
+def test_a_table_that_mixes_stacked_and_alone_runs_says_which():
+    # Alike per architecture (execution_mix has nothing to say), yet not all trained one way.
+    rows = pd.DataFrame({"run_id": list("abcde"),
+                         "architecture": ["mlp:30,30"] * 2 + ["mlp:800,800"] * 2 + ["cnn"],
+                         "trained_as": ["stack", "stack", "alone", "alone", None]})
+    assert records.execution_mix(rows) == []
+    assert records.trained_as_mix(rows) == ["stacked: mlp:30,30 (2 runs)",
+                                            "alone: mlp:800,800 (2 runs)",
+                                            "not recorded: cnn (1 run)"]
+    assert records.trained_as_mix(rows.iloc[:2]) == []  # all stacked: nothing to say
+    assert records.trained_as_mix(rows.drop(columns="trained_as")) == []  # none recorded
+
+
 def test_concurrent_summary_rebuilds_keep_every_row(tmp_path, monkeypatch):
     # Writers that each finish a run and rebuild the summary at once, as a sweep and a notebook
     # sharing a results folder do: the last summary written must hold every finished row.
