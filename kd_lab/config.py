@@ -174,6 +174,9 @@ class RunConfig:
         if self.steps_per_execution is None:
             object.__setattr__(self, "steps_per_execution", measured_steps)
 
+        if not isinstance(self.jit_compile, (bool, np.bool_)):
+            fail("jit_compile", "True, False or None (the measured default)")
+        object.__setattr__(self, "jit_compile", bool(self.jit_compile))
         if self.dataset not in data.known_datasets():
             fail("dataset", f"one of {', '.join(data.known_datasets())} (or one registered "
                  "with data.register_dataset)")

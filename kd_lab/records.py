@@ -140,6 +140,10 @@ def load_record(config: RunConfig, results_dir=RESULTS_DIR) -> RunRecord:
         history = pd.read_csv(folder / "history.csv")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, FileNotFoundError) as error:
         raise damaged(folder / "history.csv", f"unreadable ({error})") from None
+    text = [c for c in history.columns if not pd.api.types.is_numeric_dtype(history[c])]
+    if text:
+        raise damaged(folder / "history.csv", f"column {text[0]!r} holds values that are not "
+                      "numbers")
     if "epochs_trained" in row and len(history) != row["epochs_trained"]:
         raise damaged(folder / "history.csv", f"{len(history)} epochs where row.json says "
                       f"{row['epochs_trained']} (cut short?)")

@@ -507,10 +507,14 @@ class Distiller(keras.Model):
         if batch_size is not None and (not isinstance(batch_size, (int, np.integer))
                                        or batch_size < 1):
             raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
-        if kwargs.get("class_weight"):
-            check_weights_not_negative(list(kwargs["class_weight"].values()), "class_weight")
-        if kwargs.get("sample_weight") is not None:
-            check_weights_not_negative(kwargs["sample_weight"], "sample_weight")
+        for name in ("class_weight", "sample_weight"):  # all of them: a dataset's batch may
+            weights = kwargs.get(name)                  # hold zeros alone, the whole may not
+            if name == "class_weight" and weights:
+                weights = list(weights.values())
+            if weights is not None and len(weights):
+                check_weights_not_negative(weights, name)
+                if not np.asarray(weights, dtype=np.float64).any():
+                    raise ValueError(f"{name} is all zero: no example would count")
         if isinstance(x, tf.data.Dataset):  # it shuffles itself; Keras warns of shuffle=True
             kwargs.setdefault("shuffle", False)
         callbacks = set_monitor_modes(list(kwargs.pop("callbacks", None) or []))

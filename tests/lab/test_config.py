@@ -208,3 +208,9 @@ def test_controls_are_named_in_run_ids_and_refused_where_they_cannot_apply():
         DIGITS_DISTILLED.replace(soft_targets="uniform")
     with pytest.raises(ValueError, match=r"optionally '\+dropout'"):
         DIGITS_DISTILLED.replace(architecture="mlp:8+batchnorm")
+
+
+def test_jit_compile_is_a_switch_not_any_truthy_value():
+    with pytest.raises(ValueError, match="RunConfig.jit_compile must be True, False or None"):
+        DIGITS_DISTILLED.replace(jit_compile="yes")
+    assert DIGITS_DISTILLED.replace(jit_compile=np.bool_(True)).jit_compile is True

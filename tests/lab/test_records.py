@@ -262,3 +262,18 @@ def test_a_row_of_another_run_is_named(tmp_path):
     (record.run_dir / "row.json").write_text(json.dumps({**record.row, "run_id": other.run_id}))
     with pytest.raises(records.DamagedRecord, match="the row of run .*s8.*, not of this run"):
         records.load_record(config, tmp_path)
+
+
+def test_a_history_with_text_where_numbers_belong_is_named_as_damaged(tmp_path):
+    from helpers import DIGITS_TEACHER
+
+    from kd_lab import runner
+
+    record = runner.run(DIGITS_TEACHER, results_dir=tmp_path, verbose=0)
+    path = record.run_dir / "history.csv"
+    frame = pd.read_csv(path)
+    frame["val_accuracy"] = "x"
+    frame.to_csv(path, index=False)
+    with pytest.raises(records.DamagedRecord, match="history.csv: column 'val_accuracy' holds "
+                                                    "values that are not numbers"):
+        records.load_record(DIGITS_TEACHER, tmp_path)

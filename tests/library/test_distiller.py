@@ -460,3 +460,13 @@ def test_a_label_out_of_range_past_the_first_batch_is_named_not_a_tensorflow_tra
     with pytest.raises(ValueError, match=r"'late-label': a batch after the first holds a label "
                                          r"outside .*Received a label value of 12"):
         distiller.fit(dataset, epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize("weights", [dict(sample_weight=np.zeros(96)),
+                                     dict(class_weight={0: 0.0, 1: 0.0, 2: 0.0})])
+def test_weights_that_are_all_zero_are_refused_before_training(weights, student, toy_data):
+    x, y = toy_data
+    distiller = Distiller(student=student, alpha=1.0)
+    distiller.compile("sgd")
+    with pytest.raises(ValueError, match="is all zero: no example would count"):
+        distiller.fit(x, y, epochs=1, verbose=0, **weights)
