@@ -16,7 +16,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 PROFILE ?= full
 ARGS ?=
 
-.PHONY: compare test test-all benchmark lab notebooks readings evidence venv clean-venv
+.PHONY: compare test test-all benchmark lab notebooks readings evidence dark-knowledge venv clean-venv
 
 $(VENV)/.installed: requirements.txt requirements-ray.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,16 @@ notebooks: venv
 evidence: venv
 	nohup $(PY) -m kd_experiments.evidence > results/evidence.log 2>&1 &
 	@echo "training in the background: tail -f results/evidence.log"
+
+# the dark-knowledge plan (kd_experiments/dark_knowledge.py) in the background: hours, resumable.
+# It runs from a worktree at COMMIT so that a stage's runs share one code version whatever is
+# edited here meanwhile: make dark-knowledge COMMIT=745d60d (the teachers' commit)
+COMMIT ?= HEAD
+RUN_TREE = $(abspath ..)/kd-run-$(shell git rev-parse --short $(COMMIT))
+dark-knowledge: venv
+	test -d $(RUN_TREE) || git worktree add --detach $(RUN_TREE) $(COMMIT)
+	cd $(RUN_TREE) && nohup $(abspath $(PY)) -m kd_experiments.dark_knowledge --results-dir $(CURDIR)/results >> $(CURDIR)/results/dark_knowledge.log 2>&1 &
+	@echo "training in the background from $(RUN_TREE): tail -f results/dark_knowledge.log"
 
 # rewrite every generated block of the README from results/
 readings: venv
