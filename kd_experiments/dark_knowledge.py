@@ -340,8 +340,12 @@ def describe(results_dir=records.RESULTS_DIR) -> None:
         if configs is None:
             print(f"  -/- {name}: waits for the stage before")
             continue
-        done = sum(records.is_finished(c, results_dir) for c in configs)
-        print(f"{done:>3}/{len(configs):<3} {name}")
+        finished = [c for c in configs if records.is_finished(c, results_dir)]
+        print(f"{len(finished):>3}/{len(configs):<3} {name}")
+        if "teacher" in name or name == "pilot":  # the teachers so far: test, validation errors
+            rows = [records.load_record(c, results_dir).row for c in finished]
+            print("".join(f"        s{r['seed']} lr {r['learning_rate']:g}: {r['test_errors']} "
+                          f"test, {_val_errors(r)} validation errors\n" for r in rows), end="")
     if check:
         print(f"precision: bfloat16 - float32 test errors {check['difference']:+.1f} "
               f"[{check['diff_low']:+.1f}, {check['diff_high']:+.1f}], paired p = "
