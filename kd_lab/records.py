@@ -120,6 +120,10 @@ def damaged(path: Path, problem: str) -> DamagedRecord:
                          "restore the file (git checkout, for a committed record)")
 
 
+MEASURED_FIELDS = ("test_errors", "test_accuracy", "val_accuracy", "train_accuracy",
+                   "best_epoch", "epochs_trained", "wall_seconds")
+
+
 def read_row(path: Path) -> dict:
     """A record's `row.json`, or `DamagedRecord` naming it."""
     try:
@@ -128,6 +132,10 @@ def read_row(path: Path) -> dict:
         raise damaged(path, f"not valid JSON ({error})") from None
     if not isinstance(row, dict) or "run_id" not in row:
         raise damaged(path, "not a run's row (no run_id)")
+    for name in MEASURED_FIELDS:  # the numbers every table reads
+        value = row.get(name)
+        if name in row and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise damaged(path, f"its {name} is {value!r}, not a number")
     return row
 
 

@@ -228,6 +228,9 @@ def sweep_table(rows: pd.DataFrame, temperatures=TEMPERATURES,
 
     The alpha = 1 runs (trained once, at T = 1) fill the alpha = 1 cell of every temperature.
     """
+    if len(rows) == 0 or "role" not in rows:
+        raise ValueError("rows holds no runs: pass the summary rows `sweep` returned (or "
+                         "records.read_summary's)")
     rows = rows[rows["role"].isin(("distilled", "scratch"))]  # scratch: the alpha = 1 cells
     label_only = rows[rows["alpha"] == 1.0]
     expanded = [rows[rows["alpha"] != 1.0]]

@@ -277,3 +277,13 @@ def test_a_history_with_text_where_numbers_belong_is_named_as_damaged(tmp_path):
     with pytest.raises(records.DamagedRecord, match="history.csv: column 'val_accuracy' holds "
                                                     "values that are not numbers"):
         records.load_record(DIGITS_TEACHER, tmp_path)
+
+
+def test_a_row_whose_measurements_are_not_numbers_is_named_as_damaged(tmp_path):
+    path = tmp_path / "row.json"
+    path.write_text('{"run_id": "x", "test_errors": "abc", "test_accuracy": 0.98}')
+    with pytest.raises(records.DamagedRecord, match="row.json: its test_errors is 'abc', not a "
+                                                    "number"):
+        records.read_row(path)
+    path.write_text('{"run_id": "x", "test_errors": 12, "test_accuracy": 0.98}')
+    assert records.read_row(path)["test_errors"] == 12

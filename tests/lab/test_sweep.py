@@ -198,3 +198,8 @@ def test_a_grid_over_a_losss_parameter_runs_with_paired_verdicts_against_scratch
                                                         "verdict"] == "baseline").all()
     with pytest.raises(ValueError, match="unexpected keyword argument 'nope'"):
         sweep.grid_configs(template, {"nope": [1]})
+
+
+def test_a_table_of_no_runs_is_refused_naming_what_to_pass():
+    with pytest.raises(ValueError, match="rows holds no runs"):
+        sweep.sweep_table(pd.DataFrame())
