@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kd_lab import runner, stats
+from kd_lab import datasets, runner, stats
 from kd_lab.guard import announce_training
 from kd_lab.records import (
     RESULTS_DIR,
@@ -26,7 +26,6 @@ from kd_lab.records import (
     write_derived_record,
 )
 from kd_lab.report import frame_markdown
-from kd_utils import data
 
 REPRODUCTION_COLUMNS = ("source", "claim", "reported", "as_published_here", "corrected_here",
                         "seeds", "data")
@@ -61,7 +60,7 @@ def as_published_accuracy(folder: Path, config, what: str, train_and_test, detai
     finished = read_derived_row(folder)
     if finished is not None:
         return float(finished["test_accuracy"])
-    splits = data.splits_for(config, data_dir)
+    splits = datasets.splits_for(config, data_dir)
     announce_training(config, len(splits.x_train), what)
     started = time.perf_counter()
     accuracy, history = train_and_test()

@@ -25,13 +25,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kd_lab import runner, stats, sweep, teacher_logits
+from kd_lab import datasets, runner, stats, sweep, teacher_logits
 from kd_lab.comparison import comparison_table
 from kd_lab.config import RunConfig, check_seeds
 from kd_lab.main_configs import PROFILES as PROFILES  # noqa: F401  (read as hinton2015.PROFILES)
 from kd_lab.main_configs import hinton_configs
 from kd_lab.records import RESULTS_DIR, RunRecord, aggregate, write_table
-from kd_utils import data
 
 PAPER_MAIN_ERRORS = {"teacher": 67, "scratch": 146, "distilled": 74}
 WIDTHS = (30, 100, 300, 800)
@@ -59,7 +58,7 @@ def soft_target_examples(teacher: RunConfig, results_dir=RESULTS_DIR, count: int
     path = Path(results_dir) / "tables" / f"03_soft_target_examples_{teacher.profile}.csv"
     if has_soft_target_examples(teacher, results_dir, count):
         return pd.read_csv(path)
-    splits = data.splits_for(teacher, data_dir)  # the test set is whole whatever train_limit
+    splits = datasets.splits_for(teacher, data_dir)  # the test set is whole whatever train_limit
     images = splits.x_test[:count]
     kept = teacher_logits.recorded_logits(teacher, splits, results_dir)
     frame = pd.DataFrame(kept[2][:count] if kept is not None else runner.get_or_train_model(
@@ -156,7 +155,7 @@ def regulariser_configs(fraction: float = 0.03, seeds=(0, 1, 2), profile: str = 
     for seed in seeds:
         _, scratch, distilled = hinton_configs(seed, profile, "mnist", student,
                                                temperature, alpha, student_knobs, teacher_knobs)
-        size = train_size or len(data.splits_for(scratch).x_train)
+        size = train_size or len(datasets.splits_for(scratch).x_train)
         small = dict(train_limit=max(1, round(fraction * size)),
                      epochs=epochs or 10 * scratch.epochs,
                      patience=patience if patience is not None else 10 * scratch.patience)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from kd_lab import runner
+from kd_lab import datasets, runner
 from kd_lab.config import RunConfig, ensemble_members
 from kd_lab.records import (
     RESULTS_DIR,
@@ -18,7 +18,6 @@ from kd_lab.records import (
     read_derived_row,
     write_derived_record,
 )
-from kd_utils import data
 
 from .hinton2015 import hinton_configs
 
@@ -63,7 +62,7 @@ def ensemble_teacher_errors(config: RunConfig, results_dir=RESULTS_DIR, data_dir
     finished = read_derived_row(folder)
     if finished is not None:
         return int(finished["test_errors"])
-    splits = data.splits_for(config, data_dir)
+    splits = datasets.splits_for(config, data_dir)
     _, _, test_logits = runner.teacher_of(config, splits, results_dir, data_dir)[1]
     errors = int((test_logits.argmax(-1) != splits.y_test).sum())
     member_rows = [load_record(m, results_dir).row for m in members]

@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from kd_lab import runner, stats
+from kd_lab import datasets, runner, stats
 from kd_lab.config import RunConfig
 from kd_lab.records import RESULTS_DIR, RunRecord, aggregate, load_record, write_table
-from kd_utils import data, plots
+from kd_utils import plots
 
 from .hinton2015 import hinton_configs
 
@@ -118,7 +118,7 @@ def bias_shift_curves(records: list[RunRecord], transfer_set, results_dir=RESULT
             curves.append(known)
             continue
         model = runner.get_or_train_model(record.config, results_dir, data_dir, verbose=0)
-        splits = data.splits_for(record.config.replace(transfer_classes=None), data_dir)
+        splits = datasets.splits_for(record.config.replace(transfer_classes=None), data_dir)
         for split, x, y in (("val", splits.x_val, splits.y_val),
                             ("test", splits.x_test, splits.y_test)):
             logits = model.predict(x, batch_size=1024, verbose=0)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from keras import layers
 
-from kd_lab import runner
+from kd_lab import datasets, runner
 from kd_lab.config import RunConfig, profile_settings
 from kd_lab.records import RESULTS_DIR, aggregate
 from kd_lab.report import percent, percent_of
@@ -176,5 +176,18 @@ def emnist_student(input_shape=models.MNIST_SHAPE, num_classes: int = 26,
     return models.mlp((512,), input_shape, num_classes, dropout=dropout, name="emnist_student")
 
 
+def load_emnist_letters(data_dir=None, download: bool = True):
+    """EMNIST letters through tensorflow-datasets, oriented as MNIST and labelled 0..25."""
+    (x_train, y_train), (x_test, y_test) = datasets.load_tfds("emnist/letters", data_dir, download)
+    for split, labels in (("train", y_train), ("test", y_test)):
+        if labels.min() < 1 or labels.max() > 26:
+            raise ValueError(f"emnist_letters {split} labels span {labels.min()}..{labels.max()}, "
+                             "expected the letters 1..26")
+    # EMNIST stores letters transposed relative to MNIST, and numbers them from 1.
+    return ((x_train.transpose(0, 2, 1, 3), y_train - 1),
+            (x_test.transpose(0, 2, 1, 3), y_test - 1))
+
+
 models.register_model("emnist_cnn", emnist_cnn)
 models.register_model("emnist_student", emnist_student)
+data.register_dataset("emnist_letters", load_emnist_letters, num_classes=26)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from keras import layers
 
-from kd_lab import runner
+from kd_lab import datasets, runner
 from kd_lab.config import RunConfig, make_optimizer, profile_settings
 from kd_lab.records import RESULTS_DIR, aggregate
 from kd_lab.report import percent, percent_of
@@ -116,7 +116,7 @@ def pratt_as_published_accuracy(config: RunConfig, teacher: RunConfig, alpha: fl
     folder = as_published_folder(config, alpha, results_dir)
 
     def train_and_test() -> float:
-        splits = data.splits_for(config, data_dir)  # loaded once per process
+        splits = datasets.splits_for(config, data_dir)  # loaded once per process
         teacher_model = None
         if alpha < 1:
             # Loaded from its record (retrained where model.keras is missing, as on a fresh
@@ -354,3 +354,5 @@ def alexnet_teacher_small(input_shape=models.MNIST_SHAPE, num_classes: int = 10)
 models.register_model("cifar_student", cifar_student)
 models.register_model("alexnet_teacher", alexnet_teacher)
 models.register_model("alexnet_teacher_small", alexnet_teacher_small)
+data.register_dataset("cifar10", lambda data_dir=None, download=True: datasets.load_tfds(
+    "cifar10", data_dir, download), num_classes=10)

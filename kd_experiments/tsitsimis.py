@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from keras import layers
 
-from kd_lab import runner
+from kd_lab import datasets, runner
 from kd_lab.config import RunConfig, profile_settings
 from kd_lab.records import RESULTS_DIR, aggregate
 from kd_lab.report import percent, percent_of
@@ -108,7 +108,7 @@ def moons_rows(seeds=range(10), profile: str = "full", temperatures=MOONS_TEMPER
             rows += known.to_dict("records")
             continue
         model = runner.get_or_train_model(config, results_dir, data_dir, verbose=0)
-        splits = data.splits_for(config, data_dir)
+        splits = datasets.splits_for(config, data_dir)
         train_logits = model.predict(splits.x_train, verbose=0)
         rows.append({"seed": seed, "model": "network 2-128-128-2",
                      "test_accuracy": record.row["test_accuracy"], "leaves": None,
@@ -131,7 +131,7 @@ def moons_predictors(seed: int = 0, profile: str = "full", results_dir=RESULTS_D
     """
     config = moons_network_config(seed, profile)
     model = runner.get_or_train_model(config, results_dir, data_dir, verbose=0)
-    splits = data.splits_for(config, data_dir)
+    splits = datasets.splits_for(config, data_dir)
     trees = fit_moons_trees(splits.x_train, splits.y_train,
                             model.predict(splits.x_train, verbose=0), (1.0,), seed)
     predictors = {"network 2-128-128-2":
@@ -233,7 +233,7 @@ def double_softmax_accuracy(config: RunConfig, results_dir=RESULTS_DIR, data_dir
     from kd_utils import models
 
     def train_and_test() -> float:
-        splits = data.splits_for(config, data_dir)  # loaded once per process
+        splits = datasets.splits_for(config, data_dir)  # loaded once per process
         keras.utils.set_random_seed(config.seed)
         model = keras.Sequential([models.build(config.architecture, splits.input_shape,
                                                splits.num_classes), keras.layers.Softmax()])
@@ -356,4 +356,16 @@ def moons_mlp(input_shape=(2,), num_classes: int = 2) -> keras.Model:
 
 
 models.register_model("conv_dense_teacher", conv_dense_teacher)
+def sample_moons(seed: int, n_samples: int = 3000, noise: float = 0.3):
+    """Two noisy interleaved half-circles (`make_moons`), drawn anew from each run's seed, 80/20
+    into training and test."""
+    from sklearn.datasets import make_moons
+    from sklearn.model_selection import train_test_split
+
+    x, y = make_moons(n_samples=n_samples, noise=noise, random_state=seed)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, random_state=seed)
+    return (x_train.astype(np.float32), y_train), (x_test.astype(np.float32), y_test)
+
+
 models.register_model("moons_mlp", moons_mlp)
+data.register_dataset("moons", sample_moons, num_classes=2)

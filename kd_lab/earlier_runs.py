@@ -12,9 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kd_utils import data
-
-from . import records
+from . import datasets, records
 from .config import RunConfig, ensemble_members
 from .records import RESULTS_DIR
 from .teacher_logits import average_logits, recorded_logits, teacher_logits_for, teacher_logits_path
@@ -63,7 +61,7 @@ def save_teacher_logits(teacher_config: RunConfig, results_dir=RESULTS_DIR,
     `val` and `test`.
     """
     model = get_or_train_model(teacher_config, results_dir, data_dir, verbose=0)
-    splits = data.splits_for(teacher_config, data_dir)
+    splits = datasets.splits_for(teacher_config, data_dir)
     teacher_logits_for(teacher_config, model, splits, results_dir)
     return teacher_logits_path(teacher_config, model, splits, results_dir)
 
@@ -114,7 +112,7 @@ def keep_teacher_logits(configs, results_dir=RESULTS_DIR, data_dir=None) -> int:
             continue
         seen.add(inputs)
         model = records.run_dir(config.teacher, results_dir) / "model.keras"
-        splits = data.splits_for(config, data_dir) if model.exists() else None
+        splits = datasets.splits_for(config, data_dir) if model.exists() else None
         if splits is not None and recorded_logits(config.teacher, splits, results_dir) is None:
             teacher_of(config, splits, results_dir, data_dir)
             written += 1

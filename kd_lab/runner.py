@@ -18,11 +18,11 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from kd_utils import data, losses, models, pipeline
+from kd_utils import losses, models, pipeline
 from kd_utils.callbacks import tensorboard_logging
 from kd_utils.distiller import Distiller
 
-from . import records, resume, teacher_logits
+from . import datasets, records, resume, teacher_logits
 from .config import RunConfig, make_optimizer
 from .earlier_runs import (  # noqa: F401  (read as runner.get_or_train_model and the like too)
     Irreproducible,
@@ -42,7 +42,7 @@ TRAINING_VERSION = 1
 
 def inputs_of(config: RunConfig, results_dir, data_dir, verbose):
     """What a run trains from: its splits, its teacher, the cached logits, starting weights."""
-    splits = data.splits_for(config, data_dir)
+    splits = datasets.splits_for(config, data_dir)
     teacher_model, cached = teacher_of(config, splits, results_dir, data_dir, verbose)
     if cached is not None and config.soft_targets != "teacher":
         cached = teacher_logits.control_targets(cached, splits.y_train, splits.y_val,
@@ -194,7 +194,7 @@ def run(config: RunConfig, results_dir=RESULTS_DIR, force: bool = False, data_di
 
 def clear_caches() -> None:
     """Empty every in-memory cache of the lab: loaded splits and teacher logits."""
-    data.clear_caches()
+    datasets.clear_caches()
     teacher_logits.clear_caches()
 
 

@@ -27,10 +27,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kd_utils import data, models, pipeline
+from kd_utils import models, pipeline
 from kd_utils.callbacks import tensorboard_logging
 
-from . import records, resume, runner
+from . import datasets, records, resume, runner
 from .config import RunConfig, differing_fields, make_optimizer
 from .guard import announce_training
 from .records import RESULTS_DIR, RunRecord, is_finished, load_record
@@ -216,7 +216,7 @@ def run_stack(configs, results_dir=RESULTS_DIR, force: bool = False, data_dir=No
     if not todo:
         return [load_record(c, results_dir) for c in configs]
     first, size = todo[0], len(todo)
-    splits = data.splits_for(first, data_dir)
+    splits = datasets.splits_for(first, data_dir)
     initial_weights = runner.initial_weights_of(first, results_dir, data_dir, verbose)
     cached = _teachers_logits(todo, splits, results_dir, data_dir, verbose)
     announce_training(first, len(splits.x_train), f"training a stack of {size} like",

@@ -11,10 +11,9 @@ Where files come from, in this order:
 4. the library's normal download path (keras / tensorflow-datasets), for users online.
 
 MNIST and Fashion-MNIST are read from the official gzip IDX files with numpy and their md5
-is checked against the published checksums. EMNIST Letters and CIFAR-10 go through
-tensorflow-datasets. `digits` (scikit-learn's bundled 8x8 digits) and `moons`
-(`make_moons`) need no files. `register_dataset(name, source)` adds a user's own (arrays, a
-`tf.data.Dataset` pair, or a loader). `splits_for(config)` loads a run's splits once per process.
+is checked against the published checksums; `digits` (scikit-learn's bundled 8x8 digits) needs
+no files. `register_dataset(name, source)` adds any other (arrays, a `tf.data.Dataset` pair, or
+a loader): the experiments register theirs so (EMNIST, CIFAR-10, two moons), and so can a user.
 The tf.data pipelines (batches, jitter, label checks) are in `pipeline.py`.
 """
 
@@ -22,6 +21,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import inspect
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,6 +154,12 @@ def registered() -> tuple[str, ...]:
     return tuple(_REGISTERED)
 
 
+def draws_per_seed(name: str) -> bool:
+    """Whether `name` is a registered loader that draws its data from a seed."""
+    source = _REGISTERED[name][0] if name in _REGISTERED else None
+    return callable(source) and "seed" in inspect.signature(source).parameters
+
+
 def generation(name: str) -> int:
     """Changes each time `name` is registered (0 for a name never registered)."""
     return _REGISTERED[name][2] if name in _REGISTERED else 0
@@ -178,10 +184,13 @@ def _as_numpy_pair(name: str, part: str, pair):
     return x, y.astype(np.int32)
 
 
-def load_registered(name: str):
-    """`((x_train, y_train), (x_test, y_test), num_classes)` of a registered dataset."""
+def load_registered(name: str, **loader_arguments):
+    """`((x_train, y_train), (x_test, y_test), num_classes)` of a registered dataset; a loader
+    gets those of `loader_arguments` (data_dir, download, seed) that it names."""
     source, num_classes, _ = _REGISTERED[name]
-    source = source() if callable(source) else source
+    if callable(source):
+        names = inspect.signature(source).parameters
+        source = source(**{k: v for k, v in loader_arguments.items() if k in names})
     try:
         train, test = source
     except (TypeError, ValueError) as err:
@@ -207,13 +216,9 @@ REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 NUM_CLASSES = {
     "mnist": 10,
     "fashion_mnist": 10,
-    "emnist_letters": 26,
-    "cifar10": 10,
     "digits": 10,
-    "moons": 2,
 }
 DATASETS = tuple(NUM_CLASSES)  # the built-in ones; `known_datasets()` adds the registered
-SAMPLED_DATASETS = ("moons",)  # drawn from a seed: `splits_for` draws one per run seed
 
 # 5,000 of MNIST's 60,000 training images: large enough that one error is 0.02% of
 # validation accuracy, small enough to leave 55,000 for training.
@@ -297,33 +302,6 @@ def _load_idx_dataset(name: str, data_dir, download: bool):
         raise DataFileError(f"{message}; the keras download failed too: {err}") from err
 
 
-def _load_tfds(tfds_name: str, data_dir, download: bool):
-    import tensorflow_datasets as tfds
-
-    tfds_dir = next((str(d) for d in candidate_dirs(data_dir) if d.exists()), None)
-    splits = tfds.load(tfds_name, split=["train", "test"], as_supervised=True, data_dir=tfds_dir,
-                       download=download)
-
-    def to_numpy(ds):
-        # Fixed-size batches, not batch_size=-1: that batches by the dataset's cardinality, and
-        # TensorFlow aborts the process when the cardinality is unknown (as for generated data).
-        batches = list(tfds.as_numpy(ds.batch(4096)))
-        return np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])
-
-    return tuple(to_numpy(ds) for ds in splits)
-
-
-def _load_emnist_letters(data_dir, download):
-    (x_train, y_train), (x_test, y_test) = _load_tfds("emnist/letters", data_dir, download)
-    for split, labels in (("train", y_train), ("test", y_test)):
-        if labels.min() < 1 or labels.max() > 26:
-            raise ValueError(f"emnist_letters {split} labels span {labels.min()}..{labels.max()}, "
-                             "expected the letters 1..26")
-    # EMNIST stores letters transposed relative to MNIST, and numbers them from 1.
-    return ((x_train.transpose(0, 2, 1, 3), y_train - 1),
-            (x_test.transpose(0, 2, 1, 3), y_test - 1))
-
-
 def _load_digits():
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
@@ -333,15 +311,6 @@ def _load_digits():
     x_train, x_test, y_train, y_test = train_test_split(
         images, digits.target, test_size=0.2, stratify=digits.target, random_state=0)
     return (x_train, y_train), (x_test, y_test)
-
-
-def _load_moons(seed: int, n_samples: int = 3000, noise: float = 0.3):
-    from sklearn.datasets import make_moons
-    from sklearn.model_selection import train_test_split
-
-    x, y = make_moons(n_samples=n_samples, noise=noise, random_state=seed)
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, random_state=seed)
-    return (x_train.astype(np.float32), y_train), (x_test.astype(np.float32), y_test)
 
 
 def _as_images(x: np.ndarray) -> np.ndarray:
@@ -384,26 +353,21 @@ def load(name: str, data_dir: str | Path | None = None, val_size: int | float = 
         name: one of `DATASETS`.
         data_dir: folder with the dataset files; overrides `$KD_DATA_DIR` and `data/`.
         val_size: examples (int) or fraction (float) carved from the training set.
-        seed: seed of the validation split (and of `moons`' sampling). Keep it fixed across
-            runs: all runs of a comparison must share one validation split.
+        seed: seed of the validation split (and of a dataset that `draws_per_seed`). Keep it
+            fixed across runs: all runs of a comparison must share one validation split.
         download: whether to fall back to the library's download when no local copy exists.
     """
     num_classes = NUM_CLASSES.get(name)
     if name in registered():
-        (x_train, y_train), (x_test, y_test), num_classes = load_registered(name)
+        (x_train, y_train), (x_test, y_test), num_classes = load_registered(
+            name, data_dir=data_dir, download=download, seed=seed)
     elif name not in NUM_CLASSES:
         raise ValueError(f"dataset must be one of {', '.join(known_datasets())}; got {name!r}")
     elif name in IDX_FILES:
         (x_train, y_train), (x_test, y_test) = _load_idx_dataset(name, data_dir, download)
-    elif name == "emnist_letters":
-        (x_train, y_train), (x_test, y_test) = _load_emnist_letters(data_dir, download)
-    elif name == "cifar10":
-        (x_train, y_train), (x_test, y_test) = _load_tfds("cifar10", data_dir, download)
-    elif name == "digits":
-        (x_train, y_train), (x_test, y_test) = _load_digits()
     else:
-        (x_train, y_train), (x_test, y_test) = _load_moons(seed)
-    if x_train.dtype == np.uint8:  # images on the 0..255 scale: every built-in set but moons
+        (x_train, y_train), (x_test, y_test) = _load_digits()
+    if x_train.dtype == np.uint8:  # images on the 0..255 scale
         x_train, x_test = _as_images(x_train), _as_images(x_test)
     x_train, x_test = x_train.astype(np.float32, copy=False), x_test.astype(np.float32, copy=False)
     y_train, y_test = y_train.astype(np.int32), y_test.astype(np.int32)
@@ -417,28 +381,3 @@ def load(name: str, data_dir: str | Path | None = None, val_size: int | float = 
                          f"{len(np.unique(y_train))} class; a classifier needs at least 2")
     x_train, y_train, x_val, y_val = split_validation(x_train, y_train, val_size, seed)
     return Splits(name, x_train, y_train, x_val, y_val, x_test, y_test, num_classes)
-
-_SPLITS_CACHE: dict = {}
-
-
-def splits_for(config, data_dir=None) -> Splits:
-    """The splits a run config trains on: its dataset, validation size, data limit and classes.
-
-    Each dataset is loaded once per process. A synthetic dataset (`moons`) is drawn anew for
-    each seed, so a spread over seeds includes the sampling of the data; real datasets keep one
-    validation split for every run.
-    """
-    data_seed = config.seed if config.dataset in SAMPLED_DATASETS else 0
-    key = (config.dataset, config.val_size, str(data_dir), data_seed,
-           generation(config.dataset))  # a re-registered dataset is loaded anew
-    if key not in _SPLITS_CACHE:
-        _SPLITS_CACHE[key] = load(config.dataset, data_dir=data_dir, val_size=config.val_size,
-                                  seed=data_seed)
-    splits = _SPLITS_CACHE[key].limit_train(config.train_limit)
-    return splits if config.transfer_classes is None else splits.keep_classes(
-        config.transfer_classes)
-
-
-def clear_caches() -> None:
-    """Forget the splits loaded so far (after serving mock data, say)."""
-    _SPLITS_CACHE.clear()

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 
 from kd_experiments import hinton2015, hinton2015_ensemble, hinton2015_readme
-from kd_lab import runner
+from kd_lab import datasets, runner
 from kd_lab.config import RunConfig, ensemble_members
-from kd_utils import data
 
 
 def test_ensemble_configs_share_one_ensemble_across_student_seeds():
@@ -32,7 +31,7 @@ def test_the_ensemble_table_scores_the_averaged_teacher_once_and_the_students_pe
                 for seed in (0, 1)]
     records = [runner.run(c, results_dir=tmp_path, verbose=0) for c in students]
     table = hinton2015_ensemble.ensemble_table(records, tmp_path).set_index("role")
-    splits = data.splits_for(students[0])
+    splits = datasets.splits_for(students[0])
     averaged = runner.teacher_of(students[0], splits, tmp_path)[1][2]
     assert table.loc["ensemble_teacher", "test_errors_mean"] == (
         averaged.argmax(-1) != splits.y_test).sum()

@@ -6,9 +6,9 @@ import pytest
 from helpers import DIGITS_TEACHER
 
 from kd_experiments import hinton2015, hinton2015_transfer
-from kd_lab import runner
+from kd_lab import datasets, runner
 from kd_lab.config import RunConfig
-from kd_utils import data, plots
+from kd_utils import plots
 
 TEACHER = DIGITS_TEACHER
 
@@ -90,7 +90,7 @@ def test_omitted_class_configs_keep_the_teacher_and_drop_the_classes():
 
 def test_a_student_distilled_without_threes_never_trains_on_one(tmp_path):
     record = runner.run(NO_THREES, results_dir=tmp_path, verbose=0)
-    splits = data.splits_for(NO_THREES.replace(transfer_classes=None))
+    splits = datasets.splits_for(NO_THREES.replace(transfer_classes=None))
     assert record.row["train_examples"] == (splits.y_train != 3).sum()
     assert record.row["test_count"] == len(splits.y_test)  # every class is tested
     assert record.row["transfer_classes"] == [0, 1, 2, 4, 5, 6, 7, 8, 9]

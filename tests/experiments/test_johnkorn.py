@@ -1,9 +1,12 @@
 """johnkorn/distillation (EMNIST letters): the recipe, end to end on mock data, no mock left behind."""
 
+import numpy as np
 import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
 
 from kd_experiments import johnkorn
-from kd_lab import records
+from kd_lab import datasets, records
 from kd_utils import data
 
 
@@ -17,7 +20,7 @@ def test_emnist_runs_end_to_end_on_mock_data_and_leaves_no_mock_behind(tmp_path)
     with johnkorn.mock_emnist_letters(examples_per_letter=8):
         rows = johnkorn.emnist_rows(seeds=[0], profile="fast", results_dir=tmp_path)
     assert rows["model"].tolist() == ["teacher", "scratch", "distilled"]
-    assert not data._SPLITS_CACHE  # a later real load cannot be served mock images
+    assert not datasets.cached_splits()  # a later real load cannot be served mock images
     summary = records.read_summary(tmp_path)
     assert rows["test_accuracy"].tolist() == summary.set_index("run_id").loc[
         rows["run_id"], "test_accuracy"].tolist()  # each row is its run's record
@@ -40,3 +43,30 @@ def test_the_emnist_experiment_falls_back_to_mock_data_and_writes_nothing(tmp_pa
     assert (rows["data"] == "mock").all() and set(rows["seed"]) == {0}
     assert claims["corrected_here"].str.startswith("not measured").all()
     assert not list(tmp_path.iterdir())
+
+
+def mock_examples(image_shape, labels):
+    """A tfds `as_dataset_fn` yielding images whose pixel (0, 1) is bright and labels given."""
+    def as_dataset(self, split, **kwargs):
+        n = len(labels)
+        images = np.zeros((n, *image_shape), np.uint8)
+        images[:, 0, 1, :] = 255
+        return tf.data.Dataset.from_tensor_slices({"image": images, "label": labels.astype(np.int64)})
+    return as_dataset
+
+
+def test_emnist_letters_through_tfds_are_zero_based_and_upright():
+    letters = np.arange(1, 27).repeat(4)  # EMNIST numbers letters 1..26
+    with tfds.testing.mock_data(as_dataset_fn=mock_examples((28, 28, 1), letters)):
+        splits = data.load("emnist_letters", val_size=26)
+    assert splits.num_classes == 26 and splits.input_shape == (28, 28, 1)
+    assert splits.y_test.min() == 0 and splits.y_test.max() == 25
+    # Transposed, in every split: the bright pixel moves from (0, 1) to (1, 0).
+    for images in (splits.x_train, splits.x_val, splits.x_test):
+        assert (images[:, 1, 0, 0] == 1.0).all() and (images[:, 0, 1, 0] == 0.0).all()
+
+
+def test_emnist_letters_with_unexpected_labels_raise():
+    with tfds.testing.mock_data(as_dataset_fn=mock_examples((28, 28, 1), np.arange(0, 26).repeat(2))):
+        with pytest.raises(ValueError, match="expected the letters 1..26"):
+            data.load("emnist_letters", val_size=26)

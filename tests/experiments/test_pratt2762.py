@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
+import tensorflow_datasets as tfds
 
 from kd_experiments import claims as claims_module
 from kd_experiments import pratt2762
-from kd_lab import records
+from kd_lab import datasets, records
 from kd_utils import data
 
 
@@ -131,7 +132,7 @@ def test_the_cifar10_path_runs_end_to_end_on_mock_data_and_leaves_no_mock_behind
     rows = pratt2762.mock_cifar10_experiment()
     assert (rows["data"] == "mock").all() and len(rows) == 7
     assert set(rows["protocol"]) == {"teacher", "corrected", "as published"}
-    assert not data._SPLITS_CACHE  # a later real load cannot be served mock images
+    assert not datasets.cached_splits()  # a later real load cannot be served mock images
 
 
 def test_the_stated_time_of_the_committed_runs_is_their_records():
@@ -152,3 +153,11 @@ def test_the_stated_time_of_the_committed_runs_is_their_records():
     loops = sum(json.loads(path.read_text())["wall_seconds"]
                 for path in (results / "as_published").glob("fashion_mnist-*/row.json")) / 3600
     assert runs < 1 < loops and 1.5 <= runs + loops <= 2.5
+
+
+def test_cifar10_through_tfds_mock_data():
+    with tfds.testing.mock_data(num_examples=40):
+        splits = data.load("cifar10", val_size=10)
+    assert splits.input_shape == (32, 32, 3) and splits.num_classes == 10
+    assert len(splits.x_val) == 10 and splits.x_train.dtype == np.float32
+    assert 0 <= splits.y_train.min() and splits.y_train.max() <= 9

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 from helpers import DIGITS_DISTILLED, DIGITS_TEACHER
 
-from kd_lab import records, runner, teacher_logits
-from kd_utils import data
+from kd_lab import datasets, records, runner, teacher_logits
 
 TEACHER = DIGITS_TEACHER
 
@@ -65,7 +64,7 @@ def test_a_teachers_logits_kept_with_its_record_serve_students_without_its_model
     assert again.row["test_teacher_agreement"] == first.row["test_teacher_agreement"]
 
     # Logits that do not give the record's test errors are refused, with what to do.
-    splits = data.splits_for(DIGITS_DISTILLED)
+    splits = datasets.splits_for(DIGITS_DISTILLED)
     with np.load(kept[0]) as stored:
         arrays = {k: stored[k] for k in stored.files}
     arrays["test"] = -arrays["test"]
@@ -74,7 +73,7 @@ def test_a_teachers_logits_kept_with_its_record_serve_students_without_its_model
         teacher_logits.recorded_logits(TEACHER, splits, tmp_path)
 
     # Other inputs (a restricted transfer set) have no kept logits yet.
-    restricted = data.splits_for(DIGITS_DISTILLED.replace(transfer_classes=(0, 1)))
+    restricted = datasets.splits_for(DIGITS_DISTILLED.replace(transfer_classes=(0, 1)))
     assert teacher_logits.recorded_logits(TEACHER, restricted, tmp_path) is None
 
 

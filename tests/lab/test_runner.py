@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from helpers import DIGITS_DISTILLED, DIGITS_TEACHER
 
-from kd_lab import records, runner, teacher_logits
+from kd_lab import datasets, records, runner, teacher_logits
 from kd_lab.config import RunConfig
-from kd_utils import Distiller, data
+from kd_utils import Distiller
 
 TEACHER = DIGITS_TEACHER
 
@@ -198,7 +198,7 @@ def test_an_ensemble_teacher_averages_its_members_logits(tmp_path):
     record = runner.run(ensemble, results_dir=tmp_path, verbose=0)
     assert all(records.is_finished(TEACHER.replace(seed=seed), tmp_path) for seed in (0, 1))
     members = [records.load_record(TEACHER.replace(seed=seed), tmp_path) for seed in (0, 1)]
-    splits = data.splits_for(ensemble)
+    splits = datasets.splits_for(ensemble)
     member_logits = [teacher_logits.teacher_logits_for(m.config, m.load_model(), splits, tmp_path)
                      for m in members]
     averaged = runner.teacher_of(ensemble, splits, tmp_path)[1]

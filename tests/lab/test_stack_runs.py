@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from helpers import DIGITS_DISTILLED, same_weights
 
-from kd_lab import records, runner, stack_runs
-from kd_utils import data, pipeline
+from kd_lab import datasets, records, runner, stack_runs
+from kd_utils import pipeline
 
 # A high rate and patience 1, so that alone the members stop at different epochs. Member 1
 # is a run from scratch (a sweep's alpha = 1 baseline), member 2 distils its own teacher seed.
@@ -48,7 +48,7 @@ def test_a_stack_writes_the_records_its_runs_write_alone(tmp_path):
 
 
 def test_each_column_sees_the_batches_of_its_own_runs_dataset():
-    splits = data.splits_for(BASE)
+    splits = datasets.splits_for(BASE)
     x, y = splits.x_train, splits.y_train
     seeds = [3, 0]
     logits = np.random.default_rng(0).normal(size=(len(seeds), len(x), 10)).astype("float32")

@@ -4,15 +4,14 @@ import numpy as np
 import pytest
 from helpers import DIGITS_TEACHER
 
-from kd_lab import runner, teacher_logits
-from kd_utils import data
+from kd_lab import datasets, runner, teacher_logits
 
 TEACHER = DIGITS_TEACHER
 
 
 def test_teacher_logits_are_cached_on_disk_and_a_changed_teacher_misses(tmp_path, monkeypatch):
     teacher = runner.get_or_train_model(TEACHER, results_dir=tmp_path, verbose=0)
-    splits = data.splits_for(TEACHER)
+    splits = datasets.splits_for(TEACHER)
     first = teacher_logits.teacher_logits_for(TEACHER, teacher, splits, tmp_path)
     path = teacher_logits.teacher_logits_path(TEACHER, teacher, splits, tmp_path)
     assert path.exists() and [a.shape[0] for a in first] == [

@@ -5,12 +5,8 @@ import shutil
 
 import numpy as np
 import pytest
-import tensorflow as tf
-import tensorflow_datasets as tfds
 from helpers import DIGITS_TEACHER
 
-from kd_experiments import tsitsimis
-from kd_lab.config import RunConfig
 from kd_utils import data
 from kd_utils import data as idx
 
@@ -146,64 +142,15 @@ def test_fashion_mnist_has_six_thousand_images_per_class(require_mnist):
     assert counts.tolist() == [6000] * 10 and np.bincount(splits.y_test).tolist() == [1000] * 10
 
 
-def test_digits_and_moons_need_no_files():
+def test_digits_need_no_files():
     digits = data.load("digits", val_size=200)
     assert digits.input_shape == (8, 8, 1) and digits.num_classes == 10
     assert len(digits.x_train) + len(digits.x_val) + len(digits.x_test) == 1797
-    moons = data.load("moons", val_size=0.1, seed=3)
-    assert moons.input_shape == (2,) and set(np.unique(moons.y_train)) == {0, 1}
-    assert len(moons.x_test) == 600 and len(moons.x_train) + len(moons.x_val) == 2400
-    np.testing.assert_array_equal(moons.x_test, data.load("moons", val_size=0.1, seed=3).x_test)
 
 
 def test_unknown_dataset_is_rejected():
     with pytest.raises(ValueError, match="dataset must be one of"):
         data.load("imagenet")
-
-
-def mock_examples(image_shape, labels):
-    """A tfds `as_dataset_fn` yielding images whose pixel (0, 1) is bright and labels given."""
-    def as_dataset(self, split, **kwargs):
-        n = len(labels)
-        images = np.zeros((n, *image_shape), np.uint8)
-        images[:, 0, 1, :] = 255
-        return tf.data.Dataset.from_tensor_slices({"image": images, "label": labels.astype(np.int64)})
-    return as_dataset
-
-
-def test_emnist_letters_through_tfds_are_zero_based_and_upright():
-    letters = np.arange(1, 27).repeat(4)  # EMNIST numbers letters 1..26
-    with tfds.testing.mock_data(as_dataset_fn=mock_examples((28, 28, 1), letters)):
-        splits = data.load("emnist_letters", val_size=26)
-    assert splits.num_classes == 26 and splits.input_shape == (28, 28, 1)
-    assert splits.y_test.min() == 0 and splits.y_test.max() == 25
-    # Transposed, in every split: the bright pixel moves from (0, 1) to (1, 0).
-    for images in (splits.x_train, splits.x_val, splits.x_test):
-        assert (images[:, 1, 0, 0] == 1.0).all() and (images[:, 0, 1, 0] == 0.0).all()
-
-
-def test_emnist_letters_with_unexpected_labels_raise():
-    with tfds.testing.mock_data(as_dataset_fn=mock_examples((28, 28, 1), np.arange(0, 26).repeat(2))):
-        with pytest.raises(ValueError, match="expected the letters 1..26"):
-            data.load("emnist_letters", val_size=26)
-
-
-def test_cifar10_through_tfds_mock_data():
-    with tfds.testing.mock_data(num_examples=40):
-        splits = data.load("cifar10", val_size=10)
-    assert splits.input_shape == (32, 32, 3) and splits.num_classes == 10
-    assert len(splits.x_val) == 10 and splits.x_train.dtype == np.float32
-    assert 0 <= splits.y_train.min() and splits.y_train.max() <= 9
-
-
-def test_each_seed_draws_its_own_moons_but_real_datasets_keep_one_split():
-    first, second = (data.splits_for(tsitsimis.moons_network_config(seed, "fast"))
-                     for seed in (0, 1))
-    assert not np.array_equal(first.x_test, second.x_test)
-    assert len(first.x_train) == 1920 and len(first.x_val) == 480 and len(first.x_test) == 600
-    digits = RunConfig(dataset="digits", role="teacher", architecture="mlp:8", val_size=200)
-    np.testing.assert_array_equal(data.splits_for(digits).x_val,
-                                  data.splits_for(digits.replace(seed=5)).x_val)
 
 
 # -- bad data: named when it is loaded, before any training ------------------------------------

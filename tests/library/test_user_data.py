@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kd_lab import records, runner, sweep
+from kd_lab import datasets, records, runner, sweep
 from kd_lab.config import RunConfig
 from kd_utils import data, models
 
@@ -82,10 +82,10 @@ def test_a_config_needs_the_dataset_registered():
 def test_registering_again_replaces_the_data_a_run_sees(blobs):
     data.register_dataset("blobs", blobs)
     config = RunConfig(dataset="blobs", role="teacher", architecture="mlp:4", val_size=40)
-    first = data.splits_for(config).x_train.copy()
+    first = datasets.splits_for(config).x_train.copy()
     (x_train, y_train), test = blobs
     data.register_dataset("blobs", ((x_train + 100, y_train), test))
-    assert np.allclose(data.splits_for(config).x_train, first + 100)
+    assert np.allclose(datasets.splits_for(config).x_train, first + 100)
 
 
 def test_own_data_and_own_models_run_records_and_a_sweep_end_to_end(blobs, tmp_path):
@@ -128,3 +128,28 @@ def test_names_are_names_never_paths(name):
     with pytest.raises(ValueError, match="register_model: name must be letters, digits"):
         models.register_model(name, lambda **_: None)
     assert name not in data.known_datasets() and name not in models.BUILDERS
+
+
+def test_a_loader_gets_the_arguments_it_names_and_one_naming_seed_draws_per_seed(tmp_path):
+    calls = []
+
+    def loader(data_dir, seed):
+        calls.append((data_dir, seed))
+        rng = np.random.default_rng(seed)
+        x, y = rng.normal(size=(120, 3)).astype("float32"), np.arange(120) % 3
+        return (x[:90], y[:90]), (x[90:], y[90:])
+
+    data.register_dataset("named_arguments", loader)
+    data.register_dataset("fixed", lambda: loader(None, 0))
+    try:
+        assert data.draws_per_seed("named_arguments") and not data.draws_per_seed("fixed")
+        first = data.load("named_arguments", data_dir=tmp_path, val_size=15, seed=4)
+        assert calls == [(tmp_path, 4)]
+        again = data.load("named_arguments", data_dir=tmp_path, val_size=15, seed=4)
+        other = data.load("named_arguments", data_dir=tmp_path, val_size=15, seed=5)
+        np.testing.assert_array_equal(first.x_test, again.x_test)
+        assert not np.array_equal(first.x_test, other.x_test)
+    finally:
+        data.unregister_dataset("named_arguments")
+        data.unregister_dataset("fixed")
+    assert not data.draws_per_seed("digits")
