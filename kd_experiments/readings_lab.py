@@ -148,8 +148,8 @@ def protocol_block(results_dir: Path) -> str:
         + " The main tables' runs are trained by `make evidence` (resumable; `--plan` lists "
         "what is done and left).",
         "- Models are not committed, and training is reproducible only on the machine that "
-        "ran it: a teacher's logits are kept beside its record (not committed) for its "
-        "students, and a model that retrains differently from its record is refused "
+        "ran it: a teacher's logits are kept and committed beside its record (float16) for "
+        "its students, and a model that retrains differently from its record is refused "
         "(`kd_lab.earlier_runs`); another training of the same settings is a run of its "
         "own (`replicate`).",
     ]

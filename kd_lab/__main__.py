@@ -199,6 +199,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.profile not in ("fast", "full"):  # a default from $KD_PROFILE escapes `choices`
         parser.error(f"KD_PROFILE must be fast or full; got {args.profile!r}")
+    if getattr(args, "address", None) is not None and args.backend != "ray":
+        parser.error("argument --address: names a Ray cluster; add --backend ray")
     _check_builders(parser, args.student if isinstance(args.student, list) else [args.student])
     _check_folders(parser, args)
     from kd_utils.data import DataFileError

@@ -88,7 +88,9 @@ def _logits_of(teacher: RunConfig, splits, results_dir, data_dir, verbose):
     if kept is not None:
         return kept
     model = get_or_train_model(teacher, results_dir, data_dir, verbose)
-    return teacher_logits_for(teacher, model, splits, results_dir)
+    computed = teacher_logits_for(teacher, model, splits, results_dir)
+    # the copy just kept with the record, in the precision every other machine reads
+    return recorded_logits(teacher, splits, results_dir) or computed
 
 
 def initial_weights_of(config: RunConfig, results_dir, data_dir=None, verbose=0):

@@ -19,6 +19,7 @@ import os
 import subprocess
 import tempfile
 import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,7 +57,15 @@ class RunRecord:
         import keras
 
         if self.model is None:
-            self.model = keras.models.load_model(self.run_dir / "model.keras")
+            path = self.run_dir / "model.keras"
+            if not path.exists():
+                raise FileNotFoundError(f"{path}: the record has no model (models are not "
+                                        "committed); retrain the run with force=True")
+            try:
+                self.model = keras.models.load_model(path)
+            except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+                raise damaged(path, f"unreadable model ({type(error).__name__}: "
+                              f"{str(error)[:200]})") from None
         return self.model
 
 
@@ -84,8 +93,8 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda f: f.write(text))
 
 
-# A teacher's logits, kept beside its record once a student has used them (not committed:
-# derived per dataset example), one file per set of inputs (`logits-<hash of the inputs>.npz`):
+# A teacher's logits, kept (and committed) beside its record once a student has used them, one
+# file per set of inputs (`logits-<hash of the inputs>.npz`):
 # students read them instead of the model, which cannot be retrained bit for bit on another
 # machine (`teacher_logits`).
 LOGITS_FILES = "logits-*.npz"

@@ -100,6 +100,9 @@ def sweep(template: RunConfig, students=None, temperatures=TEMPERATURES,
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    if backend != "ray" and address is not None:
+        raise ValueError(f"address={address!r} names a Ray cluster: pass backend='ray' with it "
+                         "(the local backend trains in this process)")
     seeds = check_seeds(seeds)
     if isinstance(students, str):
         raise ValueError(f"students must be a list of architectures, such as [{students!r}]")

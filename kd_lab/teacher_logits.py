@@ -5,10 +5,11 @@ computed once and every student reads them (the Distiller then skips the teacher
 The cache file's name holds a hash of the teacher's weights and one of the input images, so a
 retrained or edited teacher, or other data, is never served stale logits.
 
-A teacher's logits are also kept with its record (`runs/<teacher run id>/logits-<hash of the
-inputs>.npz`, not committed: they are derived per MNIST example), and checked against the
-record when read (`recorded_logits`): a student then needs no model, which is reproducible
-only on the machine that trained it.
+A teacher's logits are also kept with its record and committed (`runs/<teacher run
+id>/logits-<hash of the inputs>.npz`: training and validation rows in float16, test rows in
+float32, compressed), and checked against the record when read (`recorded_logits`). Students
+on every machine read those, in that precision, so a student needs no teacher model (models are
+not committed) and trains on the same soft targets wherever it runs.
 """
 
 from __future__ import annotations
@@ -58,20 +59,26 @@ def teacher_logits_for(teacher_config: RunConfig, teacher_model, splits: Splits,
                        results_dir=RESULTS_DIR):
     """The teacher's logits on (train, val, test): from memory, from disk, or computed once."""
     path = teacher_logits_path(teacher_config, teacher_model, splits, results_dir)
+    kept = recorded_logits_path(teacher_config, splits, results_dir)
     if path not in _CACHE:
         if path.exists():
-            logits = read_logits(path)
+            logits = read_logits(path, splits)
         else:
             logits = tuple(compute_teacher_logits(teacher_model, x)
                            for x in (splits.x_train, splits.x_val, splits.x_test))
+            if kept.parent.joinpath("row.json").exists():
+                check_test_errors(logits, splits, kept.parent / "row.json",
+                                  kept.parent / "model.keras")
             atomic_write(path, lambda f: np.savez(f, train=logits[0], val=logits[1],
                                                   test=logits[2]), binary=True)
         _CACHE[path] = logits
-    kept = recorded_logits_path(teacher_config, splits, results_dir)
     if kept.parent.joinpath("row.json").exists() and not kept.exists():
         train, val, test = _CACHE[path]
-        atomic_write(kept, lambda f: np.savez_compressed(f, train=train, val=val, test=test),
-                     binary=True)
+        # float16 halves the file and moves a soft target at T >= 1 by far less than a seed
+        # does; the test rows stay float32, so their argmax gives the record's errors exactly.
+        atomic_write(kept, lambda f: np.savez_compressed(
+            f, train=train.astype(np.float16), val=val.astype(np.float16), test=test),
+            binary=True)
     return _CACHE[path]
 
 
@@ -89,28 +96,42 @@ def recorded_logits(teacher_config: RunConfig, splits: Splits, results_dir=RESUL
     path = recorded_logits_path(teacher_config, splits, results_dir)
     if not path.exists():
         return None
-    logits = read_logits(path)
-    recorded = read_row(path.parent / "row.json")["test_errors"]
-    if int((logits[2].argmax(-1) != splits.y_test).sum()) != recorded:
-        raise ValueError(f"{path} does not give its record's {recorded} test errors: delete "
-                         "it (the teacher's model, if any, computes it again)")
+    logits = read_logits(path, splits)
+    check_test_errors(logits, splits, path.parent / "row.json", path)
     return logits
 
 
-def read_logits(path: Path) -> tuple:
-    """(train, val, test) logits from an `.npz` file, or `records.DamagedRecord` naming it."""
+def check_test_errors(logits, splits: Splits, row_path: Path, source: Path) -> None:
+    """Raise `records.DamagedRecord` naming `source` (a logits file, or the teacher's model)
+    unless its test logits make the test errors its record measured."""
+    recorded = read_row(row_path)["test_errors"]
+    found = int((logits[2].argmax(-1) != splits.y_test).sum())
+    if found != recorded:
+        raise damaged(source, f"it gives {found} test errors where its record "
+                      f"{row_path} measured {recorded}: it is not what that record measured")
+
+
+def read_logits(path: Path, splits: Splits | None = None) -> tuple:
+    """(train, val, test) logits from an `.npz` file, or `records.DamagedRecord` naming it;
+    with `splits`, one row per train, validation and test example."""
     try:
         with np.load(path) as stored:
             parts = stored["train"], stored["val"], stored["test"]
     except (zipfile.BadZipFile, EOFError, KeyError, ValueError, OSError) as error:
         raise damaged(path, f"unreadable teacher logits ({type(error).__name__}: {error})") \
             from None
+    parts = tuple(part.astype(np.float32) for part in parts)
     for name, part in zip(("train", "val", "test"), parts, strict=True):
         if not np.isfinite(part).all():
             raise damaged(path, f"its {name} teacher logits hold NaN or infinite values")
         if looks_like_probabilities(part):
             raise damaged(path, f"its {name} teacher logits are probabilities (rows sum to 1), "
                           "not logits")
+    if splits is not None:
+        expected = (len(splits.x_train), len(splits.x_val), len(splits.x_test))
+        if tuple(len(part) for part in parts) != expected:
+            raise damaged(path, f"it holds {tuple(len(part) for part in parts)} rows of teacher "
+                          f"logits (train, validation, test) for {expected} examples")
     return parts
 
 

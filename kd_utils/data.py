@@ -178,6 +178,9 @@ def _as_numpy_pair(name: str, part: str, pair):
     except (TypeError, ValueError) as err:
         raise ValueError(f"dataset {name!r}: its {part} part must be (x, y) arrays or a "
                          f"tf.data.Dataset of (x, y); got {type(pair).__name__}") from err
+    if y.dtype.kind not in "iub" and not (y.dtype.kind == "f" and np.isfinite(y).all()):
+        raise ValueError(f"dataset {name!r}: {part} labels must be class ids 0..K-1 (integers); "
+                         f"got labels of dtype {y.dtype} (map names to ids first)")
     if len(x) != len(y) or y.ndim != 1 or not np.array_equal(y, np.round(y)) or y.min() < 0:
         raise ValueError(f"dataset {name!r}: {part} labels must be one class id >= 0 per "
                          f"example; got labels of shape {y.shape} for {len(x)} inputs")
@@ -340,6 +343,11 @@ def split_validation(x, y, val_size: int | float, seed: int = 0):
     if not 0 < count < len(x) - len(np.unique(y)):
         raise ValueError(f"val_size={val_size!r} must leave examples of every class to train "
                          f"on: the training set has {len(x)}")
+    classes, counts = np.unique(y, return_counts=True)
+    if counts.min() < 2:
+        raise ValueError(f"val_size={val_size!r}: class {classes[counts.argmin()]} has one "
+                         "training example, and a stratified split needs at least 2 of each "
+                         "class (one to train on, one to validate): add examples or drop it")
     x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=val_size, stratify=y,
                                                       random_state=seed)
     return x_train, y_train, x_val, y_val

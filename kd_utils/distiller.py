@@ -67,8 +67,9 @@ def check_model(model, role: str) -> None:
                          "Distiller needs one output of logits: pass keras.Model(model.inputs, "
                          "model.outputs[i]) for the output to distil")
     if outputs_probabilities(model):
-        raise ValueError(f"{role} {model.name!r} ends in softmax: it outputs probabilities, but "
-                         "the Distiller needs logits. Remove the final softmax activation.")
+        raise ValueError(f"{role} {model.name!r} ends in softmax (or sigmoid): it outputs "
+                         "probabilities, but the Distiller needs logits. Remove the final "
+                         "activation.")
 
 
 def first_batch(x, y=None, argument: str = "x"):
@@ -134,6 +135,10 @@ SAVE_MESSAGE = ("A Distiller is a training wrapper and is not saved as a whole: 
                 "with `distiller.student.save('student.keras')` (and the teacher likewise), or "
                 "checkpoint it during fit with `callbacks.StudentCheckpoint('student.keras')`.")
 _ACCURACY_NAMES = ("accuracy", "acc", "sparse_categorical_accuracy")
+
+
+NON_FINITE_INPUTS = "evaluation inputs hold NaN or infinite values"
+NEGATIVE_WEIGHTS = "sample weights must be >= 0"
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -389,6 +394,8 @@ class Distiller(keras.Model):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         if sample_weight is not None:
             check_sample_weight(sample_weight)
+            # fit checks arrays whole and a dataset's first batch; this catches a later batch
+            tf.debugging.assert_non_negative(sample_weight, message=NEGATIVE_WEIGHTS)
         x, cached_logits = split_inputs(x)
         return x, y, cached_logits, sample_weight
 
@@ -451,6 +458,10 @@ class Distiller(keras.Model):
 
     def test_step(self, data):
         x, y, cached_logits, sample_weight = self.unpack(data)
+        # A NaN pixel passes a fused MatMul+ReLU as 0: the loss stays finite and the evaluation
+        # silently wrong, so evaluation batches are checked (training ones show in the weights).
+        x = tf.nest.map_structure(lambda t: tf.debugging.assert_all_finite(
+            t, NON_FINITE_INPUTS) if t.dtype.is_floating else t, x)
         teacher_outputs = self.teacher_outputs(x, cached_logits)
         student_outputs = self.student_outputs(x, training=False)
         terms = self.loss_terms(y, teacher_outputs, student_outputs, sample_weight)
@@ -507,6 +518,11 @@ class Distiller(keras.Model):
         if batch_size is not None and (not isinstance(batch_size, (int, np.integer))
                                        or batch_size < 1):
             raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+        sample_weight = kwargs.get("sample_weight")
+        if sample_weight is not None and not isinstance(x, tf.data.Dataset) and len(
+                sample_weight) != len(split_inputs(x)[0]):
+            raise ValueError(f"sample_weight has {len(sample_weight)} weights for "
+                             f"{len(split_inputs(x)[0])} examples: give one weight per example")
         for name in ("class_weight", "sample_weight"):  # all of them: a dataset's batch may
             weights = kwargs.get(name)                  # hold zeros alone, the whole may not
             if name == "class_weight" and weights:
@@ -524,7 +540,15 @@ class Distiller(keras.Model):
                                callbacks=callbacks, **kwargs)
         except tf.errors.InvalidArgumentError as error:
             # A dataset is checked on its first batch only; a later one can still hold labels
-            # the student has no logit for, which TensorFlow reports deep in the step.
+            # the student has no logit for, or NaN, which TensorFlow reports deep in the step.
+            if NON_FINITE_INPUTS in str(error):
+                raise NonFiniteLossError(
+                    f"run {self.run_name!r}: a validation batch after the first holds NaN or "
+                    "infinite inputs: replace or drop them") from None
+            if NEGATIVE_WEIGHTS in str(error):
+                raise ValueError(f"run {self.run_name!r}: a batch after the first holds negative "
+                                 "sample weights, which turn a loss into a gain to maximise: "
+                                 "weights must be >= 0") from None
             if "label value" not in str(error):
                 raise
             found = next((line.strip() for line in str(error).splitlines()
@@ -568,22 +592,26 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
 
+    def stop(self, problem: str):
+        self.model.stop_training = True
+        raise NonFiniteLossError(f"run {self.run_name!r}: {problem}")
+
     def on_epoch_end(self, epoch, logs=None):
+        val_loss = float((logs or {}).get("val_loss", 0.0))
+        if not np.isfinite(val_loss):  # under XLA, which drops test_step's input check
+            self.stop(f"the validation loss is {val_loss} after epoch {epoch + 1}: look for NaN "
+                      "or infinite values in the validation data.")
         # NaN inputs can leave the loss finite (a fused MatMul+ReLU maps NaN to 0 going
         # forward) while the backward pass writes NaN into the weights: look at them too.
         student = getattr(self.model, "student", self.model)
         if not all(np.isfinite(w).all() for w in student.get_weights()):
-            self.model.stop_training = True
-            raise NonFiniteLossError(
-                f"run {self.run_name!r}: the student's weights hold NaN or infinite values after "
-                f"epoch {epoch + 1}, though the loss stayed finite: look for NaN or infinite "
-                "values in the inputs, or lower the learning rate.")
+            self.stop(f"the student's weights hold NaN or infinite values after epoch "
+                      f"{epoch + 1}, though the loss stayed finite: look for NaN or infinite "
+                      "values in the inputs, or lower the learning rate.")
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not np.isfinite(float(loss)):
-            self.model.stop_training = True
-            raise NonFiniteLossError(
-                f"run {self.run_name!r}: the training loss became {float(loss)} in epoch "
-                f"{self.epoch + 1}, by batch {batch + 1}; that update was skipped, so the weights "
-                "are still finite. Lower the learning rate, or look for NaN in the inputs.")
+            self.stop(f"the training loss became {float(loss)} in epoch {self.epoch + 1}, by "
+                      f"batch {batch + 1}; that update was skipped, so the weights are still "
+                      "finite. Lower the learning rate, or look for NaN in the inputs.")

@@ -166,7 +166,13 @@ def _build(architecture: str, input_shape, num_classes: int) -> keras.Model:
     if architecture not in BUILDERS:
         raise ValueError(f"architecture must be 'mlp:W1,W2,...' or one of {', '.join(BUILDERS)}; "
                          f"got {architecture!r}")
-    model = BUILDERS[architecture](input_shape=input_shape, num_classes=num_classes)
+    try:
+        model = BUILDERS[architecture](input_shape=input_shape, num_classes=num_classes)
+    except TypeError as error:
+        if "argument" not in str(error):  # the builder's own TypeError, not its signature
+            raise
+        raise ValueError(f"architecture {architecture!r}: its builder must take the keywords "
+                         f"input_shape= and num_classes= ({error})") from None
     if not isinstance(model, keras.Model):
         raise ValueError(f"architecture {architecture!r}: its builder returned "
                          f"{type(model).__name__}, expected a keras.Model")
@@ -174,6 +180,11 @@ def _build(architecture: str, input_shape, num_classes: int) -> keras.Model:
         raise ValueError(f"architecture {architecture!r}: its builder returned a model it had "
                          "returned before; build a new model on every call")
     _BUILT.add(model)
+    shape = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else None
+    if shape is not None and shape != tuple(input_shape):
+        raise ValueError(f"architecture {architecture!r}: its builder returned a model taking "
+                         f"inputs of shape {shape} for data of shape {tuple(input_shape)}; build "
+                         "the input with the input_shape it is given")
     width = output_width(model)
     if width is None:  # not built yet (a subclassed model): one call on zeros tells
         width = int(model(np.zeros((1, *input_shape), "float32")).shape[-1])
@@ -185,12 +196,13 @@ def _build(architecture: str, input_shape, num_classes: int) -> keras.Model:
 
 
 def outputs_probabilities(model: keras.Model) -> bool:
-    """Whether the model's last layer applies softmax (it outputs probabilities, not logits)."""
+    """Whether the model's last layer applies softmax or sigmoid (it outputs probabilities, not
+    logits)."""
     last = model.layers[-1] if getattr(model, "layers", None) else model
     if isinstance(last, layers.Softmax):
         return True
     activation = getattr(last, "activation", None)
-    return getattr(activation, "__name__", "") == "softmax"
+    return getattr(activation, "__name__", "") in ("softmax", "sigmoid")
 
 
 def output_width(model: keras.Model) -> int | None:

@@ -40,6 +40,7 @@ def test_compare_command_writes_the_table_then_reuses_its_runs(results_with_fast
     (["sweep", "--gpus-per-trial", "-1"], "--gpus-per-trial"),
     (["sweep", "--cpus-per-trial", "nan"], "--cpus-per-trial"),
     (["sweep", "--loss-param", "non_target_weight"], "--loss-param"),
+    (["sweep", "--address", "ray://head:10001"], "--address"),
 ])
 def test_bad_arguments_print_one_line_naming_the_argument_and_exit_2(argv, argument, tmp_path,
                                                                      capsys):

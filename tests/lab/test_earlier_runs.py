@@ -50,6 +50,9 @@ def test_a_teachers_logits_kept_with_its_record_serve_students_without_its_model
     folder = tmp_path / "runs" / TEACHER.run_id
     kept = sorted(folder.glob("logits-*.npz"))
     assert len(kept) == 1  # one file per set of inputs, written when a student used them
+    with np.load(kept[0]) as stored:  # committed: half size where it trains, exact where tested
+        assert [stored[k].dtype for k in ("train", "val", "test")] == ["float16", "float16",
+                                                                       "float32"]
 
     # A later session on another machine: no model, no cache, and retraining is forbidden.
     (folder / "model.keras").unlink()
@@ -69,7 +72,7 @@ def test_a_teachers_logits_kept_with_its_record_serve_students_without_its_model
         arrays = {k: stored[k] for k in stored.files}
     arrays["test"] = -arrays["test"]
     np.savez_compressed(kept[0], **arrays)
-    with pytest.raises(ValueError, match="does not give its record's .* test errors: delete"):
+    with pytest.raises(ValueError, match=r"logits-.*npz: it gives \d+ test errors where its record .* measured \d+"):
         teacher_logits.recorded_logits(TEACHER, splits, tmp_path)
 
     # Other inputs (a restricted transfer set) have no kept logits yet.

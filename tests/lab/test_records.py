@@ -287,3 +287,20 @@ def test_a_row_whose_measurements_are_not_numbers_is_named_as_damaged(tmp_path):
         records.read_row(path)
     path.write_text('{"run_id": "x", "test_errors": 12, "test_accuracy": 0.98}')
     assert records.read_row(path)["test_errors"] == 12
+
+
+def test_a_truncated_or_missing_model_is_named_with_its_file(tmp_path):
+    from helpers import DIGITS_TEACHER
+
+    from kd_lab import runner
+    from kd_lab.records import DamagedRecord, load_record
+
+    runner.run(DIGITS_TEACHER, results_dir=tmp_path, verbose=0)
+    record = load_record(DIGITS_TEACHER, tmp_path)
+    path = record.run_dir / "model.keras"
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(DamagedRecord, match=r"model.keras: unreadable model"):
+        record.load_model()
+    path.unlink()
+    with pytest.raises(FileNotFoundError, match="the record has no model"):
+        load_record(DIGITS_TEACHER, tmp_path).load_model()

@@ -148,7 +148,7 @@ def test_an_interrupted_run_leaves_no_row_and_reruns(tmp_path, monkeypatch):
     (dict(epochs=0), "RunConfig.epochs"),
     (dict(optimizer="lion"), "RunConfig.optimizer"),
     (dict(monitor="accuracy"), "RunConfig.monitor must be one of val_accuracy, val_loss"),
-    (dict(teacher=TEACHER.replace(dataset="moons")), "a teacher trained on 'digits'"),
+    (dict(teacher=TEACHER.replace(dataset="mnist")), "a teacher trained on 'digits'"),
     (dict(teacher_seeds=(0,)), "RunConfig.teacher_seeds must be None or at least 2"),
     (dict(teacher_seeds=(1, 1)), "RunConfig.teacher_seeds must be None or at least 2"),
     (dict(teacher_seeds=(0, 1), jitter_pixels=2), "teacher_seeds must be None when jitter"),

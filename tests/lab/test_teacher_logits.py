@@ -37,6 +37,31 @@ def test_teacher_logits_are_cached_on_disk_and_a_changed_teacher_misses(tmp_path
     np.testing.assert_allclose(changed[2], first[2] + 1.0, rtol=1e-5, atol=1e-5)
 
 
+def test_logits_of_the_wrong_length_and_a_replaced_model_are_named(tmp_path):
+    from kd_lab.records import DamagedRecord
+
+    teacher = runner.get_or_train_model(TEACHER, results_dir=tmp_path, verbose=0)
+    splits = datasets.splits_for(TEACHER)
+    path = teacher_logits.teacher_logits_path(TEACHER, teacher, splits, tmp_path)
+    teacher_logits.teacher_logits_for(TEACHER, teacher, splits, tmp_path)
+    train, val, test = teacher_logits.read_logits(path)
+    np.savez(path, train=train[:-3], val=val, test=test)
+    teacher_logits.clear_caches()
+    with pytest.raises(DamagedRecord, match=r"rows of teacher logits .* for \(\d+, \d+, \d+\)"):
+        teacher_logits.teacher_logits_for(TEACHER, teacher, splits, tmp_path)
+
+    # Another model in the teacher's place gives other test errors than its record measured.
+    path.unlink()
+    teacher_logits.clear_caches()
+    weights = teacher.get_weights()
+    teacher.set_weights([np.random.default_rng(0).normal(size=w.shape).astype(w.dtype)
+                         for w in weights])
+    with pytest.raises(DamagedRecord, match=r"model.keras: it gives \d+ test errors where its "
+                                            r"record .* measured \d+"):
+        teacher_logits.teacher_logits_for(TEACHER, teacher, splits, tmp_path)
+    teacher.set_weights(weights)
+
+
 # -- the controls' soft targets ---------------------------------------------------------------
 def _logits_and_labels(rows=60, classes=4, seed=0):
     rng = np.random.default_rng(seed)

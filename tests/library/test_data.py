@@ -212,3 +212,9 @@ def test_labels_that_are_not_0_to_k_minus_1_are_named(y_train, match):
             data.load("odd_labels", val_size=6)
     finally:
         data.unregister_dataset("odd_labels")
+
+
+def test_a_class_with_one_training_example_is_named_before_the_split():
+    x, y = np.zeros((21, 3), "float32"), np.array([0] * 10 + [1] * 10 + [2])
+    with pytest.raises(ValueError, match="class 2 has one training example"):
+        data.split_validation(x, y, 6)

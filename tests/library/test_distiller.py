@@ -188,8 +188,12 @@ def test_teacher_and_student_widths_must_match(student):
 
 
 @pytest.mark.parametrize("role", ["teacher", "student"])
-def test_a_model_ending_in_softmax_is_rejected(role):
+@pytest.mark.parametrize("activation", ["softmax", "sigmoid"])
+def test_a_model_ending_in_softmax_is_rejected(role, activation):
     softmax_model = tiny_mlp(seed=4, softmax=True, name="probs")
+    if activation == "sigmoid":
+        softmax_model = keras.Sequential([keras.Input((NUM_FEATURES,)), keras.layers.Dense(
+            NUM_CLASSES, activation="sigmoid")], name="probs")
     logits_model = tiny_mlp(seed=5)
     models = {"teacher": logits_model, "student": logits_model}
     models[role] = softmax_model
@@ -314,12 +318,36 @@ def test_a_nan_pixel_past_the_first_batch_stops_training_naming_the_run(teacher,
         distiller.fit(batches, epochs=2, verbose=0)
 
 
+def test_nan_in_a_later_validation_batch_stops_training_naming_the_validation_data(teacher,
+                                                                                   toy_data):
+    x, y = toy_data
+    x_val = x.copy()
+    x_val[40] = np.nan
+    distiller = Distiller(student=tiny_mlp(seed=4), teacher=teacher, run_name="nan-val-run")
+    distiller.compile("sgd")
+    validation = tf.data.Dataset.from_tensor_slices((x_val, y)).batch(32)
+    with pytest.raises(NonFiniteLossError, match="nan-val-run.*validation batch after the first holds NaN"):
+        distiller.fit(x, y, validation_data=validation, epochs=1, verbose=0)
+
+
+def test_a_negative_weight_in_a_later_batch_stops_training_naming_the_run(teacher, toy_data):
+    x, y = toy_data
+    weights = np.ones(len(x), "float32")
+    weights[40] = -1.0
+    distiller = Distiller(student=tiny_mlp(seed=4), teacher=teacher, run_name="negative-run")
+    distiller.compile("sgd")
+    batches = tf.data.Dataset.from_tensor_slices((x, y, weights)).batch(32)
+    with pytest.raises(ValueError, match="negative-run.*batch after the first holds negative"):
+        distiller.fit(batches, epochs=1, verbose=0)
+
+
 @pytest.mark.parametrize("kwargs, match", [
     (dict(sample_weight=-np.ones(96)), "sample_weight must be >= 0"),
     (dict(class_weight={0: 1.0, 1: -1.0}), "class_weight must be >= 0"),
     (dict(batch_size=0), "batch_size must be a positive integer"),
     (dict(epochs=0), "epochs must be a positive integer"),
     (dict(sample_weight=np.full(96, np.nan)), "sample_weight holds NaN"),
+    (dict(sample_weight=np.ones(95)), "sample_weight has 95 weights for 96 examples"),
 ])
 def test_negative_weights_and_a_zero_batch_are_refused(teacher, student, toy_data, kwargs, match):
     x, y = toy_data

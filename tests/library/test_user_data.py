@@ -1,5 +1,6 @@
 """A user's own data: arrays, tf.data.Datasets or a loader, registered under a name of theirs."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -153,3 +154,26 @@ def test_a_loader_gets_the_arguments_it_names_and_one_naming_seed_draws_per_seed
         data.unregister_dataset("named_arguments")
         data.unregister_dataset("fixed")
     assert not data.draws_per_seed("digits")
+
+
+def test_text_labels_builders_of_the_wrong_signature_or_input_shape_are_named():
+    x = np.zeros((20, 4), "float32")
+    data.register_dataset("text_labels", ((x, np.array(["a", "b"] * 10)), (x, np.zeros(20))))
+    try:
+        with pytest.raises(ValueError, match="train labels must be class ids 0..K-1 .*dtype <U1"):
+            data.load("text_labels", val_size=4)
+    finally:
+        data.unregister_dataset("text_labels")
+
+    models.register_model("positional_only", lambda shape, classes: None)
+    models.register_model("fixed_input", lambda input_shape, num_classes: keras.Sequential(
+        [keras.Input((7,)), keras.layers.Dense(num_classes)]))
+    try:
+        with pytest.raises(ValueError, match="builder must take the keywords input_shape= and "
+                                             "num_classes="):
+            models.build("positional_only", (4,), 2)
+        with pytest.raises(ValueError, match=r"inputs of shape \(7,\) for data of shape \(4,\)"):
+            models.build("fixed_input", (4,), 2)
+    finally:
+        models.BUILDERS.pop("positional_only")
+        models.BUILDERS.pop("fixed_input")
