@@ -251,6 +251,32 @@ def controls_table(rows: pd.DataFrame, weak: frozenset, arms=CONTROLS,
     return table.merge(summary, on=["student", "arm"], how="left")
 
 
+def plot_controls(table: pd.DataFrame, metric_label: str = "test errors"):
+    """One panel per baseline (Hinton KD, scratch): each arm's paired difference from it, per
+    student, with its 95% interval; filled where the Holm verdict is "better" or "worse"."""
+    import matplotlib.pyplot as plt
+
+    baselines = [b for b in ("scratch", "hinton") if b in set(table["baseline"])]
+    fig, axes = plt.subplots(1, len(baselines), figsize=(5.5 * len(baselines), 0.5 + 0.45 * len(
+        table) / len(baselines)), squeeze=False)
+    for ax, baseline in zip(axes[0], baselines, strict=True):
+        part = table[table["baseline"] == baseline].reset_index(drop=True)
+        labels = [f"{arm} ({student})" for arm, student in zip(part["arm"], part["student"],
+                                                              strict=True)]
+        for y, line in part.iterrows():
+            decided = line["verdict"] in ("better", "worse")
+            ax.errorbar(line["difference"], y, xerr=[[line["difference"] - line["diff_low"]],
+                        [line["diff_high"] - line["difference"]]], fmt="o", capsize=3,
+                        color="C0" if decided else "0.5", mfc="C0" if decided else "white")
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_yticks(range(len(part)), labels)
+        ax.invert_yaxis()
+        name = {"scratch": "the student from scratch", "hinton": "Hinton KD"}[baseline]
+        ax.set_xlabel(f"{metric_label}: arm minus {name}")
+        ax.set_title(f"against {name} (filled: Holm verdict decided)")
+    return fig
+
+
 def _with_arms(rows: pd.DataFrame, weak: frozenset) -> pd.DataFrame:
     # `student`: the architecture without the regularisers one control adds to it.
     return rows.assign(arm=[arm_of(row, weak) for _, row in rows.iterrows()],
@@ -317,11 +343,17 @@ def teachers(results_dir=records.RESULTS_DIR) -> list[RunConfig] | None:
     return None if named["teachers"] is None else named["teachers"] + named["more teachers"]
 
 
-def train_teachers(results_dir=records.RESULTS_DIR, data_dir=None) -> None:
-    """Train every stage's missing runs in order (hours on 2 cores; resumable)."""
+def train_teachers(results_dir=records.RESULTS_DIR, data_dir=None, only=None) -> None:
+    """Train every stage's missing runs in order (hours on 2 cores; resumable). `only`: the
+    names of the stages to train, the others left to another process (two processes must never
+    share a stage: they would train its runs twice)."""
+    named = [name for name, _ in stages(results_dir)]
+    unknown = sorted(set(only or ()) - set(named))
+    if unknown:
+        raise ValueError(f"only must name stages among {', '.join(named)}; got {unknown}")
     while True:
         pending = [(name, c) for name, configs in stages(results_dir) for c in configs or ()
-                   if not records.is_finished(c, results_dir)]
+                   if (only is None or name in only) and not records.is_finished(c, results_dir)]
         if not pending:
             break
         name, config = pending[0]
@@ -366,11 +398,18 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--plan", action="store_true", help="print the stages, train nothing")
     parser.add_argument("--results-dir", default=str(records.RESULTS_DIR))
+    parser.add_argument("--only", nargs="+", metavar="STAGE", default=None,
+                        help="train these stages only (quoted names, as --plan prints them)")
     args = parser.parse_args(argv)
     if args.plan:
         describe(args.results_dir)
-    else:
-        train_teachers(args.results_dir)
+        return 0
+    try:
+        train_teachers(args.results_dir, only=args.only)
+    except ValueError as error:
+        if "only must name stages" not in str(error):
+            raise
+        parser.error(f"argument --only: {error}")
     return 0
 
 

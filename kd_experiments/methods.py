@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import pandas as pd
 
 from kd_lab import records, runner
 from kd_lab.config import RunConfig
+from kd_utils import plots
 
 from . import dark_knowledge
 
@@ -31,6 +33,7 @@ STUDENT = "mlp:64,64"
 TEMPERATURE, ALPHA = 4.0, 0.1
 SMOOTHING = 0.1
 ARMS = ("scratch", "hinton", "decoupled", "hint", "label_smoothing")
+TABLE = "18_methods_fashion_mnist"
 
 
 def fashion_configs(seed: int, profile: str = "full") -> dict[str, RunConfig]:
@@ -67,12 +70,34 @@ def fashion_table(rows: pd.DataFrame) -> pd.DataFrame:
                                          arms=[a for a in ARMS if a not in ("scratch", "hinton")])
 
 
+def fashion_rows(seeds=SEEDS, profile: str = "full", results_dir=records.RESULTS_DIR,
+                 data_dir=None, verbose: int = 0) -> pd.DataFrame:
+    """Every run's summary row, read back from its record or trained now (announced; about
+    1.5 h for all on 2 cores)."""
+    done = [runner.run(c, results_dir=results_dir, data_dir=data_dir, verbose=verbose)
+            for c in all_configs(seeds, profile)]
+    return pd.DataFrame([record.row for record in done])
+
+
+def write_outputs(rows: pd.DataFrame, results_dir=records.RESULTS_DIR,
+                  profile: str = "full") -> tuple[pd.DataFrame, Path, Path]:
+    """(table, its CSV, its figure): `tables/18_methods_fashion_mnist_<profile>.csv` and the
+    differences with their intervals, `figures/18_methods_fashion_mnist_<profile>.png`."""
+    name = f"{TABLE}_{profile}"
+    table = fashion_table(rows)
+    csv = records.write_table(table, name, results_dir,
+                              runs=rows[rows["role"] != "teacher"])
+    dark_knowledge.plot_controls(table)
+    figures = Path(results_dir) / "figures"
+    plots.save_fig(name, figures_dir=figures)
+    return table, csv, plots.figure_path(name, figures)
+
+
 def train_all(seeds=SEEDS, profile: str = "full", results_dir=records.RESULTS_DIR,
               data_dir=None) -> pd.DataFrame:
-    """Train (or read back) every run; return the students' table (about 1.5 h on 2 cores)."""
-    done = [runner.run(c, results_dir=results_dir, data_dir=data_dir, verbose=2)
-            for c in all_configs(seeds, profile)]
-    return fashion_table(pd.DataFrame([record.row for record in done]))
+    """Train (or read back) every run; write and return the students' table."""
+    rows = fashion_rows(seeds, profile, results_dir, data_dir, verbose=2)
+    return write_outputs(rows, results_dir, profile)[0]
 
 
 def main(argv=None) -> int:

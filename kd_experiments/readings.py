@@ -170,6 +170,7 @@ def load_blocks() -> dict[str, Callable[[Path], str]]:
     from . import (  # noqa: F401  (they fill BLOCKS)
         readings_hinton,
         readings_lab,
+        readings_methods,
         readings_published,
         readings_sweep,
     )

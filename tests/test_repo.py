@@ -1,11 +1,13 @@
 """The repository keeps its promises: lint clean, CI runs the README's test command, no data
 files. (The README's numbers are checked with the notebooks', in tests/experiments/test_readings.py.)"""
 
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -33,9 +35,25 @@ def test_no_dataset_files_are_tracked():
     tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True).stdout
     if not tracked:
         pytest.skip("not a git checkout")
-    offending = [p for p in tracked.splitlines()
-                 if "ubyte" in p or p.endswith((".npz", ".tfrecord", ".keras"))]
+    offending = [p for p in tracked.splitlines() if not TEACHER_LOGITS.fullmatch(p)
+                 and ("ubyte" in p or p.endswith((".npz", ".tfrecord", ".keras")))]
     assert not offending
+
+
+# The one kind of array file committed: a teacher's logits beside its record.
+TEACHER_LOGITS = re.compile(r"results/runs/[^/]+-teacher-[^/]+/logits-[0-9a-f]+\.npz")
+
+
+def test_committed_arrays_are_teacher_logits_never_images():
+    listed = subprocess.run(["git", "ls-files", "results"], cwd=REPO, capture_output=True,
+                            text=True)
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout")
+    for path in [p for p in listed.stdout.splitlines() if TEACHER_LOGITS.fullmatch(p)]:
+        with np.load(REPO / path) as stored:
+            assert sorted(stored.files) == ["test", "train", "val"], path
+            for part in stored.files:  # one row of class logits per example: 2-D, a few columns
+                assert stored[part].ndim == 2 and stored[part].shape[1] <= 100, (path, part)
 
 
 def test_no_checkpoint_or_model_is_committed():
@@ -44,7 +62,8 @@ def test_no_checkpoint_or_model_is_committed():
     if listed.returncode != 0:
         pytest.skip("not a git checkout")
     tracked = listed.stdout.splitlines()
-    heavy = [p for p in tracked if "checkpoint/" in p or p.endswith((".keras", ".npz"))]
+    heavy = [p for p in tracked if "checkpoint/" in p or p.endswith(".keras")
+             or (p.endswith(".npz") and not TEACHER_LOGITS.fullmatch(p))]
     assert not heavy, f"mid-training or model files are tracked: {heavy[:3]}"
 
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from kd_experiments import dark_knowledge as dk
 
@@ -108,3 +109,17 @@ def test_more_seeds_are_asked_for_a_smaller_gain_up_to_the_teachers_there_are():
         needed[gain] = dk.control_seeds(dk.controls_table(rows, weak), rows, weak)
     assert len(dk.FIRST_CONTROL_SEEDS) == needed[60.0] <= needed[20.0] <= needed[2.0]
     assert needed[2.0] == len(dk.TEACHER_SEEDS) > needed[60.0]
+
+
+def test_only_trains_the_named_stages_and_refuses_unknown_ones(tmp_path, monkeypatch, capsys):
+    trained = []
+    monkeypatch.setattr(dk.runner, "run",
+                        lambda config, *a, **k: trained.append(config) or pytest.fail("trained"))
+    with pytest.raises(SystemExit) as stopped:
+        dk.main(["--results-dir", str(tmp_path), "--only", "pilots"])
+    assert stopped.value.code == 2 and "--only" in capsys.readouterr().err and not trained
+    # the pilot waits for the precision check, so a process told to train it alone has nothing
+    # to do and stops, where one without --only would start the check
+    monkeypatch.setattr(dk, "describe", lambda *a: None)
+    dk.train_teachers(tmp_path, only=["pilot"])
+    assert not trained

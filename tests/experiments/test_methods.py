@@ -24,3 +24,30 @@ def test_a_fast_run_gives_every_method_its_paired_verdicts(tmp_path):
     assert set(table["arm"]) == {"hinton", "decoupled", "hint", "label_smoothing"}
     assert len(table) == 2 * 3 + 1 and table["p_holm"].notna().all()
     assert (table["test_errors_count"] == 2).all()
+    name = f"{methods.TABLE}_fast"
+    assert (tmp_path / "tables" / f"{name}.csv").exists()
+    assert (tmp_path / "figures" / f"{name}.png").stat().st_size > 10_000
+
+    # the notebook's block, on these runs written under the full profile's table name
+    from kd_experiments import readings_methods
+    from kd_lab import records
+
+    rows = records.read_summary(tmp_path)
+    methods.write_outputs(rows[rows["profile"] == "fast"], tmp_path, "full")
+    block = readings_methods.methods_block(tmp_path)
+    assert block.count("paired") >= 1 and "one Holm family" in block
+    assert block.count("| decoupled (`mlp:64,64`)") == 2  # against Hinton KD and scratch
+
+
+def test_the_controls_figure_draws_one_point_per_comparison():
+    import pandas as pd
+
+    table = pd.DataFrame({
+        "student": ["mlp:8"] * 3, "arm": ["hinton", "hint", "hint"],
+        "baseline": ["scratch", "scratch", "hinton"], "difference": [-5.0, -1.0, 4.0],
+        "diff_low": [-8.0, -4.0, 1.0], "diff_high": [-2.0, 2.0, 7.0],
+        "verdict": ["better", "no detectable difference", "worse"]})
+    fig = dark_knowledge.plot_controls(table)
+    panels = fig.axes
+    assert [len(ax.get_yticks()) for ax in panels] == [2, 1]
+    assert "Hinton KD" in panels[1].get_title() and "scratch" in panels[0].get_title()
