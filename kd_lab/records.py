@@ -145,6 +145,11 @@ def read_row(path: Path) -> dict:
         value = row.get(name)
         if name in row and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise damaged(path, f"its {name} is {value!r}, not a number")
+    errors, accuracy, count = (row.get(k) for k in ("test_errors", "test_accuracy",
+                                                    "test_count"))
+    if None not in (errors, accuracy, count) and round((1 - accuracy) * count) != errors:
+        raise damaged(path, f"its test_errors {errors} disagree with its test_accuracy "
+                      f"{accuracy} of {count} test examples (edited?)")
     return row
 
 
@@ -153,14 +158,7 @@ def load_record(config: RunConfig, results_dir=RESULTS_DIR) -> RunRecord:
     row = read_row(folder / "row.json")
     if row["run_id"] != config.run_id:
         raise damaged(folder / "row.json", f"the row of run {row['run_id']!r}, not of this run")
-    try:
-        history = pd.read_csv(folder / "history.csv")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, FileNotFoundError) as error:
-        raise damaged(folder / "history.csv", f"unreadable ({error})") from None
-    text = [c for c in history.columns if not pd.api.types.is_numeric_dtype(history[c])]
-    if text:
-        raise damaged(folder / "history.csv", f"column {text[0]!r} holds values that are not "
-                      "numbers")
+    history = read_history(folder)
     if "epochs_trained" in row and len(history) != row["epochs_trained"]:
         raise damaged(folder / "history.csv", f"{len(history)} epochs where row.json says "
                       f"{row['epochs_trained']} (cut short?)")
@@ -202,6 +200,19 @@ def write_record(config: RunConfig, row: dict, history: pd.DataFrame, model,
     return RunRecord(config, folder, row, history, trained=True, model=model)
 
 
+def summary_of_records(results_dir=RESULTS_DIR) -> pd.DataFrame:
+    """One row per finished run, from its `row.json` (a damaged one is left out, with a
+    warning naming it), in the order `summary.csv` keeps."""
+    rows = []
+    for path in sorted(Path(results_dir).glob("runs/*/row.json")):
+        try:
+            rows.append(read_row(path))
+        except DamagedRecord as error:  # one damaged record blocks no other
+            warnings.warn(f"left out of summary.csv: {error}", stacklevel=3)
+    summary = pd.DataFrame(rows)
+    return summary.sort_values(["finished_at", "run_id"], kind="stable") if rows else summary
+
+
 def write_summary(results_dir=RESULTS_DIR) -> pd.DataFrame:
     """Rebuild `summary.csv` from every finished run's `row.json` (one row each, no duplicates)."""
     results_dir = Path(results_dir)
@@ -210,33 +221,27 @@ def write_summary(results_dir=RESULTS_DIR) -> pd.DataFrame:
     # and a notebook, say) could each write a summary that misses the other's newest row.
     with open(results_dir / ".summary.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        rows = []
-        for path in sorted(results_dir.glob("runs/*/row.json")):
-            try:
-                rows.append(read_row(path))
-            except DamagedRecord as error:  # one damaged record blocks no other
-                warnings.warn(f"left out of summary.csv: {error}", stacklevel=2)
-        summary = pd.DataFrame(rows)
-        if not summary.empty:
-            summary = summary.sort_values(["finished_at", "run_id"], kind="stable")
+        summary = summary_of_records(results_dir)
         atomic_write_text(results_dir / "summary.csv", summary.to_csv(index=False))
     return summary
 
 
 def read_summary(results_dir=RESULTS_DIR) -> pd.DataFrame:
-    """`summary.csv`, rebuilt from the records first when it holds fewer rows than there are
-    finished runs (cut short, or written by a process killed before its rebuild)."""
+    """`summary.csv`, checked against the records it is made from: when it says anything else
+    than their `row.json` files (cut short, edited by hand, duplicated rows, or written by a
+    process killed before its rebuild), it is rebuilt from them first. The records are the
+    measurements; the summary is only their index."""
     path = Path(results_dir) / "summary.csv"
-    finished = sum(1 for _ in Path(results_dir).glob("runs/*/row.json"))
-    try:
-        summary = pd.read_csv(path) if path.exists() else pd.DataFrame()
-    except (pd.errors.ParserError, pd.errors.EmptyDataError):
-        summary = None
-    if summary is None or len(summary) < finished or (
-            finished and "run_id" in summary and set(summary["run_id"]) != {
-                p.parent.name for p in Path(results_dir).glob("runs/*/row.json")}):
-        summary = write_summary(results_dir)
-    return summary
+    expected = summary_of_records(results_dir)
+    text = path.read_text() if path.exists() else None
+    if text is None and expected.empty:
+        return expected
+    if text != expected.to_csv(index=False):
+        if text is not None and len(expected):
+            warnings.warn(f"{path} disagreed with the run records; rebuilt from them",
+                          stacklevel=2)
+        return write_summary(results_dir)
+    return pd.read_csv(path) if len(expected) else expected
 
 
 def write_table(table: pd.DataFrame, name: str, results_dir=RESULTS_DIR,
@@ -324,10 +329,23 @@ def table_runs(name: str, results_dir=RESULTS_DIR) -> pd.DataFrame | None:
     return summary[summary["run_id"].isin(ids)].reset_index(drop=True)
 
 
+def read_history(folder: Path) -> pd.DataFrame:
+    """A run folder's `history.csv`, or `DamagedRecord` naming it when it is unreadable or a
+    column holds anything but numbers."""
+    try:
+        history = pd.read_csv(folder / "history.csv")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, FileNotFoundError) as error:
+        raise damaged(folder / "history.csv", f"unreadable ({error})") from None
+    text = [c for c in history.columns if not pd.api.types.is_numeric_dtype(history[c])]
+    if text:
+        raise damaged(folder / "history.csv", f"column {text[0]!r} holds values that are not "
+                      "numbers")
+    return history
+
+
 def load_histories(rows: pd.DataFrame, results_dir=RESULTS_DIR) -> list[pd.DataFrame]:
     """The `history.csv` of each run in `rows` (summary rows), in the same order."""
-    return [pd.read_csv(Path(results_dir) / "runs" / run_id / "history.csv")
-            for run_id in rows["run_id"]]
+    return [read_history(Path(results_dir) / "runs" / run_id) for run_id in rows["run_id"]]
 
 
 def provenance() -> dict:

@@ -304,3 +304,41 @@ def test_a_truncated_or_missing_model_is_named_with_its_file(tmp_path):
     path.unlink()
     with pytest.raises(FileNotFoundError, match="the record has no model"):
         load_record(DIGITS_TEACHER, tmp_path).load_model()
+
+
+def test_a_summary_that_disagrees_with_the_records_is_rebuilt_and_a_text_history_named(tmp_path):
+    from helpers import DIGITS_TEACHER
+
+    from kd_lab import runner
+    from kd_lab.records import DamagedRecord, load_histories, read_summary
+
+    runner.run(DIGITS_TEACHER, results_dir=tmp_path, verbose=0)
+    path = tmp_path / "summary.csv"
+    good = path.read_text()
+    errors = read_summary(tmp_path)["test_errors"].tolist()
+    edits = {"duplicated": good + good.splitlines()[1] + "\n",
+             "edited": good.replace(f",{errors[0]},", ",1,", 1),
+             "replaced": "garbage_col\n1\n2\n"}
+    for name, text in edits.items():
+        path.write_text(text)
+        with pytest.warns(UserWarning, match="disagreed with the run records"):
+            summary = read_summary(tmp_path)
+        assert summary["test_errors"].tolist() == errors, name
+        assert path.read_text() == good, name
+    history = tmp_path / "runs" / DIGITS_TEACHER.run_id / "history.csv"
+    history.write_text(history.read_text().replace(".", "x", 3))
+    with pytest.raises(DamagedRecord, match="history.csv: column .* not numbers"):
+        load_histories(read_summary(tmp_path), tmp_path)
+
+
+def test_a_row_whose_errors_disagree_with_its_accuracy_is_named(tmp_path):
+    from kd_lab.records import DamagedRecord, read_row
+
+    path = tmp_path / "row.json"
+    path.write_text(json.dumps({"run_id": "x", "test_errors": 3, "test_accuracy": 0.9851,
+                                "test_count": 10000}))
+    with pytest.raises(DamagedRecord, match="test_errors 3 disagree with its test_accuracy"):
+        read_row(path)
+    path.write_text(json.dumps({"run_id": "x", "test_errors": 149, "test_accuracy": 0.9851,
+                                "test_count": 10000}))
+    assert read_row(path)["test_errors"] == 149

@@ -1,6 +1,7 @@
 """Running configs: records written, reused without training, atomic, grouped, ensembled."""
 
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -221,14 +222,17 @@ def test_a_run_announces_what_it_trains_and_for_how_long_before_it_starts(tmp_pa
     assert capsys.readouterr().out == ""  # read back: nothing trains, nothing announced
 
 
-def test_the_estimate_scales_the_median_run_of_the_same_model_and_dataset(tmp_path):
-    # Synthetic records, so the expected minutes do not depend on how fast this machine (or the
-    # one that trained the committed runs) is: seconds per epoch and example are 1e-4, 2e-4, 9e-4.
-    pd.DataFrame({"architecture": ["mlp:8", "mlp:8", "mlp:8", "mlp:8", "mlp:9"],
-                  "dataset": ["mnist", "mnist", "mnist", "fashion_mnist", "mnist"],
-                  "epochs_trained": [10, 5, 2, 10, 10], "train_examples": [1000] * 5,
-                  "wall_seconds": [1.0, 1.0, 1.8, 50.0, 50.0]}).to_csv(
-        tmp_path / "summary.csv", index=False)
+def test_the_estimate_scales_the_median_run_of_the_same_model_and_dataset(tmp_path,
+                                                                          monkeypatch):
+    # A synthetic summary, so the expected minutes do not depend on how fast this machine (or
+    # the one that trained the committed runs) is: seconds per epoch and example are 1e-4, 2e-4,
+    # 9e-4.
+    synthetic = pd.DataFrame({"architecture": ["mlp:8", "mlp:8", "mlp:8", "mlp:8", "mlp:9"],
+                              "dataset": ["mnist", "mnist", "mnist", "fashion_mnist", "mnist"],
+                              "epochs_trained": [10, 5, 2, 10, 10], "train_examples": [1000] * 5,
+                              "wall_seconds": [1.0, 1.0, 1.8, 50.0, 50.0]})
+    monkeypatch.setattr(records, "read_summary", lambda results_dir: synthetic if Path(
+        results_dir) == tmp_path else pd.DataFrame())
     config = TEACHER.replace(dataset="mnist", architecture="mlp:8", epochs=30)
     minutes, runs = records.estimated_minutes(config, 6000, results_dir=tmp_path)
     assert runs == 3 and minutes == pytest.approx(2e-4 * 6000 * 30 / 60)  # the median: 2e-4
