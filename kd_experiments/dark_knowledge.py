@@ -343,6 +343,20 @@ def teachers(results_dir=records.RESULTS_DIR) -> list[RunConfig] | None:
     return None if named["teachers"] is None else named["teachers"] + named["more teachers"]
 
 
+TEACHER_TARGET = 75  # the issue's target for the teachers' mean test errors (the paper: 67)
+
+
+def teacher_rows(results_dir=records.RESULTS_DIR) -> pd.DataFrame:
+    """The finished teachers' rows in seed order, with their validation errors (empty until
+    the pilot has chosen the recipe)."""
+    configs = [c for c in teachers(results_dir) or () if records.is_finished(c, results_dir)]
+    rows = pd.DataFrame([records.load_record(c, results_dir).row for c in configs])
+    if rows.empty:
+        return rows
+    rows["val_errors"] = [_val_errors(row) for _, row in rows.iterrows()]
+    return rows.sort_values("seed", ignore_index=True)
+
+
 def train_teachers(results_dir=records.RESULTS_DIR, data_dir=None, only=None) -> None:
     """Train every stage's missing runs in order (hours on 2 cores; resumable). `only`: the
     names of the stages to train, the others left to another process (two processes must never

@@ -168,6 +168,7 @@ def show(name: str, results_dir=records.COMMITTED_DIR) -> None:
 def load_blocks() -> dict[str, Callable[[Path], str]]:
     """Every block generator (importing the modules that register them)."""
     from . import (  # noqa: F401  (they fill BLOCKS)
+        readings_dark_knowledge,
         readings_hinton,
         readings_lab,
         readings_methods,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import warnings
@@ -117,7 +118,30 @@ def run_dir(config: RunConfig, results_dir=RESULTS_DIR) -> Path:
 
 
 def is_finished(config: RunConfig, results_dir=RESULTS_DIR) -> bool:
-    return (run_dir(config, results_dir) / "row.json").exists()
+    folder = run_dir(config, results_dir)
+    if not (folder / "row.json").exists():
+        recover(folder)
+    return (folder / "row.json").exists()
+
+
+# A record is written whole into `results/.incoming/<run id>/`, then swapped in for the old
+# folder (moved to `results/.replaced/<run id>/` and deleted once the new one is in place):
+# a kill at any moment leaves the old record or the new one, never neither. Outside `runs/`, so
+# `summary.csv` never sees a half-swapped record.
+INCOMING, REPLACED = ".incoming", ".replaced"
+
+
+def _aside(folder: Path, where: str) -> Path:
+    return folder.parent.parent / where / folder.name
+
+
+def recover(folder: Path) -> None:
+    """Finish the swap of a record that a kill interrupted between its two moves (see
+    `write_record`): the new record, complete, goes in place and the old one away."""
+    incoming = _aside(folder, INCOMING)
+    if not folder.exists() and (incoming / "row.json").exists():
+        os.replace(incoming, folder)
+        shutil.rmtree(_aside(folder, REPLACED), ignore_errors=True)
 
 
 class DamagedRecord(ValueError):
@@ -181,21 +205,26 @@ def save_model(model, path: Path) -> None:
 
 def write_record(config: RunConfig, row: dict, history: pd.DataFrame, model,
                  results_dir=RESULTS_DIR) -> RunRecord:
-    """Write a finished run's files, each whole or not at all, and `row.json` last: the
-    completion mark. Retraining a finished run first takes its mark away, so a kill in between
-    leaves a run that trains again, never a mix of two trainings that counts as finished."""
+    """Write a finished run's record whole, then swap it in for the folder it replaces (a
+    retrained run's old record, or a training's checkpoint): a kill at any moment leaves the
+    old record or the new one, never a mix of two trainings and never neither (`recover`)."""
     row = json.loads(json.dumps(row))  # the same values in memory as read back from row.json
     folder = run_dir(config, results_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "row.json").unlink(missing_ok=True)
-    for orphan in folder.glob(".model.*.keras"):  # a save killed half way, earlier
-        orphan.unlink()
-    atomic_write_text(folder / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
-    atomic_write_text(folder / "history.csv", history.to_csv(index=False))
-    save_model(model, folder / "model.keras")
-    for stale in folder.glob(LOGITS_FILES):  # the old teacher's outputs, once the new one is in
-        stale.unlink()
-    atomic_write_text(folder / "row.json", json.dumps(row, indent=2) + "\n")
+    recover(folder)
+    incoming, replaced = _aside(folder, INCOMING), _aside(folder, REPLACED)
+    for leftover in (incoming, replaced):  # a write or a swap killed before it began
+        shutil.rmtree(leftover, ignore_errors=True)
+    incoming.mkdir(parents=True)
+    for parent in (replaced.parent, folder.parent):
+        parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(incoming / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
+    atomic_write_text(incoming / "history.csv", history.to_csv(index=False))
+    save_model(model, incoming / "model.keras")
+    atomic_write_text(incoming / "row.json", json.dumps(row, indent=2) + "\n")
+    if folder.exists():  # the old record (and the run's checkpoint) go aside, then away
+        os.replace(folder, replaced)
+    os.replace(incoming, folder)
+    shutil.rmtree(replaced, ignore_errors=True)
     write_summary(results_dir)
     return RunRecord(config, folder, row, history, trained=True, model=model)
 

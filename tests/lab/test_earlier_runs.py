@@ -32,6 +32,7 @@ def test_a_model_that_retrains_differently_keeps_its_record_and_says_what_to_do(
     (folder / "model.keras").unlink()
     row = json.loads((folder / "row.json").read_text())
     row["test_errors"] += 1
+    row["test_accuracy"] = 1 - row["test_errors"] / row["test_count"]
     (folder / "row.json").write_text(json.dumps(row, indent=2) + "\n")
     history = (folder / "history.csv").read_text()
     records.write_summary(tmp_path)

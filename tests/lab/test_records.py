@@ -1,6 +1,8 @@
 """Run records: the summary survives concurrent writers, aggregates, committed ids still match."""
 
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -194,11 +196,32 @@ def test_a_kill_during_a_retrain_s_save_loses_nothing_and_counts_nothing_as_fini
     config, record = _record(tmp_path)
     model = record.run_dir / "model.keras"
     with pytest.raises(KeyboardInterrupt):
-        records.write_record(config, record.row, record.history, _Model(b"second", die=True),
-                             tmp_path)
-    assert model.read_bytes() == b"first model"  # the old file whole, never a truncated one
-    assert not records.is_finished(config, tmp_path)  # so the run trains again
+        records.write_record(config, {**record.row, "test_errors": 9}, record.history,
+                             _Model(b"second", die=True), tmp_path)
+    assert model.read_bytes() == b"first model"  # the old record whole, still finished
+    assert records.load_record(config, tmp_path).row["test_errors"] == 3
     assert [p.name for p in record.run_dir.iterdir() if p.name.startswith(".")] == []
+    assert records.read_summary(tmp_path)["test_errors"].tolist() == [3]  # no half record
+
+
+def test_a_kill_between_the_swap_s_two_moves_is_finished_by_the_next_look(tmp_path, monkeypatch):
+    config, record = _record(tmp_path)
+    def killed_on_the_second_move(source, target):  # the new record's move into runs/
+        if Path(source) == tmp_path / records.INCOMING / config.run_id:
+            raise KeyboardInterrupt
+        os.rename(source, target)
+
+    monkeypatch.setattr(records.os, "replace", killed_on_the_second_move)
+    with pytest.raises(KeyboardInterrupt):
+        records.write_record(config, {**record.row, "test_errors": 9}, record.history,
+                             _Model(b"second model"), tmp_path)
+    monkeypatch.undo()
+    assert not record.run_dir.exists()  # the old one aside, the new one not yet in place
+    assert records.is_finished(config, tmp_path)  # the new record, complete, goes in
+    assert records.load_record(config, tmp_path).row["test_errors"] == 9
+    assert (record.run_dir / "model.keras").read_bytes() == b"second model"
+    assert not (tmp_path / records.INCOMING / config.run_id).exists()
+    assert not (tmp_path / records.REPLACED / config.run_id).exists()
 
 
 @pytest.mark.parametrize("damage, match", [

@@ -1,0 +1,54 @@
+"""Generated blocks of the dark-knowledge notebook (19): the precision check, the pilot and the
+lab's strong teachers so far, from their records (see `readings`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kd_lab import stats
+from kd_lab.report import markdown_table
+
+from . import dark_knowledge
+from .hinton2015 import PAPER_MAIN_ERRORS
+from .readings import HEADER, errors, generated, source_line
+
+
+def teachers_sentence(rows) -> str:
+    """The teachers' test errors against the target and the paper's, in words."""
+    summary = stats.describe(rows["test_errors"])
+    target, paper = dark_knowledge.TEACHER_TARGET, PAPER_MAIN_ERRORS["teacher"]
+    where = ("one teacher gives no interval yet" if not summary["count"] > 1 else
+             "its whole interval lies below the target" if summary["ci_high"] <= target else
+             "the target lies inside its interval" if summary["ci_low"] <= target else
+             "its whole interval lies above the target")
+    return (f"{len(rows)} of {len(dark_knowledge.TEACHER_SEEDS)} teachers trained: "
+            f"{errors(rows['test_errors'])} test errors (the target: a mean of at most {target}; "
+            f"the paper's teacher: {paper}); {where}.")
+
+
+@generated("19_teachers")
+def teachers_block(results_dir: Path) -> str:
+    check = dark_knowledge.precision_check(results_dir)
+    pilot = check and dark_knowledge.pilot_choice(check["precision"], results_dir)
+    rows = dark_knowledge.teacher_rows(results_dir)
+    parts = [HEADER]
+    if check:
+        parts.append(
+            f"Precision check ({check['n']} seeds, {dark_knowledge.CHECK_EPOCHS} epochs, paired "
+            f"by seed): bfloat16 minus float32, {check['difference']:+.1f} test errors "
+            f"{stats.interval(check['diff_low'], check['diff_high'])}, paired p = "
+            f"{check['p_value']:.2g}: {check['verdict']}. The rule keeps bfloat16 only when no "
+            f"difference is detected, so the teachers train in {check['precision']}.")
+    if pilot:
+        parts.append("Pilot (seed 0, " + ", ".join(
+            f"learning rate {rate:g}: {val} validation errors"
+            for rate, val in sorted(pilot["val_errors"].items()))
+            + f" of 5,000): learning rate {pilot['learning_rate']:g} is chosen on validation.")
+    if len(rows):
+        parts += [markdown_table(
+            [(int(r.seed), int(r.test_errors), int(r.val_errors), int(r.best_epoch),
+              f"{r.wall_seconds / 60:.0f}") for r in rows.itertuples()],
+            ["seed", "test errors", "validation errors", "best epoch", "minutes"]),
+            teachers_sentence(rows)]
+    parts.append(source_line("summary.csv"))
+    return "\n\n".join(parts)
