@@ -257,8 +257,11 @@ def plot_controls(table: pd.DataFrame, metric_label: str = "test errors"):
     import matplotlib.pyplot as plt
 
     baselines = [b for b in ("scratch", "hinton") if b in set(table["baseline"])]
-    fig, axes = plt.subplots(1, len(baselines), figsize=(5.5 * len(baselines), 0.5 + 0.45 * len(
-        table) / len(baselines)), squeeze=False)
+    rows = max(len(table[table["baseline"] == b]) for b in baselines)
+    fig, axes = plt.subplots(1, len(baselines), figsize=(6 * len(baselines), 1.4 + 0.5 * rows),
+                             squeeze=False)
+    fig.suptitle("each arm's paired difference, 95% interval; filled where the Holm verdict is "
+                 "decided (better or worse)", fontsize=10)
     for ax, baseline in zip(axes[0], baselines, strict=True):
         part = table[table["baseline"] == baseline].reset_index(drop=True)
         labels = [f"{arm} ({student})" for arm, student in zip(part["arm"], part["student"],
@@ -273,7 +276,7 @@ def plot_controls(table: pd.DataFrame, metric_label: str = "test errors"):
         ax.invert_yaxis()
         name = {"scratch": "the student from scratch", "hinton": "Hinton KD"}[baseline]
         ax.set_xlabel(f"{metric_label}: arm minus {name}")
-        ax.set_title(f"against {name} (filled: Holm verdict decided)")
+        ax.set_title(f"against {name}", fontsize=10)
     return fig
 
 

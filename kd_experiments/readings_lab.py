@@ -85,7 +85,8 @@ def protocol_block(results_dir: Path) -> str:
         runs = tables[name]
         per_row = runs.groupby([c for c in ("role", "architecture", "temperature", "alpha",
                                             "transfer_classes", "train_limit",
-                                            "jitter_pixels", "teacher_seeds") if c in runs],
+                                            "jitter_pixels", "teacher_seeds", "loss",
+                                            "loss_params", "soft_targets") if c in runs],
                                dropna=False).size()
         ways, mix = records.trained_as_mix(runs), records.execution_mix(runs)
         execution = "; ".join(mix) or ("alike" if not ways else

@@ -16,7 +16,7 @@ WITH_KNOBS = ("01", "02", "03", "04", "06", "07", "08", "09", "16", "17")
 
 
 def test_the_numbered_notebooks_exist():
-    assert [p.stem[:2] for p in NOTEBOOKS] == [f"{n:02d}" for n in range(18)]
+    assert [p.stem[:2] for p in NOTEBOOKS] == [f"{n:02d}" for n in range(20)]
 
 
 def _cells(path, kind):

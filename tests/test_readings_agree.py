@@ -62,6 +62,11 @@ def grid07(width: int, temperature: float) -> GridCell:
                     rf"^\d+ +{width} +distilled +{temperature:.1f} +0\.1 ")
 
 
+def method_row(arm: str, baseline: str) -> str:
+    """A row of notebook 18's methods table: `arm` against `baseline`, up to its verdict."""
+    return rf"\| {arm} \(`mlp:64,64`\) \|[^|\n]*\| {baseline} \|(?:[^|\n]*\|){{3}}"
+
+
 T1_800 = "at T = 1 (alpha = 0 and alpha = 0.1) makes fewer test errors than the one on labels alone"
 SCRATCH_LINE = r"^distilled student +"  # the comparison table's row: distilled against scratch
 ENSEMBLE_ROW = r"\| distilled from the teachers' ensemble \(averaged logits\) \|(?:[^|\n]*\|){4}"
@@ -72,6 +77,21 @@ ALPHA_CLAIM = r"\| soft targets help: alpha = 0\.5 against alpha = 1 \|[^|]*\|" 
 THEN_CORRECTED = r"[^|]*\|"  # one more column: the corrected protocol
 
 AGREEMENTS = [
+    # 18: the methods on Fashion-MNIST, each against scratch and against Hinton KD
+    *[Agreement("18", "Hinton KD and decoupled KD make more test errors than the student from "
+                "scratch", show("18", "18_methods", method_row(arm, "the student from scratch")),
+                "worse") for arm in ("hinton", "decoupled")],
+    *[Agreement("18", "the hint and label smoothing show no detectable difference from it",
+                show("18", "18_methods", method_row(arm, "the student from scratch")),
+                "no detectable difference") for arm in ("hint", "label_smoothing")],
+    *[Agreement("18", "Against Hinton KD, the hint and label smoothing are \"better\"",
+                show("18", "18_methods", method_row(arm, "Hinton KD")), "better")
+      for arm in ("hint", "label_smoothing")],
+    Agreement("18", "and decoupled KD is \"worse\"",
+              show("18", "18_methods", method_row("decoupled", "Hinton KD")), "worse"),
+    Agreement("18", "label smoothing, which needs no teacher, makes fewer test errors than "
+              "Hinton KD",
+              show("18", "18_methods", method_row("label_smoothing", "Hinton KD")), "better"),
     # 03: T = 1 on the 800-800 student (notebook 04's grid), and the main comparison
     Agreement("03", T1_800, grid04("800,800", 1, 0.0), "better"),
     Agreement("03", T1_800, grid04("800,800", 1, 0.1), "better"),
