@@ -533,6 +533,8 @@ class Distiller(keras.Model):
                     raise ValueError(f"{name} is all zero: no example would count")
         if isinstance(x, tf.data.Dataset):  # it shuffles itself; Keras warns of shuffle=True
             kwargs.setdefault("shuffle", False)
+            if len(x.element_spec) == 3:  # checked in tf.data too: XLA drops train_step's check
+                x = x.map(_refuse_negative_weights)
         callbacks = set_monitor_modes(list(kwargs.pop("callbacks", None) or []))
         callbacks.insert(0, StopOnNonFiniteLoss(self.run_name))
         try:
@@ -556,6 +558,12 @@ class Distiller(keras.Model):
             raise ValueError(f"run {self.run_name!r}: a batch after the first holds a label "
                              f"outside the student's classes ({found.split('.')[0]}): labels "
                              "must be class ids 0..K-1 for a student with K logits") from None
+
+
+def _refuse_negative_weights(x, y, sample_weight):
+    with tf.control_dependencies([tf.debugging.assert_non_negative(
+            sample_weight, message=NEGATIVE_WEIGHTS)]):
+        return x, y, tf.identity(sample_weight)
 
 
 def _is_sparse_cross_entropy(loss) -> bool:

@@ -330,12 +330,14 @@ def test_nan_in_a_later_validation_batch_stops_training_naming_the_validation_da
         distiller.fit(x, y, validation_data=validation, epochs=1, verbose=0)
 
 
-def test_a_negative_weight_in_a_later_batch_stops_training_naming_the_run(teacher, toy_data):
+@pytest.mark.parametrize("jit_compile", [False, True])  # XLA drops the step's own check
+def test_a_negative_weight_in_a_later_batch_stops_training_naming_the_run(teacher, toy_data,
+                                                                          jit_compile):
     x, y = toy_data
     weights = np.ones(len(x), "float32")
     weights[40] = -1.0
     distiller = Distiller(student=tiny_mlp(seed=4), teacher=teacher, run_name="negative-run")
-    distiller.compile("sgd")
+    distiller.compile("sgd", jit_compile=jit_compile)
     batches = tf.data.Dataset.from_tensor_slices((x, y, weights)).batch(32)
     with pytest.raises(ValueError, match="negative-run.*batch after the first holds negative"):
         distiller.fit(batches, epochs=1, verbose=0)
