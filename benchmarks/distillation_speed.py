@@ -48,9 +48,10 @@ def _setup():
     import tensorflow as tf
 
     from kd_lab import config, teacher_logits
-    from kd_utils import callbacks, data, distiller, models, pipeline
+    from kd_lab.resume import EpochTimer
+    from kd_utils import data, distiller, models, pipeline
 
-    kd = types.SimpleNamespace(callbacks=callbacks, config=config, data=data, distiller=distiller,
+    kd = types.SimpleNamespace(EpochTimer=EpochTimer, config=config, data=data, distiller=distiller,
                                pipeline=pipeline, teacher_logits=teacher_logits)
     return keras, np, tf, kd, models
 
@@ -118,7 +119,7 @@ class Bench:
                                       shuffle=True, seed=0, jitter_pixels=jitter)
 
     def timed_fit(self, model, *args, **kwargs):
-        timer = self.kd.callbacks.EpochTimer()  # wall and CPU seconds per epoch, as records keep
+        timer = self.kd.EpochTimer()  # wall and CPU seconds per epoch, as records keep
         model.fit(*args, epochs=self.epochs + 1, verbose=0, callbacks=[timer], **kwargs)
         return timer.cpu[1:], timer.wall[1:]
 

@@ -109,7 +109,8 @@ def large_students(train_limit: int | None, epochs: int, count: int = 4) -> tupl
 
     from kd_lab import stack_runs, stacking
     from kd_lab.config import execution_defaults
-    from kd_utils import callbacks, data, distiller, models, pipeline
+    from kd_lab.resume import EpochTimer
+    from kd_utils import data, distiller, models, pipeline
 
     splits = data.load("mnist", val_size=5000).limit_train(train_limit)
     rng = np.random.default_rng(0)  # the teacher's logits' values do not change the cost
@@ -118,7 +119,7 @@ def large_students(train_limit: int | None, epochs: int, count: int = 4) -> tupl
     cells = [(20.0, 0.1), (4.0, 0.5), (1.0, 0.9), (8.0, 0.0)][:count]
 
     def timed(model, dataset):
-        timer = callbacks.EpochTimer()
+        timer = EpochTimer()
         model.compile("adam", jit_compile=jit, steps_per_execution=steps)
         model.fit(dataset, epochs=epochs + 1, verbose=0, callbacks=[timer])
         return statistics.median(timer.cpu[1:])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 import zipfile
 from pathlib import Path
 
@@ -67,7 +68,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         folder: where the checkpoint goes (the run's own folder, `checkpoint/`).
         run_id: written into the checkpoint; a checkpoint of another run is never loaded.
         stopper: the run's stopping callback (see `ResumableEarlyStopping`).
-        timer: the run's `callbacks.EpochTimer` (its epoch times are part of the record).
+        timer: the run's `EpochTimer` (its epoch times are part of the record).
         history: the history of the epochs trained before a restart, column -> values.
     """
 
@@ -160,7 +161,6 @@ def fit_resumably(model, train_dataset, validation_data, *, folder, run_id: str,
     of epochs a checkpoint supplied (0 for a fresh start). The checkpoint stays until
     `remove(folder)`.
     """
-    from kd_utils.callbacks import EpochTimer
 
     timer = EpochTimer()
     stopper = stopper or ResumableEarlyStopping(monitor=monitor, mode=MONITORS[monitor],
@@ -185,3 +185,18 @@ def fit_resumably(model, train_dataset, validation_data, *, folder, run_id: str,
               shuffle=False,  # the dataset shuffles itself, seeded
               callbacks=[stopper, timer, checkpoint, *callbacks])
     return checkpoint.history, timer, resumed_at
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall and CPU seconds of each epoch (CPU time is steadier on shared VMs)."""
+
+    def __init__(self):
+        super().__init__()
+        self.wall, self.cpu = [], []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = (time.perf_counter(), time.process_time())
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.wall.append(time.perf_counter() - self._start[0])
+        self.cpu.append(time.process_time() - self._start[1])

@@ -19,7 +19,6 @@ import pandas as pd
 import tensorflow as tf
 
 from kd_utils import losses, models, pipeline
-from kd_utils.callbacks import tensorboard_logging
 from kd_utils.distiller import Distiller
 
 from . import datasets, records, resume, teacher_logits
@@ -220,3 +219,11 @@ def needs_our_distribution(strategy) -> bool:
     """
     return strategy.num_replicas_in_sync > 1 and isinstance(strategy,
                                                             tf.distribute.MirroredStrategy)
+
+
+def tensorboard_logging(tensorboard_dir, name: str) -> list:
+    """[a TensorBoard callback logging to `<tensorboard_dir>/<name>/`], or [] without a folder."""
+    if tensorboard_dir is None:
+        return []
+    return [keras.callbacks.TensorBoard(log_dir=str(Path(tensorboard_dir) / name),
+                                        write_graph=False)]

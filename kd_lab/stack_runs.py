@@ -28,7 +28,6 @@ import numpy as np
 import tensorflow as tf
 
 from kd_utils import models, pipeline
-from kd_utils.callbacks import tensorboard_logging
 
 from . import datasets, records, resume, runner
 from .config import RunConfig, differing_fields, make_optimizer
@@ -244,7 +243,7 @@ def run_stack(configs, results_dir=RESULTS_DIR, force: bool = False, data_dir=No
     history, timer, resumed_at = resume.fit_resumably(
         stack, train_ds, val_ds, folder=folder, run_id="+".join(run_ids), epochs=first.epochs,
         patience=first.patience, verbose=verbose, stopper=stopper,
-        callbacks=tensorboard_logging(tensorboard_dir, f"stack-{first.run_id}"))
+        callbacks=runner.tensorboard_logging(tensorboard_dir, f"stack-{first.run_id}"))
     test_pred = stack.predict(splits.x_test, batch_size=1024, verbose=0)  # [N, K, classes]
     wall = time.perf_counter() - started + sum(timer.wall[:resumed_at])
     finished = {}

@@ -1,5 +1,5 @@
-"""Keras callbacks for distillation: epoch timing, the student's checkpoint, and the direction of
-every logged metric, so that Keras' own callbacks work on a Distiller as on any model.
+"""Keras callbacks for distillation: the student's checkpoint, and the direction of every logged
+metric, so that Keras' own callbacks work on a Distiller as on any model.
 
 Keras infers whether `EarlyStopping(monitor=...)` (and the other monitoring callbacks) should
 maximise or minimise only for the metrics it compiled itself; the Distiller's are its own, so
@@ -9,9 +9,6 @@ accuracy and teacher agreement go up. (The Distiller's guard against a non-finit
 """
 
 from __future__ import annotations
-
-import time
-from pathlib import Path
 
 import keras
 
@@ -51,26 +48,3 @@ class StudentCheckpoint(keras.callbacks.ModelCheckpoint):
 
     def set_model(self, model):
         super().set_model(getattr(model, "student", model))
-
-
-def tensorboard_logging(tensorboard_dir, name: str) -> list:
-    """[a TensorBoard callback logging to `<tensorboard_dir>/<name>/`], or [] without a folder."""
-    if tensorboard_dir is None:
-        return []
-    return [keras.callbacks.TensorBoard(log_dir=str(Path(tensorboard_dir) / name),
-                                        write_graph=False)]
-
-
-class EpochTimer(keras.callbacks.Callback):
-    """Wall and CPU seconds of each epoch (CPU time is steadier on shared VMs)."""
-
-    def __init__(self):
-        super().__init__()
-        self.wall, self.cpu = [], []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = (time.perf_counter(), time.process_time())
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.wall.append(time.perf_counter() - self._start[0])
-        self.cpu.append(time.process_time() - self._start[1])
