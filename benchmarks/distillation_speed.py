@@ -47,13 +47,13 @@ def _setup():
     import numpy as np
     import tensorflow as tf
 
-    from kd_lab import config, teacher_logits
+    from kd_lab import config, registry, teacher_logits
     from kd_lab.resume import EpochTimer
-    from kd_utils import data, distiller, models, pipeline
+    from kd_utils import data, distiller, pipeline
 
     kd = types.SimpleNamespace(EpochTimer=EpochTimer, config=config, data=data, distiller=distiller,
                                pipeline=pipeline, teacher_logits=teacher_logits)
-    return keras, np, tf, kd, models
+    return keras, np, tf, kd, registry
 
 
 # -- a Keras-example-style distiller: the baseline -----------------------------------------------
@@ -89,7 +89,7 @@ def keras_example_distiller(keras, tf):
 # -- one case = fresh models, epochs + 1 of training, the first dropped ------------------------
 class Bench:
     def __init__(self, train_limit: int | None, epochs: int):
-        self.keras, self.np, self.tf, self.kd, self.models = _setup()
+        self.keras, self.np, self.tf, self.kd, self.registry = _setup()
         splits = self.kd.data.load("mnist", val_size=5000)
         self.splits = splits.limit_train(train_limit)
         self.x, self.y = self.splits.x_train, self.splits.y_train
@@ -101,7 +101,7 @@ class Bench:
     def teacher(self):  # built on first use, so the plain run's memory holds no teacher
         if self._teacher is None:
             self.keras.utils.set_random_seed(0)
-            self._teacher = self.models.build(TEACHER, self.splits.input_shape, 10)
+            self._teacher = self.registry.build(TEACHER, self.splits.input_shape, 10)
         return self._teacher
 
     @property
@@ -112,7 +112,7 @@ class Bench:
 
     def student(self, seed=0):
         self.keras.utils.set_random_seed(seed)
-        return self.models.build(STUDENT, self.splits.input_shape, 10)
+        return self.registry.build(STUDENT, self.splits.input_shape, 10)
 
     def dataset(self, logits=None, jitter=0):
         return self.kd.pipeline.make_dataset(self.x, self.y, logits, batch_size=BATCH_SIZE,

@@ -37,14 +37,15 @@ def main() -> None:
     from distillation_speed import keras_example_distiller
     from stacking_speed import write_rows
 
-    from kd_utils import Distiller, data, losses, models
+    from kd_lab import registry
+    from kd_utils import Distiller, data, losses
 
     splits = data.load("mnist").limit_train(20000)
     x, y, x_test, y_test = splits.x_train, splits.y_train, splits.x_test, splits.y_test
 
     def fresh(architecture, seed):
         keras.utils.set_random_seed(seed)
-        return models.build(architecture, splits.input_shape, 10)
+        return registry.build(architecture, splits.input_shape, 10)
 
     def accuracy(model):
         return float((model.predict(x_test, batch_size=1024, verbose=0).argmax(-1)

@@ -107,10 +107,10 @@ def large_students(train_limit: int | None, epochs: int, count: int = 4) -> tupl
     """(c): CPU-seconds per epoch of `count` separate 800-800 runs (summed) and of one stack."""
     import numpy as np
 
-    from kd_lab import stack_runs, stacking
+    from kd_lab import registry, stack_runs, stacking
     from kd_lab.config import execution_defaults
     from kd_lab.resume import EpochTimer
-    from kd_utils import data, distiller, models, pipeline
+    from kd_utils import data, distiller, pipeline
 
     splits = data.load("mnist", val_size=5000).limit_train(train_limit)
     rng = np.random.default_rng(0)  # the teacher's logits' values do not change the cost
@@ -128,7 +128,7 @@ def large_students(train_limit: int | None, epochs: int, count: int = 4) -> tupl
         import keras
 
         keras.utils.set_random_seed(seed)
-        return models.build(LARGE, splits.input_shape, 10)
+        return registry.build(LARGE, splits.input_shape, 10)
 
     separate = sum(timed(distiller.Distiller(student=student(seed), temperature=t, alpha=a),
                          pipeline.make_dataset(splits.x_train, splits.y_train, logits, 128,

@@ -46,7 +46,7 @@ import time
 
 import pandas as pd
 
-from kd_lab import records, runner, stats
+from kd_lab import datasets, records, runner, stats, teacher_logits
 from kd_lab.config import RunConfig
 
 CHECK_SEEDS = tuple(range(5))
@@ -368,6 +368,7 @@ def train_teachers(results_dir=records.RESULTS_DIR, data_dir=None, only=None) ->
     unknown = sorted(set(only or ()) - set(named))
     if unknown:
         raise ValueError(f"only must name stages among {', '.join(named)}; got {unknown}")
+    keep_teacher_logits(results_dir, data_dir)
     while True:
         pending = [(name, c) for name, configs in stages(results_dir) for c in configs or ()
                    if (only is None or name in only) and not records.is_finished(c, results_dir)]
@@ -379,7 +380,24 @@ def train_teachers(results_dir=records.RESULTS_DIR, data_dir=None, only=None) ->
         runner.run(config, results_dir, data_dir=data_dir, verbose=2, why=f"{name}: training")
         print(f"{time.strftime('%H:%M:%S')} done in {(time.perf_counter() - started) / 60:.1f} "
               "min", flush=True)
+        keep_teacher_logits(results_dir, data_dir)
     describe(results_dir)
+
+
+def keep_teacher_logits(results_dir=records.RESULTS_DIR, data_dir=None) -> list[str]:
+    """Keep beside its record the logits of every finished teacher that has none yet (on the
+    splits its students train on), while its model is on this machine: the record is what
+    other machines distil from. Returns the run ids kept."""
+    kept = []
+    for config in teachers(results_dir) or ():
+        if not records.is_finished(config, results_dir):
+            continue
+        splits = datasets.splits_for(config, data_dir)
+        if teacher_logits.recorded_logits(config, splits, results_dir) is None:
+            model = records.load_record(config, results_dir).load_model()
+            teacher_logits.teacher_logits_for(config, model, splits, results_dir)
+            kept.append(config.run_id)
+    return kept
 
 
 def describe(results_dir=records.RESULTS_DIR) -> None:

@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 from keras import layers
 
-from kd_lab import datasets, runner
+from kd_lab import datasets, registry, runner
 from kd_lab.config import RunConfig, profile_settings
 from kd_lab.records import RESULTS_DIR, aggregate
 from kd_lab.report import percent, percent_of
-from kd_utils import data, models
+from kd_utils import models
 
 from .claims import claims_frame, record_rows
 
@@ -66,7 +66,7 @@ def emnist_available(data_dir=None) -> bool:
     level = absl.level
     absl.setLevel(logging.ERROR)
     try:
-        data.load("emnist_letters", data_dir=data_dir, val_size=0.1, download=False)
+        registry.load("emnist_letters", data_dir=data_dir, val_size=0.1, download=False)
     except Exception:  # tfds raises several kinds when a dataset is absent
         return False
     finally:
@@ -188,6 +188,6 @@ def load_emnist_letters(data_dir=None, download: bool = True):
             (x_test.transpose(0, 2, 1, 3), y_test - 1))
 
 
-models.register_model("emnist_cnn", emnist_cnn)
-models.register_model("emnist_student", emnist_student)
-data.register_dataset("emnist_letters", load_emnist_letters, num_classes=26)
+registry.register_model("emnist_cnn", emnist_cnn)
+registry.register_model("emnist_student", emnist_student)
+registry.register_dataset("emnist_letters", load_emnist_letters, num_classes=26)

@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 from keras import layers
 
-from kd_lab import datasets, runner
+from kd_lab import datasets, registry, runner
 from kd_lab.config import RunConfig, make_optimizer, profile_settings
 from kd_lab.records import RESULTS_DIR, aggregate
 from kd_lab.report import percent, percent_of
-from kd_utils import data, models
+from kd_utils import models
 
 from .claims import as_published_accuracy, claims_frame, cross_entropy_on_outputs, tested
 
@@ -108,7 +108,6 @@ def pratt_as_published_accuracy(config: RunConfig, teacher: RunConfig, alpha: fl
 
     import tensorflow as tf
 
-    from kd_utils import models
 
     if not 0 <= alpha <= 1:
         raise ValueError("alpha must be in [0, 1] (the weight of the hard-label loss); "
@@ -123,7 +122,7 @@ def pratt_as_published_accuracy(config: RunConfig, teacher: RunConfig, alpha: fl
             # clone); used in training mode, it moves its batch-norm statistics, as it did there.
             teacher_model = runner.get_or_train_model(teacher, results_dir, data_dir, verbose=0)
         keras.utils.set_random_seed(config.seed)
-        student = models.build(config.architecture, splits.input_shape, splits.num_classes)
+        student = registry.build(config.architecture, splits.input_shape, splits.num_classes)
         optimizer = make_optimizer(config)
 
         @tf.function(reduce_retracing=True)  # the last batch of an epoch is smaller
@@ -351,8 +350,8 @@ def alexnet_teacher_small(input_shape=models.MNIST_SHAPE, num_classes: int = 10)
                            name="alexnet_teacher_small")
 
 
-models.register_model("cifar_student", cifar_student)
-models.register_model("alexnet_teacher", alexnet_teacher)
-models.register_model("alexnet_teacher_small", alexnet_teacher_small)
-data.register_dataset("cifar10", lambda data_dir=None, download=True: datasets.load_tfds(
+registry.register_model("cifar_student", cifar_student)
+registry.register_model("alexnet_teacher", alexnet_teacher)
+registry.register_model("alexnet_teacher_small", alexnet_teacher_small)
+registry.register_dataset("cifar10", lambda data_dir=None, download=True: datasets.load_tfds(
     "cifar10", data_dir, download), num_classes=10)

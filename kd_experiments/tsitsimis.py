@@ -25,11 +25,11 @@ import numpy as np
 import pandas as pd
 from keras import layers
 
-from kd_lab import datasets, runner
+from kd_lab import datasets, registry, runner
 from kd_lab.config import RunConfig, profile_settings
 from kd_lab.records import RESULTS_DIR, aggregate
 from kd_lab.report import percent, percent_of
-from kd_utils import data, models
+from kd_utils import models
 from kd_utils.losses import softmax
 
 from .claims import (
@@ -230,12 +230,11 @@ def double_softmax_accuracy(config: RunConfig, results_dir=RESULTS_DIR, data_dir
     """
     import keras
 
-    from kd_utils import models
 
     def train_and_test() -> float:
         splits = datasets.splits_for(config, data_dir)  # loaded once per process
         keras.utils.set_random_seed(config.seed)
-        model = keras.Sequential([models.build(config.architecture, splits.input_shape,
+        model = keras.Sequential([registry.build(config.architecture, splits.input_shape,
                                                splits.num_classes), keras.layers.Softmax()])
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
                       loss=cross_entropy_on_outputs)
@@ -355,7 +354,7 @@ def moons_mlp(input_shape=(2,), num_classes: int = 2) -> keras.Model:
     return models.mlp((128, 128), input_shape, num_classes, name="moons_mlp")
 
 
-models.register_model("conv_dense_teacher", conv_dense_teacher)
+registry.register_model("conv_dense_teacher", conv_dense_teacher)
 def sample_moons(seed: int, n_samples: int = 3000, noise: float = 0.3):
     """Two noisy interleaved half-circles (`make_moons`), drawn anew from each run's seed, 80/20
     into training and test."""
@@ -367,5 +366,5 @@ def sample_moons(seed: int, n_samples: int = 3000, noise: float = 0.3):
     return (x_train.astype(np.float32), y_train), (x_test.astype(np.float32), y_test)
 
 
-models.register_model("moons_mlp", moons_mlp)
-data.register_dataset("moons", sample_moons, num_classes=2)
+registry.register_model("moons_mlp", moons_mlp)
+registry.register_dataset("moons", sample_moons, num_classes=2)

@@ -79,7 +79,7 @@ def _student(text: str) -> str:
 
 
 def _table_name(text: str) -> str:
-    from kd_utils.models import check_name
+    from .registry import check_name
 
     try:
         return check_name(text, "a table name")
@@ -88,7 +88,7 @@ def _table_name(text: str) -> str:
 
 
 def _check_builders(parser, architectures) -> None:
-    from kd_utils.models import BUILDERS
+    from .registry import BUILDERS
 
     for architecture in architectures:
         if not architecture.startswith("mlp:") and architecture not in BUILDERS:
@@ -163,7 +163,7 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2),
                        help="Keras output per run: 2 a line per epoch (default), 1 a bar, 0 none")
     sweep.add_argument("--loss", default="hinton",
-                       help="the distilled students' loss, a kd_utils.losses.LOSSES name "
+                       help="the distilled students' loss, a kd_lab.registry.LOSSES name "
                             "(hinton, decoupled, hint)")
     sweep.add_argument("--loss-param", type=_loss_param, nargs="+", default=[],
                        metavar="NAME=VALUE",

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kd_utils import data, losses, models
+from kd_utils import data, losses
 from kd_utils.losses import check_alpha, check_temperature
+
+from . import registry
 
 ROLES = ("teacher", "scratch", "distilled")
 OPTIMIZERS = ("adam", "sgd", "adadelta")
@@ -111,13 +113,13 @@ class RunConfig:
 
     dataset: str = "mnist"
     role: str = "distilled"  # "teacher", "scratch" (hard labels only) or "distilled"
-    architecture: str = "mlp:800,800"  # a models.BUILDERS key or "mlp:W1,W2,..."
+    architecture: str = "mlp:800,800"  # a registry.BUILDERS key or "mlp:W1,W2,..."
     teacher: RunConfig | None = None  # the teacher run a distilled run learns from
     # A finished run whose trained weights this run starts from (None: a fresh initialisation).
     # Some published recipes continue a trained baseline; this reproduces them.
     init_from: RunConfig | None = None
     temperature: float = 20.0  # the paper's MNIST temperature; used by distilled runs only
-    # The distillation loss, a `losses.LOSSES` name, and its parameters but T (the temperature
+    # The distillation loss, a `registry.LOSSES` name, and its parameters but T (the temperature
     # field): ((name, value), ...), a dict accepted. "hinton" is Hinton et al.'s T^2 * KL. A
     # loss that needs no teacher (label smoothing) makes a run from scratch a control.
     loss: str = "hinton"
@@ -177,9 +179,9 @@ class RunConfig:
         if not isinstance(self.jit_compile, (bool, np.bool_)):
             fail("jit_compile", "True, False or None (the measured default)")
         object.__setattr__(self, "jit_compile", bool(self.jit_compile))
-        if self.dataset not in data.known_datasets():
-            fail("dataset", f"one of {', '.join(data.known_datasets())} (or one registered "
-                 "with data.register_dataset)")
+        if self.dataset not in registry.known_datasets():
+            fail("dataset", f"one of {', '.join(registry.known_datasets())} (or one registered "
+                 "with registry.register_dataset)")
         if self.role not in ROLES:
             fail("role", f"one of {', '.join(ROLES)}")
         if self.optimizer not in OPTIMIZERS:
@@ -204,9 +206,9 @@ class RunConfig:
                     "", "dropout"):
                 fail("architecture", "'mlp:' followed by positive hidden widths, such as "
                      "'mlp:800,800', and optionally '+dropout' (the teacher's regularisers)")
-        elif self.architecture not in models.BUILDERS:
-            fail("architecture", f"'mlp:W1,W2,...' or one of {', '.join(models.BUILDERS)} (or "
-                 "one registered with models.register_model)")
+        elif self.architecture not in registry.BUILDERS:
+            fail("architecture", f"'mlp:W1,W2,...' or one of {', '.join(registry.BUILDERS)} (or "
+                 "one registered with registry.register_model)")
         if not _integer(self.seed) or not 0 <= self.seed < 2**32:
             fail("seed", "an integer in [0, 2**32) (Keras seeds Python, NumPy and TensorFlow "
                  "with it)")
@@ -233,9 +235,9 @@ class RunConfig:
         object.__setattr__(self, "loss_params", tuple(sorted(tuple(p) for p in params)))
         if "temperature" in dict(self.loss_params):
             fail("loss_params", "free of temperature (the temperature field sets it)")
-        if self.loss not in losses.LOSSES:
-            fail("loss", f"one of {', '.join(losses.LOSSES)} (or one registered with "
-                 "losses.register_loss)")
+        if self.loss not in registry.LOSSES:
+            fail("loss", f"one of {', '.join(registry.LOSSES)} (or one registered with "
+                 "registry.register_loss)")
         loss = self.make_loss()  # its own checks of its parameters, now
         if self.role == "teacher" and (self.loss, self.loss_params) != ("hinton", ()):
             fail("loss", "'hinton' without loss_params for a teacher (it learns from labels)")
@@ -250,8 +252,8 @@ class RunConfig:
                                                or loss.uses_features()):
             fail("soft_targets", "'teacher' unless a distilled run trains on cached logits (no "
                  "jitter, no hidden-layer loss)")
-        if self.precision not in models.PRECISIONS:
-            fail("precision", f"one of {', '.join(models.PRECISIONS)}")
+        if self.precision not in registry.PRECISIONS:
+            fail("precision", f"one of {', '.join(registry.PRECISIONS)}")
         if self.monitor not in MONITORS:
             fail("monitor", f"one of {', '.join(MONITORS)}")
         if self.init_from is not None and (
@@ -294,7 +296,7 @@ class RunConfig:
 
     def make_loss(self) -> losses.DistillationLoss:
         """The run's distillation loss object, at its temperature."""
-        return losses.make_loss(self.loss, temperature=self.temperature,
+        return registry.make_loss(self.loss, temperature=self.temperature,
                                 **dict(self.loss_params))
 
     def to_dict(self) -> dict:

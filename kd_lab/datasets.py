@@ -1,33 +1,68 @@
-"""The data a run trains on: `splits_for(config)`, each dataset loaded once per process, and
-`load_tfds`, through which the experiments register their tensorflow-datasets sets (EMNIST
-letters, CIFAR-10) with the library's `data.register_dataset`.
+"""The data a run trains on: `splits_for(config)`, each dataset loaded once per process; the
+fingerprint of a registered dataset's data, so that a record is never read back for other data
+registered under its name (`read_back`); and `load_tfds`, through which the experiments register
+their tensorflow-datasets sets (EMNIST letters, CIFAR-10) with `registry.register_dataset`.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 
 from kd_utils import data
 
+from . import records, registry
+
 _SPLITS_CACHE: dict = {}
+_FINGERPRINTS: dict = {}
 
 
 def splits_for(config, data_dir=None) -> data.Splits:
     """The splits a run config trains on: its dataset, validation size, data limit and classes.
 
-    Each dataset is loaded once per process. A dataset drawn from a seed (`data.draws_per_seed`:
+    Each dataset is loaded once per process. A dataset drawn from a seed (`registry.draws_per_seed`:
     two moons) is drawn anew for each run seed, so a spread over seeds includes the sampling of
     the data; every other dataset keeps one validation split for every run.
     """
-    data_seed = config.seed if data.draws_per_seed(config.dataset) else 0
+    data_seed = config.seed if registry.draws_per_seed(config.dataset) else 0
     key = (config.dataset, config.val_size, str(data_dir), data_seed,
-           data.generation(config.dataset))  # a re-registered dataset is loaded anew
+           registry.generation(config.dataset))  # a re-registered dataset is loaded anew
     if key not in _SPLITS_CACHE:
-        _SPLITS_CACHE[key] = data.load(config.dataset, data_dir=data_dir,
-                                       val_size=config.val_size, seed=data_seed)
+        _SPLITS_CACHE[key] = registry.load(config.dataset, data_dir=data_dir,
+                                           val_size=config.val_size, seed=data_seed)
     splits = _SPLITS_CACHE[key].limit_train(config.train_limit)
     return splits if config.transfer_classes is None else splits.keep_classes(
         config.transfer_classes)
+
+
+def fingerprint(config, splits: data.Splits) -> str:
+    """A hash of the arrays a run of a registered dataset trains, validates and tests on; ''
+    for a built-in dataset, whose files are checked by their md5 instead."""
+    if registry.generation(config.dataset) == 0:
+        return ""
+    key = (id(splits), registry.generation(config.dataset))
+    if key not in _FINGERPRINTS:
+        digest = hashlib.sha256()
+        for array in (splits.x_train, splits.y_train, splits.x_val, splits.y_val, splits.x_test,
+                      splits.y_test):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        _FINGERPRINTS[key] = (splits, digest.hexdigest()[:16])  # the splits keep the id theirs
+    return _FINGERPRINTS[key][1]
+
+
+def read_back(config, results_dir, data_dir=None) -> records.RunRecord:
+    """The finished record of `config`, refused when its registered dataset now holds other data
+    than the record was made with (a name registered again with changed data)."""
+    record = records.load_record(config, results_dir)
+    recorded = record.row.get("data_fingerprint") or ""
+    if recorded and registry.generation(config.dataset):
+        if fingerprint(config, splits_for(config, data_dir)) != recorded:
+            raise ValueError(
+                f"run {config.run_id}: its record was made with other data than the dataset "
+                f"{config.dataset!r} registered now. Register changed data under a new name, or "
+                f"delete {record.run_dir} to train it again on this data.")
+    return record
 
 
 def cached_splits() -> int:
@@ -38,6 +73,7 @@ def cached_splits() -> int:
 def clear_caches() -> None:
     """Forget the splits loaded so far (after serving mock data, say)."""
     _SPLITS_CACHE.clear()
+    _FINGERPRINTS.clear()
 
 
 def load_tfds(tfds_name: str, data_dir=None, download: bool = True):

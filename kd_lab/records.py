@@ -26,10 +26,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from kd_utils.models import check_name
-
 from . import stats
 from .config import RunConfig
+from .registry import check_name
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 # `KD_RESULTS_DIR` points the lab at another folder (a copy the notebook tests execute against)

@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from kd_utils import losses, models, pipeline
+from kd_utils import losses, pipeline
 from kd_utils.distiller import Distiller
 
-from . import datasets, records, resume, teacher_logits
+from . import datasets, records, registry, resume, teacher_logits
 from .config import RunConfig, make_optimizer
 from .earlier_runs import (  # noqa: F401  (read as runner.get_or_train_model and the like too)
     Irreproducible,
@@ -31,7 +31,7 @@ from .earlier_runs import (  # noqa: F401  (read as runner.get_or_train_model an
     teacher_of,
 )
 from .guard import announce_training
-from .records import RESULTS_DIR, RunRecord, is_finished, load_record
+from .records import RESULTS_DIR, RunRecord, is_finished
 
 # The version of what training computes, in every record. Raise it when a change alters the
 # numbers a run produces (the loss, the data order, the selection rule), not for refactors:
@@ -57,7 +57,7 @@ def inputs_of(config: RunConfig, results_dir, data_dir, verbose):
 
 def build_student(config: RunConfig, splits, initial_weights):
     keras.utils.set_random_seed(config.seed)  # just before building: same seed, same model
-    student = models.build(config.architecture, splits.input_shape, splits.num_classes,
+    student = registry.build(config.architecture, splits.input_shape, splits.num_classes,
                            config.precision)
     if initial_weights is not None:
         student.set_weights(initial_weights)
@@ -103,6 +103,7 @@ def evaluate_and_write(config: RunConfig, splits, student, history: pd.DataFrame
         "init_from_run_id": config.init_from.run_id if config.init_from else "",
         "params": int(student.count_params()),
         "train_examples": len(splits.x_train),
+        "data_fingerprint": datasets.fingerprint(config, splits),  # '' for built-in data
         "best_epoch": best + 1,
         "epochs_trained": len(history),
         "train_accuracy": float(history["accuracy"].iloc[best]),
@@ -143,7 +144,7 @@ def run(config: RunConfig, results_dir=RESULTS_DIR, force: bool = False, data_di
         config: the run.
         results_dir: where `runs/` and `summary.csv` live.
         force: retrain even when a finished record exists.
-        data_dir: passed to `data.load` (else `$KD_DATA_DIR`, then `data/`).
+        data_dir: passed to `registry.load` (else `$KD_DATA_DIR`, then `data/`).
         verbose: Keras' progress output (1 = progress bar, 2 = a line per epoch, 0 = none);
             the one-line announcement of what trains is printed whatever its value.
         callbacks: extra Keras callbacks.
@@ -157,7 +158,7 @@ def run(config: RunConfig, results_dir=RESULTS_DIR, force: bool = False, data_di
     """
     results_dir = Path(results_dir)
     if not force and is_finished(config, results_dir):
-        return load_record(config, results_dir)
+        return datasets.read_back(config, results_dir, data_dir)
     # A results folder that cannot hold records fails now, not at the first epoch's checkpoint.
     (results_dir / "runs").mkdir(parents=True, exist_ok=True)
     strategy = strategy or tf.distribute.get_strategy()

@@ -29,10 +29,10 @@ import tensorflow as tf
 
 from kd_utils import models, pipeline
 
-from . import datasets, records, resume, runner
+from . import datasets, records, registry, resume, runner
 from .config import RunConfig, differing_fields, make_optimizer
 from .guard import announce_training
-from .records import RESULTS_DIR, RunRecord, is_finished, load_record
+from .records import RESULTS_DIR, RunRecord, is_finished
 from .stacked_mlp import is_stackable
 from .stacking import StackEarlyStopping, StackedDistiller, split_history
 
@@ -53,7 +53,7 @@ _VARYING = ("seed", "temperature", "alpha", "role", "teacher")
 def _small_mlp(architecture: str, builder) -> bool:
     # Built once, on MNIST's shape: its size there stands for its size on any data (cached per
     # builder: registering a name again may change its family).
-    model = models.build(architecture, models.MNIST_SHAPE, 10)
+    model = registry.build(architecture, models.MNIST_SHAPE, 10)
     return is_stackable(model) and model.count_params() <= STACK_MAX_PARAMS
 
 
@@ -64,7 +64,7 @@ def stackable(config: RunConfig) -> bool:
     # The stack computes Hinton's loss only.
     return not config.jitter_pixels and (config.loss, config.soft_targets) == (
         "hinton", "teacher") and _small_mlp(
-        config.architecture, models.BUILDERS.get(config.architecture))
+        config.architecture, registry.BUILDERS.get(config.architecture))
 
 
 def _stack_key(config: RunConfig) -> str:
@@ -213,7 +213,7 @@ def run_stack(configs, results_dir=RESULTS_DIR, force: bool = False, data_dir=No
     _check(configs)
     todo = [c for c in configs if force or not is_finished(c, results_dir)]
     if not todo:
-        return [load_record(c, results_dir) for c in configs]
+        return [datasets.read_back(c, results_dir, data_dir) for c in configs]
     first, size = todo[0], len(todo)
     splits = datasets.splits_for(first, data_dir)
     initial_weights = runner.initial_weights_of(first, results_dir, data_dir, verbose)
@@ -261,4 +261,5 @@ def run_stack(configs, results_dir=RESULTS_DIR, force: bool = False, data_dir=No
             "stack_epoch_cpu_seconds": [round(t, 3) for t in timer.cpu]}, indent=2) + "\n")
         finished[config.run_id] = record
     resume.remove(folder)
-    return [finished.get(c.run_id) or load_record(c, results_dir) for c in configs]
+    return [finished.get(c.run_id) or datasets.read_back(c, results_dir, data_dir)
+            for c in configs]

@@ -69,6 +69,9 @@ def teacher_logits_for(teacher_config: RunConfig, teacher_model, splits: Splits,
             if kept.parent.joinpath("row.json").exists():
                 check_test_errors(logits, splits, kept.parent / "row.json",
                                   kept.parent / "model.keras")
+            if kept.exists():  # the same test errors could come from another model
+                check_same_logits(logits[2], read_logits(kept, splits)[2],
+                                  kept.parent / "model.keras", kept)
             atomic_write(path, lambda f: np.savez(f, train=logits[0], val=logits[1],
                                                   test=logits[2]), binary=True)
         _CACHE[path] = logits
@@ -109,6 +112,17 @@ def check_test_errors(logits, splits: Splits, row_path: Path, source: Path) -> N
     if found != recorded:
         raise damaged(source, f"it gives {found} test errors where its record "
                       f"{row_path} measured {recorded}: it is not what that record measured")
+
+
+def check_same_logits(computed, kept, model_path: Path, kept_path: Path) -> None:
+    """Raise `records.DamagedRecord` naming the model unless its test logits are those kept with
+    its record (to float rounding across machines: 1% of the logits' range)."""
+    tolerance = 0.01 * max(1.0, float(np.abs(kept).max()))
+    worst = float(np.abs(np.asarray(computed, np.float32) - kept).max())
+    if worst > tolerance:
+        raise damaged(model_path, f"its test logits differ by up to {worst:.3g} from those kept "
+                      f"with its record in {kept_path.name}: it is not the model that record "
+                      "measured")
 
 
 def read_logits(path: Path, splits: Splits | None = None) -> tuple:

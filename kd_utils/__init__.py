@@ -4,8 +4,8 @@ Read it in this order, from the model to the loss:
 - `distiller`: `Distiller(keras.Model)`, its `train_step`/`test_step` and the checks it makes
   before training; `losses`: the soft and hard losses as pure functions on logits;
   `distribute`: what one step needs to run on several replicas.
-- `models`: teachers and students (logits out) and `register_model`; `data`: MNIST-format
-  IDX files, other datasets, `register_dataset`, validation splits; `pipeline`: tf.data
+- `models`: teachers and students (logits out); `data`: MNIST-format IDX files, one's own
+  arrays (`from_arrays`), validation splits; `pipeline`: tf.data
   batches with jitter and cached teacher logits; `callbacks`: checkpoints and timing.
 - `plots`: figures (`save_fig`, learning curves, soft targets, heatmaps).
 

@@ -12,23 +12,21 @@ Where files come from, in this order:
 
 MNIST and Fashion-MNIST are read from the official gzip IDX files with numpy and their md5
 is checked against the published checksums; `digits` (scikit-learn's bundled 8x8 digits) needs
-no files. `register_dataset(name, source)` adds any other (arrays, a `tf.data.Dataset` pair, or
-a loader): the experiments register theirs so (EMNIST, CIFAR-10, two moons), and so can a user.
-The tf.data pipelines (batches, jitter, label checks) are in `pipeline.py`.
+no files. `from_arrays(name, train, test)` makes splits of any other data (arrays or a
+`tf.data.Dataset` pair), checked alike; the lab names such data for its configs
+(`kd_lab.registry.register_dataset`). The tf.data pipelines (batches, jitter, label checks)
+are in `pipeline.py`.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
-import inspect
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from .models import check_name
 
 # -- The official IDX files ---------------------------------------------------------------
 # Official file names and md5 checksums, as published by the datasets' providers.
@@ -117,102 +115,6 @@ def _idx_files_in(name: str, folders) -> dict[str, Path] | None:
     return None
 
 
-# -- Datasets a user registers ---------------------------------------------------------
-_REGISTERED: dict = {}  # name -> (source, num_classes or None, generation)
-_GENERATION = 0
-
-
-def register_dataset(name: str, source, num_classes: int | None = None) -> None:
-    """Make `name` a dataset that configs, runs, sweeps and tables accept.
-
-    `source` is one of: `((x_train, y_train), (x_test, y_test))` numpy arrays (the form of
-    `keras.datasets`); a pair `(train, test)` of `tf.data.Dataset`s of `(x, y)` (batched or
-    not); or a callable returning either, called on first use. Labels are class ids 0..K-1;
-    uint8 images are scaled to [0, 1] like the built-in ones, other inputs are used as given.
-    The validation split is carved from the training part, as for every dataset. Registering
-    a name again replaces it; a built-in name cannot be registered.
-    """
-    check_name(name, "register_dataset: name")
-    if name in DATASETS:
-        raise ValueError(f"register_dataset: name must be a new name (built in: "
-                         f"{', '.join(DATASETS)}); got {name!r}")
-    if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 2):
-        raise ValueError(f"register_dataset: num_classes must be None or an integer >= 2; "
-                         f"got {num_classes!r}")
-    global _GENERATION
-    _GENERATION += 1
-    _REGISTERED[name] = (source, num_classes, _GENERATION)
-
-
-def unregister_dataset(name: str) -> None:
-    """Forget a registered dataset (a notebook's or a test's), if it is registered."""
-    _REGISTERED.pop(name, None)
-
-
-def registered() -> tuple[str, ...]:
-    """The names registered in this process."""
-    return tuple(_REGISTERED)
-
-
-def draws_per_seed(name: str) -> bool:
-    """Whether `name` is a registered loader that draws its data from a seed."""
-    source = _REGISTERED[name][0] if name in _REGISTERED else None
-    return callable(source) and "seed" in inspect.signature(source).parameters
-
-
-def generation(name: str) -> int:
-    """Changes each time `name` is registered (0 for a name never registered)."""
-    return _REGISTERED[name][2] if name in _REGISTERED else 0
-
-
-def _as_numpy_pair(name: str, part: str, pair):
-    """`(x, y)` arrays from a pair of arrays or a `tf.data.Dataset` of `(x, y)`."""
-    if hasattr(pair, "as_numpy_iterator"):
-        batches = list(pair.as_numpy_iterator())
-        if not batches:
-            raise ValueError(f"dataset {name!r}: its {part} tf.data.Dataset is empty")
-        stack = np.concatenate if np.ndim(batches[0][1]) == 1 else np.stack
-        pair = (stack([b[0] for b in batches]), stack([b[1] for b in batches]))
-    try:
-        x, y = (np.asarray(a) for a in pair)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"dataset {name!r}: its {part} part must be (x, y) arrays or a "
-                         f"tf.data.Dataset of (x, y); got {type(pair).__name__}") from err
-    if y.dtype.kind not in "iub" and not (y.dtype.kind == "f" and np.isfinite(y).all()):
-        raise ValueError(f"dataset {name!r}: {part} labels must be class ids 0..K-1 (integers); "
-                         f"got labels of dtype {y.dtype} (map names to ids first)")
-    if len(x) != len(y) or y.ndim != 1 or not np.array_equal(y, np.round(y)) or y.min() < 0:
-        raise ValueError(f"dataset {name!r}: {part} labels must be one class id >= 0 per "
-                         f"example; got labels of shape {y.shape} for {len(x)} inputs")
-    return x, y.astype(np.int32)
-
-
-def load_registered(name: str, **loader_arguments):
-    """`((x_train, y_train), (x_test, y_test), num_classes)` of a registered dataset; a loader
-    gets those of `loader_arguments` (data_dir, download, seed) that it names."""
-    source, num_classes, _ = _REGISTERED[name]
-    if callable(source):
-        names = inspect.signature(source).parameters
-        source = source(**{k: v for k, v in loader_arguments.items() if k in names})
-    try:
-        train, test = source
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"dataset {name!r}: expected ((x_train, y_train), (x_test, y_test)) or "
-                         "(train, test) tf.data.Datasets") from err
-    (x_train, y_train), (x_test, y_test) = (_as_numpy_pair(name, part, pair) for part, pair
-                                            in (("train", train), ("test", test)))
-    found = int(max(y_train.max(), y_test.max())) + 1
-    if num_classes is not None and found > num_classes:
-        raise ValueError(f"dataset {name!r}: labels reach {found - 1}, but num_classes is "
-                         f"{num_classes}")
-    missing = sorted(set(range(int(y_train.max()) + 1)) - set(np.unique(y_train).tolist()))
-    if missing or y_test.max() > y_train.max():
-        raise ValueError(f"dataset {name!r}: labels must be class ids 0..K-1, each present in the "
-                         f"training part; the training part lacks {missing or 'none'} and the "
-                         f"test part reaches {int(y_test.max())} (map your labels to 0..K-1)")
-    return (x_train, y_train), (x_test, y_test), num_classes or found
-
-
 # -- Loading ------------------------------------------------------------------------------
 REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
@@ -221,7 +123,7 @@ NUM_CLASSES = {
     "fashion_mnist": 10,
     "digits": 10,
 }
-DATASETS = tuple(NUM_CLASSES)  # the built-in ones; `known_datasets()` adds the registered
+DATASETS = tuple(NUM_CLASSES)
 
 # 5,000 of MNIST's 60,000 training images: large enough that one error is 0.02% of
 # validation accuracy, small enough to leave 55,000 for training.
@@ -322,11 +224,6 @@ def _as_images(x: np.ndarray) -> np.ndarray:
     return x[..., None] if x.ndim == 3 else x
 
 
-def known_datasets() -> tuple[str, ...]:
-    """The built-in datasets and those registered in this process (`register_dataset`)."""
-    return DATASETS + tuple(registered())
-
-
 def split_validation(x, y, val_size: int | float, seed: int = 0):
     """Carve a stratified validation split from a training set (fixed seed, so it never moves)."""
     from sklearn.model_selection import train_test_split
@@ -353,32 +250,57 @@ def split_validation(x, y, val_size: int | float, seed: int = 0):
     return x_train, y_train, x_val, y_val
 
 
-def load(name: str, data_dir: str | Path | None = None, val_size: int | float = DEFAULT_VAL_SIZE,
-         seed: int = 0, download: bool = True) -> Splits:
-    """Load a dataset as train / validation / test splits.
+def _as_numpy_pair(name: str, part: str, pair):
+    """`(x, y)` arrays from a pair of arrays or a `tf.data.Dataset` of `(x, y)`."""
+    if hasattr(pair, "as_numpy_iterator"):
+        batches = list(pair.as_numpy_iterator())
+        if not batches:
+            raise ValueError(f"dataset {name!r}: its {part} tf.data.Dataset is empty")
+        stack = np.concatenate if np.ndim(batches[0][1]) == 1 else np.stack
+        pair = (stack([b[0] for b in batches]), stack([b[1] for b in batches]))
+    try:
+        x, y = (np.asarray(a) for a in pair)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"dataset {name!r}: its {part} part must be (x, y) arrays or a "
+                         f"tf.data.Dataset of (x, y); got {type(pair).__name__}") from err
+    if y.dtype.kind not in "iub" and not (y.dtype.kind == "f" and np.isfinite(y).all()):
+        raise ValueError(f"dataset {name!r}: {part} labels must be class ids 0..K-1 (integers); "
+                         f"got labels of dtype {y.dtype} (map names to ids first)")
+    if len(x) != len(y) or y.ndim != 1 or not np.array_equal(y, np.round(y)) or y.min() < 0:
+        raise ValueError(f"dataset {name!r}: {part} labels must be one class id >= 0 per "
+                         f"example; got labels of shape {y.shape} for {len(x)} inputs")
+    return x, y.astype(np.int32)
 
-    Args:
-        name: one of `DATASETS`.
-        data_dir: folder with the dataset files; overrides `$KD_DATA_DIR` and `data/`.
-        val_size: examples (int) or fraction (float) carved from the training set.
-        seed: seed of the validation split (and of a dataset that `draws_per_seed`). Keep it
-            fixed across runs: all runs of a comparison must share one validation split.
-        download: whether to fall back to the library's download when no local copy exists.
+
+def _check_labels_cover(name: str, y_train, y_test, num_classes) -> int:
+    """The number of classes, or raise unless labels are 0..K-1, each present in training."""
+    found = int(max(y_train.max(), y_test.max())) + 1
+    if num_classes is not None and found > num_classes:
+        raise ValueError(f"dataset {name!r}: labels reach {found - 1}, but num_classes is "
+                         f"{num_classes}")
+    missing = sorted(set(range(int(y_train.max()) + 1)) - set(np.unique(y_train).tolist()))
+    if missing or y_test.max() > y_train.max():
+        raise ValueError(f"dataset {name!r}: labels must be class ids 0..K-1, each present in the "
+                         f"training part; the training part lacks {missing or 'none'} and the "
+                         f"test part reaches {int(y_test.max())} (map your labels to 0..K-1)")
+    return num_classes or found
+
+
+def from_arrays(name: str, train, test, num_classes: int | None = None,
+                val_size: int | float = DEFAULT_VAL_SIZE, seed: int = 0) -> Splits:
+    """One's own data as train / validation / test splits, checked as the built-in ones are.
+
+    `train` and `test` are each `(x, y)` numpy arrays (the form of `keras.datasets`) or a
+    `tf.data.Dataset` of `(x, y)`, batched or not. Labels are class ids 0..K-1, each present in
+    the training part; uint8 images are scaled to [0, 1], other inputs are used as given. The
+    validation split is carved from the training part. `name` names the data in errors.
     """
-    num_classes = NUM_CLASSES.get(name)
-    if name in registered():
-        (x_train, y_train), (x_test, y_test), num_classes = load_registered(
-            name, data_dir=data_dir, download=download, seed=seed)
-    elif name not in NUM_CLASSES:
-        raise ValueError(f"dataset must be one of {', '.join(known_datasets())}; got {name!r}")
-    elif name in IDX_FILES:
-        (x_train, y_train), (x_test, y_test) = _load_idx_dataset(name, data_dir, download)
-    else:
-        (x_train, y_train), (x_test, y_test) = _load_digits()
+    (x_train, y_train), (x_test, y_test) = (_as_numpy_pair(name, part, pair) for part, pair
+                                            in (("train", train), ("test", test)))
+    num_classes = _check_labels_cover(name, y_train, y_test, num_classes)
     if x_train.dtype == np.uint8:  # images on the 0..255 scale
         x_train, x_test = _as_images(x_train), _as_images(x_test)
     x_train, x_test = x_train.astype(np.float32, copy=False), x_test.astype(np.float32, copy=False)
-    y_train, y_test = y_train.astype(np.int32), y_test.astype(np.int32)
     for part, x in (("training", x_train), ("test", x_test)):
         if not np.isfinite(x).all():
             raise ValueError(f"dataset {name!r}: its {part} inputs hold "
@@ -389,3 +311,25 @@ def load(name: str, data_dir: str | Path | None = None, val_size: int | float = 
                          f"{len(np.unique(y_train))} class; a classifier needs at least 2")
     x_train, y_train, x_val, y_val = split_validation(x_train, y_train, val_size, seed)
     return Splits(name, x_train, y_train, x_val, y_val, x_test, y_test, num_classes)
+
+
+def load(name: str, data_dir: str | Path | None = None, val_size: int | float = DEFAULT_VAL_SIZE,
+         seed: int = 0, download: bool = True) -> Splits:
+    """Load a built-in dataset as train / validation / test splits (`from_arrays` for others).
+
+    Args:
+        name: one of `DATASETS`.
+        data_dir: folder with the dataset files; overrides `$KD_DATA_DIR` and `data/`.
+        val_size: examples (int) or fraction (float) carved from the training set.
+        seed: seed of the validation split. Keep it fixed across runs: all runs of a
+            comparison must share one validation split.
+        download: whether to fall back to the library's download when no local copy exists.
+    """
+    if name not in NUM_CLASSES:
+        raise ValueError(f"dataset must be one of {', '.join(DATASETS)}; got {name!r} (for "
+                         "other data, data.from_arrays)")
+    if name in IDX_FILES:
+        train, test = _load_idx_dataset(name, data_dir, download)
+    else:
+        train, test = _load_digits()
+    return from_arrays(name, train, test, NUM_CLASSES[name], val_size, seed)

@@ -14,6 +14,9 @@ predict.
 
 from __future__ import annotations
 
+import math
+import warnings
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -128,6 +131,20 @@ def check_sample_weight(sample_weight, argument: str = "x") -> None:
             f"{argument}: the third element of a batch is read as sample weights, one per "
             f"example, but it has shape {shape}. Cached teacher logits go in the inputs: "
             "(pipeline.with_teacher_logits(x, logits), y), as pipeline.make_dataset makes them.")
+
+
+def warn_if_untrained(teacher_logits, labels, name: str) -> None:
+    """Warn when a teacher labels an example batch no better than chance (two standard errors
+    above it): distilling an untrained teacher trains the student on noise, silently."""
+    labels = np.asarray(labels).reshape(-1)
+    if len(labels) < 20 or len(labels) != len(teacher_logits):
+        return
+    chance = 1.0 / teacher_logits.shape[-1]
+    accuracy = float(np.mean(np.argmax(teacher_logits, axis=-1) == labels))
+    if accuracy <= chance + 2 * math.sqrt(chance * (1 - chance) / len(labels)):
+        warnings.warn(f"teacher {name!r} labels {accuracy:.0%} of {len(labels)} example inputs "
+                      f"correctly, no better than chance ({chance:.0%}): is it trained? "
+                      "Distilling an untrained teacher teaches the student noise.", stacklevel=4)
 
 
 # -- The Distiller -----------------------------------------------------------------------
@@ -496,6 +513,7 @@ class Distiller(keras.Model):
             teacher_out = np.asarray(self.teacher(xb[:256], training=False))
             check_same_width(teacher_out.shape[-1], width)
             refuse_probabilities(teacher_out, f"teacher {self.teacher.name!r}")
+            warn_if_untrained(teacher_out, labels[:len(teacher_out)], self.teacher.name)
         elif self.needs_teacher:
             raise ValueError(f"{argument}: alpha={self.alpha} with {self.distillation_losses} "
                              "needs soft targets, but there is no teacher and the batches carry "

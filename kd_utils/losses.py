@@ -22,9 +22,7 @@ method, each naming its paper: `HintonKD` (the default), `DecoupledKD`, `HintLos
 
 from __future__ import annotations
 
-import inspect
 import math
-import re
 import warnings
 from typing import NamedTuple
 
@@ -366,37 +364,6 @@ class KerasDistillationLoss(DistillationLoss):
 
     def __repr__(self):
         return f"KerasDistillationLoss({type(self.loss).__name__})"
-
-
-# The losses a run config names (`RunConfig.loss`); `register_loss` adds one's own.
-LOSSES = {"hinton": HintonKD, "decoupled": DecoupledKD, "hint": HintLoss,
-          "label_smoothing": LabelSmoothing}
-
-
-def register_loss(name: str, loss_class) -> None:
-    """Make `name` a loss that run configs and sweeps accept: `loss_class` is a
-    `DistillationLoss` subclass whose constructor takes the parameters by keyword."""
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_-]*", name):
-        raise ValueError(f"register_loss: name must be a plain name (letters, digits, _ and -); "
-                         f"got {name!r}")
-    if not (isinstance(loss_class, type) and issubclass(loss_class, DistillationLoss)):
-        raise ValueError(f"register_loss: {loss_class!r} is not a losses.DistillationLoss "
-                         "subclass")
-    LOSSES[name] = loss_class
-
-
-def make_loss(name: str, **parameters) -> DistillationLoss:
-    """The registered loss `name` built with `parameters`; a ValueError names what is wrong.
-    `temperature` is dropped for a loss that takes none (label smoothing)."""
-    if name not in LOSSES:
-        raise ValueError(f"loss must be one of {', '.join(LOSSES)} (or one registered with "
-                         f"losses.register_loss); got {name!r}")
-    if "temperature" not in inspect.signature(LOSSES[name]).parameters:
-        parameters.pop("temperature", None)
-    try:
-        return LOSSES[name](**parameters)
-    except TypeError as error:
-        raise ValueError(f"loss {name!r}: {error}") from None
 
 
 def as_loss(loss) -> DistillationLoss:

@@ -6,8 +6,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from kd_experiments import johnkorn
-from kd_lab import datasets, records
-from kd_utils import data
+from kd_lab import datasets, records, registry
 
 
 def test_alpha_without_t2_keeps_the_published_ratio_of_hard_to_soft():
@@ -58,7 +57,7 @@ def mock_examples(image_shape, labels):
 def test_emnist_letters_through_tfds_are_zero_based_and_upright():
     letters = np.arange(1, 27).repeat(4)  # EMNIST numbers letters 1..26
     with tfds.testing.mock_data(as_dataset_fn=mock_examples((28, 28, 1), letters)):
-        splits = data.load("emnist_letters", val_size=26)
+        splits = registry.load("emnist_letters", val_size=26)
     assert splits.num_classes == 26 and splits.input_shape == (28, 28, 1)
     assert splits.y_test.min() == 0 and splits.y_test.max() == 25
     # Transposed, in every split: the bright pixel moves from (0, 1) to (1, 0).
@@ -69,4 +68,4 @@ def test_emnist_letters_through_tfds_are_zero_based_and_upright():
 def test_emnist_letters_with_unexpected_labels_raise():
     with tfds.testing.mock_data(as_dataset_fn=mock_examples((28, 28, 1), np.arange(0, 26).repeat(2))):
         with pytest.raises(ValueError, match="expected the letters 1..26"):
-            data.load("emnist_letters", val_size=26)
+            registry.load("emnist_letters", val_size=26)

@@ -10,8 +10,7 @@ import tensorflow_datasets as tfds
 
 from kd_experiments import claims as claims_module
 from kd_experiments import pratt2762
-from kd_lab import datasets, records
-from kd_utils import data
+from kd_lab import datasets, records, registry
 
 
 # -- Pratt2762: alpha in {1, 0, 0.5} --------------------------------------------------------
@@ -157,7 +156,7 @@ def test_the_stated_time_of_the_committed_runs_is_their_records():
 
 def test_cifar10_through_tfds_mock_data():
     with tfds.testing.mock_data(num_examples=40):
-        splits = data.load("cifar10", val_size=10)
+        splits = registry.load("cifar10", val_size=10)
     assert splits.input_shape == (32, 32, 3) and splits.num_classes == 10
     assert len(splits.x_val) == 10 and splits.x_train.dtype == np.float32
     assert 0 <= splits.y_train.min() and splits.y_train.max() <= 9

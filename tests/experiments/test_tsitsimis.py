@@ -8,8 +8,8 @@ import pytest
 
 from kd_experiments import claims as claims_module
 from kd_experiments import tsitsimis
-from kd_lab import datasets, records
-from kd_utils import data, losses
+from kd_lab import datasets, records, registry
+from kd_utils import losses
 
 
 def test_the_trees_learn_hard_labels_network_labels_and_soft_labels():
@@ -96,7 +96,7 @@ def test_double_softmax_trains_a_softmax_output_with_a_from_logits_loss(tmp_path
     import keras
 
     from kd_experiments import claims
-    from kd_utils import models
+    from kd_lab import registry
 
     config = tsitsimis.tiny_student_configs(0, "fast")["scratch"].replace(
         dataset="digits", val_size=200, epochs=5, architecture="mlp:16")
@@ -111,7 +111,7 @@ def test_double_softmax_trains_a_softmax_output_with_a_from_logits_loss(tmp_path
     def trained_accuracy(softmax_twice: bool) -> float:  # the recipe, written out here
         splits = datasets.splits_for(config)
         keras.utils.set_random_seed(config.seed)
-        model = models.build(config.architecture, splits.input_shape, splits.num_classes)
+        model = registry.build(config.architecture, splits.input_shape, splits.num_classes)
         if softmax_twice:
             model = keras.Sequential([model, keras.layers.Softmax()])
         loss = (claims.cross_entropy_on_outputs if softmax_twice
@@ -127,10 +127,10 @@ def test_double_softmax_trains_a_softmax_output_with_a_from_logits_loss(tmp_path
 
 
 def test_moons_are_registered_and_each_seed_draws_its_own():
-    moons = data.load("moons", val_size=0.1, seed=3)
+    moons = registry.load("moons", val_size=0.1, seed=3)
     assert moons.input_shape == (2,) and set(np.unique(moons.y_train)) == {0, 1}
     assert len(moons.x_test) == 600 and len(moons.x_train) + len(moons.x_val) == 2400
-    np.testing.assert_array_equal(moons.x_test, data.load("moons", val_size=0.1, seed=3).x_test)
+    np.testing.assert_array_equal(moons.x_test, registry.load("moons", val_size=0.1, seed=3).x_test)
     first, second = (datasets.splits_for(tsitsimis.moons_network_config(seed, "fast"))
                      for seed in (0, 1))
     assert not np.array_equal(first.x_test, second.x_test)

@@ -4,9 +4,8 @@ and tensorflow-datasets loading (on tfds' mock data: nothing is downloaded)."""
 import numpy as np
 import tensorflow_datasets as tfds
 
-from kd_lab import datasets
+from kd_lab import datasets, registry
 from kd_lab.config import RunConfig
-from kd_utils import data
 
 
 def test_each_seed_draws_its_own_sample_but_real_datasets_keep_one_split():
@@ -15,7 +14,7 @@ def test_each_seed_draws_its_own_sample_but_real_datasets_keep_one_split():
         x, y = rng.normal(size=(300, 2)).astype("float32"), np.arange(300) % 2
         return (x[:200], y[:200]), (x[200:], y[200:])
 
-    data.register_dataset("seeded_blobs", blobs)
+    registry.register_dataset("seeded_blobs", blobs)
     try:
         config = RunConfig(dataset="seeded_blobs", role="teacher", architecture="mlp:8",
                            val_size=40)
@@ -24,7 +23,7 @@ def test_each_seed_draws_its_own_sample_but_real_datasets_keep_one_split():
         np.testing.assert_array_equal(first.x_test, datasets.splits_for(config).x_test)
         assert len(first.x_train) == 160 and len(first.x_val) == 40
     finally:
-        data.unregister_dataset("seeded_blobs")
+        registry.unregister_dataset("seeded_blobs")
     digits = RunConfig(dataset="digits", role="teacher", architecture="mlp:8", val_size=200)
     np.testing.assert_array_equal(datasets.splits_for(digits).x_val,
                                   datasets.splits_for(digits.replace(seed=5)).x_val)

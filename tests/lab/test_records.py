@@ -112,34 +112,34 @@ def test_committed_run_ids_still_match_their_configs():
     config_files = sorted((REPO / "results" / "runs").glob("*/config.json"))
     if not config_files:
         pytest.skip("no committed run records")
-    from kd_utils import data, losses, models
+    from kd_lab import registry
 
     placeholders, stand_ins, loss_stand_ins = [], [], []
     try:
         for path in config_files:
             values = json.loads(path.read_text())
-            if values["dataset"] not in data.known_datasets():
+            if values["dataset"] not in registry.known_datasets():
                 # a dataset a notebook registered (17's digits8x8): its name is what the id holds
-                data.register_dataset(values["dataset"], lambda: None)
+                registry.register_dataset(values["dataset"], lambda: None)
                 placeholders.append(values["dataset"])
             for part in (values, values.get("teacher") or {}, values.get("init_from") or {}):
                 name = part.get("architecture", "mlp:")
-                if not name.startswith("mlp:") and name not in models.BUILDERS:
-                    models.BUILDERS[name] = lambda **_: None  # the same for the id: its name
+                if not name.startswith("mlp:") and name not in registry.BUILDERS:
+                    registry.BUILDERS[name] = lambda **_: None  # the same for the id: its name
                     stand_ins.append(name)
             loss = values.get("loss", "hinton")
-            if loss not in losses.LOSSES:  # a loss a notebook registered (17's logit_matching)
-                losses.LOSSES[loss] = StandInLoss
+            if loss not in registry.LOSSES:  # a loss a notebook registered (17's logit_matching)
+                registry.LOSSES[loss] = StandInLoss
                 loss_stand_ins.append(loss)
             config = RunConfig.from_dict(values)
             assert config.run_id == path.parent.name
     finally:
         for name in placeholders:
-            data.unregister_dataset(name)
+            registry.unregister_dataset(name)
         for name in loss_stand_ins:
-            losses.LOSSES.pop(name, None)
+            registry.LOSSES.pop(name, None)
         for name in stand_ins:
-            models.BUILDERS.pop(name)
+            registry.BUILDERS.pop(name)
 
 
 def test_the_commit_is_read_at_start_up_not_when_a_record_is_written(monkeypatch):

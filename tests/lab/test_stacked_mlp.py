@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from kd_lab import registry
 from kd_lab.stacked_mlp import StackedMLP, is_stackable, mlp_plan
 from kd_utils import models
 
@@ -65,7 +66,7 @@ def test_max_norm_bounds_each_students_units():
 
 def test_only_sequential_mlps_stack():
     assert is_stackable(students(1)[0])
-    assert is_stackable(models.build("hinton_teacher", SHAPE, 3))
+    assert is_stackable(registry.build("hinton_teacher", SHAPE, 3))
     with pytest.raises(ValueError, match="has a layer Conv2D: only Sequential MLPs"):
         mlp_plan(models.mnist_cnn((28, 28, 1), 10))
     with pytest.raises(ValueError, match="share one architecture"):

@@ -25,16 +25,24 @@ def test_teacher_logits_are_cached_on_disk_and_a_changed_teacher_misses(tmp_path
                              strict=True):
         np.testing.assert_array_equal(cached, fresh)
 
-    # Change one weight of the teacher: another file, and logits computed anew.
+    # Change the teacher's last biases alike: the same argmax, so the same test errors, but
+    # other logits. Another file, and logits computed anew...
     monkeypatch.undo()
     weights = teacher.get_weights()
     weights[-1] = weights[-1] + 1.0
     teacher.set_weights(weights)
     changed_path = teacher_logits.teacher_logits_path(TEACHER, teacher, splits, tmp_path)
     assert changed_path != path
-    changed = teacher_logits.teacher_logits_for(TEACHER, teacher, splits, tmp_path)
-    assert changed_path.exists()
+    elsewhere = tmp_path / "no_record_here"
+    changed = teacher_logits.teacher_logits_for(TEACHER, teacher, splits, elsewhere)
     np.testing.assert_allclose(changed[2], first[2] + 1.0, rtol=1e-5, atol=1e-5)
+    # ...and where the teacher's record keeps its logits, this model is refused as not the one
+    # the record measured, though its test errors are the record's.
+    from kd_lab.records import DamagedRecord
+
+    with pytest.raises(DamagedRecord, match=r"model.keras: its test logits differ by up to 1 "
+                                            r"from those kept with its record"):
+        teacher_logits.teacher_logits_for(TEACHER, teacher, splits, tmp_path)
 
 
 def test_logits_of_the_wrong_length_and_a_replaced_model_are_named(tmp_path):

@@ -154,10 +154,11 @@ def test_unknown_dataset_is_rejected():
 
 
 # -- bad data: named when it is loaded, before any training ------------------------------------
-def _register(name, x_train, y_train):
+def _arrays(x_train, y_train):
+    """(train, test) for `data.from_arrays`: the given training part, a test part of its classes."""
     rng = np.random.default_rng(0)
     x_test, y_test = rng.normal(size=(20, 4)).astype("float32"), np.resize(np.unique(y_train), 20)
-    data.register_dataset(name, ((x_train, y_train), (x_test, y_test)))
+    return (x_train, y_train), (x_test, y_test)
 
 
 @pytest.mark.parametrize("change, match", [
@@ -168,36 +169,26 @@ def _register(name, x_train, y_train):
 def test_non_finite_inputs_and_a_single_class_are_named_when_loaded(change, match):
     rng = np.random.default_rng(1)
     x, y = change(rng.normal(size=(60, 4)).astype("float32"), np.arange(60) % 3)
-    _register("bad_data", x, y)
-    try:
-        with pytest.raises(ValueError, match=match):
-            data.load("bad_data", val_size=6)
-    finally:
-        data.unregister_dataset("bad_data")
+    with pytest.raises(ValueError, match=match):
+        data.from_arrays("bad_data", *_arrays(x, y), val_size=6)
 
 
 @pytest.mark.parametrize("val_size", [60, 58, 100, 0.99])
 def test_a_validation_split_that_leaves_nothing_to_train_on_is_refused(val_size):
     rng = np.random.default_rng(2)
-    _register("small", rng.normal(size=(60, 4)).astype("float32"), np.arange(60) % 3)
-    try:
-        with pytest.raises(ValueError, match=f"val_size={val_size!r} must leave examples"):
-            data.load("small", val_size=val_size)
-        assert len(data.load("small", val_size=6).x_val) == 6
-    finally:
-        data.unregister_dataset("small")
+    small = _arrays(rng.normal(size=(60, 4)).astype("float32"), np.arange(60) % 3)
+    with pytest.raises(ValueError, match=f"val_size={val_size!r} must leave examples"):
+        data.from_arrays("small", *small, val_size=val_size)
+    assert len(data.from_arrays("small", *small, val_size=6).x_val) == 6
 
 
 def test_a_validation_split_smaller_than_the_classes_or_of_the_wrong_type_is_named():
     rng = np.random.default_rng(3)
-    _register("tiny_val", rng.normal(size=(60, 4)).astype("float32"), np.arange(60) % 3)
-    try:
-        with pytest.raises(ValueError, match="val_size=1 is too small to hold one example of each"):
-            data.load("tiny_val", val_size=1)
-        with pytest.raises(ValueError, match="val_size must be a number of examples"):
-            data.load("tiny_val", val_size="10")
-    finally:
-        data.unregister_dataset("tiny_val")
+    tiny = _arrays(rng.normal(size=(60, 4)).astype("float32"), np.arange(60) % 3)
+    with pytest.raises(ValueError, match="val_size=1 is too small to hold one example of each"):
+        data.from_arrays("tiny_val", *tiny, val_size=1)
+    with pytest.raises(ValueError, match="val_size must be a number of examples"):
+        data.from_arrays("tiny_val", *tiny, val_size="10")
 
 
 @pytest.mark.parametrize("y_train, match", [
@@ -206,12 +197,9 @@ def test_a_validation_split_smaller_than_the_classes_or_of_the_wrong_type_is_nam
 ])
 def test_labels_that_are_not_0_to_k_minus_1_are_named(y_train, match):
     rng = np.random.default_rng(4)
-    _register("odd_labels", rng.normal(size=(60, 4)).astype("float32"), y_train)
-    try:
-        with pytest.raises(ValueError, match=match):
-            data.load("odd_labels", val_size=6)
-    finally:
-        data.unregister_dataset("odd_labels")
+    with pytest.raises(ValueError, match=match):
+        data.from_arrays("odd_labels", *_arrays(rng.normal(size=(60, 4)).astype("float32"),
+                                                y_train), val_size=6)
 
 
 def test_a_class_with_one_training_example_is_named_before_the_split():

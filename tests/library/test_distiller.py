@@ -1,5 +1,7 @@
 """The Distiller: frozen teacher, learning student, history, saving, parity, and bad input."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -500,3 +502,20 @@ def test_weights_that_are_all_zero_are_refused_before_training(weights, student,
     distiller.compile("sgd")
     with pytest.raises(ValueError, match="is all zero: no example would count"):
         distiller.fit(x, y, epochs=1, verbose=0, **weights)
+
+
+def test_a_teacher_no_better_than_chance_is_named_before_training(teacher, student, toy_data):
+    x, _ = toy_data
+    rng = np.random.default_rng(5)
+    # Labels the teacher gets right (as a trained one would), then labels it only guesses.
+    taught = np.argmax(teacher.predict(x, verbose=0), axis=-1).astype("int32")
+    guessed = rng.permutation(taught).astype("int32")
+    guessed[: len(x) // 2] = (taught[: len(x) // 2] + 1) % NUM_CLASSES
+    distiller = Distiller(student=student, teacher=teacher, temperature=2.0, alpha=0.5)
+    distiller.compile(optimizer="sgd")
+    with pytest.warns(UserWarning, match=r"teacher 'teacher' labels \d+% of 96 example inputs "
+                                         r"correctly, no better than chance"):
+        distiller.check_inputs(x, guessed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        distiller.check_inputs(x, taught)
