@@ -360,20 +360,34 @@ def teacher_rows(results_dir=records.RESULTS_DIR) -> pd.DataFrame:
     return rows.sort_values("seed", ignore_index=True)
 
 
-def train_teachers(results_dir=records.RESULTS_DIR, data_dir=None, only=None) -> None:
+def train_teachers(results_dir=records.RESULTS_DIR, data_dir=None, only=None,
+                   wait_seconds: float | None = 300) -> None:
     """Train every stage's missing runs in order (hours on 2 cores; resumable). `only`: the
     names of the stages to train, the others left to another process (two processes must never
-    share a stage: they would train its runs twice)."""
+    share a stage: they would train its runs twice). A run whose teacher belongs to a stage
+    left to another process waits until that teacher is finished (checked every
+    `wait_seconds`; None: stop instead), so that this process never trains it too."""
     named = [name for name, _ in stages(results_dir)]
     unknown = sorted(set(only or ()) - set(named))
     if unknown:
         raise ValueError(f"only must name stages among {', '.join(named)}; got {unknown}")
     keep_teacher_logits(results_dir, data_dir)
     while True:
-        pending = [(name, c) for name, configs in stages(results_dir) for c in configs or ()
-                   if (only is None or name in only) and not records.is_finished(c, results_dir)]
+        ours = [(name, c) for name, configs in stages(results_dir) for c in configs or ()
+                if (only is None or name in only) and not records.is_finished(c, results_dir)]
+        owned = {c.run_id for _, c in ours}
+        pending = [(name, c) for name, c in ours
+                   if not _waits_for(c, owned, results_dir)]
         if not pending:
-            break
+            waiting = {t.run_id for _, c in ours for t in _waits_for(c, owned, results_dir)}
+            if not waiting:
+                break
+            print(f"{time.strftime('%H:%M:%S')} waiting for {', '.join(sorted(waiting))}, "
+                  "trained by another process", flush=True)
+            if wait_seconds is None:
+                break
+            time.sleep(wait_seconds)
+            continue
         name, config = pending[0]
         started = time.perf_counter()
         print(f"{time.strftime('%H:%M:%S')} {name}: {config.run_id}", flush=True)
@@ -382,6 +396,13 @@ def train_teachers(results_dir=records.RESULTS_DIR, data_dir=None, only=None) ->
               "min", flush=True)
         keep_teacher_logits(results_dir, data_dir)
     describe(results_dir)
+
+
+def _waits_for(config: RunConfig, owned: set, results_dir) -> list[RunConfig]:
+    """The runs `config` starts from (its teacher, its initial weights' run) that are neither
+    finished nor this process's to train."""
+    return [run for run in (config.teacher, config.init_from) if run is not None
+            and run.run_id not in owned and not records.is_finished(run, results_dir)]
 
 
 def keep_teacher_logits(results_dir=records.RESULTS_DIR, data_dir=None) -> list[str]:

@@ -123,3 +123,28 @@ def test_only_trains_the_named_stages_and_refuses_unknown_ones(tmp_path, monkeyp
     monkeypatch.setattr(dk, "describe", lambda *a: None)
     dk.train_teachers(tmp_path, only=["pilot"])
     assert not trained
+
+
+def test_a_process_left_some_stages_waits_for_their_teachers_and_never_trains_them(
+        tmp_path, monkeypatch, capsys):
+    student = next(c for c in dk.student_pilot_configs(dk.teacher_config(0))
+                   if c.teacher is not None)
+    teacher = student.teacher
+    finished, trained = set(), []
+    monkeypatch.setattr(dk, "stages", lambda *a: [("teachers", [teacher]),
+                                                  ("controls", [student])])
+    monkeypatch.setattr(dk.records, "is_finished", lambda c, *a: c.run_id in finished)
+    monkeypatch.setattr(dk.runner, "run", lambda c, *a, **k: trained.append(c.run_id)
+                        or finished.add(c.run_id))
+    monkeypatch.setattr(dk, "keep_teacher_logits", lambda *a: [])
+    monkeypatch.setattr(dk, "describe", lambda *a: None)
+    dk.train_teachers(tmp_path, only=["controls"], wait_seconds=None)
+    assert trained == []  # its teacher is the other process's: not trained here
+    assert f"waiting for {teacher.run_id}" in capsys.readouterr().out
+    finished.add(teacher.run_id)
+    dk.train_teachers(tmp_path, only=["controls"], wait_seconds=None)
+    assert trained == [student.run_id]
+    trained.clear()
+    finished.clear()
+    dk.train_teachers(tmp_path, wait_seconds=None)  # one process for every stage: in order
+    assert trained == [teacher.run_id, student.run_id]
