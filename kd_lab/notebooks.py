@@ -121,6 +121,8 @@ def _normalised(output: dict, results_dir: Path | None) -> dict:
         return _DURATION.sub("N", value.replace(str(REPO_DIR) + os.sep, ""))
 
     out = {"output_type": output["output_type"]}
+    if "name" in output:  # stdout or stderr
+        out["name"] = output["name"]
     if "text" in output:
         out["text"] = text(output["text"])
     for kind, value in output.get("data", {}).items():
@@ -132,9 +134,23 @@ def _normalised(output: dict, results_dir: Path | None) -> dict:
 
 def outputs_of(notebook, results_dir: Path | None = None) -> dict[str, list[dict]]:
     """Each code cell's outputs (by cell id), normalised; cells tagged `live` are left out."""
-    return {cell.id: [_normalised(o, results_dir) for o in cell.outputs]
+    return {cell.id: _joined_streams([_normalised(o, results_dir) for o in cell.outputs])
             for cell in notebook.cells
             if cell.cell_type == "code" and LIVE_TAG not in cell.metadata.get("tags", [])}
+
+
+def _joined_streams(outputs: list[dict]) -> list[dict]:
+    # Where a kernel cuts printed text into stream outputs depends on timing (a flush between
+    # two prints, or not): one cell's text is the same whatever the cuts.
+    joined = []
+    for output in outputs:
+        if (joined and output["output_type"] == "stream"
+                and joined[-1]["output_type"] == "stream"
+                and joined[-1].get("name") == output.get("name")):
+            joined[-1] = {**joined[-1], "text": joined[-1]["text"] + output["text"]}
+        else:
+            joined.append(output)
+    return joined
 
 
 def differences(path: Path, results_dir: Path) -> list[str]:

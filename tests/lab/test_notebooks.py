@@ -46,3 +46,23 @@ def test_colab_cells_follow_the_one_public_address():
     again = notebooks.with_colab_cells(public, path.stem, repo="someone/kd-lab")
     assert len(again.cells) == len(public.cells), "executing twice adds no second badge"
     assert notebooks.PUBLIC_REPO is None or "/" in notebooks.PUBLIC_REPO
+
+
+def test_printed_text_compares_alike_however_the_kernel_cut_it_into_streams():
+    cut = _cell([_stream("three teachers\n"), _stream("the recipe\n"),
+                 _stream("a warning\n", name="stderr")])
+    whole = _cell([_stream("three teachers\nthe recipe\n"), _stream("a warning\n", name="stderr")])
+    assert notebooks.outputs_of(cut) == notebooks.outputs_of(whole)
+    other = _cell([_stream("three teachers\nthe recipe\na warning\n")])  # stderr is not stdout
+    assert notebooks.outputs_of(cut) != notebooks.outputs_of(other)
+
+
+def _stream(text, name="stdout"):
+    return nbformat.v4.new_output("stream", name=name, text=text)
+
+
+def _cell(outputs):
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells.append(nbformat.v4.new_code_cell("print()", id="cell-x"))
+    notebook.cells[0].outputs = outputs
+    return notebook
