@@ -2,6 +2,7 @@
 that follow the lab's one public address."""
 
 import nbformat
+import pytest
 from helpers import REPO
 
 from kd_lab import notebooks
@@ -66,3 +67,29 @@ def _cell(outputs):
     notebook.cells.append(nbformat.v4.new_code_cell("print()", id="cell-x"))
     notebook.cells[0].outputs = outputs
     return notebook
+
+
+def test_a_cell_left_without_a_reply_runs_the_notebook_again_in_a_new_kernel(monkeypatch, capsys):
+    from nbclient.exceptions import CellTimeoutError
+
+    calls = []
+
+    class Client:
+        def __init__(self, notebook, **kwargs):
+            self.notebook = notebook
+
+        def execute(self):
+            calls.append(1)
+            if len(calls) == 1:
+                raise CellTimeoutError("no reply")
+            self.notebook.cells[-1].outputs = [nbformat.v4.new_output("stream", text="done")]
+
+    monkeypatch.setattr(notebooks, "NotebookClient", Client)
+    path = notebooks.numbered()[0]
+    executed = notebooks.execute(path)
+    assert len(calls) == 2 and "executing the notebook again" in capsys.readouterr().err
+    assert executed.cells[-1].outputs[0].text == "done"
+    calls.clear()
+    monkeypatch.setattr(notebooks, "ATTEMPTS", 1)
+    with pytest.raises(CellTimeoutError):
+        notebooks.execute(path)
