@@ -38,7 +38,7 @@ PUBLIC_REPO: str | None = None
 COLAB_NOTEBOOKS = ("16_workshop", "17_bring_your_own")
 COLAB_TAG = "colab"  # the cells `colab_cells` writes, replaced at each execution
 LIVE_TAG = "live"  # a cell that trains in the notebook: its outputs are this machine's
-TIMEOUT = 600  # seconds per cell; a notebook with its defaults takes about 2 minutes in all
+TIMEOUT = 300  # seconds per cell; a notebook with its defaults takes about 2 minutes in all
 ATTEMPTS = 2  # executions of a notebook whose kernel left a cell without a reply (see `execute`)
 # "in 3.2 s", "12.5 s per epoch", "took 41 s": how long something took differs run to run
 _DURATION = re.compile(r"\b\d+(\.\d+)?(?= ?(s|ms|seconds?|min|minutes?)\b)")
@@ -116,14 +116,16 @@ def execute(path: Path, results_dir: Path | None = None) -> nbformat.NotebookNod
                                record_timing=False,
                                resources={"metadata": {"path": str(path.parent)}}).execute()
             return notebook
-        except CellTimeoutError:
+        except CellTimeoutError as error:
             # Seen on a loaded machine: the kernel finished a cell (idle, its output sent) but
             # its reply never reached the client, which then waits out the timeout
             # (jupyter/nbclient#312). A fresh kernel runs the notebook again.
             if attempt == ATTEMPTS:
                 raise
-            print(f"{path.name}: a cell got no reply from the kernel within {TIMEOUT} s; "
-                  "executing the notebook again in a new kernel", file=sys.stderr, flush=True)
+            cell = " ".join(str(error).split("preview of the cell contents:")[-1].split())
+            print(f"{path.name}: a cell got no reply from the kernel within {TIMEOUT} s "
+                  f"({cell[:120]}); executing the notebook again in a new kernel",
+                  file=sys.stderr, flush=True)
     raise AssertionError("unreachable")
 
 
