@@ -36,18 +36,23 @@ def splits_for(config, data_dir=None) -> data.Splits:
         config.transfer_classes)
 
 
+def digest(arrays, chars: int = 12) -> str:
+    """The first `chars` hex digits of the sha256 of `arrays`' bytes, in order."""
+    hashed = hashlib.sha256()
+    for array in arrays:
+        hashed.update(np.ascontiguousarray(array).tobytes())
+    return hashed.hexdigest()[:chars]
+
+
 def fingerprint(config, splits: data.Splits) -> str:
     """A hash of the arrays a run of a registered dataset trains, validates and tests on; ''
     for a built-in dataset, whose files are checked by their md5 instead."""
     if registry.generation(config.dataset) == 0:
         return ""
     key = (id(splits), registry.generation(config.dataset))
-    if key not in _FINGERPRINTS:
-        digest = hashlib.sha256()
-        for array in (splits.x_train, splits.y_train, splits.x_val, splits.y_val, splits.x_test,
-                      splits.y_test):
-            digest.update(np.ascontiguousarray(array).tobytes())
-        _FINGERPRINTS[key] = (splits, digest.hexdigest()[:16])  # the splits keep the id theirs
+    if key not in _FINGERPRINTS:  # the splits are kept with it, so their id stays theirs
+        _FINGERPRINTS[key] = (splits, digest((splits.x_train, splits.y_train, splits.x_val,
+                                              splits.y_val, splits.x_test, splits.y_test), 16))
     return _FINGERPRINTS[key][1]
 
 

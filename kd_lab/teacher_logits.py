@@ -14,7 +14,6 @@ not committed) and trains on the same soft targets wherever it runs.
 
 from __future__ import annotations
 
-import hashlib
 import zipfile
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from kd_utils.data import Splits
 from kd_utils.distiller import check_model, looks_like_probabilities, refuse_probabilities
 
 from .config import RunConfig
+from .datasets import digest
 from .records import LOGITS_FILES, RESULTS_DIR, atomic_write, damaged, read_row, run_dir
 
 _CACHE: dict = {}
@@ -38,19 +38,12 @@ def compute_teacher_logits(teacher, x, batch_size: int = 1024) -> np.ndarray:
     return logits.astype(np.float32)
 
 
-def _digest(arrays) -> str:
-    digest = hashlib.sha256()
-    for array in arrays:
-        digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()[:12]
-
-
 def teacher_logits_path(teacher_config: RunConfig, teacher_model, splits: Splits,
                         results_dir=RESULTS_DIR) -> Path:
     """Where the teacher's logits on these splits are cached on disk:
     `cache/teacher_logits/<teacher run id>-weights-<hash>-data-<hash>.npz`."""
-    weights = _digest(teacher_model.get_weights())
-    inputs = _digest((splits.x_train, splits.x_val, splits.x_test))
+    weights = digest(teacher_model.get_weights())
+    inputs = digest((splits.x_train, splits.x_val, splits.x_test))
     name = f"{teacher_config.run_id}-weights-{weights}-data-{inputs}.npz"
     return Path(results_dir) / "cache" / "teacher_logits" / name
 
@@ -89,7 +82,7 @@ def recorded_logits_path(teacher_config: RunConfig, splits: Splits,
                          results_dir=RESULTS_DIR) -> Path:
     """`runs/<teacher run id>/logits-<hash of the inputs>.npz`: the teacher's logits on these
     splits, kept with its record."""
-    inputs = _digest((splits.x_train, splits.x_val, splits.x_test))
+    inputs = digest((splits.x_train, splits.x_val, splits.x_test))
     return run_dir(teacher_config, results_dir) / LOGITS_FILES.replace("*", inputs)
 
 
