@@ -60,12 +60,10 @@ def test_pratt_as_published_runs_once_and_reads_its_result_back(tmp_path, monkey
     assert len(pd.read_csv(saved[0] / "history.csv")) == student.epochs
     assert json.loads((saved[0] / "config.json").read_text())["alpha"] == 0.5
     assert records.is_finished(teacher, tmp_path)  # the teacher is a run record of its own
-    from kd_utils import models
-
     def no_training(*args, **kwargs):
         raise AssertionError("the saved result should have been read back")
 
-    monkeypatch.setattr(models, "build", no_training)
+    monkeypatch.setattr(registry, "build", no_training)
     assert pratt2762.pratt_as_published_accuracy(student, teacher, 0.5, tmp_path) == accuracy
     with pytest.raises(ValueError, match="alpha must be in"):
         pratt2762.pratt_as_published_accuracy(student, teacher, 1.5, tmp_path)
