@@ -118,8 +118,8 @@ def width_configs(widths=WIDTHS, temperatures=WIDTH_TEMPERATURES, seeds=(0, 1, 2
 
 def width_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Test errors (mean, std, count, interval over seeds) per width and T, T = NaN marking
-    the student from scratch; each T against its width's scratch student (Welch, Holm over
-    that width's temperatures, `stats.compare`)."""
+    the student from scratch; each T against its width's scratch student (paired by seed, Holm
+    over that width's temperatures, `stats.compare`)."""
     rows = rows.copy()
     rows["width"] = rows["architecture"].str.extract(r"mlp:(\d+)", expand=False).astype(int)
     rows["student"] = np.where(rows["alpha"] == 1.0, "scratch", "distilled")
@@ -129,7 +129,7 @@ def width_table(rows: pd.DataFrame) -> pd.DataFrame:
     tests = []
     for width, own in rows.groupby("width"):  # each T against the width's scratch student
         compared = stats.compare(own, ("student", "temperature"), "test_errors",
-                                 lambda line: line["student"] == "scratch")
+                                 lambda line: line["student"] == "scratch", pair_by="seed")
         tests.append(compared[compared["student"] == "distilled"].assign(width=width)[
             ["width", "student", "temperature", *stats.TEST_COLUMNS]])
     table = table.merge(pd.concat(tests), on=["width", "student", "temperature"], how="left")
@@ -174,9 +174,10 @@ def regulariser_table(rows: pd.DataFrame) -> pd.DataFrame:
                                "best_epoch"))
     total = table["train_examples"].max()
     table.insert(1, "train_percent", (100 * table["train_examples"] / total).round(1))
-    # Soft targets against hard labels at each data size (Welch, Holm over the sizes).
+    # Soft targets against hard labels at each data size (paired by seed, Holm over the sizes).
     table = table.merge(stats.compare_within(rows, "train_examples", "targets",
-                                             "hard labels (scratch)", "test_errors"),
+                                             "hard labels (scratch)", "test_errors",
+                                             pair_by="seed"),
                         on=["train_examples", "targets"], how="left")
     table.loc[table["targets"] == "hard labels (scratch)", "verdict"] = "baseline"
     return table.sort_values(["train_examples", "targets"]).reset_index(drop=True)

@@ -8,7 +8,8 @@ unjittered images):
   part of the gap to the paper's 74 errors.
 
 `variants_table` gives each one's test errors (n, mean, std, 95% interval) and its difference
-from the cached-logit student (Welch's t test, Holm over the variants, a verdict).
+from the cached-logit student (a paired t test over the seeds both hold, Holm over the
+variants, a verdict).
 """
 
 from __future__ import annotations
@@ -49,10 +50,11 @@ def variants_table(records: dict[str, list[RunRecord]]) -> pd.DataFrame:
     if BASELINE not in records or unknown:
         raise ValueError(f"records must hold {BASELINE!r} and only the variants "
                          f"{', '.join(VARIANT_LABELS)}; got {', '.join(records)}")
-    rows = pd.DataFrame([{"variant": name, "test_errors": r.row["test_errors"]}
+    rows = pd.DataFrame([{"variant": name, "seed": r.row["seed"],
+                          "test_errors": r.row["test_errors"]}
                          for name, runs in records.items() for r in runs])
     table = stats.compare(rows, ("variant",), "test_errors",
-                          lambda line: line["variant"] == BASELINE)
+                          lambda line: line["variant"] == BASELINE, pair_by="seed")
     order = list(VARIANT_LABELS)
     table = table.sort_values("variant", key=lambda s: s.map(order.index)).reset_index(drop=True)
     table.insert(1, "label", table["variant"].map(VARIANT_LABELS))

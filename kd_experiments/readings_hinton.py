@@ -159,7 +159,7 @@ def main_table_block(results_dir: Path) -> str:
         f"averaged) makes {teacher.test_errors_mean:.0f} test errors; its members make "
         f"{teacher.member_errors_min:.0f} to {teacher.member_errors_max:.0f} "
         f"(mean {teacher.member_errors_mean:.1f}). The main table's distilled student against "
-        "its variants (Welch's t test, Holm over the variants):",
+        "its variants (a paired t test over the seeds both hold, Holm over the variants):",
         hinton2015_variants.format_variants_table(variants),
         source_line("tables/06_hinton_main_paper.csv", "tables/06_hinton_ensemble_paper.csv",
                     "tables/06_hinton_variants_paper.csv")])
@@ -194,7 +194,7 @@ def width_block(results_dir: Path) -> str:
         f"Test errors, mean ± std over seeds, alpha = 0.1, {teachers_of(results_dir, runs)}; "
         "the lowest and highest means over "
         "T in {1, 2, 2.5, 4, 8, 20}. Each temperature against the same width from scratch: "
-        "Welch's t test, Holm over the width's temperatures (verdicts as in the README's "
+        "a paired t test by seed, Holm over the width's temperatures (verdicts as in the README's "
         "\"How numbers are reported\"; the detectable difference is in test errors, at 80% "
         "power).", *filter(None, [execution_sentence(runs)]),
         source_line("tables/07_width_vs_temperature_full.csv", "summary.csv")])
@@ -242,5 +242,5 @@ def _regulariser_verdicts(table: pd.DataFrame) -> str:
     sentences = [f"{int(line.train_examples):,} images: {line.difference:+.1f} errors "
                  f"{stats.interval(line.diff_low, line.diff_high)}, Holm p = "
                  f"{line.p_holm:.3g}: {line.verdict}" for line in tests.itertuples()]
-    return ("Soft targets minus hard labels, test errors (Welch's t test, Holm over "
+    return ("Soft targets minus hard labels, test errors (a paired t test by seed, Holm over "
             f"{len(tests)} data sizes): " + "; ".join(sentences) + ".")

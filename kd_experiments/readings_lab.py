@@ -40,11 +40,11 @@ def workshop_block(results_dir: Path) -> str:
          "seeds"])
     per_seed = rows.pivot(index="seed", columns="role", values="test_errors")
     gains = (per_seed["scratch"] - per_seed["distilled"]).astype(int)
-    test = stats.welch(per_seed["distilled"], per_seed["scratch"])
+    test = stats.paired(per_seed["distilled"], per_seed["scratch"])
     return "\n\n".join([
         HEADER, shown,
         f"Distilled minus scratch: {test['difference']:+.1f} test errors "
-        f"{stats.interval(test['diff_low'], test['diff_high'])} (Welch p = "
+        f"{stats.interval(test['diff_low'], test['diff_high'])} (paired by seed, p = "
         f"{test['p_value']:.2g}): "
         f"{stats.verdict(test['difference'], test['p_value'], 'test_errors')}. The distilled "
         f"student makes fewer test errors than the student from scratch in "
@@ -116,7 +116,9 @@ def protocol_block(results_dir: Path) -> str:
         "deviation, ddof = 1). Each student seed distils the teacher of its own seed unless a "
         "table says \"one fixed teacher\", so spreads hold the teachers' variance.",
         f"- A comparison names its baseline and gives the difference with its "
-        f"{round(100 * stats.CONFIDENCE)}% Welch interval and p-value; a table's comparisons "
+        f"{round(100 * stats.CONFIDENCE)}% interval and p-value: a paired t test by seed where "
+        "a seed pairs runs (its students share initial weights, batch order and teacher), "
+        "Welch's t test otherwise (the public recipes' loops); a table's comparisons "
         f"are Holm-corrected together (the intervals are not: one may exclude 0 while the "
         f"corrected verdict does not). The verdict is \"{stats.BETTER}\" or "
         f"\"{stats.WORSE}\" when the corrected p-value is below {level}, else "

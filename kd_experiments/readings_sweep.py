@@ -62,7 +62,7 @@ def _sweep_block(results_dir: Path, student: str) -> str:
         f"`{student}`, {int(cells.test_errors_count.min())} seeds per cell, "
         f"{teachers_of(results_dir, rows)}. Labels alone (alpha = 1): "
         f"{errors(scratch.test_errors)} test errors. "
-        f"Against it, the {len(cells)} distilled cells (Welch's t test, Holm over "
+        f"Against it, the {len(cells)} distilled cells (a paired t test by seed, Holm over "
         f"{len(cells)}): {counted}; at this n a cell's test detects a difference of "
         f"{cells.detectable.min():.0f}-{cells.detectable.max():.0f} errors. The cell a "
         f"researcher would pick by mean *validation* accuracy, T = {best_t:g}, alpha = "

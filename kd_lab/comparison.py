@@ -23,14 +23,16 @@ ROLE_LABELS = {"teacher": "teacher", "scratch": "student from scratch",
 def comparison_table(records: list[RunRecord]) -> pd.DataFrame:
     """One line per role: n, mean, std and 95% interval over seeds of test accuracy and errors,
     from the records; and each role's test errors against the student from scratch
-    (difference, its interval, p-value, Holm's, verdict: `stats.compare`)."""
+    (difference, its interval, p-value, Holm's, verdict: `stats.compare`, paired by seed: a
+    seed's student from scratch and distilled student share their initial weights and batch
+    order, and the distilled one distils that seed's teacher)."""
     summary = pd.DataFrame([r.row for r in records])
     table = aggregate(summary, by=("role", "architecture", "temperature", "alpha"),
                       metrics=("test_accuracy", "test_errors", "test_teacher_agreement",
                                "best_epoch"))
     if (table["role"] == "scratch").sum() == 1 and len(table) > 1:
         tests = stats.compare(summary, ("role",), "test_errors",
-                              lambda line: line["role"] == "scratch")
+                              lambda line: line["role"] == "scratch", pair_by="seed")
         table = table.merge(tests[["role", *stats.TEST_COLUMNS]], on="role", how="left")
         table.loc[table["role"] == "scratch", "verdict"] = "baseline"
     table["model"] = table["role"].map(ROLE_LABELS)
@@ -59,8 +61,8 @@ def format_table(table: pd.DataFrame) -> str:
     tested = table[table["verdict"].notna() & (table["verdict"] != "baseline")] if (
         "verdict" in table) else table.iloc[:0]
     if len(tested):
-        lines += ["", f"Test errors against the student from scratch (Welch's t test, Holm over "
-                      f"{len(tested)} comparisons):"]
+        lines += ["", f"Test errors against the student from scratch ({stats.how_tested(table)}, "
+                      f"Holm over {len(tested)} comparisons):"]
         for _, r in tested.iterrows():
             lines.append(f"{r.model:<22}{r.difference:+7.1f} "
                          f"{stats.interval(r.diff_low, r.diff_high):<16} p = {r.p_value:.3f}, "
@@ -114,6 +116,11 @@ def comparison_sentences(table: pd.DataFrame) -> str:
                         "scratch"}.get(d.verdict, f"{d.verdict} between the distilled student "
                                                   "and the student from scratch")
     return (f"{text} Distilled minus scratch: {d.difference:+.1f} errors, 95% CI "
-            f"{stats.interval(d.diff_low, d.diff_high)} (Welch p = {d.p_value:.3f}, Holm "
-            f"{d.p_holm:.3f}): {outcome}. With these {n} seeds the comparison detects a "
+            f"{stats.interval(d.diff_low, d.diff_high)} ({_test_word(d)} p = {d.p_value:.3f}, "
+            f"Holm {d.p_holm:.3f}): {outcome}. With these {n} seeds the comparison detects a "
             f"difference of about {d.detectable:.0f} errors (80% power).")
+
+
+def _test_word(line) -> str:
+    """"paired" or "Welch": the test behind one compared line."""
+    return "Welch" if pd.isna(line.get("pairs", float("nan"))) else "paired"

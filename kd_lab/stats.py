@@ -1,14 +1,15 @@
 """The statistics every table and comparison carries: n, mean, std and a 95% confidence
-interval per group; against a named baseline, the difference with its 95% interval (Welch),
-the p-value, Holm's correction across a table's comparisons, and a verdict word.
+interval per group; against a named baseline, the difference with its 95% interval, the
+p-value, Holm's correction across a table's comparisons, and a verdict word.
 
 The protocol (the README's "How numbers are reported" says it in prose):
 - seeds are the unit: one run, one value; std has ddof = 1;
 - a group's interval is Student's t interval of its mean;
-- a comparison is Welch's two-sample t test (unequal variances), two-sided, its interval the
-  matching Welch interval of the difference (group minus baseline); a comparison of the same
-  runs measured two ways (a trained student with and without a bias shift) is the paired t
-  test on the per-run differences (`paired`);
+- where seeds pair runs (runs of one seed share their initial weights, batch order and
+  teacher) or the same runs are measured two ways (a trained student with and without a bias
+  shift), a comparison is the paired t test on the per-pair differences (`paired`), two-sided,
+  over the pairs both sides hold; otherwise Welch's two-sample t test (unequal variances), its
+  interval the matching Welch interval of the difference (group minus baseline);
 - the p-values of one table's comparisons are Holm-adjusted together; the verdict is "better"
   or "worse" (by the metric's direction) when the adjusted p-value is below 0.05, "no detectable
   difference" otherwise, and "too few runs" when either side has fewer than 2;
@@ -31,7 +32,7 @@ BETTER, WORSE, UNDECIDED, TOO_FEW = ("better", "worse", "no detectable differenc
                                      "too few runs")
 # The columns `compare` adds to a summary line of a group that is not the baseline.
 TEST_COLUMNS = ("difference", "diff_low", "diff_high", "p_value", "p_holm", "verdict",
-                "detectable")
+                "detectable", "pairs")
 # Metrics where a smaller value is better; every other metric is better when larger.
 LOWER_IS_BETTER = ("test_errors", "errors", "test_error_rate", "loss", "wall_seconds")
 
@@ -179,31 +180,34 @@ def summarise(rows: pd.DataFrame, by, metrics) -> pd.DataFrame:
     return pd.DataFrame(lines, columns=columns)
 
 
-def compare(rows: pd.DataFrame, by, metric: str, is_baseline) -> pd.DataFrame:
+def compare(rows: pd.DataFrame, by, metric: str, is_baseline,
+            pair_by: str | None = None) -> pd.DataFrame:
     """`summarise(rows, by, [metric])` plus, for every group but the baseline, its difference
     from the baseline (`difference`, `diff_low`, `diff_high`), `p_value`, `p_holm` (Holm across
-    this table's comparisons), `verdict` and `detectable` (the smallest difference its n could
-    detect). `is_baseline(line)` picks the baseline among the summary lines: exactly one."""
+    this table's comparisons), `verdict`, `detectable` (the smallest difference its n could
+    detect) and `pairs`. `is_baseline(line)` picks the baseline among the summary lines:
+    exactly one.
+
+    With `pair_by` (a column such as "seed", where runs of one seed share their initial
+    weights, batch order and teacher), a group is compared with the baseline on the values of
+    `pair_by` both hold, pair by pair (`paired`; `pairs` counts them); without it, Welch's test
+    (`pairs` is NaN). A group holding one `pair_by` value twice is refused."""
+    rows = rows.reset_index(drop=True)  # `_test` finds a value's pair by its row label
     table = summarise(rows, by, [metric])
     by = [c for c in by if c in rows.columns]
     chosen = [i for i, line in table.iterrows() if is_baseline(line)]
     if len(chosen) != 1:
         raise ValueError(f"is_baseline must pick exactly one group of {by}; it picked "
                          f"{len(chosen)}")
-    base_key = table.loc[chosen[0], by]
-    base_values = _group(rows, by, base_key)[metric]
-    base = describe(base_values)
+    base_values = _group(rows, by, table.loc[chosen[0], by])[metric]
     tests = []
     for i, line in table.iterrows():
         if i == chosen[0]:
             tests.append(dict(is_baseline=True))
             continue
         values = _group(rows, by, line[by])[metric]
-        test = welch(values, base_values)
-        test["detectable"] = detectable_difference(
-            line[f"{metric}_std"], line[f"{metric}_count"], base["std"], base["count"],
-            comparisons=len(table) - 1)
-        tests.append(dict(is_baseline=False, **test))
+        tests.append(dict(is_baseline=False, **_test(rows, values, base_values, pair_by,
+                                                     comparisons=len(table) - 1)))
     table = pd.concat([table, pd.DataFrame(tests, index=table.index)], axis=1)
     table["p_holm"] = holm(table["p_value"].where(~table["is_baseline"]))
     table["verdict"] = [
@@ -217,34 +221,53 @@ def compare_within(rows: pd.DataFrame, group: str, arm: str, baseline, metric: s
     """Within each value of `group`, every value of `arm` against the `baseline` arm (e.g. soft
     targets against hard labels at each data size): one line per (group, arm) with the
     `TEST_COLUMNS` (`p_holm`: Holm across all the lines, one table's comparisons). With
-    `pair_by` (a column naming the run), the arms are the same runs measured two ways and are
-    compared pair by pair (`paired`); otherwise Welch's test."""
+    `pair_by` (a column naming what pairs runs: a seed, or the run itself when the arms are
+    the same runs measured two ways), the arms are compared pair by pair (`paired`);
+    otherwise Welch's test."""
+    rows = rows.reset_index(drop=True)  # `_test` finds a value's pair by its row label
     pairs = []  # (group value, arm value, the arm's values, the baseline's values)
     for key, own in rows.groupby(group, sort=True):
         base = own.loc[own[arm] == baseline, metric]
         pairs += [(key, value, values, base) for value, values in
                   own[own[arm] != baseline].groupby(arm, sort=True)[metric]]
-    lines = []
-    for key, value, values, base in pairs:
-        if pair_by is None:
-            v, b = describe(values), describe(base)
-            test = welch(values, base)
-            detectable = detectable_difference(v["std"], v["count"], b["std"], b["count"],
-                                               comparisons=len(pairs))
-        else:
-            joined = pd.concat([rows.loc[values.index, pair_by].rename("pair"), values], axis=1)
-            joined = joined.merge(pd.concat([rows.loc[base.index, pair_by].rename("pair"),
-                                             base.rename("base")], axis=1), on="pair")
-            test = paired(joined[metric], joined["base"])
-            d = describe(joined[metric] - joined["base"])
-            detectable = (_detectable(d["std"] / math.sqrt(d["count"]), d["count"] - 1,
-                                      len(pairs)) if d["count"] > 1 else math.nan)
-        lines.append({group: key, arm: value, **test, "detectable": detectable})
+    lines = [{group: key, arm: value, **_test(rows, values, base, pair_by, len(pairs))}
+             for key, value, values, base in pairs]
     table = pd.DataFrame(lines)
     table["p_holm"] = holm(table["p_value"])
     table["verdict"] = [verdict(d, p, metric) for d, p in zip(table["difference"],
                                                                table["p_holm"], strict=True)]
     return table[[group, arm, *TEST_COLUMNS]]
+
+
+def _test(rows: pd.DataFrame, values: pd.Series, base: pd.Series, pair_by: str | None,
+          comparisons: int) -> dict:
+    """`values` (rows of `rows`) against `base`: `paired` over the values of `pair_by` both
+    hold, else `welch`; with `detectable` (at Holm's first step over `comparisons`) and
+    `pairs` (NaN for Welch)."""
+    if pair_by is None:
+        v, b = describe(values), describe(base)
+        return dict(**welch(values, base), pairs=math.nan, detectable=detectable_difference(
+            v["std"], v["count"], b["std"], b["count"], comparisons=comparisons))
+    own = pd.DataFrame({"pair": rows.loc[values.index, pair_by], "value": values})
+    other = pd.DataFrame({"pair": rows.loc[base.index, pair_by], "base": base})
+    for side in (own, other):
+        if side["pair"].duplicated().any():
+            raise ValueError(f"pair_by={pair_by!r}: a group holds {pair_by} "
+                             f"{side['pair'][side['pair'].duplicated()].iloc[0]} twice; "
+                             f"pairs need one run per {pair_by} in each group")
+    joined = own.merge(other, on="pair")
+    d = describe(joined["value"] - joined["base"])
+    detectable = (_detectable(d["std"] / math.sqrt(d["count"]), d["count"] - 1, comparisons)
+                  if d["count"] > 1 else math.nan)
+    return dict(**paired(joined["value"], joined["base"]), pairs=len(joined),
+                detectable=detectable)
+
+
+def how_tested(table: pd.DataFrame, pair_by: str = "seed") -> str:
+    """How a table's comparisons were tested, in words: "a paired t test by seed" when its
+    `pairs` column counts pairs, else "Welch's t test"."""
+    paired_lines = table["pairs"].notna().any() if "pairs" in table else False
+    return f"a paired t test by {pair_by}" if paired_lines else "Welch's t test"
 
 
 def _group(rows: pd.DataFrame, by, key) -> pd.DataFrame:

@@ -227,7 +227,8 @@ def sweep_table(rows: pd.DataFrame, temperatures=TEMPERATURES,
     """Per (student, T, alpha): n, mean, std and 95% interval of test accuracy, errors and
     teacher agreement, from summary rows; and each distilled cell against its student's
     alpha = 1 cell (labels alone) on `metric`: the difference with its 95% interval, the
-    p-value, Holm's across the student's cells, and the verdict (`stats.compare`).
+    p-value, Holm's across the student's cells, and the verdict (`stats.compare`, paired by
+    seed: a seed's cells share the student's initial weights, batch order and teacher).
 
     The alpha = 1 runs (trained once, at T = 1) fill the alpha = 1 cell of every temperature.
     """
@@ -245,7 +246,7 @@ def sweep_table(rows: pd.DataFrame, temperatures=TEMPERATURES,
         if not (own["alpha"] == 1.0).any() or (own["alpha"] == 1.0).all():
             continue  # no baseline to compare with, or nothing to compare with it
         compared = stats.compare(own, ("temperature", "alpha"), metric,
-                                 lambda line: line["alpha"] == 1.0)
+                                 lambda line: line["alpha"] == 1.0, pair_by="seed")
         compared = compared[compared["alpha"] != 1.0].assign(architecture=student)
         tests.append(compared[["architecture", "temperature", "alpha", *stats.TEST_COLUMNS]])
     if tests:
@@ -309,7 +310,7 @@ def plot_sweep_heatmap(table: pd.DataFrame, architecture: str, ax=None):
                 ax.add_patch(plt.Rectangle((j - 0.47, i - 0.47), 0.94, 0.94, fill=False,
                                            edgecolor=colour, linewidth=2.5))
         title += ("\nframed: better (white) or worse (red) than alpha = 1 (labels alone),"
-                  "\nWelch, Holm-corrected; unframed: no detectable difference")
+                  "\npaired by seed, Holm-corrected; unframed: no detectable difference")
     ax.set_title(title, fontsize=9)
     ax.figure.colorbar(image, ax=ax, label="test accuracy %")
     return ax

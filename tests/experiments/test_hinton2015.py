@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from helpers import DIGITS_TEACHER
+from scipy import stats as scipy_stats
 
 from kd_experiments import hinton2015, hinton2015_readme
 from kd_lab import stats, sweep
@@ -27,17 +28,17 @@ def test_width_configs_reuse_the_sweep_runs_and_add_a_scratch_run_per_width():
 
 def test_width_table_puts_scratch_runs_apart_from_every_temperature():
     rows = pd.DataFrame({"architecture": ["mlp:30,30"] * 4, "alpha": [0.1, 0.1, 1.0, 1.0],
-                         "temperature": [4.0, 4.0, 1.0, 1.0], "test_errors": [300, 320, 400, 420],
-                         "test_accuracy": [0.97, 0.968, 0.96, 0.958]})
+                         "temperature": [4.0, 4.0, 1.0, 1.0], "test_errors": [300, 320, 400, 430],
+                         "test_accuracy": [0.97, 0.968, 0.96, 0.957], "seed": [0, 1, 0, 1]})
     table = hinton2015.width_table(rows)
     assert table["width"].tolist() == [30, 30]
     distilled = table[table["student"] == "distilled"].iloc[0]
     scratch = table[table["student"] == "scratch"].iloc[0]
     assert distilled.temperature == 4.0 and distilled.test_errors_mean == 310
-    assert np.isnan(scratch.temperature) and scratch.test_errors_mean == 410
-    # Each T against its width's scratch student: 310 vs 410 (std 14.1 each, n = 2).
-    assert scratch.verdict == "baseline" and distilled.difference == -100
-    assert distilled.p_value == pytest.approx(0.019419, abs=1e-6)  # scipy.stats.ttest_ind
+    assert np.isnan(scratch.temperature) and scratch.test_errors_mean == 415
+    # Each T against its width's scratch student, seed by seed: -100 and -110.
+    assert scratch.verdict == "baseline" and distilled.difference == -105
+    assert distilled.p_value == pytest.approx(scipy_stats.ttest_rel([300, 320], [400, 430]).pvalue)
     assert distilled.verdict == "better"
 
 
@@ -57,20 +58,23 @@ def test_regulariser_table_labels_targets_and_data_size():
                          "train_examples": [1000, 1000, 30, 30], "temperature": [1, 20, 1, 20],
                          "alpha": [1, 0.1, 1, 0.1], "train_accuracy": [1.0, 0.99, 1.0, 0.97],
                          "test_accuracy": [0.98, 0.985, 0.80, 0.90],
-                         "test_errors": [200, 150, 2000, 1000], "best_epoch": [5, 6, 7, 8]})
+                         "test_errors": [200, 150, 2000, 1000], "best_epoch": [5, 6, 7, 8],
+                         "seed": 0})
     table = hinton2015.regulariser_table(rows)
     assert table["train_percent"].tolist() == [3.0, 3.0, 100.0, 100.0]
     assert table["targets"].tolist() == ["hard labels (scratch)", "soft targets (distilled)"] * 2
     assert table["verdict"].tolist()[::2] == ["baseline", "baseline"]
-    # Two seeds per arm: each size's soft targets against its own hard labels, Holm over sizes.
-    twice = pd.concat([rows, rows.assign(test_errors=rows.test_errors + [10, 10, 10, 10])])
+    # Two seeds per arm: each size's soft targets against its own hard labels, seed by seed,
+    # Holm over sizes.
+    twice = pd.concat([rows, rows.assign(test_errors=rows.test_errors + [10, 20, 10, 40],
+                                         seed=1)])
     tests = hinton2015.regulariser_table(twice).set_index(["train_examples", "targets"])
     soft = tests.xs("soft targets (distilled)", level="targets")
-    assert soft["difference"].tolist() == [-1000.0, -50.0]  # 30 images, then 1,000
-    expected = stats.holm([stats.welch(twice.test_errors[(twice.train_examples == n)
-                                                         & (twice.role == "distilled")],
-                                       twice.test_errors[(twice.train_examples == n)
-                                                         & (twice.role == "scratch")])["p_value"]
+    assert soft["difference"].tolist() == [-985.0, -45.0]  # 30 images, then 1,000
+    expected = stats.holm([stats.paired(twice.test_errors[(twice.train_examples == n)
+                                                          & (twice.role == "distilled")],
+                                        twice.test_errors[(twice.train_examples == n)
+                                                          & (twice.role == "scratch")])["p_value"]
                            for n in (30, 1000)])
     assert np.allclose(soft["p_holm"], expected)
 

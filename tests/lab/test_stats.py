@@ -90,6 +90,27 @@ def test_compare_tests_every_group_against_one_baseline_with_holm():
         stats.compare(rows, ["role"], "test_errors", lambda r: r["role"] != "scratch")
 
 
+def test_compare_pairs_by_seed_over_the_seeds_both_groups_hold():
+    # Seeds 0-4 from scratch, seeds 0-2 distilled in reverse order, and a seed the baseline
+    # lacks: pairs are matched by seed, not by position, and only common seeds count.
+    rows = pd.DataFrame({"role": ["scratch"] * 5 + ["distilled"] * 4,
+                         "seed": [0, 1, 2, 3, 4, 2, 1, 0, 9],
+                         "test_errors": [150, 160, 140, 155, 145, 139, 150, 151, 10]})
+    table = stats.compare(rows, ["role"], "test_errors", lambda r: r["role"] == "scratch",
+                          pair_by="seed").set_index("role")
+    expected = scipy_stats.ttest_rel([151, 150, 139], [150, 160, 140])
+    assert table.loc["distilled", "p_value"] == pytest.approx(expected.pvalue)
+    assert table.loc["distilled", "difference"] == pytest.approx(-10 / 3)
+    assert table.loc["distilled", "pairs"] == 3 and np.isnan(table.loc["scratch", "pairs"])
+    assert stats.how_tested(table) == "a paired t test by seed"
+    welch = stats.compare(rows, ["role"], "test_errors", lambda r: r["role"] == "scratch")
+    assert welch["pairs"].isna().all() and stats.how_tested(welch) == "Welch's t test"
+    twice = rows.assign(seed=[0, 1, 2, 3, 4, 2, 2, 0, 9])
+    with pytest.raises(ValueError, match="pair_by='seed': a group holds seed 2 twice"):
+        stats.compare(twice, ["role"], "test_errors", lambda r: r["role"] == "scratch",
+                      pair_by="seed")
+
+
 def test_summarise_keeps_groups_with_missing_keys_and_reports_intervals():
     rows = pd.DataFrame({"role": ["a", "a", "b"], "T": [np.nan, np.nan, 4.0],
                          "test_errors": [10.0, 12.0, 7.0]})
