@@ -109,16 +109,19 @@ def _take_tests(text: str, tests: list) -> str:
     return _PLACEHOLDER_FOUND.sub(shown, text)
 
 
-def holm_verdicts(table: pd.DataFrame) -> pd.DataFrame:
+def holm_verdicts(table: pd.DataFrame, adjusted=None) -> pd.DataFrame:
     """`table` (`seed_reproductions` rows) with every comparison's verdict, Holm-corrected over
     all the comparisons of the table: each '(Welch p = ...)' of a claim's text is rewritten as
     '(Welch p = 0.043, Holm p = 0.26: no detectable difference)' from the exact test its row
     keeps in `TESTS_COLUMN`. A row whose text shows more or fewer tests than it keeps is
-    refused (written before the row kept its tests: rerun its notebook)."""
+    refused (written before the row kept its tests: rerun its notebook).
+
+    `adjusted`: the Holm p-values of `kept_tests(table)`, in its order, when the family is
+    larger than the table (the README's, `readme_family`); None: Holm over the table."""
     table = table.copy()
     if TESTS_COLUMN not in table:
         table[TESTS_COLUMN] = ""
-    kept = [json.loads(text) if text else [] for text in table[TESTS_COLUMN].fillna("")]
+    kept = _kept_by_row(table)
     for row, tests in zip(table.itertuples(), kept, strict=True):
         shown = sum(len(_SHOWN.findall(str(getattr(row, cell)))) for cell in CLAIM_CELLS)
         if shown != len(tests):
@@ -127,7 +130,11 @@ def holm_verdicts(table: pd.DataFrame) -> pd.DataFrame:
                              "written before rows kept their tests), or delete the table and "
                              "rerun notebooks 10-15")
     flat = [test for tests in kept for test in tests]
-    adjusted = iter(stats.holm([np.nan if t["p"] is None else t["p"] for t in flat]))
+    if adjusted is None:
+        adjusted = stats.holm([np.nan if t["p"] is None else t["p"] for t in flat])
+    if len(adjusted) != len(flat):
+        raise ValueError(f"adjusted holds {len(adjusted)} p-values for {len(flat)} tests")
+    adjusted = iter(adjusted)
     verdicts = iter([f"(Welch p = {_p(t['p'])}, Holm p = {_p(a)}: "
                      f"{stats.verdict(t['difference'], a, t['metric'])})"
                      for t, a in zip(flat, adjusted, strict=True)])
@@ -143,11 +150,21 @@ def holm_verdicts(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def kept_tests(table: pd.DataFrame) -> list[dict]:
+    """The tests `table` (`seed_reproductions` rows) keeps, row by row, each a dict with the
+    uncorrected `p` (None when undefined), `difference` and `metric`."""
+    return [test for tests in _kept_by_row(table) for test in tests]
+
+
+def _kept_by_row(table: pd.DataFrame) -> list[list[dict]]:
+    if TESTS_COLUMN not in table:
+        return [[] for _ in range(len(table))]
+    return [json.loads(text) if text else [] for text in table[TESTS_COLUMN].fillna("")]
+
+
 def holm_family(table: pd.DataFrame) -> int:
     """How many comparisons `table` (`seed_reproductions` rows) corrects together."""
-    if TESTS_COLUMN not in table:
-        return 0
-    return sum(len(json.loads(text)) for text in table[TESTS_COLUMN].fillna("") if text)
+    return len(kept_tests(table))
 
 
 def record_rows(configs_for, seeds, profile, results_dir, data_dir,

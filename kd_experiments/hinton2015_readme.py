@@ -74,14 +74,22 @@ def format_paper_vs_ours(table: pd.DataFrame) -> str:
                                   "seeds": "seeds"})
 
 
-def readme_paper_vs_ours(results_dir=RESULTS_DIR) -> str:
+def readme_paper_vs_ours(results_dir=RESULTS_DIR, family=None) -> str:
     """The README's "paper vs ours" block, from the committed tables alone.
 
     The main rows come from notebook 06's paper-profile table when it exists, else from the
     full profile of `make compare` (`compare_mnist_full.csv`); a caption line says which, so
-    another training is never passed off as the paper's.
+    another training is never passed off as the paper's. `family` (`readme_family.Family`):
+    the verdicts corrected over the README's family, used for the tables it holds; None: each
+    table's own.
     """
     tables = Path(results_dir) / "tables"
+    holm = (f"Holm over {family.holm_over()}" if family is not None else None)
+
+    def read_csv(path: Path) -> pd.DataFrame:
+        held = family.tables.get(path.stem) if family is not None else None
+        return held.copy() if held is not None else pd.read_csv(path)
+
     main, main_name, source = None, None, ""
     paper = PROFILES["paper"]
     paper_label = (f"the paper profile ({paper['teacher_epochs']} teacher epochs, "
@@ -90,16 +98,16 @@ def readme_paper_vs_ours(results_dir=RESULTS_DIR) -> str:
                         ("compare_mnist_full", "the full profile (early stopping within "
                          f"{PROFILES['full']['teacher_epochs']} epochs, `make compare`)")):
         if (tables / f"{name}.csv").exists():
-            main = pd.read_csv(tables / f"{name}.csv")
+            main = read_csv(tables / f"{name}.csv")
             if "paper_test_errors" not in main:
                 main.insert(1, "paper_test_errors", main["role"].map(PAPER_MAIN_ERRORS))
             main_name, source = name, f"Main rows: {label}, `results/tables/{name}.csv`."
             break
     omitted_path = tables / "08_omitted_class_full.csv"
-    omitted = pd.read_csv(omitted_path) if omitted_path.exists() else None
+    omitted = read_csv(omitted_path) if omitted_path.exists() else None
     ensemble_path = tables / "06_hinton_ensemble_paper.csv"
     # Ensemble rows only beside the paper-profile main rows they were distilled alongside.
-    ensemble = (pd.read_csv(ensemble_path) if ensemble_path.exists()
+    ensemble = (read_csv(ensemble_path) if ensemble_path.exists()
                 and main_name == "06_hinton_main_paper" else None)
     lines = [format_paper_vs_ours(paper_vs_ours(main, omitted, ensemble))]
     if source:
@@ -112,7 +120,7 @@ def readme_paper_vs_ours(results_dir=RESULTS_DIR) -> str:
                      "`results/tables/06_hinton_ensemble_paper.csv` (the teacher is one model).")
         variants_path = tables / "06_hinton_variants_paper.csv"
         if variants_path.exists():
-            variants = pd.read_csv(variants_path).set_index("variant")
+            variants = read_csv(variants_path).set_index("variant")
             tested = {"ensemble": "distilled from the ensemble,",
                       "jittered": "distilled on jittered images,"}
             lines.append(" Against the distilled row (notebook 06): " + "; ".join(
@@ -124,11 +132,13 @@ def readme_paper_vs_ours(results_dir=RESULTS_DIR) -> str:
         if "verdict" in omitted:
             shifted = omitted[omitted.bias != "none"]
             lines.append(
-                " Bias shift against none (the same runs, a paired t test, Holm over the "
-                f"{len(shifted)} transfer sets): " + "; ".join(
+                " Bias shift against none (the same runs, a paired t test, "
+                f"{holm or f'Holm over the {len(shifted)} transfer sets'}): " + "; ".join(
                     _verdict(row, TRANSFER_SET_LABELS.get(row.transfer_set, row.transfer_set)
                              + ",", count="errors_count")
                     for row in shifted.itertuples()) + ".")
+    if family is not None:
+        lines.append(f" Every verdict in this block is Holm-corrected over {family.holm_over()}.")
     regulariser_path = tables / "09_soft_targets_regulariser_full.csv"
     if regulariser_path.exists():
         regulariser = pd.read_csv(regulariser_path)
@@ -142,9 +152,12 @@ def readme_paper_vs_ours(results_dir=RESULTS_DIR) -> str:
 
 
 def _verdict(line, label: str, count: str = "test_errors_count") -> str:
-    """'<label> <difference> errors [interval] (<n> seeds, Holm p): <verdict>'."""
+    """'<label> <difference> errors [interval] (<n> seeds[, paired], Holm p): <verdict>'."""
+    pairs = getattr(line, "pairs", float("nan"))
+    seeds = (f"{int(pairs)} seeds, paired" if pd.notna(pairs)
+             else f"{int(getattr(line, count))} seeds")
     return (f"{label} {line.difference:+.1f} errors {stats.interval(line.diff_low, line.diff_high)}"
-            f" ({int(getattr(line, count))} seeds, Holm p = {line.p_holm:.3g}): {line.verdict}")
+            f" ({seeds}, Holm p = {line.p_holm:.3g}): {line.verdict}")
 
 
 def format_regulariser_table(table: pd.DataFrame) -> str:

@@ -16,7 +16,13 @@ from kd_lab import comparison, records, stats
 from kd_lab.report import markdown_table, mean_spread, mean_spread_of
 from kd_utils.losses import softmax
 
-from . import hinton2015, hinton2015_readme, hinton2015_transfer, hinton2015_variants
+from . import (
+    hinton2015,
+    hinton2015_readme,
+    hinton2015_transfer,
+    hinton2015_variants,
+    readme_family,
+)
 from .readings import (
     HEADER,
     errors,
@@ -34,19 +40,24 @@ def _compare_table(results_dir: Path) -> pd.DataFrame:
     return read_table(results_dir, "compare_mnist_full")
 
 
+# The README's blocks show the README's verdicts, one Holm family (`readme_family`).
 @generated("compare_mnist_full")
 def readme_compare(results_dir: Path) -> str:
-    return "```\n" + comparison.format_table(_compare_table(results_dir)) + "\n```"
+    family = readme_family.readme_family(results_dir)
+    return "```\n" + comparison.format_table(family.tables["compare_mnist_full"],
+                                             holm_over=family.holm_over()) + "\n```"
 
 
 @generated("paper_vs_ours")
 def readme_paper_vs_ours(results_dir: Path) -> str:
-    return hinton2015_readme.readme_paper_vs_ours(results_dir)
+    return hinton2015_readme.readme_paper_vs_ours(results_dir,
+                                                  readme_family.readme_family(results_dir))
 
 
 @generated("compare_reading")
 def readme_compare_reading(results_dir: Path) -> str:
-    return comparison.comparison_sentences(_compare_table(results_dir))
+    return comparison.comparison_sentences(
+        readme_family.readme_family(results_dir).tables["compare_mnist_full"])
 
 
 @generated("01_teacher")

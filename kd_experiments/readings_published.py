@@ -14,7 +14,7 @@ import pandas as pd
 from kd_lab import stats
 from kd_lab.report import frame_markdown, percent, percent_of
 
-from . import johnkorn, pratt2762, rohin_dasari, sai_srinivasan, tsitsimis
+from . import johnkorn, pratt2762, readme_family, rohin_dasari, sai_srinivasan, tsitsimis
 from .claims import format_reproductions, holm_family
 from .readings import (
     HEADER,
@@ -49,13 +49,17 @@ def _model_table(results_dir: Path, name: str, label: str = "label") -> str:
                            "seeds": "seeds", "reported": "reported"})
 
 
-def _family(results_dir: Path) -> str:
-    """Which comparisons the table's verdicts are corrected over (`claims.holm_verdicts`)."""
-    table = _reproductions(results_dir)
-    return (f"Each verdict is Holm-corrected over the {holm_family(table)} comparisons of the "
-            f"table of claims (`results/seed_reproductions.csv`, {table.source.nunique()} "
-            "repositories): Welch's t test over seeds, then \"better\" or \"worse\" only "
-            f"when the Holm p-value is below {stats.SIGNIFICANCE}.")
+def _family(results_dir: Path, family: readme_family.Family | None = None) -> str:
+    """Which comparisons the verdicts are corrected over: the table's (a notebook), or the
+    README's whole family (`readme_family`)."""
+    table = _reproductions(results_dir) if family is None else family.reproductions
+    over = (f"the {holm_family(table)} comparisons of the table of claims "
+            f"(`results/seed_reproductions.csv`, {table.source.nunique()} repositories)")
+    if family is not None:
+        over = f"{family.holm_over()}: {over} and those of the tables above"
+    return (f"Each verdict is Holm-corrected over {over}: Welch's t test over seeds, then "
+            "\"better\" or \"worse\" only when the Holm p-value is below "
+            f"{stats.SIGNIFICANCE}.")
 
 
 def _budget(results_dir: Path, name: str) -> str:
@@ -64,8 +68,9 @@ def _budget(results_dir: Path, name: str) -> str:
 
 @generated("seed_reproductions")
 def readme_reproductions(results_dir: Path) -> str:
-    return "\n\n".join([format_reproductions(_reproductions(results_dir)),
-                         _family(results_dir)])
+    family = readme_family.readme_family(results_dir)
+    return "\n\n".join([format_reproductions(family.reproductions),
+                         _family(results_dir, family)])
 
 
 @generated("10_moons")

@@ -42,9 +42,11 @@ def comparison_table(records: list[RunRecord]) -> pd.DataFrame:
     return table
 
 
-def format_table(table: pd.DataFrame) -> str:
+def format_table(table: pd.DataFrame, holm_over: str | None = None) -> str:
     """The comparison as readable text: accuracy in %, errors out of the test count with their
-    95% interval, then each role against the student from scratch (when the table has it)."""
+    95% interval, then each role against the student from scratch (when the table has it),
+    Holm-corrected over `holm_over` (words: "the README's 14 verdicts"; None: the table's own
+    comparisons)."""
     width = max(16, int(table["architecture"].astype(str).str.len().max()) + 2)
     lines = [f"{'model':<22}{'architecture':<{width}}{'T':>4}{'alpha':>7}{'seeds':>7}"
              f"{'test accuracy %':>20}{'test errors':>16}  {'95% CI':<16}{'agreement %':>12}"]
@@ -62,7 +64,7 @@ def format_table(table: pd.DataFrame) -> str:
         "verdict" in table) else table.iloc[:0]
     if len(tested):
         lines += ["", f"Test errors against the student from scratch ({stats.how_tested(table)}, "
-                      f"Holm over {len(tested)} comparisons):"]
+                      f"Holm over {holm_over or f'{len(tested)} comparisons'}):"]
         for _, r in tested.iterrows():
             lines.append(f"{r.model:<22}{r.difference:+7.1f} "
                          f"{stats.interval(r.diff_low, r.diff_high):<16} p = {r.p_value:.3f}, "

@@ -117,7 +117,7 @@ def test_the_readme_block_gives_the_bias_shift_rows_their_verdicts_like_the_othe
     for row in shifted.itertuples():
         label = hinton2015_readme.TRANSFER_SET_LABELS[row.transfer_set]
         assert (f"{label}, {row.difference:+.1f} errors "
-                f"{stats.interval(row.diff_low, row.diff_high)} ({row.errors_count} seeds, "
+                f"{stats.interval(row.diff_low, row.diff_high)} ({row.errors_count} seeds, paired, "
                 f"Holm p = {row.p_holm:.3g}): {row.verdict}") in block
     assert f"Holm over the {len(shifted)} transfer sets" in block
 
