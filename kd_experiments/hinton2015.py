@@ -119,20 +119,24 @@ def width_configs(widths=WIDTHS, temperatures=WIDTH_TEMPERATURES, seeds=(0, 1, 2
 def width_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Test errors (mean, std, count, interval over seeds) per width and T, T = NaN marking
     the student from scratch; each T against its width's scratch student (paired by seed, Holm
-    over that width's temperatures, `stats.compare`)."""
+    over every width's temperatures: one family, `stats.compare`)."""
     rows = rows.copy()
     rows["width"] = rows["architecture"].str.extract(r"mlp:(\d+)", expand=False).astype(int)
     rows["student"] = np.where(rows["alpha"] == 1.0, "scratch", "distilled")
     rows.loc[rows["student"] == "scratch", "temperature"] = np.nan
     table = aggregate(rows, by=("width", "student", "temperature", "alpha"),
                       metrics=("test_errors", "test_accuracy"))
+    # One family: every width's temperatures (the page's claims).
+    family = rows[rows["student"] == "distilled"].groupby(["width", "temperature"]).ngroups
     tests = []
     for width, own in rows.groupby("width"):  # each T against the width's scratch student
         compared = stats.compare(own, ("student", "temperature"), "test_errors",
-                                 lambda line: line["student"] == "scratch", pair_by="seed")
+                                 lambda line: line["student"] == "scratch", pair_by="seed",
+                                 family=family)
         tests.append(compared[compared["student"] == "distilled"].assign(width=width)[
             ["width", "student", "temperature", *stats.TEST_COLUMNS]])
-    table = table.merge(pd.concat(tests), on=["width", "student", "temperature"], how="left")
+    tests = stats.holm_together(pd.concat(tests), "test_errors")
+    table = table.merge(tests, on=["width", "student", "temperature"], how="left")
     table.loc[table["student"] == "scratch", "verdict"] = "baseline"
     return table.sort_values(["width", "student", "temperature"]).reset_index(drop=True)
 

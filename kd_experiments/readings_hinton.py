@@ -205,9 +205,9 @@ def width_block(results_dir: Path) -> str:
         f"Test errors, mean ± std over seeds, alpha = 0.1, {teachers_of(results_dir, runs)}; "
         "the lowest and highest means over "
         "T in {1, 2, 2.5, 4, 8, 20}. Each temperature against the same width from scratch: "
-        "a paired t test by seed, Holm over the width's temperatures (verdicts as in the README's "
-        "\"How numbers are reported\"; the detectable difference is in test errors, at 80% "
-        "power).", *filter(None, [execution_sentence(runs)]),
+        "a paired t test by seed, Holm over every width's temperatures (verdicts as in the "
+        "README's \"How numbers are reported\"; the detectable difference is in test errors, "
+        "at 80% power).", *filter(None, [execution_sentence(runs)]),
         source_line("tables/07_width_vs_temperature_full.csv", "summary.csv")])
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from kd_lab import records, stats, sweep
+from kd_lab import records, stats
 from kd_lab.report import mean_spread_of
 
 from .readings import (
@@ -17,6 +17,7 @@ from .readings import (
     figure,
     generated,
     listed_runs,
+    read_table,
     source_line,
     teachers_of,
 )
@@ -48,8 +49,9 @@ def _sweep_block(results_dir: Path, student: str) -> str:
     slug = student.replace("mlp:", "mlp").replace(",", "x")
     rows = sweep_rows(results_dir, student)
     scratch = rows[rows.alpha == 1.0]
-    table = sweep.sweep_table(rows)
-    cells = table[table.alpha < 1].reset_index(drop=True)
+    table = read_table(results_dir, TABLE)  # its verdicts: one family over both students' cells
+    family = int(table.p_value.notna().sum())
+    cells = table[(table.architecture == student) & (table.alpha < 1)].reset_index(drop=True)
     validation = (rows[rows.alpha < 1].groupby(["temperature", "alpha"])["val_accuracy"]
                   .mean())
     best_t, best_alpha = validation.idxmax()
@@ -63,7 +65,8 @@ def _sweep_block(results_dir: Path, student: str) -> str:
         f"{teachers_of(results_dir, rows)}. Labels alone (alpha = 1): "
         f"{errors(scratch.test_errors)} test errors. "
         f"Against it, the {len(cells)} distilled cells (a paired t test by seed, Holm over "
-        f"{len(cells)}): {counted}; at this n a cell's test detects a difference of "
+        f"{family}: every cell of both grids): {counted}; at this n a cell's test detects a "
+        "difference of "
         f"{cells.detectable.min():.0f}-{cells.detectable.max():.0f} errors. The cell a "
         f"researcher would pick by mean *validation* accuracy, T = {best_t:g}, alpha = "
         f"{best_alpha:g}, makes {mean_spread_of(best, 'test_errors')} test "

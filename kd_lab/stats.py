@@ -181,7 +181,7 @@ def summarise(rows: pd.DataFrame, by, metrics) -> pd.DataFrame:
 
 
 def compare(rows: pd.DataFrame, by, metric: str, is_baseline,
-            pair_by: str | None = None) -> pd.DataFrame:
+            pair_by: str | None = None, family: int | None = None) -> pd.DataFrame:
     """`summarise(rows, by, [metric])` plus, for every group but the baseline, its difference
     from the baseline (`difference`, `diff_low`, `diff_high`), `p_value`, `p_holm` (Holm across
     this table's comparisons), `verdict`, `detectable` (the smallest difference its n could
@@ -191,7 +191,10 @@ def compare(rows: pd.DataFrame, by, metric: str, is_baseline,
     With `pair_by` (a column such as "seed", where runs of one seed share their initial
     weights, batch order and teacher), a group is compared with the baseline on the values of
     `pair_by` both hold, pair by pair (`paired`; `pairs` counts them); without it, Welch's test
-    (`pairs` is NaN). A group holding one `pair_by` value twice is refused."""
+    (`pairs` is NaN). A group holding one `pair_by` value twice is refused.
+
+    `family`: how many comparisons the table's family holds, when this call makes only part of
+    them (`detectable` uses it; the caller then corrects the whole family, `holm_together`)."""
     rows = rows.reset_index(drop=True)  # `_test` finds a value's pair by its row label
     table = summarise(rows, by, [metric])
     by = [c for c in by if c in rows.columns]
@@ -207,13 +210,23 @@ def compare(rows: pd.DataFrame, by, metric: str, is_baseline,
             continue
         values = _group(rows, by, line[by])[metric]
         tests.append(dict(is_baseline=False, **_test(rows, values, base_values, pair_by,
-                                                     comparisons=len(table) - 1)))
+                                                     comparisons=family or len(table) - 1)))
     table = pd.concat([table, pd.DataFrame(tests, index=table.index)], axis=1)
     table["p_holm"] = holm(table["p_value"].where(~table["is_baseline"]))
     table["verdict"] = [
         "baseline" if line.is_baseline else verdict(line.difference, line.p_holm, metric)
         for line in table.itertuples()]
     return table
+
+
+def holm_together(tests: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """`tests` (lines with `difference` and `p_value`, from several `compare` calls) with
+    `p_holm` and `verdict` recomputed over all of them: one family."""
+    tests = tests.copy()
+    tests["p_holm"] = holm(tests["p_value"])
+    tests["verdict"] = [verdict(d, p, metric) for d, p in zip(tests["difference"],
+                                                               tests["p_holm"], strict=True)]
+    return tests
 
 
 def compare_within(rows: pd.DataFrame, group: str, arm: str, baseline, metric: str,

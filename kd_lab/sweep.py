@@ -227,8 +227,9 @@ def sweep_table(rows: pd.DataFrame, temperatures=TEMPERATURES,
     """Per (student, T, alpha): n, mean, std and 95% interval of test accuracy, errors and
     teacher agreement, from summary rows; and each distilled cell against its student's
     alpha = 1 cell (labels alone) on `metric`: the difference with its 95% interval, the
-    p-value, Holm's across the student's cells, and the verdict (`stats.compare`, paired by
-    seed: a seed's cells share the student's initial weights, batch order and teacher).
+    p-value, Holm's across all the table's cells (every student's: one family), and the
+    verdict (`stats.compare`, paired by seed: a seed's cells share the student's initial
+    weights, batch order and teacher).
 
     The alpha = 1 runs (trained once, at T = 1) fill the alpha = 1 cell of every temperature.
     """
@@ -241,17 +242,22 @@ def sweep_table(rows: pd.DataFrame, temperatures=TEMPERATURES,
     expanded += [label_only.assign(temperature=float(t)) for t in temperatures]
     table = records.aggregate(pd.concat(expanded), by=("architecture", "temperature", "alpha"),
                               metrics=("test_accuracy", "test_errors", "test_teacher_agreement"))
+    # no baseline to compare with, or nothing to compare with it: no tests for that student
+    students = [(student, own) for student, own in rows.groupby("architecture")
+                if (own["alpha"] == 1.0).any() and not (own["alpha"] == 1.0).all()]
+    # One family: every distilled cell of the table, whichever student (the page's claims).
+    family = sum(own[own["alpha"] != 1.0].groupby(["temperature", "alpha"]).ngroups
+                 for _, own in students)
     tests = []
-    for student, own in rows.groupby("architecture"):
-        if not (own["alpha"] == 1.0).any() or (own["alpha"] == 1.0).all():
-            continue  # no baseline to compare with, or nothing to compare with it
+    for student, own in students:
         compared = stats.compare(own, ("temperature", "alpha"), metric,
-                                 lambda line: line["alpha"] == 1.0, pair_by="seed")
+                                 lambda line: line["alpha"] == 1.0, pair_by="seed",
+                                 family=family)
         compared = compared[compared["alpha"] != 1.0].assign(architecture=student)
         tests.append(compared[["architecture", "temperature", "alpha", *stats.TEST_COLUMNS]])
     if tests:
-        table = table.merge(pd.concat(tests), on=["architecture", "temperature", "alpha"],
-                            how="left")
+        tests = stats.holm_together(pd.concat(tests), metric)
+        table = table.merge(tests, on=["architecture", "temperature", "alpha"], how="left")
         table.loc[table["alpha"] == 1.0, "verdict"] = "baseline"
     return table.sort_values(["architecture", "alpha", "temperature"]).reset_index(drop=True)
 

@@ -42,6 +42,18 @@ def test_width_table_puts_scratch_runs_apart_from_every_temperature():
     assert distilled.verdict == "better"
 
 
+def test_width_table_corrects_every_width_s_temperatures_as_one_family():
+    rows = pd.DataFrame({
+        "architecture": ["mlp:30,30"] * 6 + ["mlp:800,800"] * 6,
+        "alpha": [0.1, 0.1, 0.1, 1.0, 1.0, 1.0] * 2, "temperature": [4.0] * 3 + [1.0] * 3 + (
+            [4.0] * 3 + [1.0] * 3), "seed": [0, 1, 2] * 4,
+        "test_errors": [300, 320, 310, 400, 430, 405, 150, 140, 149, 160, 150, 170],
+        "test_accuracy": 0.97})
+    tested = hinton2015.width_table(rows).dropna(subset=["p_value"])
+    assert len(tested) == 2
+    np.testing.assert_allclose(tested["p_holm"], stats.holm(tested["p_value"]))
+
+
 def test_regulariser_configs_use_three_percent_and_reuse_the_full_data_runs():
     configs = hinton2015.regulariser_configs(0.03, seeds=(0,), profile="full", train_size=55000)
     _, scratch, distilled = hinton2015.hinton_configs(0, "full")

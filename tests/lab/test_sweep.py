@@ -68,6 +68,22 @@ def test_sweep_table_tests_each_cell_against_labels_alone_with_holm():
     plots.plt.close("all")
 
 
+def test_sweep_table_corrects_every_student_s_cells_as_one_family():
+    # Two students in one table (notebook 04's page): Holm over all their cells, not per student.
+    rng = np.random.default_rng(1)
+    means = {(1.0, 1.0): 200, (0.5, 2.0): 190, (0.5, 8.0): 205}
+    rows = [dict(role="scratch" if alpha == 1.0 else "distilled", architecture=student,
+                 alpha=alpha, temperature=temperature, seed=seed, test_accuracy=0.98,
+                 test_errors=mean + rng.normal(0, 8), test_teacher_agreement=0.95)
+            for student in ("mlp:8", "mlp:16") for (alpha, temperature), mean in means.items()
+            for seed in range(6)]
+    table = sweep.sweep_table(pd.DataFrame(rows), temperatures=(2.0, 8.0))
+    tested = table[table["p_value"].notna()]
+    assert len(tested) == 4
+    np.testing.assert_allclose(tested["p_holm"], stats.holm(tested["p_value"]))
+    assert (tested["pairs"] == 6).all()
+
+
 def test_sweep_table_fills_every_cell_with_mean_std_and_count():
     rows = []
     for seed, (alpha, temperature) in enumerate([(0.5, 2.0), (0.5, 2.0), (0.5, 8.0), (1.0, 1.0)]):
