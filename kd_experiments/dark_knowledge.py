@@ -251,6 +251,27 @@ def controls_table(rows: pd.DataFrame, weak: frozenset, arms=CONTROLS,
     return table.merge(summary, on=["student", "arm"], how="left")
 
 
+def controls_so_far(results_dir=records.RESULTS_DIR) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(`controls_table` over the control runs finished so far, their summary rows): a reading
+    in progress until every planned seed is in; two empty frames before the first.
+
+    Holm counts the whole planned family, a line not testable yet as p = 1, so that no verdict
+    is decided here that the full family could not decide (its lines are "too few runs")."""
+    named = dict(stages(results_dir))
+    configs = (named["controls"] or []) + (named["more controls"] or [])
+    finished = [c for c in configs if records.is_finished(c, results_dir)]
+    if not finished:
+        return pd.DataFrame(), pd.DataFrame()
+    rows = pd.DataFrame([records.load_record(c, results_dir).row for c in finished])
+    table = controls_table(rows, weak_teachers(named["teachers"][0]))
+    tested = table["p_value"].notna()
+    table["p_holm"] = pd.Series(stats.holm(table["p_value"].fillna(1.0)), table.index).where(tested)
+    table["verdict"] = [stats.verdict(d, p, "test_errors") if t else stats.TOO_FEW
+                        for d, p, t in zip(table["difference"], table["p_holm"], tested,
+                                           strict=True)]
+    return table, rows
+
+
 def plot_controls(table: pd.DataFrame, metric_label: str = "test errors"):
     """One panel per baseline (Hinton KD, scratch): each arm's paired difference from it, per
     student, with its 95% interval; filled where the Holm verdict is "better" or "worse"."""

@@ -148,3 +148,17 @@ def test_a_process_left_some_stages_waits_for_their_teachers_and_never_trains_th
     finished.clear()
     dk.train_teachers(tmp_path, wait_seconds=None)  # one process for every stage: in order
     assert trained == [teacher.run_id, student.run_id]
+
+
+def test_the_controls_so_far_are_judged_against_the_whole_planned_family(tmp_path):
+    from helpers import REPO
+
+    assert all(frame.empty for frame in dk.controls_so_far(tmp_path))  # nothing decided yet
+    table, rows = dk.controls_so_far(REPO / "results")
+    planned = {c.run_id for c in dict(dk.stages(REPO / "results"))["controls"]}
+    assert len(rows) and set(rows["run_id"]) <= planned
+    tested = table["p_value"].notna()
+    # Holm over every planned line, those without a test yet counted as p = 1
+    np.testing.assert_allclose(table.loc[tested, "p_holm"],
+                               dk.stats.holm(table["p_value"].fillna(1.0))[tested.to_numpy()])
+    assert (table.loc[~tested, "verdict"] == dk.stats.TOO_FEW).all()
