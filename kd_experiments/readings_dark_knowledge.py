@@ -52,3 +52,17 @@ def teachers_block(results_dir: Path) -> str:
             teachers_sentence(rows)]
     parts.append(source_line("summary.csv"))
     return "\n\n".join(parts)
+
+
+@generated("dark_knowledge_status")
+def status_block(results_dir: Path) -> str:
+    """The README's line on the plan's progress: the teachers so far and the controls counted
+    (no verdict: the controls are read once their stage is complete, in notebook 19)."""
+    rows = dark_knowledge.teacher_rows(results_dir)
+    _, controls = dark_knowledge.controls_so_far(results_dir)
+    planned = dict(dark_knowledge.stages(results_dir))["controls"] or []
+    teachers = teachers_sentence(rows) if len(rows) else "No teacher is trained yet."
+    counted = (f"{len(controls)} of the first stage's {len(planned)} runs are recorded; their "
+               "verdicts are read once the stage is complete (notebook 19)" if planned else
+               "they wait for the stages before them")
+    return f"Status, from the records: {teachers} Controls: {counted}."

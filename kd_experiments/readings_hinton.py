@@ -176,11 +176,16 @@ def main_table_block(results_dir: Path) -> str:
                     "tables/06_hinton_variants_paper.csv")])
 
 
+CITED_IN_04 = "tested in notebook 04"
+
+
 @generated("07_width")
 def width_block(results_dir: Path) -> str:
     # From the runs, so that each T carries its verdict against the width's scratch student.
     runs = listed_runs(results_dir, "07_width_vs_temperature_full")
-    table = hinton2015.width_table(runs)
+    # as notebook 07 does: the temperatures notebook 04's grid tests (the same runs) are cited
+    table = hinton2015.width_table(runs, listed_runs(results_dir, "sweep_mnist_full")["run_id"],
+                                   CITED_IN_04)
     lines = []
     for width, rows in table.groupby("width"):
         distilled, scratch = rows[rows.student == "distilled"], rows[rows.student == "scratch"]
@@ -193,11 +198,12 @@ def width_block(results_dir: Path) -> str:
             f"| {mean_spread_of(low, 'test_errors')} (T = {low.temperature:g}) "
             f"| {mean_spread_of(high, 'test_errors')} (T = {high.temperature:g}) "
             f"| {counts.get(stats.BETTER, 0)} / {counts.get(stats.WORSE, 0)} / "
-            f"{counts.get(stats.UNDECIDED, 0)} "
+            f"{counts.get(stats.UNDECIDED, 0)} / {counts.get(CITED_IN_04, 0)} "
             f"| {distilled.detectable.min():.0f}-{distilled.detectable.max():.0f} "
             f"| {int(distilled.test_errors_count.min())} |")
     header = ("| student | from scratch | lowest distilled mean | highest distilled mean "
-              "| temperatures better / worse / undecided against scratch | detectable difference "
+              "| temperatures better / worse / undecided against scratch / tested in notebook 04 "
+              "| detectable difference "
               "| seeds |\n| --- | --- | --- | --- | --- | --- | --- |")
     return "\n\n".join([
         HEADER, figure("07_errors_vs_temperature_by_width_full", "errors against T by width"),
@@ -205,7 +211,9 @@ def width_block(results_dir: Path) -> str:
         f"Test errors, mean ± std over seeds, alpha = 0.1, {teachers_of(results_dir, runs)}; "
         "the lowest and highest means over "
         "T in {1, 2, 2.5, 4, 8, 20}. Each temperature against the same width from scratch: "
-        "a paired t test by seed, Holm over every width's temperatures (verdicts as in the "
+        "a paired t test by seed, Holm over every width's temperatures tested here; those of "
+        "the 800-800 student that notebook 04's grid holds (the same runs) are tested there "
+        "once (verdicts as in the "
         "README's \"How numbers are reported\"; the detectable difference is in test errors, "
         "at 80% power).", *filter(None, [execution_sentence(runs)]),
         source_line("tables/07_width_vs_temperature_full.csv", "summary.csv")])

@@ -162,3 +162,21 @@ def test_the_controls_so_far_are_judged_against_the_whole_planned_family(tmp_pat
     np.testing.assert_allclose(table.loc[tested, "p_holm"],
                                dk.stats.holm(table["p_value"].fillna(1.0))[tested.to_numpy()])
     assert (table.loc[~tested, "verdict"] == dk.stats.TOO_FEW).all()
+
+
+def test_the_readme_status_counts_teachers_and_controls_from_the_records(tmp_path):
+    from helpers import REPO
+
+    from kd_experiments import readings_dark_knowledge
+
+    assert readings_dark_knowledge.status_block(tmp_path) == (
+        "Status, from the records: No teacher is trained yet. Controls: they wait for the "
+        "stages before them.")
+    status = readings_dark_knowledge.status_block(REPO / "results")
+    teachers = dk.teacher_rows(REPO / "results")
+    assert status.startswith(f"Status, from the records: {len(teachers)} of "
+                             f"{len(dk.TEACHER_SEEDS)} teachers trained: ")
+    _, controls = dk.controls_so_far(REPO / "results")
+    planned = dict(dk.stages(REPO / "results"))["controls"]
+    assert (f"Controls: {len(controls)} of the first stage's {len(planned)} runs are recorded"
+            in status)

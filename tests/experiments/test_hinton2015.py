@@ -54,6 +54,24 @@ def test_width_table_corrects_every_width_s_temperatures_as_one_family():
     np.testing.assert_allclose(tested["p_holm"], stats.holm(tested["p_value"]))
 
 
+def test_a_width_s_temperature_another_table_tests_is_cited_not_tested_twice():
+    rows = pd.DataFrame({
+        "architecture": ["mlp:30,30"] * 6 + ["mlp:800,800"] * 6,
+        "alpha": [0.1, 0.1, 0.1, 1.0, 1.0, 1.0] * 2, "temperature": [4.0] * 3 + [1.0] * 3 + (
+            [4.0] * 3 + [1.0] * 3), "seed": [0, 1, 2] * 4,
+        "test_errors": [300, 320, 310, 400, 430, 405, 150, 140, 149, 160, 150, 170],
+        "test_accuracy": 0.97, "run_id": [f"r{i}" for i in range(12)]})
+    grid = {f"r{i}" for i in range(6, 12)}  # the 800-800 line's runs, scratch included
+    table = hinton2015.width_table(rows, cited_runs=grid, cited_in="tested in notebook 04")
+    cited = table[(table["width"] == 800) & (table["student"] == "distilled")].iloc[0]
+    assert cited.verdict == "tested in notebook 04" and np.isnan(cited.p_value)
+    tested = table.dropna(subset=["p_value"])
+    assert tested["width"].tolist() == [30]  # a family of one: the line tested here
+    assert tested["p_holm"].tolist() == tested["p_value"].tolist()
+    partly = hinton2015.width_table(rows, cited_runs=grid - {"r6"}, cited_in="elsewhere")
+    assert len(partly.dropna(subset=["p_value"])) == 2  # one run not in the other table
+
+
 def test_regulariser_configs_use_three_percent_and_reuse_the_full_data_runs():
     configs = hinton2015.regulariser_configs(0.03, seeds=(0,), profile="full", train_size=55000)
     _, scratch, distilled = hinton2015.hinton_configs(0, "full")
