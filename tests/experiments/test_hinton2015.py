@@ -42,25 +42,25 @@ def test_width_table_puts_scratch_runs_apart_from_every_temperature():
     assert distilled.verdict == "better"
 
 
-def test_width_table_corrects_every_width_s_temperatures_as_one_family():
-    rows = pd.DataFrame({
+def _two_widths() -> pd.DataFrame:
+    """Three seeds of a 30-30 and an 800-800 student, each distilled at T = 4 and from scratch."""
+    return pd.DataFrame({
         "architecture": ["mlp:30,30"] * 6 + ["mlp:800,800"] * 6,
         "alpha": [0.1, 0.1, 0.1, 1.0, 1.0, 1.0] * 2, "temperature": [4.0] * 3 + [1.0] * 3 + (
             [4.0] * 3 + [1.0] * 3), "seed": [0, 1, 2] * 4,
         "test_errors": [300, 320, 310, 400, 430, 405, 150, 140, 149, 160, 150, 170],
-        "test_accuracy": 0.97})
+        "test_accuracy": 0.97, "run_id": [f"r{i}" for i in range(12)]})
+
+
+def test_width_table_corrects_every_width_s_temperatures_as_one_family():
+    rows = _two_widths()
     tested = hinton2015.width_table(rows).dropna(subset=["p_value"])
     assert len(tested) == 2
     np.testing.assert_allclose(tested["p_holm"], stats.holm(tested["p_value"]))
 
 
 def test_a_width_s_temperature_another_table_tests_is_cited_not_tested_twice():
-    rows = pd.DataFrame({
-        "architecture": ["mlp:30,30"] * 6 + ["mlp:800,800"] * 6,
-        "alpha": [0.1, 0.1, 0.1, 1.0, 1.0, 1.0] * 2, "temperature": [4.0] * 3 + [1.0] * 3 + (
-            [4.0] * 3 + [1.0] * 3), "seed": [0, 1, 2] * 4,
-        "test_errors": [300, 320, 310, 400, 430, 405, 150, 140, 149, 160, 150, 170],
-        "test_accuracy": 0.97, "run_id": [f"r{i}" for i in range(12)]})
+    rows = _two_widths()
     grid = {f"r{i}" for i in range(6, 12)}  # the 800-800 line's runs, scratch included
     table = hinton2015.width_table(rows, cited_runs=grid, cited_in="tested in notebook 04")
     cited = table[(table["width"] == 800) & (table["student"] == "distilled")].iloc[0]
