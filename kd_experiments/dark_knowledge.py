@@ -243,10 +243,7 @@ def controls_table(rows: pd.DataFrame, weak: frozenset, arms=CONTROLS,
         part = stats.compare_within(compared, "student", "arm", baseline, metric,
                                     pair_by="seed")
         parts.append(part.assign(baseline=baseline))
-    table = pd.concat(parts, ignore_index=True)
-    table["p_holm"] = stats.holm(table["p_value"])
-    table["verdict"] = [stats.verdict(d, p, metric) for d, p in
-                        zip(table["difference"], table["p_holm"], strict=True)]
+    table = stats.holm_together(pd.concat(parts, ignore_index=True), metric)
     summary = stats.summarise(rows, ("student", "arm"), (metric,))
     return table.merge(summary, on=["student", "arm"], how="left")
 

@@ -245,11 +245,7 @@ def compare_within(rows: pd.DataFrame, group: str, arm: str, baseline, metric: s
                   own[own[arm] != baseline].groupby(arm, sort=True)[metric]]
     lines = [{group: key, arm: value, **_test(rows, values, base, pair_by, len(pairs))}
              for key, value, values, base in pairs]
-    table = pd.DataFrame(lines)
-    table["p_holm"] = holm(table["p_value"])
-    table["verdict"] = [verdict(d, p, metric) for d, p in zip(table["difference"],
-                                                               table["p_holm"], strict=True)]
-    return table[[group, arm, *TEST_COLUMNS]]
+    return holm_together(pd.DataFrame(lines), metric)[[group, arm, *TEST_COLUMNS]]
 
 
 def _test(rows: pd.DataFrame, values: pd.Series, base: pd.Series, pair_by: str | None,
