@@ -24,9 +24,10 @@ Then the students (`STUDENTS`, the paper's 800-800 and the 30-30), each seed dis
 teacher of its own seed:
 
 4. **The student's recipe**, chosen among `STUDENT_RECIPES` at seed 0 on the validation errors
-   of its scratch and distilled runs together (neutral between the two), and the strength of
-   label smoothing among `SMOOTHINGS` on the validation errors of smoothed students.
-5. **Controls** (`CONTROLS`): Hinton KD (T = 20, alpha = 0.1) and the student from scratch,
+   of its scratch and distilled runs together (neutral between the two), the strength of
+   label smoothing among `SMOOTHINGS` on the validation errors of smoothed students, and the
+   temperature among `TEMPERATURES` on those of Hinton KD students (alpha = 0.1).
+5. **Controls** (`CONTROLS`): Hinton KD (its chosen T, alpha = 0.1) and the student from scratch,
    against label smoothing, the scratch student with the teacher's regularisers (dropout,
    max-norm, jitter), class-mean soft targets (class similarity kept, the per-example part
    removed), shuffled soft targets and a weak teacher (the same recipe over `CHECK_EPOCHS`).
@@ -64,6 +65,10 @@ STUDENT_RECIPES = {
 }
 SMOOTHINGS = (0.05, 0.1, 0.2)
 TEMPERATURE, ALPHA = 20.0, 0.1  # the paper's MNIST setting; alpha weights the hard labels
+# Each student's temperature, chosen on validation: the paper found every T above 8 alike for
+# students of 300 units or more, but 2.5 to 4 clearly best for the 30-30 student (at T = 20 the
+# lab's 30-30 students did worse than from scratch, here and in notebook 07).
+TEMPERATURES = (2.0, 4.0, 8.0, TEMPERATURE)
 CONTROLS = ("label_smoothing", "teacher_regularisers", "class_mean", "shuffled", "weak_teacher")
 # The methods notebook's other distillation losses, on the same students, teachers and seeds:
 # decoupled KD at its paper's T = 4 and weights (1, 8), and a FitNets hint from the teacher's
@@ -127,13 +132,15 @@ def pilot_choice(precision: str, results_dir=records.RESULTS_DIR) -> dict | None
 
 
 def student_config(student: str, arm: str, seed: int, teacher: RunConfig, recipe: dict,
-                   smoothing: float = SMOOTHINGS[1]) -> RunConfig:
-    """One student run: `arm` "scratch", "hinton" or one of `CONTROLS`, distilling (where it
-    does) `teacher` at this seed; `teacher` of another seed is replaced by this seed's."""
+                   smoothing: float = SMOOTHINGS[1],
+                   temperature: float = TEMPERATURE) -> RunConfig:
+    """One student run: `arm` "scratch", "hinton" or one of `CONTROLS` or `METHODS`,
+    distilling (where it does) `teacher` at this seed and, but for decoupled KD (its paper's
+    T = 4), at `temperature`; `teacher` of another seed is replaced by this seed's."""
     teacher = teacher.replace(seed=seed)
     base = dict(dataset="mnist", architecture=student, batch_size=128, val_size=5000,
                 patience=0, profile="paper", seed=seed, **recipe)
-    distilled = RunConfig(role="distilled", teacher=teacher, temperature=TEMPERATURE,
+    distilled = RunConfig(role="distilled", teacher=teacher, temperature=temperature,
                           alpha=ALPHA, **base)
     scratch = RunConfig(role="scratch", **base)
     arms = {
@@ -224,9 +231,33 @@ def smoothing_choice(teacher: RunConfig, recipes: dict,
     return chosen
 
 
-def control_configs(teacher: RunConfig, recipes: dict, smoothings: dict, seeds) -> list:
+def temperature_configs(teacher: RunConfig, recipes: dict) -> list[RunConfig]:
+    return [student_config(student, "hinton", 0, teacher, STUDENT_RECIPES[recipes[student]],
+                           temperature=temperature)
+            for student in STUDENTS for temperature in TEMPERATURES]
+
+
+def temperature_choice(teacher: RunConfig, recipes: dict,
+                       results_dir=records.RESULTS_DIR) -> dict | None:
+    """Per student, the `TEMPERATURES` value whose Hinton KD student at seed 0 makes the fewest
+    validation errors (ties: the higher, nearer the paper's setting); None until those runs are
+    finished."""
+    chosen = {}
+    for student in STUDENTS:
+        configs = [c for c in temperature_configs(teacher, recipes)
+                   if c.architecture == student]
+        rows = _rows(configs, results_dir)
+        if rows is None:
+            return None
+        errors = {c.temperature: _val_errors(r) for c, r in zip(configs, rows, strict=True)}
+        chosen[student] = min(TEMPERATURES, key=lambda t: (errors[t], -t))
+    return chosen
+
+
+def control_configs(teacher: RunConfig, recipes: dict, smoothings: dict, temperatures: dict,
+                    seeds) -> list:
     return [student_config(student, arm, seed, teacher, STUDENT_RECIPES[recipes[student]],
-                           smoothings[student])
+                           smoothings[student], temperatures[student])
             for seed in seeds for student in STUDENTS for arm in ("scratch", "hinton", *CONTROLS)]
 
 
@@ -249,8 +280,9 @@ def controls_table(rows: pd.DataFrame, weak: frozenset, arms=CONTROLS,
 
 
 def controls_so_far(results_dir=records.RESULTS_DIR) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(`controls_table` over the control runs finished so far, their summary rows): a reading
-    in progress until every planned seed is in; two empty frames before the first.
+    """(`controls_table` over the control runs finished so far, those runs' rows with their
+    `arm` and `student`): a reading in progress until every planned seed is in; two empty
+    frames before the first.
 
     Holm counts the whole planned family, a line not testable yet as p = 1, so that no verdict
     is decided here that the full family could not decide (its lines are "too few runs")."""
@@ -259,14 +291,45 @@ def controls_so_far(results_dir=records.RESULTS_DIR) -> tuple[pd.DataFrame, pd.D
     finished = [c for c in configs if records.is_finished(c, results_dir)]
     if not finished:
         return pd.DataFrame(), pd.DataFrame()
-    rows = pd.DataFrame([records.load_record(c, results_dir).row for c in finished])
-    table = controls_table(rows, weak_teachers(named["teachers"][0]))
+    weak = weak_teachers(named["teachers"][0])
+    rows = _with_arms(pd.DataFrame([records.load_record(c, results_dir).row for c in finished]),
+                      weak)
+    table = controls_table(rows, weak)
     tested = table["p_value"].notna()
     table["p_holm"] = pd.Series(stats.holm(table["p_value"].fillna(1.0)), table.index).where(tested)
     table["verdict"] = [stats.verdict(d, p, "test_errors") if t else stats.TOO_FEW
                         for d, p, t in zip(table["difference"], table["p_holm"], tested,
                                            strict=True)]
     return table, rows
+
+
+def gain_shares(rows: pd.DataFrame, metric: str = "test_errors") -> pd.DataFrame:
+    """How much of Hinton KD's gain each control keeps, per student: over the seeds where the
+    student from scratch, Hinton KD and the control are all recorded, mean(scratch - control)
+    / mean(scratch - Hinton KD), with Fieller's 95% interval (`stats.paired_ratio`). The line
+    "per-example part" is what class-mean targets lose, mean(class mean - Hinton KD) / the same
+    gain: the share of the gain that needs the teacher's knowledge of each image, beyond its
+    knowledge of each class. `rows`: the control runs with their arms (`controls_so_far`).
+
+    A share of 1 keeps all of the gain, 0 none; an interval is unbounded while the gain itself
+    is not told from 0 by its paired t test (there is then nothing to share)."""
+    lower = stats.lower_is_better(metric)
+    lines = []
+    for student, own in rows.groupby("student", sort=False):
+        wide = own.pivot_table(index="seed", columns="arm", values=metric)
+        if not {"scratch", "hinton"} <= set(wide.columns):
+            continue
+        parts = {arm: (wide[arm], wide["scratch"]) for arm in CONTROLS if arm in wide}
+        if "class_mean" in wide:
+            parts["per-example part"] = (wide["hinton"], wide["class_mean"])
+        for arm, (better, worse) in parts.items():
+            # the seeds holding all three; signs so that a gain is an improvement
+            both = pd.DataFrame({"gain": wide["scratch"] - wide["hinton"],
+                                 "part": worse - better}).dropna() * (1 if lower else -1)
+            share = stats.paired_ratio(both["part"], both["gain"])
+            lines.append(dict(student=student, arm=arm, gain=float(both["gain"].mean()), **share))
+    return pd.DataFrame(lines, columns=["student", "arm", "gain", "ratio", "ratio_low",
+                                        "ratio_high", "pairs"])
 
 
 def plot_controls(table: pd.DataFrame, metric_label: str = "test errors"):
@@ -335,13 +398,15 @@ def stages(results_dir=records.RESULTS_DIR) -> list[tuple[str, list[RunConfig] |
     teacher = pilot and teacher_config(0, pilot["learning_rate"], precision=precision)
     recipes = teacher and student_recipe(teacher, results_dir)
     smoothings = recipes and smoothing_choice(teacher, recipes, results_dir)
-    first = smoothings and control_configs(teacher, recipes, smoothings, FIRST_CONTROL_SEEDS)
+    temperatures = smoothings and temperature_choice(teacher, recipes, results_dir)
+    first = temperatures and control_configs(teacher, recipes, smoothings, temperatures,
+                                             FIRST_CONTROL_SEEDS)
     more = None
     if first and _rows(first, results_dir) is not None:
         rows = pd.DataFrame(_rows(first, results_dir))
         weak = weak_teachers(teacher)
         wanted = control_seeds(controls_table(rows, weak), rows, weak)
-        more = control_configs(teacher, recipes, smoothings,
+        more = control_configs(teacher, recipes, smoothings, temperatures,
                                range(len(FIRST_CONTROL_SEEDS), wanted))
     seeds_first = [teacher.replace(seed=s) for s in FIRST_CONTROL_SEEDS] if teacher else None
     seeds_rest = ([teacher.replace(seed=s) for s in TEACHER_SEEDS
@@ -350,6 +415,8 @@ def stages(results_dir=records.RESULTS_DIR) -> list[tuple[str, list[RunConfig] |
             ("pilot", pilot_configs(precision) if precision else None),
             ("student recipe", student_pilot_configs(teacher) if teacher else None),
             ("label smoothing strength", smoothing_configs(teacher, recipes) if recipes else None),
+            ("student temperature", temperature_configs(teacher, recipes) if smoothings
+             else None),
             ("teachers", seeds_first),
             ("controls", first or None),
             ("methods", method_configs(teacher, recipes, FIRST_CONTROL_SEEDS) if first
@@ -465,7 +532,8 @@ def describe(results_dir=records.RESULTS_DIR) -> None:
             recipes = student_recipe(teacher, results_dir)
             if recipes:
                 print(f"student recipes: {recipes}; label smoothing: "
-                      f"{smoothing_choice(teacher, recipes, results_dir)}")
+                      f"{smoothing_choice(teacher, recipes, results_dir)}; temperature: "
+                      f"{temperature_choice(teacher, recipes, results_dir)}")
 
 
 def main(argv=None) -> int:

@@ -106,6 +106,34 @@ def paired(values, baseline) -> dict:
                 df=float(d["count"] - 1), p_value=p_value)
 
 
+def paired_ratio(part, whole) -> dict:
+    """mean(`part`) / mean(`whole`) over the same pairs (seeds), with Fieller's 95% interval.
+
+    The interval holds every ratio r for which the paired t test of part - r * whole does not
+    reject (two-sided, 5%): exact for normal pairs, and honest where a delta-method interval
+    is not: when the paired t test does not find mean(`whole`) different from 0 (it carries
+    the denominator), the interval is unbounded, (-inf, inf). NaN bounds below 2 pairs.
+    """
+    a, b = np.asarray(part, dtype="float64"), np.asarray(whole, dtype="float64")
+    if a.shape != b.shape:
+        raise ValueError(f"part and whole must pair one to one; got {len(a)} and {len(b)}")
+    n = len(a)
+    ratio = float(a.mean() / b.mean()) if n and b.mean() != 0 else math.nan
+    if n < 2:
+        return dict(ratio=ratio, ratio_low=math.nan, ratio_high=math.nan, pairs=n)
+    q = float(_t().ppf(0.5 + CONFIDENCE / 2, n - 1)) ** 2 / n
+    (s_aa, s_ab), (_, s_bb) = np.cov(a, b, ddof=1)
+    # Not rejected: n (mean(a) - r mean(b))^2 <= t^2 var(a - r b), a quadratic A r^2 - 2 B r + C.
+    lead = b.mean() ** 2 - q * s_bb
+    middle = a.mean() * b.mean() - q * s_ab
+    constant = a.mean() ** 2 - q * s_aa
+    if lead <= 0:
+        return dict(ratio=ratio, ratio_low=-math.inf, ratio_high=math.inf, pairs=n)
+    half = math.sqrt(max(middle ** 2 - lead * constant, 0.0))  # >= 0: the estimate is inside
+    return dict(ratio=ratio, ratio_low=(middle - half) / lead, ratio_high=(middle + half) / lead,
+                pairs=n)
+
+
 def holm(p_values) -> np.ndarray:
     """Holm's step-down adjustment of `p_values` (NaN stays NaN and is not counted)."""
     p = np.asarray(p_values, dtype="float64")

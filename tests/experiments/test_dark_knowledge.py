@@ -52,8 +52,32 @@ def test_the_pilot_chooses_on_validation_errors_never_test(monkeypatch):
 def test_later_stages_wait_for_the_decisions_before_them(tmp_path):
     names = [name for name, configs in dk.stages(tmp_path)]
     assert names == ["precision check", "pilot", "student recipe", "label smoothing strength",
-                     "teachers", "controls", "methods", "more teachers", "more controls"]
-    assert [configs is None for _, configs in dk.stages(tmp_path)] == [False] + [True] * 8
+                     "student temperature", "teachers", "controls", "methods", "more teachers",
+                     "more controls"]
+    assert [configs is None for _, configs in dk.stages(tmp_path)] == [False] + [True] * 9
+
+
+def test_each_students_temperature_is_chosen_on_validation_never_test(monkeypatch):
+    recipes = dict.fromkeys(dk.STUDENTS, "adam-1e-3")
+    configs = dk.temperature_configs(TEACHER, recipes)
+    assert {(c.architecture, c.temperature, c.seed, c.alpha) for c in configs} == {
+        (s, t, 0, dk.ALPHA) for s in dk.STUDENTS for t in dk.TEMPERATURES}
+    # validation errors fall with T for the 800-800 student (a tie at the top: the higher T)
+    # and are fewest at T = 4 for the 30-30; test errors say the opposite and play no part
+    val = {"mlp:800,800": {2.0: 60, 4.0: 55, 8.0: 50, 20.0: 50},
+           "mlp:30,30": {2.0: 170, 4.0: 160, 8.0: 175, 20.0: 190}}
+
+    def rows(configs, results_dir):
+        return [{"val_accuracy": 1 - val[c.architecture][c.temperature] / 5000,
+                 "val_size": 5000, "test_errors": 1000 - val[c.architecture][c.temperature]}
+                for c in configs]
+
+    monkeypatch.setattr(dk, "_rows", rows)
+    assert dk.temperature_choice(TEACHER, recipes) == {"mlp:800,800": 20.0, "mlp:30,30": 4.0}
+    controls = dk.control_configs(TEACHER, recipes, dict.fromkeys(dk.STUDENTS, 0.1),
+                                  {"mlp:800,800": 20.0, "mlp:30,30": 4.0}, [1])
+    distilled = {(c.architecture, c.temperature) for c in controls if c.role == "distilled"}
+    assert distilled == {("mlp:800,800", 20.0), ("mlp:30,30", 4.0)}
 
 
 # -- the students and their controls ---------------------------------------------------------
@@ -155,8 +179,11 @@ def test_the_controls_so_far_are_judged_against_the_whole_planned_family(tmp_pat
 
     assert all(frame.empty for frame in dk.controls_so_far(tmp_path))  # nothing decided yet
     table, rows = dk.controls_so_far(REPO / "results")
-    planned = {c.run_id for c in dict(dk.stages(REPO / "results"))["controls"]}
-    assert len(rows) and set(rows["run_id"]) <= planned
+    planned = dict(dk.stages(REPO / "results"))["controls"]
+    if planned is None:  # the students' temperatures are being chosen: no control is planned
+        assert table.empty and rows.empty
+        return
+    assert len(rows) and set(rows["run_id"]) <= {c.run_id for c in planned}
     tested = table["p_value"].notna()
     # Holm over every planned line, those without a test yet counted as p = 1
     np.testing.assert_allclose(table.loc[tested, "p_holm"],
@@ -179,4 +206,30 @@ def test_the_readme_status_counts_teachers_and_controls_from_the_records(tmp_pat
     _, controls = dk.controls_so_far(REPO / "results")
     planned = dict(dk.stages(REPO / "results"))["controls"]
     assert (f"Controls: {len(controls)} of the first stage's {len(planned)} runs are recorded"
-            in status)
+            in status) if planned else status.endswith("they wait for the stages before them.")
+
+
+def test_the_gain_shares_say_how_much_of_hinton_kds_gain_each_control_keeps():
+    rows, weak = _control_rows(gain=40.0)
+    rows = dk._with_arms(rows, weak)
+    # class-mean targets keep a quarter of the gain: the per-example part is three quarters
+    rows.loc[rows["arm"] == "class_mean", "test_errors"] -= 10.0
+    shares = dk.gain_shares(rows).set_index(["student", "arm"])
+    assert set(shares.index.get_level_values("arm")) == {*dk.CONTROLS, "per-example part"}
+    for student in dk.STUDENTS:
+        line = shares.loc[(student, "class_mean")]
+        per_example = shares.loc[(student, "per-example part")]
+        assert line["pairs"] == 5 and line["gain"] == pytest.approx(40.0, abs=5)
+        assert line["ratio"] + per_example["ratio"] == pytest.approx(1.0)
+        assert line["ratio_low"] < line["ratio"] < line["ratio_high"]
+        assert line["ratio"] == pytest.approx(0.25, abs=0.15) and line["ratio_high"] < 0.75
+        assert per_example["ratio_low"] == pytest.approx(1 - line["ratio_high"])
+    # with no gain to share (Hinton KD's gain is 0 on average), no share is bounded
+    for student in dk.STUDENTS:
+        scratch = rows[(rows["arm"] == "scratch") & (rows["student"] == student)]
+        hinton = (rows["arm"] == "hinton") & (rows["student"] == student)
+        rows.loc[hinton, "test_errors"] = (scratch.set_index("seed")["test_errors"]
+                                           + [3, -3, 3, -3, 0]).to_numpy()
+    flat = dk.gain_shares(rows)
+    assert (flat["gain"].abs() < 1e-9).all()
+    assert np.isinf(flat[["ratio_low", "ratio_high"]].to_numpy()).all()

@@ -163,3 +163,28 @@ def test_seeds_to_detect_grow_as_the_target_shrinks_and_the_family_grows():
     assert seeds_to_detect(10.0, 0.01, at_most=12) == 12
     # The classic paired-t check: sd 1, target 1, alpha 0.05, power 0.8 needs 10 pairs.
     assert seeds_to_detect(1.0, 1.0) == 10
+
+
+def test_paired_ratio_is_the_set_of_ratios_a_paired_t_test_does_not_reject():
+    # per seed: the gain a control keeps (scratch - control) and Hinton KD's (scratch - KD)
+    part = [8.0, 13.0, 5.0, 11.0, 9.0]
+    whole = [50.0, 49.0, 41.0, 57.0, 46.0]
+    share = stats.paired_ratio(part, whole)
+    assert share["ratio"] == pytest.approx(np.mean(part) / np.mean(whole))
+    assert share["ratio_low"] < share["ratio"] < share["ratio_high"]
+    for bound in (share["ratio_low"], share["ratio_high"]):  # Fieller's ends: p = 0.05 exactly
+        residual = np.subtract(part, bound * np.asarray(whole))
+        assert scipy_stats.ttest_1samp(residual, 0).pvalue == pytest.approx(0.05, abs=1e-9)
+    inside = np.subtract(part, share["ratio"] * np.asarray(whole))
+    assert scipy_stats.ttest_1samp(inside, 0).pvalue == pytest.approx(1.0)
+
+
+def test_paired_ratio_is_unbounded_when_the_whole_is_not_told_from_zero():
+    whole = [30.0, -25.0, 12.0, -8.0, 5.0]  # a gain the paired t test cannot tell from 0
+    assert scipy_stats.ttest_1samp(whole, 0).pvalue > 0.05
+    share = stats.paired_ratio([3.0, -2.0, 1.0, 0.0, 1.0], whole)
+    assert (share["ratio_low"], share["ratio_high"]) == (-math.inf, math.inf)
+    one = stats.paired_ratio([3.0], [30.0])
+    assert one["ratio"] == pytest.approx(0.1) and math.isnan(one["ratio_low"])
+    with pytest.raises(ValueError, match="pair one to one"):
+        stats.paired_ratio([1.0, 2.0], [1.0])
