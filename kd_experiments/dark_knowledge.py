@@ -34,6 +34,10 @@ teacher of its own seed:
    First `FIRST_CONTROL_SEEDS`; then as many seeds as let every comparison detect half the
    measured distillation gain at 80% power in one Holm family (`control_seeds`), at most the
    teachers there are. `controls_table` gives each comparison paired by seed.
+6. **The lab's tables** on these teachers (`lab_table_configs`): every run that `make
+   compare` and notebooks 03, 04 and 06-09 read, built by their experiment modules in the paper
+   profile with this plan's teacher, so that one set of teachers serves the whole lab. Small
+   students train in stacks (`sweep.run_configs`), as those tables' runs always have.
 
 A killed process loses at most the epoch it was in: run it again to go on. A table's runs come
 from one commit: run this from a worktree at the commit that trained the stage's first runs.
@@ -47,8 +51,17 @@ import time
 
 import pandas as pd
 
-from kd_lab import datasets, records, runner, stats, teacher_logits
-from kd_lab.config import RunConfig
+from kd_lab import (
+    datasets,
+    main_configs,
+    records,
+    runner,
+    stack_runs,
+    stats,
+    sweep,
+    teacher_logits,
+)
+from kd_lab.config import KNOBS, RunConfig, differing_fields
 
 CHECK_SEEDS = tuple(range(5))
 CHECK_EPOCHS = 30
@@ -390,6 +403,50 @@ def method_configs(teacher: RunConfig, recipes: dict, seeds) -> list[RunConfig]:
             for seed in seeds for student in STUDENTS for arm in METHODS]
 
 
+# The lab's tables on the strong teachers: seeds per table (as `evidence` counted them).
+COMPARE_SEEDS = TEACHER_SEEDS  # `make compare`, notebooks 03 and 06: teacher, scratch, distilled
+GRID_SEEDS = {"mlp:800,800": tuple(range(5)), "mlp:30,30": TEACHER_SEEDS}  # notebook 04
+TABLE_SEEDS = tuple(range(5))  # widths (07), restricted transfer sets (08), regulariser (09)
+VARIANT_SEEDS = tuple(range(3))  # notebook 06: students on jittered inputs, of the ensemble
+
+
+def teacher_knobs(teacher: RunConfig) -> dict:
+    """The training knobs that make the paper profile's teacher this plan's `teacher`."""
+    paper = main_configs.hinton_configs(teacher.seed, "paper")[0]
+    knobs = {k: getattr(teacher, k) for k in KNOBS if getattr(teacher, k) != getattr(paper, k)}
+    left = differing_fields(paper.replace(**knobs), teacher)
+    if left:
+        raise ValueError(f"the teacher differs from the paper profile's in {left}, which are "
+                         "not training knobs: its tables cannot be built from the profile")
+    return knobs
+
+
+def lab_table_configs(teacher: RunConfig) -> list[RunConfig]:
+    """Every run of the lab's MNIST distillation tables distilling `teacher`'s recipe (each
+    seed its own teacher), in training order: the comparison first, then the cheap tables,
+    the grids, the widths and notebook 06's variants. The teachers are the plan's own."""
+    from . import hinton2015, hinton2015_ensemble, hinton2015_transfer, hinton2015_variants
+
+    knobs = dict(profile="paper", teacher_knobs=teacher_knobs(teacher))
+    configs = [c for seed in COMPARE_SEEDS
+               for c in main_configs.hinton_configs(seed, "paper",
+                                                    teacher_knobs=knobs["teacher_knobs"])[1:]]
+    configs += hinton2015.regulariser_configs(seeds=TABLE_SEEDS, train_size=55_000, **knobs)
+    for name in hinton2015_transfer.TRANSFER_SETS:
+        configs += hinton2015_transfer.omitted_class_configs(name, TABLE_SEEDS,
+                                                             monitor="val_loss", **knobs)
+    template = main_configs.hinton_configs(0, "paper", teacher_knobs=knobs["teacher_knobs"])[2]
+    for student, seeds in GRID_SEEDS.items():
+        configs += sweep.sweep_configs(template.replace(architecture=student), seeds=seeds,
+                                       fixed_teacher=False, scratch_baseline=True)
+    configs += hinton2015.width_configs(seeds=TABLE_SEEDS, fixed_teacher=False,
+                                        scratch_baseline=True, **knobs)
+    configs += hinton2015_variants.jittered_student_configs(VARIANT_SEEDS, **knobs)
+    configs += hinton2015_ensemble.ensemble_configs(VARIANT_SEEDS, members=TABLE_SEEDS, **knobs)
+    unique = {c.run_id: c for c in reversed(configs)}  # each run once, at its first place
+    return [c for c in configs if unique.pop(c.run_id, None) is not None]
+
+
 def stages(results_dir=records.RESULTS_DIR) -> list[tuple[str, list[RunConfig] | None]]:
     """(stage, its configs) in order; None where an earlier stage has not decided yet."""
     check = precision_check(results_dir)
@@ -422,7 +479,8 @@ def stages(results_dir=records.RESULTS_DIR) -> list[tuple[str, list[RunConfig] |
             ("methods", method_configs(teacher, recipes, FIRST_CONTROL_SEEDS) if first
              else None),
             ("more teachers", seeds_rest),
-            ("more controls", more)]
+            ("more controls", more),
+            ("lab tables", lab_table_configs(teacher) if teacher else None)]
 
 
 def teachers(results_dir=records.RESULTS_DIR) -> list[RunConfig] | None:
@@ -476,7 +534,13 @@ def train_teachers(results_dir=records.RESULTS_DIR, data_dir=None, only=None,
         name, config = pending[0]
         started = time.perf_counter()
         print(f"{time.strftime('%H:%M:%S')} {name}: {config.run_id}", flush=True)
-        runner.run(config, results_dir, data_dir=data_dir, verbose=2, why=f"{name}: training")
+        if name == "lab tables":  # as their tables' runs always trained: small ones stacked
+            batch = [c for n, c in pending if n == name and c.architecture == config.architecture
+                     and c.jitter_pixels == config.jitter_pixels][:stack_runs.STACK_SIZE]
+            sweep.run_configs(batch, results_dir, data_dir, verbose=2, progress=False)
+        else:
+            runner.run(config, results_dir, data_dir=data_dir, verbose=2,
+                       why=f"{name}: training")
         print(f"{time.strftime('%H:%M:%S')} done in {(time.perf_counter() - started) / 60:.1f} "
               "min", flush=True)
         keep_teacher_logits(results_dir, data_dir)

@@ -53,8 +53,8 @@ def test_later_stages_wait_for_the_decisions_before_them(tmp_path):
     names = [name for name, configs in dk.stages(tmp_path)]
     assert names == ["precision check", "pilot", "student recipe", "label smoothing strength",
                      "student temperature", "teachers", "controls", "methods", "more teachers",
-                     "more controls"]
-    assert [configs is None for _, configs in dk.stages(tmp_path)] == [False] + [True] * 9
+                     "more controls", "lab tables"]
+    assert [configs is None for _, configs in dk.stages(tmp_path)] == [False] + [True] * 10
 
 
 def test_each_students_temperature_is_chosen_on_validation_never_test(monkeypatch):
@@ -233,3 +233,59 @@ def test_the_gain_shares_say_how_much_of_hinton_kds_gain_each_control_keeps():
     flat = dk.gain_shares(rows)
     assert (flat["gain"].abs() < 1e-9).all()
     assert np.isinf(flat[["ratio_low", "ratio_high"]].to_numpy()).all()
+
+
+# -- the lab's tables on these teachers --------------------------------------------------------
+def test_the_paper_profile_with_the_teachers_knobs_is_the_plans_teacher():
+    from kd_lab import main_configs
+
+    teacher = dk.teacher_config(4)
+    knobs = dk.teacher_knobs(teacher)
+    assert set(knobs) == {"optimizer", "learning_rate", "momentum", "epochs"}
+    built = main_configs.hinton_configs(4, "paper", teacher_knobs=knobs)
+    assert built[0].run_id == teacher.run_id
+    # and the paper profile's students are the plan's (its recipe, chosen on validation)
+    recipe = dk.STUDENT_RECIPES["adam-1e-3"]
+    assert built[1] == dk.student_config("mlp:800,800", "scratch", 4, teacher, recipe)
+    assert built[2] == dk.student_config("mlp:800,800", "hinton", 4, teacher, recipe)
+    with pytest.raises(ValueError, match="precision"):  # not a knob: no table is built on it
+        dk.teacher_knobs(dk.teacher_config(4, precision="mixed_bfloat16"))
+
+
+def test_the_lab_tables_distil_the_plans_teachers_each_run_once():
+    configs = dk.lab_table_configs(dk.teacher_config(0))
+    assert len({c.run_id for c in configs}) == len(configs)
+    plan = {dk.teacher_config(seed).run_id for seed in dk.TEACHER_SEEDS}
+    distilled = [c for c in configs if c.teacher is not None]
+    assert {c.teacher.run_id for c in distilled} <= plan
+    assert all(c.teacher.seed == c.seed for c in distilled if not c.teacher_seeds)
+    assert all(c.profile == "paper" for c in configs)
+    # the comparison comes first, and every grid's alpha = 1 cell is its scratch run
+    first = configs[:2 * len(dk.COMPARE_SEEDS)]
+    assert [(c.role, c.seed) for c in first[:2]] == [("scratch", 0), ("distilled", 0)]
+    assert not [c for c in configs if c.alpha == 1.0 and c.role == "distilled"]
+    # the jittered students run their teacher every batch; the ensemble's average five
+    assert sum(c.jitter_pixels == 2 for c in configs) == len(dk.VARIANT_SEEDS)
+    assert {c.teacher_seeds for c in configs if c.teacher_seeds} == {dk.TABLE_SEEDS}
+
+
+def test_the_lab_tables_train_small_students_in_stacks(tmp_path, monkeypatch):
+    configs = [c for c in dk.lab_table_configs(dk.teacher_config(0))
+               if c.architecture == "mlp:30,30" and c.seed in (0, 1)]
+    finished, batches = set(), []
+    monkeypatch.setattr(dk, "stages", lambda *a: [("lab tables", configs)])
+    monkeypatch.setattr(dk.records, "is_finished", lambda c, *a: c.run_id in finished)
+    monkeypatch.setattr(dk, "_waits_for", lambda *a: [])
+    monkeypatch.setattr(dk.runner, "run", lambda *a, **k: pytest.fail("trained alone"))
+
+    def run_configs(batch, *args, **kwargs):
+        batches.append([c.run_id for c in batch])
+        finished.update(c.run_id for c in batch)
+
+    monkeypatch.setattr(dk.sweep, "run_configs", run_configs)
+    monkeypatch.setattr(dk, "keep_teacher_logits", lambda *a: [])
+    monkeypatch.setattr(dk, "describe", lambda *a: None)
+    dk.train_teachers(tmp_path, wait_seconds=None)
+    size = dk.stack_runs.STACK_SIZE
+    assert [len(b) for b in batches] == [size] * (len(configs) // size) + [len(configs) % size]
+    assert sum(batches, []) == [c.run_id for c in configs]
