@@ -328,7 +328,7 @@ def gain_shares(rows: pd.DataFrame, metric: str = "test_errors") -> pd.DataFrame
     is not told from 0 by its paired t test (there is then nothing to share)."""
     lower = stats.lower_is_better(metric)
     lines = []
-    for student, own in rows.groupby("student", sort=False):
+    for student, own in (rows.groupby("student", sort=False) if len(rows) else ()):
         wide = own.pivot_table(index="seed", columns="arm", values=metric)
         if not {"scratch", "hinton"} <= set(wide.columns):
             continue
