@@ -46,6 +46,7 @@ from one commit: run this from a worktree at the commit that trained the stage's
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 
@@ -61,7 +62,7 @@ from kd_lab import (
     sweep,
     teacher_logits,
 )
-from kd_lab.config import KNOBS, RunConfig, differing_fields
+from kd_lab.config import KNOBS, RunConfig, differing_fields, ensemble_members
 
 CHECK_SEEDS = tuple(range(5))
 CHECK_EPOCHS = 30
@@ -325,7 +326,8 @@ def gain_shares(rows: pd.DataFrame, metric: str = "test_errors") -> pd.DataFrame
     knowledge of each class. `rows`: the control runs with their arms (`controls_so_far`).
 
     A share of 1 keeps all of the gain, 0 none; an interval is unbounded while the gain itself
-    is not told from 0 by its paired t test (there is then nothing to share)."""
+    is not told from 0 by its paired t test, and no share is given (NaN) where the mean gain is
+    not positive: there is then nothing to share."""
     lower = stats.lower_is_better(metric)
     lines = []
     for student, own in (rows.groupby("student", sort=False) if len(rows) else ()):
@@ -340,6 +342,8 @@ def gain_shares(rows: pd.DataFrame, metric: str = "test_errors") -> pd.DataFrame
             both = pd.DataFrame({"gain": wide["scratch"] - wide["hinton"],
                                  "part": worse - better}).dropna() * (1 if lower else -1)
             share = stats.paired_ratio(both["part"], both["gain"])
+            if not both["gain"].mean() > 0:  # a share of a loss, or of nothing, means nothing
+                share.update(ratio=math.nan, ratio_low=math.nan, ratio_high=math.nan)
             lines.append(dict(student=student, arm=arm, gain=float(both["gain"].mean()), **share))
     return pd.DataFrame(lines, columns=["student", "arm", "gain", "ratio", "ratio_low",
                                         "ratio_high", "pairs"])
@@ -516,8 +520,14 @@ def train_teachers(results_dir=records.RESULTS_DIR, data_dir=None, only=None,
         raise ValueError(f"only must name stages among {', '.join(named)}; got {unknown}")
     keep_teacher_logits(results_dir, data_dir)
     while True:
-        ours = [(name, c) for name, configs in stages(results_dir) for c in configs or ()
-                if (only is None or name in only) and not records.is_finished(c, results_dir)]
+        planned = stages(results_dir)
+        owner = {}  # a run listed by several stages is the first one's (the lab tables hold
+        for name, configs in planned:  # the controls' scratch and Hinton KD runs, for one)
+            for config in configs or ():
+                owner.setdefault(config.run_id, name)
+        ours = [(name, c) for name, configs in planned for c in configs or ()
+                if owner[c.run_id] == name and (only is None or name in only)
+                and not records.is_finished(c, results_dir)]
         owned = {c.run_id for _, c in ours}
         pending = [(name, c) for name, c in ours
                    if not _waits_for(c, owned, results_dir)]
@@ -548,9 +558,10 @@ def train_teachers(results_dir=records.RESULTS_DIR, data_dir=None, only=None,
 
 
 def _waits_for(config: RunConfig, owned: set, results_dir) -> list[RunConfig]:
-    """The runs `config` starts from (its teacher, its initial weights' run) that are neither
-    finished nor this process's to train."""
-    return [run for run in (config.teacher, config.init_from) if run is not None
+    """The runs `config` starts from (its teacher, an ensemble's every member, its initial
+    weights' run) that are neither finished nor this process's to train."""
+    members = ensemble_members(config) if config.teacher_seeds else []
+    return [run for run in (config.teacher, *members, config.init_from) if run is not None
             and run.run_id not in owned and not records.is_finished(run, results_dir)]
 
 

@@ -224,15 +224,16 @@ def test_the_gain_shares_say_how_much_of_hinton_kds_gain_each_control_keeps():
         assert line["ratio_low"] < line["ratio"] < line["ratio_high"]
         assert line["ratio"] == pytest.approx(0.25, abs=0.15) and line["ratio_high"] < 0.75
         assert per_example["ratio_low"] == pytest.approx(1 - line["ratio_high"])
-    # with no gain to share (Hinton KD's gain is 0 on average), no share is bounded
-    for student in dk.STUDENTS:
-        scratch = rows[(rows["arm"] == "scratch") & (rows["student"] == student)]
-        hinton = (rows["arm"] == "hinton") & (rows["student"] == student)
-        rows.loc[hinton, "test_errors"] = (scratch.set_index("seed")["test_errors"]
-                                           + [3, -3, 3, -3, 0]).to_numpy()
-    flat = dk.gain_shares(rows)
-    assert (flat["gain"].abs() < 1e-9).all()
-    assert np.isinf(flat[["ratio_low", "ratio_high"]].to_numpy()).all()
+    # a gain not told from 0 shares nothing bounded; a gain of 0 or a loss shares nothing
+    for differences, bounds in (([-10, -4, 6, -8, 12], np.inf), ([3, -3, 3, -3, 0], np.nan),
+                                ([25, 22, 18, 24, 21], np.nan)):
+        for student in dk.STUDENTS:
+            scratch = rows[(rows["arm"] == "scratch") & (rows["student"] == student)]
+            hinton = (rows["arm"] == "hinton") & (rows["student"] == student)
+            rows.loc[hinton, "test_errors"] = (scratch.set_index("seed")["test_errors"]
+                                               + differences).to_numpy()
+        flat = dk.gain_shares(rows)[["ratio_low", "ratio_high"]].abs().to_numpy()
+        assert (np.isinf(flat) if bounds == np.inf else np.isnan(flat)).all(), differences
 
 
 # -- the lab's tables on these teachers --------------------------------------------------------
@@ -289,3 +290,22 @@ def test_the_lab_tables_train_small_students_in_stacks(tmp_path, monkeypatch):
     size = dk.stack_runs.STACK_SIZE
     assert [len(b) for b in batches] == [size] * (len(configs) // size) + [len(configs) % size]
     assert sum(batches, []) == [c.run_id for c in configs]
+
+
+def test_a_run_listed_by_two_stages_belongs_to_the_first_and_an_ensemble_waits_for_all(
+        tmp_path, monkeypatch, capsys):
+    configs = [c for c in dk.lab_table_configs(dk.teacher_config(0))]
+    shared, own = configs[0], configs[1]  # the comparison's scratch run is a control's too
+    ensemble = next(c for c in configs if c.teacher_seeds)
+    finished, trained = {dk.teacher_config(0).run_id}, []
+    monkeypatch.setattr(dk, "stages", lambda *a: [("controls", [shared]),
+                                                  ("lab tables", [shared, own, ensemble])])
+    monkeypatch.setattr(dk.records, "is_finished", lambda c, *a: c.run_id in finished)
+    monkeypatch.setattr(dk.sweep, "run_configs", lambda batch, *a, **k: trained.extend(
+        c.run_id for c in batch) or finished.update(c.run_id for c in batch))
+    monkeypatch.setattr(dk, "keep_teacher_logits", lambda *a: [])
+    monkeypatch.setattr(dk, "describe", lambda *a: None)
+    dk.train_teachers(tmp_path, only=["lab tables"], wait_seconds=None)
+    assert trained == [own.run_id]  # not the controls' run, nor the ensemble's students
+    waited = capsys.readouterr().out
+    assert all(dk.teacher_config(seed).run_id in waited for seed in (1, 2, 3, 4))
