@@ -300,17 +300,33 @@ def controls_so_far(results_dir=records.RESULTS_DIR) -> tuple[pd.DataFrame, pd.D
 
     Holm counts the whole planned family, a line not testable yet as p = 1, so that no verdict
     is decided here that the full family could not decide (its lines are "too few runs")."""
+    return _so_far(results_dir, ("controls", "more controls"), CONTROLS)
+
+
+def methods_so_far(results_dir=records.RESULTS_DIR) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """As `controls_so_far`, for the methods notebook (18): decoupled KD, the FitNets hint and
+    label smoothing, each against Hinton KD and against the student from scratch, per student,
+    on the control runs' seeds, in one Holm family of their own."""
+    return _so_far(results_dir, ("controls", "more controls", "methods"),
+                   ("label_smoothing", *METHODS))
+
+
+def _so_far(results_dir, stage_names, arms) -> tuple[pd.DataFrame, pd.DataFrame]:
     named = dict(stages(results_dir))
-    configs = (named["controls"] or []) + (named["more controls"] or [])
+    configs = [c for name in stage_names for c in named[name] or []]
     finished = [c for c in configs if records.is_finished(c, results_dir)]
     if not finished:
         return pd.DataFrame(), pd.DataFrame()
     weak = weak_teachers(named["teachers"][0])
     rows = _with_arms(pd.DataFrame([records.load_record(c, results_dir).row for c in finished]),
                       weak)
-    table = controls_table(rows, weak)
+    rows = rows[rows["arm"].isin(("scratch", "hinton", *arms))].reset_index(drop=True)
+    table = controls_table(rows, weak, arms=arms)
     tested = table["p_value"].notna()
-    table["p_holm"] = pd.Series(stats.holm(table["p_value"].fillna(1.0)), table.index).where(tested)
+    # every planned line: each arm against Hinton KD and scratch, and Hinton KD against scratch
+    planned = len(STUDENTS) * (2 * len(arms) + 1)
+    padded = [*table["p_value"].fillna(1.0), *[1.0] * (planned - len(table))]
+    table["p_holm"] = pd.Series(stats.holm(padded)[:len(table)], table.index).where(tested)
     table["verdict"] = [stats.verdict(d, p, "test_errors") if t else stats.TOO_FEW
                         for d, p, t in zip(table["difference"], table["p_holm"], tested,
                                            strict=True)]

@@ -186,8 +186,10 @@ def test_the_controls_so_far_are_judged_against_the_whole_planned_family(tmp_pat
     assert len(rows) and set(rows["run_id"]) <= {c.run_id for c in planned}
     tested = table["p_value"].notna()
     # Holm over every planned line, those without a test yet counted as p = 1
+    planned_lines = len(dk.STUDENTS) * (2 * len(dk.CONTROLS) + 1)
+    padded = [*table["p_value"].fillna(1.0), *[1.0] * (planned_lines - len(table))]
     np.testing.assert_allclose(table.loc[tested, "p_holm"],
-                               dk.stats.holm(table["p_value"].fillna(1.0))[tested.to_numpy()])
+                               dk.stats.holm(padded)[:len(table)][tested.to_numpy()])
     assert (table.loc[~tested, "verdict"] == dk.stats.TOO_FEW).all()
 
 
@@ -309,3 +311,29 @@ def test_a_run_listed_by_two_stages_belongs_to_the_first_and_an_ensemble_waits_f
     assert trained == [own.run_id]  # not the controls' run, nor the ensemble's students
     waited = capsys.readouterr().out
     assert all(dk.teacher_config(seed).run_id in waited for seed in (1, 2, 3, 4))
+
+
+def test_the_methods_so_far_are_one_family_of_their_own_over_every_planned_line(monkeypatch):
+    from types import SimpleNamespace
+
+    rows, weak = _control_rows(gain=30.0, seeds=range(3))
+    configs = {dk.student_config(s, arm, seed, TEACHER, RECIPE).run_id:
+               dk.student_config(s, arm, seed, TEACHER, RECIPE)
+               for seed in range(3) for s in dk.STUDENTS for arm in ARMS}
+    by_id = dict(zip(configs, rows.to_dict("records"), strict=True))
+    listed = list(configs.values())
+    monkeypatch.setattr(dk, "stages", lambda *a: [
+        ("teachers", [TEACHER]),
+        ("controls", [c for c in listed if c.loss not in dk.METHODS]),
+        ("more controls", None),
+        ("methods", [c for c in listed if c.loss in dk.METHODS])])
+    monkeypatch.setattr(dk.records, "is_finished", lambda c, *a: True)
+    monkeypatch.setattr(dk.records, "load_record",
+                        lambda c, *a: SimpleNamespace(row={**by_id[c.run_id], "run_id": c.run_id}))
+    table, runs = dk.methods_so_far()
+    assert set(runs["arm"]) == {"scratch", "hinton", "label_smoothing", *dk.METHODS}
+    assert set(table["arm"]) == {"hinton", "label_smoothing", *dk.METHODS}
+    assert len(table) == len(dk.STUDENTS) * (2 * 3 + 1)  # the whole family: no padding
+    np.testing.assert_allclose(table["p_holm"], dk.stats.holm(table["p_value"]))
+    hinton = table[(table["arm"] == "hinton") & (table["baseline"] == "scratch")]
+    assert (hinton["verdict"] == "better").all()
