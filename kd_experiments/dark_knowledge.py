@@ -463,8 +463,10 @@ def lab_table_configs(teacher: RunConfig) -> list[RunConfig]:
                                         scratch_baseline=True, **knobs)
     configs += hinton2015_variants.jittered_student_configs(VARIANT_SEEDS, **knobs)
     configs += hinton2015_ensemble.ensemble_configs(VARIANT_SEEDS, members=TABLE_SEEDS, **knobs)
-    unique = {c.run_id: c for c in reversed(configs)}  # each run once, at its first place
-    return [c for c in configs if unique.pop(c.run_id, None) is not None]
+    unique = {}  # each run once, at its first place (the grids hold the comparison's runs)
+    for config in configs:
+        unique.setdefault(config.run_id, config)
+    return list(unique.values())
 
 
 def stages(results_dir=records.RESULTS_DIR) -> list[tuple[str, list[RunConfig] | None]]:
