@@ -67,6 +67,22 @@ def test_execution_settings_default_to_the_measured_ones_per_model_family():
     assert RunConfig.from_dict(explicit.to_dict()) == explicit
 
 
+def test_a_new_architecture_brings_its_own_execution_defaults_unless_others_were_chosen():
+    # The dropout controls are made from the scratch MLP's config: they must not inherit its
+    # XLA, which made them 16 times slower.
+    mlp = TEACHER.replace(architecture="mlp:30,30", jit_compile=None)
+    assert (mlp.jit_compile, mlp.steps_per_execution) == (True, 32)
+    dropout = mlp.replace(architecture="mlp:30,30+dropout", jitter_pixels=2)
+    assert (dropout.jitter_pixels, dropout.jit_compile, dropout.steps_per_execution) == (
+        2, False, 32)
+    assert mlp.replace(architecture="mnist_cnn").steps_per_execution == 1
+    chosen = mlp.replace(jit_compile=False, steps_per_execution=4)
+    kept = chosen.replace(architecture="mlp:30,30+dropout")
+    assert (kept.jit_compile, kept.steps_per_execution) == (False, 4)
+    named = mlp.replace(architecture="mlp:30,30+dropout", jit_compile=True)
+    assert (named.jit_compile, named.steps_per_execution) == (True, 32)
+
+
 def test_profiles_are_consistent():
     teacher, scratch, distilled = hinton2015.hinton_configs(seed=2, profile="fast")
     assert distilled.teacher == teacher and teacher.jitter_pixels == 2
