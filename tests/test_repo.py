@@ -29,6 +29,7 @@ def test_ci_runs_everything_and_the_readme_shows_both_test_commands():
     assert "make test " in readme and "make test-all" in readme and "make compare" in readme
     assert "make test-all" in ci
     assert 'pytest -m "not slow"' in makefile  # the everyday suite leaves the slow tests out
+    assert "-n $(TEST_WORKERS)" in makefile  # ... and runs on both cores
 
 
 def test_no_dataset_files_are_tracked():
