@@ -9,6 +9,8 @@ import os
 import shutil
 from pathlib import Path
 
+import kd_utils  # noqa: F401  TensorFlow's start-up lines silenced, before helpers import keras
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
