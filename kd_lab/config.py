@@ -201,9 +201,9 @@ class RunConfig:
         if self.momentum and self.optimizer != "sgd":
             fail("momentum", f"0 with optimizer={self.optimizer!r} (only SGD uses it)")
         if self.architecture.startswith("mlp:"):
-            spec, _, extra = self.architecture[4:].partition("+")
-            if not all(w.isdigit() and int(w) > 0 for w in spec.split(",")) or extra not in (
-                    "", "dropout"):
+            try:
+                registry.parse_mlp(self.architecture)
+            except ValueError:
                 fail("architecture", "'mlp:' followed by positive hidden widths, such as "
                      "'mlp:800,800', and optionally '+dropout' (the teacher's regularisers)")
         elif self.architecture not in registry.BUILDERS:

@@ -261,7 +261,8 @@ def read_summary(results_dir=RESULTS_DIR) -> pd.DataFrame:
     measurements; the summary is only their index."""
     path = Path(results_dir) / "summary.csv"
     expected = summary_of_records(results_dir)
-    text = path.read_text() if path.exists() else None
+    # Undecodable bytes (a summary overwritten with binary data) disagree like any other edit.
+    text = path.read_text(errors="replace") if path.exists() else None
     if text is None and expected.empty:
         return expected
     if text != expected.to_csv(index=False):

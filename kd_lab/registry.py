@@ -90,19 +90,23 @@ def build(architecture: str, input_shape, num_classes: int,
 TEACHER_REGULARISERS = dict(dropout=0.5, input_dropout=0.2, max_norm=3.5)
 
 
+def parse_mlp(architecture: str) -> tuple[list[int], bool]:
+    """'mlp:800,800+dropout' -> ([800, 800], True): the hidden widths, and whether the MLP has
+    the teacher's regularisers. ValueError for a malformed one ('mlp:8,,8' included)."""
+    spec, _, extra = architecture.removeprefix("mlp:").partition("+")
+    widths = spec.split(",")
+    if not all(w.isdigit() and int(w) > 0 for w in widths) or extra not in ("", "dropout"):
+        raise ValueError(f"architecture {architecture!r}: expected 'mlp:' followed by "
+                         "positive hidden widths, such as 'mlp:800,800', and optionally "
+                         "'+dropout' (the teacher's dropout and max-norm)")
+    return [int(w) for w in widths], extra == "dropout"
+
+
 def _build(architecture: str, input_shape, num_classes: int) -> keras.Model:
     if architecture.startswith("mlp:"):
-        spec, _, extra = architecture[4:].partition("+")
-        try:
-            widths = [int(w) for w in spec.split(",") if w]
-        except ValueError:
-            widths = []
-        if not widths or min(widths) <= 0 or extra not in ("", "dropout"):
-            raise ValueError(f"architecture {architecture!r}: expected 'mlp:' followed by "
-                             "positive hidden widths, such as 'mlp:800,800', and optionally "
-                             "'+dropout' (the teacher's dropout and max-norm)")
+        widths, regularised = parse_mlp(architecture)
         return models.mlp(widths, input_shape, num_classes,
-                          **(TEACHER_REGULARISERS if extra else {}))
+                          **(TEACHER_REGULARISERS if regularised else {}))
     if architecture not in BUILDERS:
         raise ValueError(f"architecture must be 'mlp:W1,W2,...' or one of {', '.join(BUILDERS)}; "
                          f"got {architecture!r}")

@@ -328,6 +328,8 @@ def load(name: str, data_dir: str | Path | None = None, val_size: int | float = 
     if name not in NUM_CLASSES:
         raise ValueError(f"dataset must be one of {', '.join(DATASETS)}; got {name!r} (for "
                          "other data, data.from_arrays)")
+    if data_dir is not None and (str(data_dir) == "" or not Path(data_dir).is_dir()):
+        raise ValueError(f"data_dir must be an existing folder; got {str(data_dir)!r}")
     if name in IDX_FILES:
         train, test = _load_idx_dataset(name, data_dir, download)
     else:

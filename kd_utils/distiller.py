@@ -544,6 +544,12 @@ class Distiller(keras.Model):
         for name in ("class_weight", "sample_weight"):  # all of them: a dataset's batch may
             weights = kwargs.get(name)                  # hold zeros alone, the whole may not
             if name == "class_weight" and weights:
+                width = output_width(self.student)  # None: not built yet
+                strays = [c for c in weights if isinstance(c, bool) or not isinstance(
+                    c, (int, np.integer)) or c < 0 or (width is not None and c >= width)]
+                if strays:
+                    raise ValueError(f"class_weight keys must be class ids 0..K-1 for a student "
+                                     f"with K = {width} logits; got {strays}")
                 weights = list(weights.values())
             if weights is not None and len(weights):
                 check_weights_not_negative(weights, name)

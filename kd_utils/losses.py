@@ -31,14 +31,20 @@ import numpy as np
 import tensorflow as tf
 
 
+def _as_number(value, message: str) -> float:
+    """`value` as a float; ValueError(message) for what is not a number (True and "4" included:
+    float() would take them)."""
+    if isinstance(value, (bool, str, bytes)):
+        raise ValueError(message)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(message) from None
+
+
 def check_temperature(temperature) -> float:
     """Return `temperature` as a float, or raise ValueError unless it is finite and > 0."""
-    if isinstance(temperature, bool):
-        raise ValueError(f"temperature must be a positive number, got {temperature!r}")
-    try:
-        value = float(temperature)
-    except (TypeError, ValueError):
-        raise ValueError(f"temperature must be a positive number, got {temperature!r}") from None
+    value = _as_number(temperature, f"temperature must be a positive number, got {temperature!r}")
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"temperature must be a finite number > 0 (1 = no softening; Hinton et "
                          f"al. used 20 on MNIST), got {temperature!r}")
@@ -47,12 +53,7 @@ def check_temperature(temperature) -> float:
 
 def check_alpha(alpha) -> float:
     """Return `alpha` as a float, or raise ValueError unless it lies in [0, 1]."""
-    if isinstance(alpha, bool):
-        raise ValueError(f"alpha must be a number in [0, 1], got {alpha!r}")
-    try:
-        value = float(alpha)
-    except (TypeError, ValueError):
-        raise ValueError(f"alpha must be a number in [0, 1], got {alpha!r}") from None
+    value = _as_number(alpha, f"alpha must be a number in [0, 1], got {alpha!r}")
     if not 0.0 <= value <= 1.0:  # also rejects NaN
         raise ValueError(f"alpha is the weight of the hard-label loss and must lie in [0, 1] "
                          f"(1 = labels only, 0 = soft targets only), got {alpha!r}")

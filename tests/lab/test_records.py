@@ -254,6 +254,9 @@ def test_a_summary_cut_short_is_rebuilt_from_the_records(tmp_path):
     summary = tmp_path / "summary.csv"
     summary.write_text(summary.read_text().splitlines()[0] + "\n")  # the header alone
     assert len(records.read_summary(tmp_path)) == 2
+    summary.write_bytes(b"\x00\xff\x10garbage\n\"unterminated")  # not even text
+    with pytest.warns(UserWarning, match="rebuilt"):
+        assert len(records.read_summary(tmp_path)) == 2
 
 
 def test_damaged_logits_and_checkpoints_are_named(tmp_path):

@@ -202,7 +202,7 @@ def test_every_builder_outputs_one_logit_per_class():
 
 def test_build_reads_mlp_specs_and_rejects_bad_ones():
     assert registry.build("mlp:800,800", (28, 28, 1), 10).count_params() == 1_276_810
-    for bad in ("mlp:", "mlp:8,x", "mlp:0", "resnet50"):
+    for bad in ("mlp:", "mlp:8,x", "mlp:0", "mlp:8,,8", "mlp:8+x", "resnet50"):
         with pytest.raises(ValueError, match="architecture"):
             registry.build(bad, (28, 28, 1), 10)
 

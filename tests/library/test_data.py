@@ -95,12 +95,21 @@ def test_missing_file_is_named_with_its_checksum(mnist_copy):
 def test_no_data_anywhere_lists_where_it_looked(tmp_path, monkeypatch):
     monkeypatch.setenv("KD_DATA_DIR", str(tmp_path / "env"))
     monkeypatch.setattr(data, "REPO_DATA_DIR", tmp_path / "repo")
+    (tmp_path / "arg").mkdir()
     with pytest.raises(data.DataFileError) as err:
         data.load("fashion_mnist", data_dir=tmp_path / "arg", download=False)
     message = str(err.value)
     for place in ("arg", "env", "repo"):
         assert str(tmp_path / place) in message
     assert "8d4fb7e6c68d591d4c3dfef9ec88bf0d" in message and "KD_DATA_DIR" in message
+
+
+@pytest.mark.parametrize("where", ["missing", "", "a-file"])
+def test_a_data_dir_that_is_not_a_folder_is_refused_not_passed_over(where, tmp_path):
+    if where == "a-file":
+        (tmp_path / where).write_text("")
+    with pytest.raises(ValueError, match="data_dir must be an existing folder"):
+        data.load("digits", data_dir=tmp_path / where if where else "")
 
 
 def test_data_dir_argument_takes_precedence_over_the_environment(mnist_copy, tmp_path, monkeypatch):

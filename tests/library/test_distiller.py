@@ -175,8 +175,11 @@ def test_nan_loss_stops_training_naming_the_run_with_finite_weights(teacher, stu
     (dict(temperature=-2.0), "temperature"),
     (dict(temperature=float("inf")), "temperature"),
     (dict(temperature=float("nan")), "temperature"),
+    (dict(temperature="4"), "temperature"),  # float() would take it
+    (dict(temperature=True), "temperature"),
     (dict(alpha=-0.5), "alpha"),
     (dict(alpha=1.01), "alpha"),
+    (dict(alpha="0.5"), "alpha"),
 ])
 def test_bad_temperature_or_alpha_is_rejected(teacher, student, kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -348,6 +351,8 @@ def test_a_negative_weight_in_a_later_batch_stops_training_naming_the_run(teache
 @pytest.mark.parametrize("kwargs, match", [
     (dict(sample_weight=-np.ones(96)), "sample_weight must be >= 0"),
     (dict(class_weight={0: 1.0, 1: -1.0}), "class_weight must be >= 0"),
+    (dict(class_weight={0: 1.0, 12: 2.0}), r"class_weight keys .* K = 3 logits; got \[12\]"),
+    (dict(class_weight={"a": 1.0}), "class_weight keys"),
     (dict(batch_size=0), "batch_size must be a positive integer"),
     (dict(epochs=0), "epochs must be a positive integer"),
     (dict(sample_weight=np.full(96, np.nan)), "sample_weight holds NaN"),
