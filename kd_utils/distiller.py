@@ -529,13 +529,11 @@ class Distiller(keras.Model):
                 self.check_inputs(validation_data, None, "validation_data")
             else:
                 self.check_inputs(validation_data[0], validation_data[1], "validation_data")
-        epochs = kwargs.get("epochs", 1)
-        if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 1:
-            raise ValueError(f"epochs must be a positive integer; got {epochs!r}")
-        batch_size = kwargs.get("batch_size")
-        if batch_size is not None and (not isinstance(batch_size, (int, np.integer))
-                                       or batch_size < 1):
-            raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+        for name, default in (("epochs", 1), ("batch_size", None)):  # Keras would take 0
+            value = kwargs.get(name, default)
+            if value is not default and (isinstance(value, bool) or not isinstance(
+                    value, (int, np.integer)) or value < 1):
+                raise ValueError(f"{name} must be a positive integer; got {value!r}")
         sample_weight = kwargs.get("sample_weight")
         if sample_weight is not None and not isinstance(x, tf.data.Dataset) and len(
                 sample_weight) != len(split_inputs(x)[0]):
@@ -544,10 +542,9 @@ class Distiller(keras.Model):
         for name in ("class_weight", "sample_weight"):  # all of them: a dataset's batch may
             weights = kwargs.get(name)                  # hold zeros alone, the whole may not
             if name == "class_weight" and weights:
-                width = output_width(self.student)  # None: not built yet
-                strays = [c for c in weights if isinstance(c, bool) or not isinstance(
-                    c, (int, np.integer)) or c < 0 or (width is not None and c >= width)]
-                if strays:
+                width = output_width(self.student) or math.inf  # unknown until it is built
+                if strays := [c for c in weights if isinstance(c, bool) or not isinstance(
+                        c, (int, np.integer)) or not 0 <= c < width]:
                     raise ValueError(f"class_weight keys must be class ids 0..K-1 for a student "
                                      f"with K = {width} logits; got {strays}")
                 weights = list(weights.values())

@@ -32,14 +32,13 @@ import tensorflow as tf
 
 
 def _as_number(value, message: str) -> float:
-    """`value` as a float; ValueError(message) for what is not a number (True and "4" included:
-    float() would take them)."""
-    if isinstance(value, (bool, str, bytes)):
-        raise ValueError(message)
+    """`value` as a float, else ValueError(message): True and "4" too, which float() takes."""
     try:
-        return float(value)
+        if not isinstance(value, (bool, str, bytes)):
+            return float(value)
     except (TypeError, ValueError):
-        raise ValueError(message) from None
+        pass
+    raise ValueError(message)
 
 
 def check_temperature(temperature) -> float:
