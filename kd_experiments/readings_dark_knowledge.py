@@ -60,9 +60,15 @@ def status_block(results_dir: Path) -> str:
     (no verdict: the controls are read once their stage is complete, in notebook 19)."""
     rows = dark_knowledge.teacher_rows(results_dir)
     _, controls = dark_knowledge.controls_so_far(results_dir)
-    planned = dict(dark_knowledge.stages(results_dir))["controls"] or []
+    stages = dict(dark_knowledge.stages(results_dir))
+    planned, more = stages["controls"] or [], stages["more controls"] or []
     teachers = teachers_sentence(rows) if len(rows) else "No teacher is trained yet."
     counted = (f"{len(controls)} of the first stage's {len(planned)} runs are recorded; their "
                "verdicts are read once the stage is complete (notebook 19)" if planned else
                "they wait for the stages before them")
+    if more:  # the first stage is in, and the power rule asks for more seeds
+        counted = (f"{len(controls)} of {len(planned) + len(more)} runs are recorded: the "
+                   f"first stage's {len(planned)}, and the {len(more)} more that the plan's "
+                   "power rule asks for (stage \"more controls\"); the verdicts are read once "
+                   "all are in (notebook 19)")
     return f"Status, from the records: {teachers} Controls: {counted}."
