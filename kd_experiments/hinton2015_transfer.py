@@ -20,10 +20,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from kd_lab import datasets, runner, stats
+from kd_lab import datasets, runner, stats, sweep
 from kd_lab.config import RunConfig
 from kd_lab.records import RESULTS_DIR, RunRecord, aggregate, load_record, write_table
-from kd_utils import plots
 
 from .hinton2015 import hinton_configs
 
@@ -242,7 +241,7 @@ def plot_errors_vs_temperature_by_width(table: pd.DataFrame, ax=None):
                     color=color, label=f"{width}-{width} distilled")
         for _, row in group[group["student"] == "scratch"].iterrows():
             ax.axhline(row.test_errors_mean, color=color, linestyle=":", linewidth=1)
-    plots.temperature_axis(ax, table["temperature"])
+    sweep.temperature_axis(ax, table["temperature"])
     ax.set_xlabel("temperature T")
     ax.set_ylabel("test errors (of 10,000)")
     alphas = sorted(table.loc[table["student"] == "distilled", "alpha"].unique())

@@ -6,6 +6,7 @@ their tensorflow-datasets sets (EMNIST letters, CIFAR-10) with `registry.registe
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import numpy as np
@@ -32,8 +33,21 @@ def splits_for(config, data_dir=None) -> data.Splits:
         _SPLITS_CACHE[key] = registry.load(config.dataset, data_dir=data_dir,
                                            val_size=config.val_size, seed=data_seed)
     splits = _SPLITS_CACHE[key].limit_train(config.train_limit)
-    return splits if config.transfer_classes is None else splits.keep_classes(
-        config.transfer_classes)
+    return splits if config.transfer_classes is None else keep_classes(
+        splits, config.transfer_classes)
+
+
+def keep_classes(splits: data.Splits, classes) -> data.Splits:
+    """`splits` with training and validation examples of `classes` only; the test set keeps
+    every class: the transfer set of Hinton et al.'s omitted-class experiments (section 3), where
+    the student never sees the other classes and is tested on all of them."""
+    classes = np.asarray(sorted(set(int(c) for c in classes)))
+    if len(classes) == 0 or classes.min() < 0 or classes.max() >= splits.num_classes:
+        raise ValueError(f"transfer_classes must be class ids in [0, {splits.num_classes}) of "
+                         f"{splits.name}; got {classes.tolist()}")
+    train, val = np.isin(splits.y_train, classes), np.isin(splits.y_val, classes)
+    return dataclasses.replace(splits, x_train=splits.x_train[train], y_train=splits.y_train[train],
+                               x_val=splits.x_val[val], y_val=splits.y_val[val])
 
 
 def digest(arrays, chars: int = 12) -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.ticker import NullFormatter
 
 from kd_utils import plots
 
@@ -338,7 +339,7 @@ def plot_metric_vs_temperature(table: pd.DataFrame, architecture: str,
         ax.errorbar(group["temperature"], group[f"{metric}_mean"] * 100,
                     yerr=group[f"{metric}_std"].fillna(0) * 100, marker="o", capsize=3,
                     label=f"alpha = {alpha:g}" + (" (labels only)" if alpha == 1 else ""))
-    plots.temperature_axis(ax, cells["temperature"])
+    temperature_axis(ax, cells["temperature"])
     ax.set_xlabel("temperature T")
     ax.set_ylabel(metric.replace("test_", "test ").replace("_", " ") + " %")
     ax.set_title(f"{architecture}; alpha weights the hard-label loss", fontsize=9)
@@ -373,3 +374,11 @@ def plot_cell(rows: pd.DataFrame, table: pd.DataFrame, architecture: str, temper
         f"{line['verdict']}")
     fig.suptitle(f"{architecture}, {name}{test}", fontsize=10)
     return axes
+
+
+def temperature_axis(ax, temperatures):
+    """A log T axis labelled at the temperatures used, as plain numbers."""
+    temperatures = sorted(pd.Series(temperatures).dropna().unique())
+    ax.set_xscale("log")
+    ax.set_xticks(temperatures, [f"{t:g}" for t in temperatures])
+    ax.xaxis.set_minor_formatter(NullFormatter())

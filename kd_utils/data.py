@@ -154,20 +154,6 @@ class Splits:
         return Splits(self.name, self.x_train[:n], self.y_train[:n], self.x_val, self.y_val,
                       self.x_test, self.y_test, self.num_classes)
 
-    def keep_classes(self, classes) -> Splits:
-        """Training and validation examples of `classes` only; the test set keeps every class.
-
-        This is the transfer set of Hinton et al.'s omitted-class experiments (section 3): the
-        student never sees the other classes, and is tested on all of them.
-        """
-        classes = np.asarray(sorted(set(int(c) for c in classes)))
-        if len(classes) == 0 or classes.min() < 0 or classes.max() >= self.num_classes:
-            raise ValueError(f"transfer_classes must be class ids in [0, {self.num_classes}) of "
-                             f"{self.name}; got {classes.tolist()}")
-        train, val = np.isin(self.y_train, classes), np.isin(self.y_val, classes)
-        return Splits(self.name, self.x_train[train], self.y_train[train], self.x_val[val],
-                      self.y_val[val], self.x_test, self.y_test, self.num_classes)
-
 
 def candidate_dirs(data_dir: str | Path | None = None) -> list[Path]:
     """The folders searched for dataset files, in order of precedence."""

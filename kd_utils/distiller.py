@@ -237,11 +237,9 @@ def _weights(weights, count: int) -> list[float]:
     if len(weights) != count:
         raise ValueError(f"loss_weights has {len(weights)} weights for {count} losses: give "
                          "one weight per loss")
-    for weight in weights:
-        if isinstance(weight, bool) or not isinstance(weight, (int, float, np.number)) or not (
-                np.isfinite(weight) and weight >= 0):
-            raise ValueError(f"loss_weights must be finite numbers >= 0; got {weights!r}")
-    return [float(w) for w in weights]
+    return [losses.check_number(w, f"loss_weights[{i}]", "a finite number >= 0",
+                                lambda v: math.isfinite(v) and v >= 0)
+            for i, w in enumerate(weights)]
 
 
 class Distiller(keras.Model):

@@ -31,32 +31,28 @@ import numpy as np
 import tensorflow as tf
 
 
-def _as_number(value, message: str) -> float:
-    """`value` as a float, else ValueError(message): True and "4" too, which float() takes."""
+def check_number(value, name: str, expected: str, ok=math.isfinite) -> float:
+    """`value` as a float, or ValueError("<name> must be <expected>") unless it is a number
+    (not a bool or a string, which float() takes) and `ok(value)`."""
     try:
-        if not isinstance(value, (bool, str, bytes)):
-            return float(value)
+        number = None if isinstance(value, (bool, str, bytes)) else float(value)
     except (TypeError, ValueError):
-        pass
-    raise ValueError(message)
+        number = None
+    if number is None or not ok(number):
+        raise ValueError(f"{name} must be {expected}; got {value!r}")
+    return number
 
 
 def check_temperature(temperature) -> float:
     """Return `temperature` as a float, or raise ValueError unless it is finite and > 0."""
-    value = _as_number(temperature, f"temperature must be a positive number, got {temperature!r}")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"temperature must be a finite number > 0 (1 = no softening; Hinton et "
-                         f"al. used 20 on MNIST), got {temperature!r}")
-    return value
+    return check_number(temperature, "temperature", "a finite number > 0 (1 = no softening; "
+                        "Hinton et al. used 20 on MNIST)", lambda t: math.isfinite(t) and t > 0)
 
 
 def check_alpha(alpha) -> float:
     """Return `alpha` as a float, or raise ValueError unless it lies in [0, 1]."""
-    value = _as_number(alpha, f"alpha must be a number in [0, 1], got {alpha!r}")
-    if not 0.0 <= value <= 1.0:  # also rejects NaN
-        raise ValueError(f"alpha is the weight of the hard-label loss and must lie in [0, 1] "
-                         f"(1 = labels only, 0 = soft targets only), got {alpha!r}")
-    return value
+    return check_number(alpha, "alpha", "a number in [0, 1]: the weight of the hard-label loss "
+                        "(1 = labels only, 0 = soft targets only)", lambda a: 0 <= a <= 1)
 
 
 def _reduce(per_example, sample_weight=None) -> tf.Tensor:
@@ -193,13 +189,11 @@ class DecoupledKD(DistillationLoss):
     def __init__(self, temperature: float = 4.0, target_weight: float = 1.0,
                  non_target_weight: float = 8.0):
         self.temperature = check_temperature(temperature)
-        for name, value in (("target_weight", target_weight),
-                            ("non_target_weight", non_target_weight)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-                    math.isfinite(value) and value >= 0):
-                raise ValueError(f"DecoupledKD: {name} must be a finite number >= 0; got "
-                                 f"{value!r}")
-        self.target_weight, self.non_target_weight = float(target_weight), float(non_target_weight)
+        self.target_weight, self.non_target_weight = (
+            check_number(value, f"DecoupledKD: {name}", "a finite number >= 0",
+                         lambda v: math.isfinite(v) and v >= 0)
+            for name, value in (("target_weight", target_weight),
+                                ("non_target_weight", non_target_weight)))
         self._last = {}
 
     def parts(self, labels, teacher_logits, student_logits):
@@ -314,11 +308,8 @@ class LabelSmoothing(DistillationLoss):
     needs_teacher = False
 
     def __init__(self, smoothing: float = 0.1):
-        if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float)) or not (
-                0 <= smoothing < 1):
-            raise ValueError(f"LabelSmoothing: smoothing must be a number in [0, 1); got "
-                             f"{smoothing!r}")
-        self.smoothing = float(smoothing)
+        self.smoothing = check_number(smoothing, "LabelSmoothing: smoothing",
+                                      "a number in [0, 1)", lambda v: 0 <= v < 1)
 
     def compute(self, labels, teacher_outputs, student_outputs, sample_weight=None):
         log_probs = tf.nn.log_softmax(tf.cast(student_outputs, tf.float32))

@@ -17,7 +17,7 @@ if not matplotlib.get_backend().lower().startswith(("module://", "nbagg", "widge
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from .losses import softmax  # noqa: E402
 
@@ -76,14 +76,6 @@ def plot_learning_curves(histories: dict[str, list[pd.DataFrame]],
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     return axes
-
-
-def temperature_axis(ax, temperatures):
-    """A log T axis labelled at the temperatures used, as plain numbers."""
-    temperatures = sorted(pd.Series(temperatures).dropna().unique())
-    ax.set_xscale("log")
-    ax.set_xticks(temperatures, [f"{t:g}" for t in temperatures])
-    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def plot_soft_targets(logits, images, labels, temperatures=(1.0, 4.0, 20.0)):

@@ -2,10 +2,12 @@
 and tensorflow-datasets loading (on tfds' mock data: nothing is downloaded)."""
 
 import numpy as np
+import pytest
 import tensorflow_datasets as tfds
 
 from kd_lab import datasets, registry
 from kd_lab.config import RunConfig
+from kd_utils import data
 
 
 def test_each_seed_draws_its_own_sample_but_real_datasets_keep_one_split():
@@ -47,3 +49,13 @@ def test_load_tfds_gives_numpy_train_and_test_parts():
         (x_train, y_train), (x_test, y_test) = datasets.load_tfds("cifar10")
     assert x_train.shape[1:] == (32, 32, 3) and x_train.dtype == np.uint8
     assert len(x_train) == len(y_train) == 40 and len(x_test) == len(y_test)
+
+
+def test_keep_classes_drops_train_and_val_examples_but_keeps_the_test_set():
+    splits = data.load("digits", val_size=200)
+    kept = datasets.keep_classes(splits, [0, 1, 2, 4, 5, 6, 7, 8, 9])
+    assert 3 not in kept.y_train and 3 not in kept.y_val
+    assert len(kept.y_train) == (splits.y_train != 3).sum()
+    assert np.array_equal(kept.y_test, splits.y_test) and 3 in kept.y_test
+    with pytest.raises(ValueError, match=r"transfer_classes must be class ids in \[0, 10\)"):
+        datasets.keep_classes(splits, [3, 10])

@@ -19,16 +19,6 @@ MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 
-def test_keep_classes_drops_train_and_val_examples_but_keeps_the_test_set():
-    splits = data.load("digits", val_size=200)
-    kept = splits.keep_classes([0, 1, 2, 4, 5, 6, 7, 8, 9])
-    assert 3 not in kept.y_train and 3 not in kept.y_val
-    assert len(kept.y_train) == (splits.y_train != 3).sum()
-    assert np.array_equal(kept.y_test, splits.y_test) and 3 in kept.y_test
-    with pytest.raises(ValueError, match=r"transfer_classes must be class ids in \[0, 10\)"):
-        splits.keep_classes([3, 10])
-
-
 def write_idx(path, array, compress=True):
     header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
         int(n).to_bytes(4, "big") for n in array.shape)
