@@ -1,12 +1,16 @@
 """The repository keeps its promises: lint clean, CI runs the README's test command, no data
 files. (The README's numbers are checked with the notebooks', in tests/experiments/test_readings.py.)"""
 
+import io
+import json
 import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 
@@ -57,15 +61,40 @@ def test_committed_arrays_are_teacher_logits_never_images():
                 assert stored[part].ndim == 2 and stored[part].shape[1] <= 100, (path, part)
 
 
-def test_no_checkpoint_or_model_is_committed():
+def test_the_only_committed_models_are_teachers_whose_hidden_layers_records_read():
+    """No checkpoint and no model is tracked, but for the models of the teachers that a
+    committed record's loss reads hidden layers of (a hint): cached logits cannot carry those.
+    Those are committed once their student is (git add -f), without optimizer state."""
+    from kd_lab import registry
+    from kd_lab.config import RunConfig
+
     listed = subprocess.run(["git", "ls-files", "results"], cwd=REPO, capture_output=True,
                             text=True)
     if listed.returncode != 0:
         pytest.skip("not a git checkout")
     tracked = listed.stdout.splitlines()
-    heavy = [p for p in tracked if "checkpoint/" in p or p.endswith(".keras")
+    heavy = [p for p in tracked if "checkpoint/" in p
              or (p.endswith(".npz") and not TEACHER_LOGITS.fullmatch(p))]
-    assert not heavy, f"mid-training or model files are tracked: {heavy[:3]}"
+    assert not heavy, f"mid-training files are tracked: {heavy[:3]}"
+    models = {p for p in tracked if p.endswith(".keras")}
+    read = set()
+    for path in (p for p in tracked if p.endswith("/config.json") and "-distilled-" in p):
+        config = json.loads((REPO / path).read_text())
+        if config.get("loss", "hinton") not in registry.LOSSES:  # an experiment's logit loss
+            continue
+        loss = registry.make_loss(config.get("loss", "hinton"), temperature=config["temperature"],
+                                  **dict(config.get("loss_params", ())))
+        if loss.uses_features():
+            teacher = RunConfig.from_dict(config["teacher"]).run_id
+            read.add(f"results/runs/{teacher}/model.keras")
+    assert models <= read, f"models no feature loss reads are tracked: {sorted(models - read)[:3]}"
+    # the strong MNIST teachers (an hour each); a few minutes' CNN teacher is retrained instead
+    needed = {p for p in read if "-teacher-hinton_teacher-" in p}
+    assert needed <= models, f"a teacher a hint reads is not committed: {sorted(needed - models)}"
+    for path in models:
+        with zipfile.ZipFile(REPO / path) as saved:
+            weights = h5py.File(io.BytesIO(saved.read("model.weights.h5")), "r")
+            assert "optimizer" not in weights, f"{path} carries its optimizer state"
 
 
 def test_readme_prose_types_no_measured_number():
