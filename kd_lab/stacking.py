@@ -158,7 +158,8 @@ class StackedDistiller(keras.Model):
             total = tf.reduce_sum(terms.total)
             replica_total = per_replica_share(total)
         variables = self.stack.trainable_variables
-        apply_if_finite(self.optimizer, total, tape.gradient(replica_total, variables), variables)
+        apply_if_finite(self.optimizer, total, tape.gradient(replica_total, variables), variables,
+                        xla=self.jit_compile)
         return self._update_metrics(y, total, terms, teacher_logits, student_logits)
 
     def test_step(self, data):

@@ -467,7 +467,8 @@ class Distiller(keras.Model):
             if self.student.losses:  # weight regularisers of the student
                 loss += tf.add_n(self.student.losses)
             replica_loss = per_replica_share(loss)
-        apply_if_finite(self.optimizer, loss, tape.gradient(replica_loss, variables), variables)
+        apply_if_finite(self.optimizer, loss, tape.gradient(replica_loss, variables), variables,
+                        xla=self.jit_compile)
         return self._update_metrics(x, y, loss, terms, teacher_outputs,
                                     student_outputs["logits"], sample_weight)
 
@@ -640,5 +641,5 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
         loss = (logs or {}).get("loss")
         if loss is not None and not np.isfinite(float(loss)):
             self.stop(f"the training loss became {float(loss)} in epoch {self.epoch + 1}, by "
-                      f"batch {batch + 1}; that update was skipped, so the weights are still "
-                      "finite. Lower the learning rate, or look for NaN in the inputs.")
+                      f"batch {batch + 1}; that step's gradients were dropped, and the weights "
+                      "are still finite. Lower the learning rate, or look for NaN in the inputs.")

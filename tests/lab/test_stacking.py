@@ -90,5 +90,6 @@ def test_what_a_stack_cannot_do_is_refused_with_what_to_do(toy_data, tmp_path):
         stack.save(tmp_path / "stack.keras")
     with pytest.raises(ValueError, match="one temperature, alpha and run name per student"):
         StackedDistiller([tiny_mlp(seed=0)], [2.0, 4.0], [0.5])
-    with pytest.raises(ValueError, match="alpha is the weight of the hard-label loss"):
+    with pytest.raises(ValueError,
+                       match=r"alpha must be a number in \[0, 1\]: the weight of the hard-label"):
         StackedDistiller([tiny_mlp(seed=0)], [2.0], [1.5])
