@@ -599,23 +599,6 @@ def keep_teacher_logits(results_dir=records.RESULTS_DIR, data_dir=None) -> list[
     return kept
 
 
-def keep_teacher_models(results_dir=records.RESULTS_DIR) -> list[str]:
-    """Rewrite, without its optimizer state, the model of every teacher whose hidden layers a
-    method reads (the hint: cached logits cannot carry them), where it is on this machine; return
-    the run ids. These models are committed, the lab's only ones: retraining a teacher takes an
-    hour, and a student experiment trains students only."""
-    named = dict(stages(results_dir))
-    kept = []
-    for config in named["methods"] or ():
-        path = records.run_dir(config.teacher, results_dir) / "model.keras"
-        if config.make_loss().uses_features() and path.exists():
-            model = records.load_record(config.teacher, results_dir).load_model()
-            if getattr(model, "optimizer", None) is not None:
-                records.save_model(model, path, optimizer=False)
-            kept.append(config.teacher.run_id)
-    return sorted(set(kept))
-
-
 def describe(results_dir=records.RESULTS_DIR) -> None:
     """Print each stage's progress and decision."""
     check = precision_check(results_dir)

@@ -4,7 +4,7 @@
     results/runs/<run_id>/history.csv   one row per epoch, every loss and metric
     results/runs/<run_id>/row.json      the summary row; written last, so it marks completion
     results/runs/<run_id>/model.keras   the trained model (not committed, but for the teachers
-                                        a hint reads, without optimizer state)
+                                        a hint reads)
     results/summary.csv                 one tidy row per finished run, rebuilt from row.json
     results/tables/<name>.csv           tables derived from the rows by code, never typed
 
@@ -189,17 +189,10 @@ def load_record(config: RunConfig, results_dir=RESULTS_DIR) -> RunRecord:
     return RunRecord(config, folder, row, history, trained=False)
 
 
-def save_model(model, path: Path, optimizer: bool = True) -> None:
+def save_model(model, path: Path) -> None:
     """`model.save(path)` to a temporary name in the same folder, then renamed: a kill during
-    the save leaves the old file or the new one, never a truncated one. `optimizer=False`
-    saves architecture and weights only (half the size for SGD with momentum): a model to
-    run, not to train on."""
-
+    the save leaves the old file or the new one, never a truncated one."""
     path = Path(path)
-    if not optimizer and getattr(model, "optimizer", None) is not None:
-        # rebuilt from its layers' config, uncompiled (clone_model and model_from_json compile)
-        weights, model = model.get_weights(), type(model).from_config(model.get_config())
-        model.set_weights(weights)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
     os.close(fd)
     try:

@@ -368,20 +368,3 @@ def test_a_row_whose_errors_disagree_with_its_accuracy_is_named(tmp_path):
     path.write_text(json.dumps({"run_id": "x", "test_errors": 149, "test_accuracy": 0.9851,
                                 "test_count": 10000}))
     assert read_row(path)["test_errors"] == 149
-
-
-def test_a_model_saved_without_its_optimizer_runs_alike_at_half_the_size(tmp_path):
-    import keras
-
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8), keras.layers.Dense(3)])
-    model.compile(keras.optimizers.SGD(0.1, momentum=0.9), "mse")
-    x = np.random.default_rng(0).normal(size=(16, 6)).astype("float32")
-    model.fit(x, np.zeros((16, 3)), verbose=0)
-    records.save_model(model, tmp_path / "full.keras")
-    records.save_model(model, tmp_path / "bare.keras", optimizer=False)
-    bare = keras.models.load_model(tmp_path / "bare.keras")
-    assert getattr(bare, "optimizer", None) is None
-    assert keras.models.load_model(tmp_path / "full.keras").optimizer is not None
-    assert np.array_equal(bare.predict(x, verbose=0), model.predict(x, verbose=0))
-    assert os.path.getsize(tmp_path / "bare.keras") < os.path.getsize(tmp_path / "full.keras")
