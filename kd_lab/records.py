@@ -3,8 +3,7 @@
     results/runs/<run_id>/config.json   the config (and how it was executed)
     results/runs/<run_id>/history.csv   one row per epoch, every loss and metric
     results/runs/<run_id>/row.json      the summary row; written last, so it marks completion
-    results/runs/<run_id>/model.keras   the trained model (not committed, but for the teachers
-                                        a hint reads)
+    results/runs/<run_id>/model.keras   the trained model (not committed: regenerable)
     results/summary.csv                 one tidy row per finished run, rebuilt from row.json
     results/tables/<name>.csv           tables derived from the rows by code, never typed
 
