@@ -95,6 +95,38 @@ def test_the_output_check_can_fail():
     assert [bool(UNCLEAN.search(_text(o))) for _, o in _outputs(dirty)] == [True, True]
 
 
+SHOWN_SOURCE = re.compile(r"^print\(inspect\.getsource\(([\w.]+)\)\)$", re.M)
+
+
+def _library_object(dotted: str):
+    """`Distiller.train_step` or `losses.HintonKD`, as the notebooks name them after
+    `from kd_utils import Distiller, losses`."""
+    import kd_utils
+    found = kd_utils
+    for name in dotted.split("."):
+        found = getattr(found, name)
+    return found
+
+
+def test_the_library_source_a_notebook_prints_is_the_library_s_source():
+    """A cell printing `inspect.getsource(...)` shows the library as it is: changing a shown
+    function means executing its notebooks again (caught here in the everyday suite, where the
+    slow re-execution test would catch it only in `make test-all`)."""
+    import inspect
+    shown = 0
+    for path in NOTEBOOKS:
+        for cell in json.loads(path.read_text())["cells"]:
+            names = SHOWN_SOURCE.findall("".join(cell["source"]))
+            if cell["cell_type"] != "code" or not names:
+                continue
+            expected = "".join(inspect.getsource(_library_object(n)) + "\n" for n in names)
+            printed = "".join(_text(o) for o in cell["outputs"])
+            assert printed == expected, (f"{path.name} prints an older source of {names}: "
+                                         "run `make notebooks` and commit them")
+            shown += 1
+    assert shown >= 5  # the notebooks that teach with the Distiller's and the losses' code
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_figures_are_embedded_not_linked(path):
     """A Markdown image link to results/ is broken in Colab and wherever the notebook is not
