@@ -127,6 +127,18 @@ def test_the_library_source_a_notebook_prints_is_the_library_s_source():
     assert shown >= 5  # the notebooks that teach with the Distiller's and the losses' code
 
 
+def test_the_index_counts_the_committed_records():
+    """Notebook 00's count of runs per profile, role and architecture is the records' count:
+    committing records means executing 00 again."""
+    from kd_lab import records
+    cell = next(c for c in json.loads((REPO / "notebooks" / "00_index.ipynb").read_text())["cells"]
+                if "records.read_summary(RESULTS)" in "".join(c["source"]))
+    summary = records.read_summary(REPO / "results")
+    counted = summary.groupby(["profile", "role", "architecture"]).size()
+    assert "".join(_text(o) for o in cell["outputs"]) == str(counted), (
+        "00_index.ipynb counts other records: run `make notebooks ARGS=00` and commit it")
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_figures_are_embedded_not_linked(path):
     """A Markdown image link to results/ is broken in Colab and wherever the notebook is not
