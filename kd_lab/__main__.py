@@ -185,13 +185,12 @@ def _check_folders(parser, args) -> None:
     """Where data is read and records are written, checked before anything trains."""
     if args.data_dir is not None and not args.data_dir.is_dir():
         parser.error(f"argument --data-dir: {str(args.data_dir)!r} is not a folder")
-    results = args.results_dir
-    if results is not None:
-        existing = next((p for p in (results, *results.parents) if p.exists()), None)
-        if existing is not None and not existing.is_dir():
-            parser.error(f"argument --results-dir: {str(existing)!r} is a file, not a folder")
-        if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
-            parser.error(f"argument --results-dir: {str(existing)!r} is not writable")
+    if args.results_dir is not None:
+        from .records import check_results_dir
+        try:
+            check_results_dir(args.results_dir, "argument --results-dir")
+        except ValueError as error:
+            parser.error(str(error))
 
 
 def main(argv=None) -> int:

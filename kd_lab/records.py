@@ -112,6 +112,18 @@ def inside(folder, *parts: str) -> Path:
     return path
 
 
+def check_results_dir(results_dir, argument: str = "results_dir") -> Path:
+    """`results_dir` as a Path, checked before anything trains: the nearest existing part of it
+    is a folder this process may write in (the rest is created when a run is recorded)."""
+    results_dir = Path(results_dir)
+    existing = next((p for p in (results_dir, *results_dir.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ValueError(f"{argument}: {str(existing)!r} is a file, not a folder")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{argument}: {str(existing)!r} is not writable")
+    return results_dir
+
+
 def run_dir(config: RunConfig, results_dir=RESULTS_DIR) -> Path:
     return inside(Path(results_dir) / "runs", config.run_id)
 

@@ -156,7 +156,7 @@ def run(config: RunConfig, results_dir=RESULTS_DIR, force: bool = False, data_di
             change the result (up to float rounding).
         why: the announcement's first word(s).
     """
-    results_dir = Path(results_dir)
+    results_dir = records.check_results_dir(results_dir)
     if not force and is_finished(config, results_dir):
         return datasets.read_back(config, results_dir, data_dir)
     # A results folder that cannot hold records fails now, not at the first epoch's checkpoint.

@@ -134,8 +134,8 @@ def check_sample_weight(sample_weight, argument: str = "x") -> None:
 
 
 def warn_if_untrained(teacher_logits, labels, name: str) -> None:
-    """Warn when a teacher labels an example batch no better than chance (two standard errors
-    above it): distilling an untrained teacher trains the student on noise, silently."""
+    """Warn when a teacher labels an example batch not detectably better than chance (within two
+    standard errors above it): distilling an untrained teacher trains the student on noise."""
     labels = np.asarray(labels).reshape(-1)
     if len(labels) < 20 or len(labels) != len(teacher_logits):
         return
@@ -143,7 +143,7 @@ def warn_if_untrained(teacher_logits, labels, name: str) -> None:
     accuracy = float(np.mean(np.argmax(teacher_logits, axis=-1) == labels))
     if accuracy <= chance + 2 * math.sqrt(chance * (1 - chance) / len(labels)):
         warnings.warn(f"teacher {name!r} labels {accuracy:.0%} of {len(labels)} example inputs "
-                      f"correctly, no better than chance ({chance:.0%}): is it trained? "
+                      f"correctly, not detectably above chance ({chance:.0%}): is it trained? "
                       "Distilling an untrained teacher teaches the student noise.", stacklevel=4)
 
 

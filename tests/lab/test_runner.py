@@ -267,3 +267,12 @@ def test_controls_and_a_hidden_layer_loss_train_end_to_end(tmp_path):
                                                              "student_layer": "hidden_1"})
     history = runner.run(hint, results_dir=tmp_path, verbose=0).history
     assert "distillation_loss" in history.columns
+
+
+def test_a_results_dir_that_is_a_file_is_refused_by_name_before_training(tmp_path, monkeypatch):
+    a_file = tmp_path / "results.txt"
+    a_file.write_text("")
+    monkeypatch.setattr(runner, "inputs_of", lambda *a, **k: pytest.fail("it started training"))
+    for results in (a_file, a_file / "inside"):
+        with pytest.raises(ValueError, match=r"^results_dir: .*results\.txt' is a file, not a folder"):
+            runner.run(TEACHER, results_dir=results, verbose=0)
