@@ -34,6 +34,7 @@ TEMPERATURE, ALPHA = 4.0, 0.1
 SMOOTHING = 0.1
 ARMS = ("scratch", "hinton", "decoupled", "hint", "label_smoothing")
 TABLE = "18_methods_fashion_mnist"
+MNIST_TABLE = "18_methods_mnist"
 
 
 def fashion_configs(seed: int, profile: str = "full") -> dict[str, RunConfig]:
@@ -91,6 +92,22 @@ def write_outputs(rows: pd.DataFrame, results_dir=records.RESULTS_DIR,
     figures = Path(results_dir) / "figures"
     plots.save_fig(name, figures_dir=figures)
     return table, csv, plots.figure_path(name, figures)
+
+
+def write_mnist_outputs(results_dir=records.RESULTS_DIR) -> tuple[pd.DataFrame, Path | None,
+                                                                   Path | None]:
+    """(table, its CSV, its figure) of the MNIST methods, from the dark-knowledge plan's
+    records (`dark_knowledge.methods_so_far`; trains nothing): `tables/18_methods_mnist.csv`
+    and `figures/18_methods_mnist.png`, the lines with runs enough to test. Nothing is written
+    (None, None) where `results_dir` holds none of these runs."""
+    table, rows = dark_knowledge.methods_so_far(results_dir)
+    if table.empty:
+        return table, None, None
+    csv = records.write_table(table, MNIST_TABLE, results_dir, runs=rows)
+    dark_knowledge.plot_controls(table[table["p_value"].notna()])
+    figures = Path(results_dir) / "figures"
+    plots.save_fig(MNIST_TABLE, figures_dir=figures)
+    return table, csv, plots.figure_path(MNIST_TABLE, figures)
 
 
 def train_all(seeds=SEEDS, profile: str = "full", results_dir=records.RESULTS_DIR,

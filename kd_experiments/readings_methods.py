@@ -36,29 +36,47 @@ def comparisons_markdown(table) -> str:
     lines = [(f"{line.arm} (`{line.student}`)", mean_spread_of(line, "test_errors"),
               BASELINES[line.baseline],
               f"{line.difference:+.1f} {stats.interval(line.diff_low, line.diff_high)}",
-              f"{line.p_value:.2g}", f"{line.p_holm:.2g}", line.verdict)
+              *((f"{line.p_value:.2g}", f"{line.p_holm:.2g}") if line.p_value == line.p_value
+                else ("", "")), line.verdict)
              for line in table.itertuples()]
     return markdown_table(lines, ["method", "test errors (mean ± std [95% CI])", "against",
                                   "difference [95% CI]", "paired p", "Holm p", "verdict"])
 
 
-@generated("18_methods")
-def methods_block(results_dir: Path) -> str:
-    name = f"{methods.TABLE}_full"
+def methods_table_block(results_dir: Path, name: str, describe) -> str:
+    """The block of a methods table: its figure, its lines, `describe(students, teachers' test
+    errors)` (what was trained), how the verdicts were reached and whether budgets bind."""
     table = read_table(results_dir, name)
     students = runs_behind(results_dir, name)
     teachers = students["teacher_run_id"].dropna().loc[lambda ids: ids != ""].unique()
-    summary = records.read_summary(results_dir).set_index("run_id")
-    teacher_errors = summary.loc[teachers, "test_errors"]
-    scratch = students[students["teacher_run_id"].fillna("") == ""]
+    teacher_errors = records.read_summary(results_dir).set_index("run_id").loc[teachers,
+                                                                               "test_errors"]
     return "\n\n".join([
         HEADER, figure(name, "each method's paired difference, with its interval"),
-        comparisons_markdown(table),
-        f"Fashion-MNIST, test errors out of 10,000 test images. Teachers (`mnist_cnn`, one per "
-        f"seed): {errors(teacher_errors)}; students `{methods.STUDENT}` over "
-        f"{methods.STUDENT_EPOCHS} epochs, the best validation epoch kept, "
-        f"{scratch['seed'].nunique()} seeds.",
+        comparisons_markdown(table), describe(students, teacher_errors),
         methods_sentences(table, "Every method is compared with Hinton KD and with the student "
-                          "from scratch, and Hinton KD with scratch."),
+                          "from scratch, and Hinton KD with scratch" + (
+                              ", for each student." if table["student"].nunique() > 1 else ".")),
         budget_sentence(students),
         source_line(f"tables/{name}.csv")])
+
+
+@generated("18_methods")
+def methods_block(results_dir: Path) -> str:
+    def describe(students, teacher_errors):
+        scratch = students[students["teacher_run_id"].fillna("") == ""]
+        return (f"Fashion-MNIST, test errors out of 10,000 test images. Teachers (`mnist_cnn`, "
+                f"one per seed): {errors(teacher_errors)}; students `{methods.STUDENT}` over "
+                f"{methods.STUDENT_EPOCHS} epochs, the best validation epoch kept, "
+                f"{scratch['seed'].nunique()} seeds.")
+    return methods_table_block(results_dir, f"{methods.TABLE}_full", describe)
+
+
+@generated("18_methods_mnist")
+def mnist_methods_block(results_dir: Path) -> str:
+    def describe(students, teacher_errors):
+        architectures = ", ".join(f"`{a}`" for a in sorted(students["architecture"].unique()))
+        return (f"MNIST, test errors out of 10,000 test images. The lab's strong teachers (one "
+                f"per seed): {errors(teacher_errors)}; students {architectures}, "
+                f"{students['seed'].nunique()} seeds, the best validation epoch kept.")
+    return methods_table_block(results_dir, methods.MNIST_TABLE, describe)

@@ -62,9 +62,10 @@ def grid07(width: int, temperature: float) -> GridCell:
                     rf"^\d+ +{width} +distilled +{temperature:.1f} +0\.1 ")
 
 
-def method_row(arm: str, baseline: str) -> str:
-    """A row of notebook 18's methods table: `arm` against `baseline`, up to its verdict."""
-    return rf"\| {arm} \(`mlp:64,64`\) \|[^|\n]*\| {baseline} \|(?:[^|\n]*\|){{3}}"
+def method_row(arm: str, baseline: str, student: str = "64,64") -> str:
+    """A row of a notebook 18 methods table: `arm` (student `mlp:<student>`) against
+    `baseline`, up to its verdict."""
+    return rf"\| {arm} \(`mlp:{student}`\) \|[^|\n]*\| {baseline} \|(?:[^|\n]*\|){{3}}"
 
 
 T1_30 = ("30-30 student distilled at T = 1 makes fewer test errors than the one on labels alone "
@@ -94,6 +95,30 @@ AGREEMENTS = [
     Agreement("18", "label smoothing, which needs no teacher, makes fewer test errors than "
               "Hinton KD",
               show("18", "18_methods", method_row("label_smoothing", "Hinton KD")), "better"),
+    # 18: the methods on MNIST, both students, each against scratch and against Hinton KD
+    Agreement("18", "Hinton KD makes fewer test errors than the 30-30 student from scratch",
+              show("18", "18_methods_mnist", method_row("hinton", "the student from scratch",
+                                                        "30,30")), "better"),
+    Agreement("18", "for the 800-800 student its test against scratch shows no detectable "
+              "difference", show("18", "18_methods_mnist",
+                                 method_row("hinton", "the student from scratch", "800,800")),
+              "no detectable difference"),
+    *[Agreement("18", "Decoupled KD and the hint show no detectable difference from scratch for "
+                "either student", show("18", "18_methods_mnist",
+                                       method_row(arm, "the student from scratch", student)),
+                "no detectable difference")
+      for arm in ("decoupled", "hint") for student in ("30,30", "800,800")],
+    Agreement("18", "decoupled KD is \"worse\" for the 30-30 student",
+              show("18", "18_methods_mnist", method_row("decoupled", "Hinton KD", "30,30")),
+              "worse"),
+    Agreement("18", "label smoothing, which needs no teacher, is \"worse\" for the 800-800 "
+              "student", show("18", "18_methods_mnist",
+                              method_row("label_smoothing", "Hinton KD", "800,800")), "worse"),
+    *[Agreement("18", "every other comparison with Hinton KD shows no detectable difference",
+                show("18", "18_methods_mnist", method_row(arm, "Hinton KD", student)),
+                "no detectable difference")
+      for arm, student in (("hint", "30,30"), ("label_smoothing", "30,30"),
+                           ("decoupled", "800,800"), ("hint", "800,800"))],
     # 03: T = 1 (notebook 04's grids), and the main comparison
     *[Agreement("03", T1_30, cell, "better") for cell in T1_30_CELLS],
     Agreement("03", "for the 800-800 student at T = 1 only alpha = 0.9 makes fewer",

@@ -51,3 +51,27 @@ def test_the_controls_figure_draws_one_point_per_comparison():
     panels = fig.axes
     assert [len(ax.get_yticks()) for ax in panels] == [2, 1]
     assert "Hinton KD" in panels[1].get_title() and "scratch" in panels[0].get_title()
+
+
+def test_the_mnist_methods_table_and_block_come_from_the_plan_s_records(tmp_path):
+    """On a copy of the committed records: the MNIST table lists each method against Hinton KD
+    and scratch for both students (14 lines, one Holm family), its runs and figure are written,
+    and the block shows every line; a folder without these runs writes nothing."""
+    import shutil
+
+    from helpers import REPO
+
+    from kd_experiments import readings_methods
+
+    shutil.copytree(REPO / "results", tmp_path / "results",
+                    ignore=shutil.ignore_patterns("*.keras", "cache", "checkpoint*"))
+    results = tmp_path / "results"
+    table, csv, figure = methods.write_mnist_outputs(results)
+    students = set(dark_knowledge.STUDENTS)
+    assert len(table) == len(students) * (2 * 3 + 1) and set(table["student"]) == students
+    assert csv.with_suffix(".runs.csv").exists() and figure.stat().st_size > 10_000
+    block = readings_methods.mnist_methods_block(results)
+    assert block.count("| hint (`mlp:") == 2 * len(students) and "one Holm family" in block
+    empty = tmp_path / "empty"
+    (empty / "runs").mkdir(parents=True)
+    assert methods.write_mnist_outputs(empty)[1:] == (None, None)
