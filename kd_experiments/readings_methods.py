@@ -3,6 +3,7 @@ against the student from scratch, paired by seed, one Holm family (see `readings
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from kd_lab import records, stats
@@ -36,8 +37,8 @@ def comparisons_markdown(table) -> str:
     lines = [(f"{line.arm} (`{line.student}`)", mean_spread_of(line, "test_errors"),
               BASELINES[line.baseline],
               f"{line.difference:+.1f} {stats.interval(line.diff_low, line.diff_high)}",
-              *((f"{line.p_value:.2g}", f"{line.p_holm:.2g}") if line.p_value == line.p_value
-                else ("", "")), line.verdict)
+              *(("", "") if math.isnan(line.p_value)  # a line with too few runs: untested
+                else (f"{line.p_value:.2g}", f"{line.p_holm:.2g}")), line.verdict)
              for line in table.itertuples()]
     return markdown_table(lines, ["method", "test errors (mean ± std [95% CI])", "against",
                                   "difference [95% CI]", "paired p", "Holm p", "verdict"])
