@@ -276,15 +276,17 @@ def control_configs(teacher: RunConfig, recipes: dict, smoothings: dict, tempera
 
 
 def controls_table(rows: pd.DataFrame, weak: frozenset, arms=CONTROLS,
-                   metric: str = "test_errors") -> pd.DataFrame:
+                   metric: str = "test_errors", hinton_gain: bool = True) -> pd.DataFrame:
     """Every one of `arms` (the controls, or the methods) against Hinton KD and against the
-    student from scratch, and Hinton KD against scratch, per student, paired by seed: one Holm
-    family over all of them. `weak`: the weak teachers' run ids (`weak_teachers`)."""
+    student from scratch, and (`hinton_gain`) Hinton KD against scratch, per student, paired by
+    seed: one Holm family over all of them. `weak`: the weak teachers' run ids
+    (`weak_teachers`)."""
     rows = _with_arms(rows, weak)
     rows = rows[rows["arm"].isin(("scratch", "hinton", *arms))]
     parts = []
     for baseline in ("hinton", "scratch"):
-        compared = rows[rows["arm"] != ("scratch" if baseline == "hinton" else "")]
+        left_out = {"hinton": ("scratch",), "scratch": () if hinton_gain else ("hinton",)}
+        compared = rows[~rows["arm"].isin(left_out[baseline])]
         part = stats.compare_within(compared, "student", "arm", baseline, metric,
                                     pair_by="seed")
         parts.append(part.assign(baseline=baseline))
@@ -304,14 +306,15 @@ def controls_so_far(results_dir=records.RESULTS_DIR) -> tuple[pd.DataFrame, pd.D
 
 
 def methods_so_far(results_dir=records.RESULTS_DIR) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """As `controls_so_far`, for the methods notebook (18): decoupled KD, the FitNets hint and
-    label smoothing, each against Hinton KD and against the student from scratch, per student,
-    on the control runs' seeds, in one Holm family of their own."""
-    return _so_far(results_dir, ("controls", "more controls", "methods"),
-                   ("label_smoothing", *METHODS))
+    """As `controls_so_far`, for the methods notebook (18): decoupled KD and the FitNets hint,
+    each against Hinton KD and against the student from scratch, per student, on the methods
+    stage's seeds, in one Holm family of their own. Hinton KD against scratch, and label
+    smoothing, are the controls table's comparisons (each comparison in one table only)."""
+    return _so_far(results_dir, ("controls", "methods"), METHODS, hinton_gain=False)
 
 
-def _so_far(results_dir, stage_names, arms) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _so_far(results_dir, stage_names, arms,
+            hinton_gain: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     named = dict(stages(results_dir))
     configs = [c for name in stage_names for c in named[name] or []]
     finished = [c for c in configs if records.is_finished(c, results_dir)]
@@ -321,10 +324,10 @@ def _so_far(results_dir, stage_names, arms) -> tuple[pd.DataFrame, pd.DataFrame]
     rows = _with_arms(pd.DataFrame([records.load_record(c, results_dir).row for c in finished]),
                       weak)
     rows = rows[rows["arm"].isin(("scratch", "hinton", *arms))].reset_index(drop=True)
-    table = controls_table(rows, weak, arms=arms)
+    table = controls_table(rows, weak, arms=arms, hinton_gain=hinton_gain)
     tested = table["p_value"].notna()
-    # every planned line: each arm against Hinton KD and scratch, and Hinton KD against scratch
-    planned = len(STUDENTS) * (2 * len(arms) + 1)
+    # every planned line: each arm against Hinton KD and scratch (and Hinton KD against scratch)
+    planned = len(STUDENTS) * (2 * len(arms) + hinton_gain)
     padded = [*table["p_value"].fillna(1.0), *[1.0] * (planned - len(table))]
     table["p_holm"] = pd.Series(stats.holm(padded)[:len(table)], table.index).where(tested)
     table["verdict"] = [stats.verdict(d, p, "test_errors") if t else stats.TOO_FEW
@@ -367,28 +370,46 @@ def gain_shares(rows: pd.DataFrame, metric: str = "test_errors") -> pd.DataFrame
 
 def plot_controls(table: pd.DataFrame, metric_label: str = "test errors"):
     """One panel per baseline (Hinton KD, scratch): each arm's paired difference from it, per
-    student, with its 95% interval; filled where the Holm verdict is "better" or "worse"."""
+    student, with its 95% interval; filled where the Holm verdict is "better" or "worse". An
+    interval reaching five times further than the typical one (shuffled targets cost thousands
+    of errors, the others tens) is drawn as an arrow at the edge with its numbers, so that the
+    axis keeps the scale of the others."""
     import matplotlib.pyplot as plt
 
     baselines = [b for b in ("scratch", "hinton") if b in set(table["baseline"])]
     rows = max(len(table[table["baseline"] == b]) for b in baselines)
     fig, axes = plt.subplots(1, len(baselines), figsize=(6 * len(baselines), 1.4 + 0.5 * rows),
-                             squeeze=False)
+                             squeeze=False, layout="constrained")
+    reach = table[["diff_low", "diff_high"]].abs().max(axis=1)
+    far = reach > 5 * reach.median()
+    limit = 1.15 * reach[~far].max() if far.any() and not far.all() else None
     fig.suptitle("each arm's paired difference, 95% interval; filled where the Holm verdict is "
-                 "decided (better or worse)", fontsize=10)
+                 "decided (better or worse)" + ("; arrows: off the scale" if limit else ""),
+                 fontsize=10)
     for ax, baseline in zip(axes[0], baselines, strict=True):
         part = table[table["baseline"] == baseline].reset_index(drop=True)
         labels = [f"{arm} ({student})" for arm, student in zip(part["arm"], part["student"],
                                                               strict=True)]
         for y, line in part.iterrows():
             decided = line["verdict"] in ("better", "worse")
+            color = "C0" if decided else "0.5"
+            if limit and max(abs(line["diff_low"]), abs(line["diff_high"])) > limit:
+                edge = math.copysign(limit, line["difference"])
+                ax.plot(edge, y, marker=">" if edge > 0 else "<", color=color, ms=9)
+                ax.annotate(f"{line['difference']:+.0f} [{line['diff_low']:.0f}, "
+                            f"{line['diff_high']:.0f}]", (edge, y), xytext=(
+                                -10 if edge > 0 else 10, 0), textcoords="offset points",
+                            ha="right" if edge > 0 else "left", va="center", fontsize=8)
+                continue
             ax.errorbar(line["difference"], y, xerr=[[line["difference"] - line["diff_low"]],
                         [line["diff_high"] - line["difference"]]], fmt="o", capsize=3,
-                        color="C0" if decided else "0.5", mfc="C0" if decided else "white")
+                        color=color, mfc=color if decided else "white")
         ax.axvline(0, color="black", lw=0.8)
         ax.set_yticks(range(len(part)), labels)
         ax.invert_yaxis()
         name = {"scratch": "the student from scratch", "hinton": "Hinton KD"}[baseline]
+        if limit:
+            ax.set_xlim(-limit, limit)
         ax.set_xlabel(f"{metric_label}: arm minus {name}")
         ax.set_title(f"against {name}", fontsize=10)
     return fig

@@ -9,7 +9,7 @@ from pathlib import Path
 from kd_lab import records, stats
 from kd_lab.report import markdown_table, mean_spread_of
 
-from . import methods
+from . import dark_knowledge, methods
 from .readings import (
     HEADER,
     budget_sentence,
@@ -44,9 +44,10 @@ def comparisons_markdown(table) -> str:
                                   "difference [95% CI]", "paired p", "Holm p", "verdict"])
 
 
-def methods_table_block(results_dir: Path, name: str, describe) -> str:
+def methods_table_block(results_dir: Path, name: str, describe, compared: str) -> str:
     """The block of a methods table: its figure, its lines, `describe(students, teachers' test
-    errors)` (what was trained), how the verdicts were reached and whether budgets bind."""
+    errors)` (what was trained), what is `compared`, how the verdicts were reached and whether
+    budgets bind."""
     table = read_table(results_dir, name)
     students = runs_behind(results_dir, name)
     teachers = students["teacher_run_id"].dropna().loc[lambda ids: ids != ""].unique()
@@ -55,9 +56,7 @@ def methods_table_block(results_dir: Path, name: str, describe) -> str:
     return "\n\n".join([
         HEADER, figure(name, "each method's paired difference, with its interval"),
         comparisons_markdown(table), describe(students, teacher_errors),
-        methods_sentences(table, "Every method is compared with Hinton KD and with the student "
-                          "from scratch, and Hinton KD with scratch" + (
-                              ", for each student." if table["student"].nunique() > 1 else ".")),
+        methods_sentences(table, compared),
         budget_sentence(students),
         source_line(f"tables/{name}.csv")])
 
@@ -70,14 +69,30 @@ def methods_block(results_dir: Path) -> str:
                 f"one per seed): {errors(teacher_errors)}; students `{methods.STUDENT}` over "
                 f"{methods.STUDENT_EPOCHS} epochs, the best validation epoch kept, "
                 f"{scratch['seed'].nunique()} seeds.")
-    return methods_table_block(results_dir, f"{methods.TABLE}_full", describe)
+    return methods_table_block(results_dir, f"{methods.TABLE}_full", describe,
+                               "Every method is compared with Hinton KD and with the student "
+                               "from scratch, and Hinton KD with scratch.")
 
 
 @generated("18_methods_mnist")
 def mnist_methods_block(results_dir: Path) -> str:
     def describe(students, teacher_errors):
         architectures = ", ".join(f"`{a}`" for a in sorted(students["architecture"].unique()))
+        hinton = students[(students["loss"] == "hinton")
+                          & (students["teacher_run_id"].fillna("") != "")]
+        temperatures = ", ".join(
+            f"T = {t:g} for `{a}`" for a, t in
+            hinton.groupby("architecture")["temperature"].first().sort_index().items())
+        epochs = "/".join(f"{e:g}" for e in sorted(students["epochs"].unique()))
         return (f"MNIST, test errors out of 10,000 test images. The lab's strong teachers (one "
                 f"per seed): {errors(teacher_errors)}; students {architectures}, "
-                f"{students['seed'].nunique()} seeds, the best validation epoch kept.")
-    return methods_table_block(results_dir, methods.MNIST_TABLE, describe)
+                f"{students['seed'].nunique()} seeds, {epochs} epochs, the best validation epoch "
+                f"kept. Hinton KD at alpha = {hinton['alpha'].iloc[0]:g} and each student's "
+                f"temperature chosen on validation ({temperatures}); decoupled KD at its "
+                f"paper's T = 4 and weights, and the hint, each at alpha = "
+                f"{dark_knowledge.METHOD_ALPHA:g}, fixed in advance.")
+    return methods_table_block(
+        results_dir, methods.MNIST_TABLE, describe,
+        "Decoupled KD and the hint are each compared with Hinton KD and with the student from "
+        "scratch, for each student. Hinton KD against scratch, and label smoothing, are "
+        "notebook 19's controls, in its table (a comparison is tested in one table only).")

@@ -53,10 +53,26 @@ def test_the_controls_figure_draws_one_point_per_comparison():
     assert "Hinton KD" in panels[1].get_title() and "scratch" in panels[0].get_title()
 
 
+def test_the_controls_figure_draws_an_interval_far_off_the_others_scale_as_an_arrow():
+    import pandas as pd
+
+    arms = ["hinton", "hint", "class_mean", "shuffled"]
+    table = pd.DataFrame({
+        "student": ["mlp:8"] * 4, "arm": arms, "baseline": ["scratch"] * 4,
+        "difference": [-5.0, -1.0, 3.0, 3000.0], "diff_low": [-8.0, -4.0, 0.0, 2700.0],
+        "diff_high": [-2.0, 2.0, 6.0, 3300.0], "verdict": ["better"] + ["worse"] * 3})
+    ax = dark_knowledge.plot_controls(table).axes[0]
+    assert ax.get_xlim()[1] < 10  # the scale of the three near ones
+    assert [t.get_text() for t in ax.texts] == ["+3000 [2700, 3300]"]
+    near = dark_knowledge.plot_controls(table.iloc[:3]).axes[0]
+    assert not near.texts and near.get_xlim()[1] > 6  # nothing off the scale: no arrow
+
+
 def test_the_mnist_methods_table_and_block_come_from_the_plan_s_records(tmp_path):
     """On a copy of the committed records: the MNIST table lists each method against Hinton KD
-    and scratch for both students (14 lines, one Holm family), its runs and figure are written,
-    and the block shows every line; a folder without these runs writes nothing."""
+    and scratch for both students (8 lines, one Holm family: Hinton KD against scratch and label
+    smoothing are the controls table's), its runs and figure are written, and the block shows
+    every line; a folder without these runs writes nothing."""
     import shutil
 
     from helpers import REPO
@@ -68,7 +84,8 @@ def test_the_mnist_methods_table_and_block_come_from_the_plan_s_records(tmp_path
     results = tmp_path / "results"
     table, csv, figure = methods.write_mnist_outputs(results)
     students = set(dark_knowledge.STUDENTS)
-    assert len(table) == len(students) * (2 * 3 + 1) and set(table["student"]) == students
+    assert len(table) == len(students) * 2 * 2 and set(table["student"]) == students
+    assert set(table["arm"]) == set(dark_knowledge.METHODS)
     assert csv.with_suffix(".runs.csv").exists() and figure.stat().st_size > 10_000
     block = readings_methods.mnist_methods_block(results)
     assert block.count("| hint (`mlp:") == 2 * len(students) and "one Holm family" in block
