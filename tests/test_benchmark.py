@@ -61,3 +61,25 @@ def test_readme_quotes_the_committed_benchmark():
     assert f"<!-- results:benchmarks -->\n{block}\n<!-- /results:benchmarks -->" in readme, (
         "README.md's benchmark block differs from results/benchmarks.csv; paste "
         "format_benchmarks(pd.read_csv(...)) between the <!-- results:benchmarks --> markers")
+
+
+def test_the_notebook_timer_runs_each_notebook_on_a_copy_and_counts_live_sections(monkeypatch,
+                                                                                     tmp_path):
+    spec = importlib.util.spec_from_file_location(
+        "notebook_times", REPO / "benchmarks" / "notebook_times.py")
+    timer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(timer)
+    notebooks = REPO / "notebooks"
+    assert timer.has_live_cells(notebooks / "18_methods.ipynb")  # fits six models live
+    assert not timer.has_live_cells(notebooks / "19_dark_knowledge.ipynb")  # reads records
+    seen = {}
+
+    def run(command, **kwargs):
+        seen.update(command=command, env=kwargs["env"])
+        return type("Done", (), {"returncode": 0, "stderr": "", "stdout": ""})()
+
+    monkeypatch.setattr(timer.subprocess, "run", run)
+    monkeypatch.setattr(timer.shutil, "copytree", lambda *a, **k: None)
+    timer.time_notebook(notebooks / "19_dark_knowledge.ipynb", True, tmp_path)
+    # the lab writes where $KD_RESULTS_DIR points: the copy, never the repository's results/
+    assert seen["env"]["KD_RESULTS_DIR"] == str(tmp_path / "results")
