@@ -191,9 +191,11 @@ def regulariser_configs(fraction: float = 0.03, seeds=(0, 1, 2), profile: str = 
     return configs
 
 
-def regulariser_table(rows: pd.DataFrame) -> pd.DataFrame:
+def regulariser_table(rows: pd.DataFrame, cited_runs=None, cited_in: str = "") -> pd.DataFrame:
     """Train and test accuracy (mean, std over seeds) per data size and kind of target, and
-    each size's soft targets against its hard labels in test errors (`stats.compare_within`)."""
+    each size's soft targets against its hard labels in test errors (`stats.compare_within`,
+    Holm over the sizes tested here). `cited_runs`, `cited_in`: as `width_table`'s (all the
+    data's runs are notebook 04's grid cell at T = 20, alpha = 0.1, tested there once)."""
     rows = rows.copy()
     rows["targets"] = np.where(rows["role"] == "distilled", "soft targets (distilled)",
                                "hard labels (scratch)")
@@ -202,10 +204,14 @@ def regulariser_table(rows: pd.DataFrame) -> pd.DataFrame:
                                "best_epoch"))
     total = table["train_examples"].max()
     table.insert(1, "train_percent", (100 * table["train_examples"] / total).round(1))
-    # Soft targets against hard labels at each data size (paired by seed, Holm over the sizes).
-    table = table.merge(stats.compare_within(rows, "train_examples", "targets",
-                                             "hard labels (scratch)", "test_errors",
-                                             pair_by="seed"),
-                        on=["train_examples", "targets"], how="left")
+    cited_runs = set(() if cited_runs is None else cited_runs)
+    cited = [size for size, own in rows.groupby("train_examples")
+             if cited_runs and set(own["run_id"]) <= cited_runs]
+    tested = rows[~rows["train_examples"].isin(cited)]
+    tests = (stats.compare_within(tested, "train_examples", "targets", "hard labels (scratch)",
+                                  "test_errors", pair_by="seed") if len(tested) else
+             pd.DataFrame(columns=["train_examples", "targets", *stats.TEST_COLUMNS]))
+    table = table.merge(tests, on=["train_examples", "targets"], how="left")
+    table.loc[table["train_examples"].isin(cited), "verdict"] = cited_in
     table.loc[table["targets"] == "hard labels (scratch)", "verdict"] = "baseline"
     return table.sort_values(["train_examples", "targets"]).reset_index(drop=True)

@@ -257,9 +257,14 @@ def regulariser_block(results_dir: Path) -> str:
 
 def _regulariser_verdicts(table: pd.DataFrame) -> str:
     """Soft targets against hard labels at each data size, from the table's tests."""
-    tests = table[table.verdict != "baseline"]
+    lines = table[table.verdict != "baseline"]
+    tests = lines[lines.p_value.notna()]
     sentences = [f"{int(line.train_examples):,} images: {line.difference:+.1f} errors "
                  f"{stats.interval(line.diff_low, line.diff_high)}, Holm p = "
                  f"{line.p_holm:.3g}: {line.verdict}" for line in tests.itertuples()]
+    cited = [f"{int(line.train_examples):,} images: {line.verdict} (the same runs: its grid's "
+             f"cell at T = {line.temperature:g}, alpha = {line.alpha:g})"
+             for line in lines[lines.p_value.isna()].itertuples()]
+    sizes = f"{len(tests)} data size" + ("s" if len(tests) != 1 else "")
     return ("Soft targets minus hard labels, test errors (a paired t test by seed, Holm over "
-            f"{len(tests)} data sizes): " + "; ".join(sentences) + ".")
+            f"{sizes}): " + "; ".join(sentences + cited) + ".")

@@ -34,3 +34,32 @@ def test_every_listed_table_exists_and_every_comparison_table_lists_its_runs():
 def test_a_budget_binds_when_the_best_epoch_falls_in_its_last_tenth():
     rows = pd.DataFrame({"epochs": [20, 20, 20, 150, 150], "best_epoch": [18, 19, 20, 135, 136]})
     assert records.best_in_last_tenth(rows).tolist() == [False, True, True, False, True]
+
+
+def lines_tested(tables: dict[str, pd.DataFrame]) -> dict[tuple, list[str]]:
+    """Each tested line's (difference, uncorrected p-value), rounded, -> the tables holding it.
+    Two tables that test the same runs the same way print the same pair: one comparison."""
+    found = {}
+    for name, table in tables.items():
+        if not {"difference", "p_value"} <= set(table.columns):
+            continue
+        for line in table.dropna(subset=["p_value"]).itertuples():
+            found.setdefault((round(line.difference, 6), float(f"{line.p_value:.9g}")),
+                             []).append(name)
+    return found
+
+
+def test_a_comparison_is_tested_in_one_committed_table_only():
+    # A comparison tested twice gets two Holm p-values from two families; the others cite it.
+    tables = {p.stem: pd.read_csv(p) for p in sorted((RESULTS / "tables").glob("*.csv"))
+              if not p.name.endswith(".runs.csv")}
+    twice = {line: names for line, names in lines_tested(tables).items()
+             if len(set(names)) > 1}
+    assert not twice, f"tested in two tables (cite one from the other): {twice}"
+
+
+def test_the_one_table_check_finds_a_comparison_tested_twice():
+    line = {"difference": [-26.4], "p_value": [0.0012489], "p_holm": [0.03]}
+    tables = {"a": pd.DataFrame(line), "b": pd.DataFrame({**line, "p_holm": [0.0012489]}),
+              "c": pd.DataFrame({"difference": [-26.4], "p_value": [0.2]})}
+    assert lines_tested(tables)[(-26.4, 0.0012489)] == ["a", "b"]

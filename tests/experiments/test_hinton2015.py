@@ -109,6 +109,25 @@ def test_regulariser_table_labels_targets_and_data_size():
     assert np.allclose(soft["p_holm"], expected)
 
 
+def test_a_data_size_another_table_tests_is_cited_not_tested_twice():
+    rows = pd.DataFrame({"role": ["scratch", "distilled"] * 4, "seed": [0, 0, 1, 1] * 2,
+                         "train_examples": [1000] * 4 + [30] * 4, "temperature": 20,
+                         "alpha": 0.1, "train_accuracy": 1.0, "test_accuracy": 0.9,
+                         "test_errors": [200, 150, 210, 170, 2000, 1000, 2100, 1200],
+                         "best_epoch": 5, "run_id": [f"r{i}" for i in range(8)]})
+    grid = {"r0", "r1", "r2", "r3"}  # all the data's runs: a grid cell of notebook 04
+    table = hinton2015.regulariser_table(rows, cited_runs=grid, cited_in="tested in notebook 04")
+    soft = table[table["targets"] == "soft targets (distilled)"].set_index("train_examples")
+    assert soft.loc[1000, "verdict"] == "tested in notebook 04"
+    assert np.isnan(soft.loc[1000, "p_value"])
+    assert soft.loc[30, "p_holm"] == soft.loc[30, "p_value"]  # a family of one: tested here
+    partly = hinton2015.regulariser_table(rows, cited_runs=grid - {"r0"}, cited_in="elsewhere")
+    assert partly["p_value"].notna().sum() == 2  # a run the other table lacks: tested here
+    everything = hinton2015.regulariser_table(rows, cited_runs={f"r{i}" for i in range(8)},
+                                              cited_in="elsewhere")
+    assert everything["p_value"].isna().all()
+
+
 def test_paper_vs_ours_sets_each_number_beside_the_paper():
     main = pd.DataFrame({"role": ["teacher", "scratch", "distilled"],
                          "paper_test_errors": [67, 146, 74], "test_errors_mean": [80.0, 150.0, 90.0],
