@@ -21,9 +21,14 @@ def teachers_sentence(rows) -> str:
              "its whole interval lies below the target" if summary["ci_high"] <= target else
              "the target lies inside its interval" if summary["ci_low"] <= target else
              "its whole interval lies above the target")
+    verdict = ""
+    if len(rows) == len(dark_knowledge.TEACHER_SEEDS):  # the target is on the mean of them all
+        verdict = (" Every planned teacher is trained: their mean "
+                   + ("meets the target." if summary["mean"] <= target else
+                      "is above the target, which this recipe does not meet."))
     return (f"{len(rows)} of {len(dark_knowledge.TEACHER_SEEDS)} teachers trained: "
             f"{errors(rows['test_errors'])} test errors (the target: a mean of at most {target}; "
-            f"the paper's teacher: {paper}); {where}.")
+            f"the paper's teacher: {paper}); {where}.{verdict}")
 
 
 @generated("19_teachers")

@@ -14,3 +14,32 @@ def test_the_teachers_sentence_places_the_interval_against_the_target():
     assert sentence([60, 90, 70, 80, 75]).endswith("the target lies inside its interval.")
     assert sentence([90, 92, 94]).endswith("its whole interval lies above the target.")
     assert sentence([72]).startswith("1 of 10 teachers trained: 72.0")
+
+
+def test_with_every_teacher_trained_the_sentence_says_whether_the_mean_meets_the_target():
+    def sentence(errors):
+        return readings_dark_knowledge.teachers_sentence(pd.DataFrame({"test_errors": errors}))
+
+    assert sentence([70, 80] * 5).endswith("their mean meets the target.")  # 75: at most 75
+    assert sentence([72, 84] * 5).endswith(
+        "the target lies inside its interval. Every planned teacher is trained: their mean is "
+        "above the target, which this recipe does not meet.")
+    assert "Every planned" not in sentence([72, 84] * 4)  # eight of ten: not yet
+
+
+def test_notebook_19_s_reading_of_the_target_agrees_with_the_teachers_records():
+    import json
+
+    from helpers import REPO
+
+    from kd_experiments import dark_knowledge
+
+    cells = json.loads((REPO / "notebooks" / "19_dark_knowledge.ipynb").read_text())["cells"]
+    text = " ".join("".join(next(c for c in cells if c.get("id") == "kd-19-15")["source"]).split())
+    rows = dark_knowledge.teacher_rows(REPO / "results")
+    if len(rows) < len(dark_knowledge.TEACHER_SEEDS):
+        assert "until all are trained it is open" in text
+    elif rows["test_errors"].mean() > dark_knowledge.TEACHER_TARGET:
+        assert "their mean is above the target: this recipe does not meet it" in text
+    else:
+        assert "their mean meets the target" in text
