@@ -49,6 +49,7 @@ import argparse
 import math
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 
@@ -113,7 +114,7 @@ def _rows(configs, results_dir) -> list[dict] | None:
     """The finished records' rows of `configs`, or None while any is unfinished."""
     if not all(records.is_finished(c, results_dir) for c in configs):
         return None
-    return [records.load_record(c, results_dir).row for c in configs]
+    return [records.load_row(c, results_dir) for c in configs]
 
 
 def precision_check(results_dir=records.RESULTS_DIR) -> dict | None:
@@ -321,7 +322,7 @@ def _so_far(results_dir, stage_names, arms,
     if not finished:
         return pd.DataFrame(), pd.DataFrame()
     weak = weak_teachers(named["teachers"][0])
-    rows = _with_arms(pd.DataFrame([records.load_record(c, results_dir).row for c in finished]),
+    rows = _with_arms(pd.DataFrame([records.load_row(c, results_dir) for c in finished]),
                       weak)
     rows = rows[rows["arm"].isin(("scratch", "hinton", *arms))].reset_index(drop=True)
     table = controls_table(rows, weak, arms=arms, hinton_gain=hinton_gain)
@@ -492,6 +493,20 @@ def lab_table_configs(teacher: RunConfig) -> list[RunConfig]:
 
 def stages(results_dir=records.RESULTS_DIR) -> list[tuple[str, list[RunConfig] | None]]:
     """(stage, its configs) in order; None where an earlier stage has not decided yet."""
+    # Decided from the records, and asked for by several tables of one page: worked out again
+    # only when a record has been written since.
+    key = (str(Path(results_dir).resolve()), records.files_signature(results_dir))
+    if key not in _STAGES:
+        _STAGES.clear()
+        _STAGES[key] = _decide_stages(results_dir)
+    return [(name, None if configs is None else list(configs))
+            for name, configs in _STAGES[key]]
+
+
+_STAGES: dict = {}
+
+
+def _decide_stages(results_dir) -> list[tuple[str, list[RunConfig] | None]]:
     check = precision_check(results_dir)
     precision = check and check["precision"]
     pilot = precision and pilot_choice(precision, results_dir)
@@ -502,8 +517,8 @@ def stages(results_dir=records.RESULTS_DIR) -> list[tuple[str, list[RunConfig] |
     first = temperatures and control_configs(teacher, recipes, smoothings, temperatures,
                                              FIRST_CONTROL_SEEDS)
     more = None
-    if first and _rows(first, results_dir) is not None:
-        rows = pd.DataFrame(_rows(first, results_dir))
+    if first and (first_rows := _rows(first, results_dir)) is not None:
+        rows = pd.DataFrame(first_rows)
         weak = weak_teachers(teacher)
         wanted = control_seeds(controls_table(rows, weak), rows, weak)
         more = control_configs(teacher, recipes, smoothings, temperatures,
@@ -539,7 +554,7 @@ def teacher_rows(results_dir=records.RESULTS_DIR) -> pd.DataFrame:
     """The finished teachers' rows in seed order, with their validation errors (empty until
     the pilot has chosen the recipe)."""
     configs = [c for c in teachers(results_dir) or () if records.is_finished(c, results_dir)]
-    rows = pd.DataFrame([records.load_record(c, results_dir).row for c in configs])
+    rows = pd.DataFrame([records.load_row(c, results_dir) for c in configs])
     if rows.empty:
         return rows
     rows["val_errors"] = [_val_errors(row) for _, row in rows.iterrows()]
@@ -630,7 +645,7 @@ def describe(results_dir=records.RESULTS_DIR) -> None:
         finished = [c for c in configs if records.is_finished(c, results_dir)]
         print(f"{len(finished):>3}/{len(configs):<3} {name}")
         if "teacher" in name or name == "pilot":  # the teachers so far: test, validation errors
-            rows = [records.load_record(c, results_dir).row for c in finished]
+            rows = [records.load_row(c, results_dir) for c in finished]
             print("".join(f"        s{r['seed']} lr {r['learning_rate']:g}: {r['test_errors']} "
                           f"test, {_val_errors(r)} validation errors\n" for r in rows), end="")
     if check:

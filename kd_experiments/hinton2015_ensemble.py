@@ -14,7 +14,7 @@ from kd_lab.config import RunConfig, ensemble_members
 from kd_lab.records import (
     RESULTS_DIR,
     RunRecord,
-    load_record,
+    load_row,
     read_derived_row,
     write_derived_record,
 )
@@ -65,7 +65,7 @@ def ensemble_teacher_errors(config: RunConfig, results_dir=RESULTS_DIR, data_dir
     splits = datasets.splits_for(config, data_dir)
     _, _, test_logits = runner.teacher_of(config, splits, results_dir, data_dir)[1]
     errors = int((test_logits.argmax(-1) != splits.y_test).sum())
-    member_rows = [load_record(m, results_dir).row for m in members]
+    member_rows = [load_row(m, results_dir) for m in members]
     write_derived_record(folder, {"members": [m.to_dict() for m in members],
                                   "combination": "mean of the members' test logits"}, {
         "run_id": folder.name, "members": [m.run_id for m in members],

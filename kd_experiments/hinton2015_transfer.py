@@ -22,7 +22,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from kd_lab import datasets, runner, stats, sweep
 from kd_lab.config import RunConfig
-from kd_lab.records import RESULTS_DIR, RunRecord, aggregate, load_record, write_table
+from kd_lab.records import RESULTS_DIR, RunRecord, aggregate, load_record, load_row, write_table
 
 from .hinton2015 import hinton_configs
 
@@ -133,7 +133,7 @@ def record_bias_shift_curves(transfer_set, configs: list[RunConfig], results_dir
     .csv`, keeping the rows of its other runs, and return theirs: measured while their models
     exist (the evidence job does it right after training them), the curves need no model
     again."""
-    recorded = {c.run_id: int(load_record(c, results_dir).row["test_errors"]) for c in configs}
+    recorded = {c.run_id: int(load_row(c, results_dir)["test_errors"]) for c in configs}
     curves = bias_shift_curves([load_record(c, results_dir) for c in configs], transfer_set,
                                results_dir, data_dir)
     # A model retrained here (its record had none) must be the recorded one.

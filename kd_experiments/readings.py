@@ -192,11 +192,13 @@ def regenerate(results_dir=RESULTS_DIR, repo: Path = REPO, write: bool = True) -
     """
     blocks = load_blocks()
     cache: dict[str, str] = {}
+    for path in documents(repo):  # every name first: a typo fails before any table is read
+        for name in report.block_names(path.read_text()):
+            if name not in blocks and name not in EXTERNAL_BLOCKS:
+                raise ValueError(f"no generator for the block {name!r}; add one to "
+                                 "kd_experiments/readings*.py")
 
     def content(name: str) -> str:
-        if name not in blocks:
-            raise ValueError(f"no generator for the block {name!r}; add one to "
-                             "kd_experiments/readings*.py")
         if name not in cache:
             cache[name] = blocks[name](Path(results_dir)).strip()
         return cache[name]

@@ -10,6 +10,7 @@ Defaults follow Hinton, Vinyals & Dean (2015)'s MNIST setup; alpha weights the h
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -325,7 +326,7 @@ class RunConfig:
                     changes[name] = None
         return dataclasses.replace(self, **changes)
 
-    @property
+    @functools.cached_property  # a frozen config's id never changes; tables ask for it often
     def run_id(self) -> str:
         """`<dataset>-<role>-<architecture>[-T..-a..]-s<seed>[r<replicate>]-<profile>-<hash>`."""
         identity = _identity(self)

@@ -71,4 +71,4 @@ def run_configs(configs, results_dir=records.RESULTS_DIR, data_dir=None, address
             raise RuntimeError(f"{len(failed)} of {len(todo)} Ray trials failed; the first: "
                                f"{failed[0].error}")
     records.write_summary(results_dir)
-    return pd.DataFrame([records.load_record(c, results_dir).row for c in configs])
+    return pd.DataFrame([records.load_row(c, results_dir) for c in configs])

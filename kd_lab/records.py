@@ -188,11 +188,18 @@ def read_row(path: Path) -> dict:
     return row
 
 
+def load_row(config: RunConfig, results_dir=RESULTS_DIR) -> dict:
+    """The finished run's `row.json` (its measurements), checked to be this run's."""
+    path = run_dir(config, results_dir) / "row.json"
+    row = read_row(path)
+    if row["run_id"] != config.run_id:
+        raise damaged(path, f"the row of run {row['run_id']!r}, not of this run")
+    return row
+
+
 def load_record(config: RunConfig, results_dir=RESULTS_DIR) -> RunRecord:
     folder = run_dir(config, results_dir)
-    row = read_row(folder / "row.json")
-    if row["run_id"] != config.run_id:
-        raise damaged(folder / "row.json", f"the row of run {row['run_id']!r}, not of this run")
+    row = load_row(config, results_dir)
     history = read_history(folder)
     if "epochs_trained" in row and len(history) != row["epochs_trained"]:
         raise damaged(folder / "history.csv", f"{len(history)} epochs where row.json says "
@@ -272,6 +279,38 @@ def read_summary(results_dir=RESULTS_DIR) -> pd.DataFrame:
     process killed before its rebuild), it is rebuilt from them first. The records are the
     measurements; the summary is only their index."""
     path = Path(results_dir) / "summary.csv"
+    key, signature = str(Path(results_dir).resolve()), files_signature(results_dir)
+    if key in _CHECKED and _CHECKED[key][0] == signature:
+        return _CHECKED[key][1].copy()
+    summary = _read_summary_checked(path, results_dir)
+    if files_signature(results_dir) == signature:  # it agreed: nothing was rebuilt
+        _CHECKED[key] = (signature, summary.copy())
+    return summary
+
+
+# The summary last found to agree with its records, by results folder, with the size, time and
+# inode of its summary.csv and of every row.json then: any write to one of them (the lab's,
+# another process's, an edit by hand) changes them, and the summary is checked again. The
+# tables of one page read it many times while nothing is written.
+_CHECKED: dict[str, tuple[tuple, pd.DataFrame]] = {}
+
+
+def files_signature(results_dir) -> tuple:
+    """The size, time and inode of `summary.csv` and of every `row.json`: it changes with any
+    write to a record."""
+    paths = [Path(results_dir) / "summary.csv", *Path(results_dir).glob("runs/*/row.json")]
+    return tuple(sorted((str(p), s.st_size, s.st_mtime_ns, s.st_ino)
+                        for p in paths if (s := _stat(p)) is not None))
+
+
+def _stat(path: Path):
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        return None
+
+
+def _read_summary_checked(path: Path, results_dir) -> pd.DataFrame:
     expected = summary_of_records(results_dir)
     # Undecodable bytes (a summary overwritten with binary data) disagree like any other edit.
     text = path.read_text(errors="replace") if path.exists() else None
@@ -280,7 +319,7 @@ def read_summary(results_dir=RESULTS_DIR) -> pd.DataFrame:
     if text != expected.to_csv(index=False):
         if text is not None and len(expected):
             warnings.warn(f"{path} disagreed with the run records; rebuilt from them",
-                          stacklevel=2)
+                          stacklevel=3)
         return write_summary(results_dir)
     return pd.read_csv(path) if len(expected) else expected
 

@@ -163,49 +163,34 @@ class NonFiniteLossError(FloatingPointError):
 
 
 class RunningTerms:
-    """Epoch means of one student's loss terms, accuracy and agreement with the teacher.
-
-    `details` names each distillation loss's own terms (Hinton's: "kl_divergence").
-    """
+    """Epoch means of one student's loss terms, accuracy and agreement with the teacher, by
+    their names in the history; `details` names each distillation loss's own terms."""
 
     def __init__(self, soft: bool, details=("kl_divergence",), agreement: bool | None = None):
-        mean = keras.metrics.Mean
-        self.soft = soft
-        self.agree = soft if agreement is None else agreement
-        self.loss = mean(name="loss")
-        self.hard = mean(name="student_loss")
+        self.soft, self.agree = soft, soft if agreement is None else agreement
+        losses_ = ["loss", "student_loss", *(["distillation_loss", *details] if soft else [])]
+        self.means = {name: keras.metrics.Mean(name=name) for name in
+                      [*losses_, *["teacher_agreement"] * self.agree, "total_loss"]}
         self.accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
-        self.metrics = [self.loss, self.hard]
-        self.details = {}
-        if soft:
-            self.soft_loss = mean(name="distillation_loss")
-            self.details = {name: mean(name=name) for name in details}
-            self.metrics += [self.soft_loss, *self.details.values()]
-        self.metrics.append(self.accuracy)
-        if self.agree:
-            self.agreement = mean(name="teacher_agreement")
-            self.metrics.append(self.agreement)
-        # keras.distillation's name for the total, beside Keras' own "loss"
-        self.total = mean(name="total_loss")
-        self.metrics.append(self.total)
+        # The history's order: the losses, accuracy, agreement, and keras.distillation's total
+        self.metrics = [*(self.means[n] for n in losses_), self.accuracy,
+                        *(m for n, m in self.means.items() if n not in losses_)]
 
     def update(self, y, loss, terms: losses.DistillationTerms, teacher_logits, student_logits,
                sample_weight=None):
         # Losses as Keras tracks its loss (each batch's value, weighted by the batch's size);
         # accuracy and agreement as Keras' compiled metrics, weighted per example.
         batch = tf.cast(tf.shape(student_logits)[0], tf.float32)
-        self.loss.update_state(loss, sample_weight=batch)
-        self.total.update_state(loss, sample_weight=batch)
-        self.hard.update_state(terms.hard, sample_weight=batch)
-        self.accuracy.update_state(y, student_logits, sample_weight=sample_weight)
+        values = {"loss": loss, "total_loss": loss, "student_loss": terms.hard}
         if self.soft:
-            self.soft_loss.update_state(terms.soft, sample_weight=batch)
-            for name, tracker in self.details.items():
-                tracker.update_state(terms.details[name], sample_weight=batch)
+            values.update(distillation_loss=terms.soft, **terms.details)
+        for name, value in values.items():
+            self.means[name].update_state(value, sample_weight=batch)
+        self.accuracy.update_state(y, student_logits, sample_weight=sample_weight)
         if self.agree and teacher_logits is not None:
             weight = batch if sample_weight is None else tf.reduce_sum(
                 tf.cast(sample_weight, tf.float32))
-            self.agreement.update_state(
+            self.means["teacher_agreement"].update_state(
                 losses.teacher_agreement(teacher_logits, student_logits, sample_weight),
                 sample_weight=weight)
 
@@ -524,33 +509,15 @@ class Distiller(keras.Model):
         if not isinstance(x, tf.distribute.DistributedDataset):
             self.check_inputs(x, y, "x")
         if validation_data is not None:
-            if isinstance(validation_data, tf.data.Dataset):
-                self.check_inputs(validation_data, None, "validation_data")
-            else:
-                self.check_inputs(validation_data[0], validation_data[1], "validation_data")
+            self.check_inputs(*((validation_data, None) if isinstance(
+                validation_data, tf.data.Dataset) else validation_data[:2]), "validation_data")
         for name, default in (("epochs", 1), ("batch_size", None)):  # Keras would take 0
             value = kwargs.get(name, default)
             if value is not default and (isinstance(value, bool) or not isinstance(
                     value, (int, np.integer)) or value < 1):
                 raise ValueError(f"{name} must be a positive integer; got {value!r}")
-        sample_weight = kwargs.get("sample_weight")
-        if sample_weight is not None and not isinstance(x, tf.data.Dataset) and len(
-                sample_weight) != len(split_inputs(x)[0]):
-            raise ValueError(f"sample_weight has {len(sample_weight)} weights for "
-                             f"{len(split_inputs(x)[0])} examples: give one weight per example")
-        for name in ("class_weight", "sample_weight"):  # all of them: a dataset's batch may
-            weights = kwargs.get(name)                  # hold zeros alone, the whole may not
-            if name == "class_weight" and weights:
-                width = output_width(self.student) or math.inf  # unknown until it is built
-                if strays := [c for c in weights if isinstance(c, bool) or not isinstance(
-                        c, (int, np.integer)) or not 0 <= c < width]:
-                    raise ValueError(f"class_weight keys must be class ids 0..K-1 for a student "
-                                     f"with K = {width} logits; got {strays}")
-                weights = list(weights.values())
-            if weights is not None and len(weights):
-                check_weights_not_negative(weights, name)
-                if not np.asarray(weights, dtype=np.float64).any():
-                    raise ValueError(f"{name} is all zero: no example would count")
+        check_fit_weights(kwargs.get("sample_weight"), kwargs.get("class_weight"), x,
+                          output_width(self.student))
         if isinstance(x, tf.data.Dataset):  # it shuffles itself; Keras warns of shuffle=True
             kwargs.setdefault("shuffle", False)
             if len(x.element_spec) == 3:  # checked in tf.data too: XLA drops train_step's check
@@ -561,23 +528,45 @@ class Distiller(keras.Model):
             return super().fit(x, y, *args, validation_data=validation_data,
                                callbacks=callbacks, **kwargs)
         except tf.errors.InvalidArgumentError as error:
-            # A dataset is checked on its first batch only; a later one can still hold labels
-            # the student has no logit for, or NaN, which TensorFlow reports deep in the step.
-            if NON_FINITE_INPUTS in str(error):
-                raise NonFiniteLossError(
-                    f"run {self.run_name!r}: a validation batch after the first holds NaN or "
-                    "infinite inputs: replace or drop them") from None
-            if NEGATIVE_WEIGHTS in str(error):
-                raise ValueError(f"run {self.run_name!r}: a batch after the first holds negative "
-                                 "sample weights, which turn a loss into a gain to maximise: "
-                                 "weights must be >= 0") from None
-            if "label value" not in str(error):
-                raise
-            found = next((line.strip() for line in str(error).splitlines()
-                          if "label value" in line), "")
-            raise ValueError(f"run {self.run_name!r}: a batch after the first holds a label "
-                             f"outside the student's classes ({found.split('.')[0]}): labels "
-                             "must be class ids 0..K-1 for a student with K logits") from None
+            # A dataset is checked on its first batch only; a later one can still hold NaN,
+            # negative weights or labels the student has no logit for, which TensorFlow
+            # reports deep in the step.
+            for marker, (kind, problem) in LATER_BATCH_ERRORS.items():
+                if marker in str(error):
+                    found = next(line.strip().split(".")[0] for line in str(error).splitlines()
+                                 if marker in line)
+                    raise kind(f"run {self.run_name!r}: {problem.format(found)}") from None
+            raise
+
+
+LATER_BATCH_ERRORS = {
+    NON_FINITE_INPUTS: (NonFiniteLossError, "a validation batch after the first holds NaN or "
+                        "infinite inputs: replace or drop them"),
+    NEGATIVE_WEIGHTS: (ValueError, "a batch after the first holds negative sample weights, "
+                       "which turn a loss into a gain to maximise: weights must be >= 0"),
+    "label value": (ValueError, "a batch after the first holds a label outside the student's "
+                    "classes ({}): labels must be class ids 0..K-1 for a student with K logits"),
+}
+
+
+def check_fit_weights(sample_weight, class_weight, x, width: int | None) -> None:
+    """Raise unless fit's weights are one per example (arrays) and class ids 0..K-1 (classes),
+    finite, >= 0 and not all zero. A dataset's batch may hold zeros alone; the whole may not."""
+    if sample_weight is not None and not isinstance(x, tf.data.Dataset) and len(
+            sample_weight) != len(split_inputs(x)[0]):
+        raise ValueError(f"sample_weight has {len(sample_weight)} weights for "
+                         f"{len(split_inputs(x)[0])} examples: give one weight per example")
+    if class_weight:
+        if strays := [c for c in class_weight if isinstance(c, bool) or not isinstance(
+                c, (int, np.integer)) or not 0 <= c < (width or math.inf)]:
+            raise ValueError(f"class_weight keys must be class ids 0..K-1 for a student with "
+                             f"K = {width or math.inf} logits; got {strays}")
+        class_weight = list(class_weight.values())
+    for name, weights in (("class_weight", class_weight), ("sample_weight", sample_weight)):
+        if weights is not None and len(weights):
+            check_weights_not_negative(weights, name)
+            if not np.asarray(weights, dtype=np.float64).any():
+                raise ValueError(f"{name} is all zero: no example would count")
 
 
 def _refuse_negative_weights(x, y, sample_weight):

@@ -321,7 +321,6 @@ def test_a_run_listed_by_two_stages_belongs_to_the_first_and_an_ensemble_waits_f
 
 
 def test_the_methods_so_far_are_one_family_of_their_own_over_every_planned_line(monkeypatch):
-    from types import SimpleNamespace
 
     rows, weak = _control_rows(gain=30.0, seeds=range(3))
     configs = {dk.student_config(s, arm, seed, TEACHER, RECIPE).run_id:
@@ -335,8 +334,8 @@ def test_the_methods_so_far_are_one_family_of_their_own_over_every_planned_line(
         ("more controls", None),
         ("methods", [c for c in listed if c.loss in dk.METHODS])])
     monkeypatch.setattr(dk.records, "is_finished", lambda c, *a: True)
-    monkeypatch.setattr(dk.records, "load_record",
-                        lambda c, *a: SimpleNamespace(row={**by_id[c.run_id], "run_id": c.run_id}))
+    monkeypatch.setattr(dk.records, "load_row",
+                        lambda c, *a: {**by_id[c.run_id], "run_id": c.run_id})
     table, runs = dk.methods_so_far()
     assert set(runs["arm"]) == {"scratch", "hinton", *dk.METHODS}
     # Hinton KD against scratch, and label smoothing, are the controls table's comparisons

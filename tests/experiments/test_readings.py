@@ -63,9 +63,8 @@ def test_a_changed_table_makes_its_blocks_stale_and_regenerating_fixes_them(copy
     table = pd.read_csv(csv)
     table.loc[table["role"] == "distilled", "test_errors_mean"] += 10
     table.to_csv(csv, index=False)
-    stale = readings.regenerate(copy_of_repo / "results", copy_of_repo, write=False)
+    stale = readings.regenerate(copy_of_repo / "results", copy_of_repo)
     assert set(stale) == {"README.md: compare_mnist_full", "README.md: compare_reading"}
-    readings.regenerate(copy_of_repo / "results", copy_of_repo)
     assert readings.regenerate(copy_of_repo / "results", copy_of_repo, write=False) == []
     assert "167.5" in (copy_of_repo / "README.md").read_text()  # 157.5 + 10, from the table
 
@@ -118,9 +117,8 @@ def test_notebook_06_s_variants_and_their_verdicts_come_from_the_variants_table(
     table.loc[jittered, ["difference", "diff_low", "diff_high"]] += 1000
     table.loc[jittered, "verdict"] = "worse"
     table.to_csv(csv, index=False)
-    stale = readings.regenerate(copy_of_repo / "results", copy_of_repo, write=False)
+    stale = readings.regenerate(copy_of_repo / "results", copy_of_repo)
     assert set(stale) == {"README.md: paper_vs_ours"}
-    readings.regenerate(copy_of_repo / "results", copy_of_repo)
     line = table[jittered].iloc[0]
     shown = f"{line.difference:+.1f} errors [{line.diff_low:.1f}, {line.diff_high:.1f}]"
     readme = (copy_of_repo / "README.md").read_text()

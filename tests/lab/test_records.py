@@ -259,6 +259,18 @@ def test_a_summary_cut_short_is_rebuilt_from_the_records(tmp_path):
         assert len(records.read_summary(tmp_path)) == 2
 
 
+def test_a_record_edited_after_the_summary_was_read_is_seen_at_the_next_read(tmp_path):
+    # read_summary keeps the summary it last checked while no record changes: an edit of the
+    # same size (3 -> 4 errors), made after that check, must still be read.
+    config, record = _record(tmp_path)
+    assert records.read_summary(tmp_path)["test_errors"].tolist() == [3]
+    assert records.read_summary(tmp_path)["test_errors"].tolist() == [3]  # the kept one
+    row = record.run_dir / "row.json"
+    row.write_text(row.read_text().replace('"test_errors": 3', '"test_errors": 4'))
+    with pytest.warns(UserWarning, match="disagreed with the run records"):
+        assert records.read_summary(tmp_path)["test_errors"].tolist() == [4]
+
+
 def test_damaged_logits_and_checkpoints_are_named(tmp_path):
     from kd_lab import resume, teacher_logits
 
