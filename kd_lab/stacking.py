@@ -227,12 +227,13 @@ class StackedDistiller(keras.Model):
 
 def stacked_terms(labels, teacher_logits, student_logits, temperatures,
                   alphas) -> losses.DistillationTerms:
-    """`distillation_terms` for K students at once (`stacking.StackedDistiller`).
+    """`Distiller.loss_terms` with Hinton's loss, for K students at once (`StackedDistiller`).
 
     `student_logits` [B, K, C] and `labels` [B, K]: student k's batch is column k. Teacher
     logits [B, K, C], or None for students trained on hard labels alone (soft and kl None);
     `temperatures` and `alphas` [K]. Each term is a [K] vector of batch means, computed with
-    the ops `distillation_terms` uses, so column k is student k's own loss.
+    the ops of `losses.hard_label_loss` and `losses.HintonKD`, so column k is student k's own
+    loss.
     """
     logits = tf.cast(student_logits, tf.float32)
     # Flattened to the rank-1 labels of `hard_label_loss` (rank 2 makes XLA warn of an assert).

@@ -105,16 +105,6 @@ class DistillationTerms(NamedTuple):
     details: dict  # each loss's own terms by history name, such as {"kl_divergence": KL}
 
 
-def distillation_terms(labels, teacher_logits, student_logits, temperature: float,
-                       alpha: float, sample_weight=None) -> DistillationTerms:
-    """alpha * hard-label loss + (1 - alpha) * soft-target loss, with each term kept."""
-    hard = hard_label_loss(labels, student_logits, sample_weight)
-    kl = kl_divergence(teacher_logits, student_logits, temperature, sample_weight)
-    soft = kl * temperature**2
-    return DistillationTerms(alpha * hard + (1.0 - alpha) * soft, hard, soft,
-                             {"kl_divergence": kl})
-
-
 # -- Distillation losses as objects ---------------------------------------------------------
 class DistillationLoss:
     """One distillation loss of the Distiller's objective; subclass it and define `compute`.

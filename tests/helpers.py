@@ -33,6 +33,15 @@ def tiny_mlp(width=16, num_classes=NUM_CLASSES, seed=0, name=None, softmax=False
     ], name=name)
 
 
+def hinton_terms(labels, teacher, student, temperature, alpha, sample_weight=None):
+    """The Distiller's objective at (T, alpha) on given logits: its own `loss_terms`."""
+    from kd_utils import Distiller
+
+    distiller = Distiller(student=tiny_mlp(num_classes=np.shape(student)[-1]),
+                          temperature=temperature, alpha=alpha)
+    return distiller.loss_terms(labels, {"logits": teacher}, {"logits": student}, sample_weight)
+
+
 def weights_of(model):
     return [w.copy() for w in model.get_weights()]
 

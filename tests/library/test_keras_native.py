@@ -5,10 +5,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import NUM_CLASSES, same_weights, tiny_mlp, weights_of
+from helpers import NUM_CLASSES, hinton_terms, same_weights, tiny_mlp, weights_of
 
 from kd_lab.teacher_logits import compute_teacher_logits
-from kd_utils import Distiller, losses, pipeline
+from kd_utils import Distiller, pipeline
 from kd_utils.callbacks import StudentCheckpoint, metric_direction
 
 EPOCHS = 4
@@ -131,7 +131,7 @@ def test_weighted_losses_match_a_numpy_reference():
     kl = (np.exp(p) * (p - q)).sum(1)
     # Keras' default reduction: the weighted sum over the batch size, not over the weights.
     expected_hard, expected_kl = (weights * hard).sum() / 3, (weights * kl).sum() / 3
-    terms = losses.distillation_terms(labels, teacher, student, temperature, 0.25, weights)
+    terms = hinton_terms(labels, teacher, student, temperature, 0.25, weights)
     assert float(terms.hard) == pytest.approx(expected_hard, rel=1e-5)  # float32 against 64
     assert float(terms.details["kl_divergence"]) == pytest.approx(expected_kl, rel=1e-5)
     assert float(terms.soft) == pytest.approx(temperature**2 * expected_kl, rel=1e-5)

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import hinton_terms
 
 from kd_utils import losses
 
@@ -114,10 +115,11 @@ def test_alpha_weights_the_hard_label_loss():
     rng = np.random.default_rng(6)
     t, s = rng.normal(size=(2, 8, 4)).astype("float32")
     y = rng.integers(0, 4, 8)
-    terms = losses.distillation_terms(y, t, s, temperature=4.0, alpha=0.3)
+    terms = hinton_terms(y, t, s, temperature=4.0, alpha=0.3)
     assert float(terms.total) == pytest.approx(0.3 * float(terms.hard) + 0.7 * float(terms.soft))
     assert float(terms.hard) == pytest.approx(float(losses.hard_label_loss(y, s)))
-    only_labels = losses.distillation_terms(y, t, s, temperature=4.0, alpha=1.0)
+    assert float(terms.soft) == pytest.approx(float(losses.soft_target_loss(t, s, 4.0)))
+    only_labels = hinton_terms(y, t, s, temperature=4.0, alpha=1.0)
     assert float(only_labels.total) == pytest.approx(float(terms.hard))
 
 
