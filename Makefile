@@ -5,7 +5,8 @@
 # make benchmark (speed and memory, writes results/benchmarks.csv), make lab (JupyterLab),
 # make notebooks (re-execute the notebooks and commit them executed), make readings (the
 # README's generated numbers, from results/), make evidence
-# (the runs behind the main tables, in the background: hours).
+# (the runs behind the main tables, in the background: hours), make dark-knowledge (the strong
+# teachers and the controls of notebook 19, in the background: hours).
 # Both create .venv from requirements.txt (and requirements-ray.txt, for the Ray test) on first use.
 
 PYTHON ?= python3.11

@@ -21,14 +21,18 @@ def teachers_sentence(rows) -> str:
              "its whole interval lies below the target" if summary["ci_high"] <= target else
              "the target lies inside its interval" if summary["ci_low"] <= target else
              "its whole interval lies above the target")
-    verdict = ""
-    if len(rows) == len(dark_knowledge.TEACHER_SEEDS):  # the target is on the mean of them all
-        verdict = (" Every planned teacher is trained: their mean "
-                   + ("meets the target." if summary["mean"] <= target else
-                      "is above the target, which this recipe does not meet."))
-    return (f"{len(rows)} of {len(dark_knowledge.TEACHER_SEEDS)} teachers trained: "
-            f"{errors(rows['test_errors'])} test errors (the target: a mean of at most {target}; "
-            f"the paper's teacher: {paper}); {where}.{verdict}")
+    first = (f"{len(rows)} of {len(dark_knowledge.TEACHER_SEEDS)} teachers trained: "
+             f"{errors(rows['test_errors'])} test errors (the target: a mean of at most {target}; "
+             f"the paper's teacher: {paper})")
+    if len(rows) < len(dark_knowledge.TEACHER_SEEDS):  # the target is on the mean of them all
+        return f"{first}; {where}."
+    if summary["mean"] <= target:
+        return f"{first}; {where}. Every planned teacher is trained: their mean meets the target."
+    inside = summary["ci_low"] <= target
+    return (f"{first}. Every planned teacher is trained: their mean is above the target, so this "
+            f"recipe does not meet it; {where}"
+            + (", so these seeds cannot tell the recipe's mean from the target either" if inside
+               else "") + ".")
 
 
 @generated("19_teachers")
@@ -72,8 +76,8 @@ def status_block(results_dir: Path) -> str:
                "verdicts are read once the stage is complete (notebook 19)" if planned else
                "they wait for the stages before them")
     if more:  # the first stage is in, and the power rule asks for more seeds
-        counted = (f"{len(controls)} of {len(planned) + len(more)} runs are recorded: the "
-                   f"first stage's {len(planned)}, and the {len(more)} more that the plan's "
-                   "power rule asks for (stage \"more controls\"); the verdicts are read once "
-                   "all are in (notebook 19)")
+        counted = (f"{len(planned) + len(more)} runs planned (the first stage's {len(planned)}, "
+                   f"and the {len(more)} more that the plan's power rule asks for: stage \"more "
+                   f"controls\"), {len(controls)} recorded; the verdicts are read once all are "
+                   "in (notebook 19)")
     return f"Status, from the records: {teachers} Controls: {counted}."

@@ -134,7 +134,10 @@ def gallery_block(results_dir: Path) -> str:
     names = sorted(p.stem for p in (Path(results_dir) / "figures").glob("05_*_full.png"))
     if not names:
         raise FileNotFoundError("no results/figures/05_*_full.png: run notebook 05 first")
-    return "\n\n".join([HEADER, *(figure(n, n.replace("_", " ")) for n in names),
+    listed = ", ".join(f"`results/figures/{n}.png`" for n in names)
+    return "\n\n".join([HEADER, f"The committed figures, drawn from the same records: {listed}. "
+                        "The cells above draw them again; they should look the same.",
+                        *(figure(n, n.replace("_", " ")) for n in names),
                         source_line(*(f"figures/{n}.png" for n in names))])
 
 

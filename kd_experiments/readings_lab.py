@@ -65,6 +65,20 @@ def byo_block(results_dir: Path) -> str:
         source_line("tables/17_byo_compare_full.csv", "tables/17_byo_sweep_full.csv")])
 
 
+def _logits_sentence(results_dir: Path, runs: pd.DataFrame) -> str:
+    """How many of the teachers these runs distil have their logits in `results/`: committed,
+    so their students train on any machine without the teacher's model."""
+    ids = sorted(set(runs.get("teacher_run_id", pd.Series(dtype=str)).dropna()))
+    kept = [i for i in ids if any((Path(results_dir) / "runs" / i).glob(records.LOGITS_FILES))]
+    if len(kept) == len(ids):
+        return f"and committed for all {len(ids)} teachers the tables below distil."
+    return (f"and committed for {len(kept)} of the {len(ids)} teachers the tables below distil: "
+            "the others' are not (nor are their models), so a new student of one of them "
+            "trains its teacher again, which another machine refuses where the teacher does not "
+            "reproduce its record. The strong teachers of notebook 19 have theirs, and the "
+            "lab's MNIST tables are being trained again on them.")
+
+
 @generated("protocol")
 def protocol_block(results_dir: Path) -> str:
     """The protocol in words (its numbers are `stats`' constants and the profiles', its counts
@@ -151,8 +165,9 @@ def protocol_block(results_dir: Path) -> str:
         + " The main tables' runs are trained by `make evidence` (resumable; `--plan` lists "
         "what is done and left).",
         "- Models are not committed, and training is reproducible only on the machine that "
-        "ran it: a teacher's logits are kept and committed beside its record (float16) for "
-        "its students, and a model that retrains differently from its record is refused "
+        "ran it: a teacher's logits are kept beside its record (float16) for its students, "
+        + _logits_sentence(results_dir, every)
+        + " A model that retrains differently from its record is refused "
         "(`kd_lab.earlier_runs`); another training of the same settings is a run of its "
         "own (`replicate`).",
     ]

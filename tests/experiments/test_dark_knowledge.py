@@ -210,8 +210,9 @@ def test_the_readme_status_counts_teachers_and_controls_from_the_records(tmp_pat
     stages = dict(dk.stages(REPO / "results"))
     planned, more = stages["controls"], stages["more controls"]
     if more:
-        assert (f"Controls: {len(controls)} of {len(planned) + len(more)} runs are recorded: "
-                f"the first stage's {len(planned)}, and the {len(more)} more") in status
+        assert (f"Controls: {len(planned) + len(more)} runs planned (the first stage's "
+                f"{len(planned)}, and the {len(more)} more") in status
+        assert f"), {len(controls)} recorded; " in status
     elif planned:
         assert f"Controls: {len(controls)} of the first stage's {len(planned)} runs" in status
     else:

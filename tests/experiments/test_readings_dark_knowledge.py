@@ -22,8 +22,12 @@ def test_with_every_teacher_trained_the_sentence_says_whether_the_mean_meets_the
 
     assert sentence([70, 80] * 5).endswith("their mean meets the target.")  # 75: at most 75
     assert sentence([72, 84] * 5).endswith(
-        "the target lies inside its interval. Every planned teacher is trained: their mean is "
-        "above the target, which this recipe does not meet.")
+        "Every planned teacher is trained: their mean is above the target, so this recipe does "
+        "not meet it; the target lies inside its interval, so these seeds cannot tell the "
+        "recipe's mean from the target either.")
+    assert sentence([90, 92] * 5).endswith(
+        "their mean is above the target, so this recipe does not meet it; its whole interval "
+        "lies above the target.")
     assert "Every planned" not in sentence([72, 84] * 4)  # eight of ten: not yet
 
 
