@@ -14,7 +14,7 @@ import pandas as pd
 from kd_lab import runner
 from kd_lab.comparison import ROLE_LABELS
 from kd_lab.config import RunConfig, profile_settings, with_knobs
-from kd_lab.records import RESULTS_DIR, aggregate
+from kd_lab.records import COMMITTED_DIR, RESULTS_DIR, aggregate, read_summary
 
 WORKSHOP_SEEDS = (0, 1, 2, 3, 4)  # the committed runs behind the notebook's numbers
 PROFILES = {
@@ -54,3 +54,21 @@ def workshop_rows(seeds=WORKSHOP_SEEDS, profile: str = "workshop",
     """The summary rows of the workshop's runs (trained, announced, where missing)."""
     return pd.DataFrame([runner.run(c, results_dir=results_dir, verbose=0).row
                          for seed in seeds for c in workshop_configs(seed, profile, **kwargs)])
+
+
+def live_seconds(configs, images, results_dir=COMMITTED_DIR) -> list[float | None]:
+    """Roughly how long each of `configs` trains live on its number of `images`: the median
+    seconds per image and epoch of the committed workshop runs of its role (the same settings;
+    a small transfer set costs more per image than all of MNIST), times its images and epochs.
+    None for a role without committed runs."""
+    rows = read_summary(results_dir)
+    rows = rows[(rows.get("profile") == "workshop") & (rows["epochs_trained"] > 0)] if len(
+        rows) else rows
+    seconds = []
+    for config, count in zip(configs, images, strict=True):
+        alike = rows[rows["role"] == config.role] if len(rows) else rows
+        per_image_epoch = (alike["wall_seconds"] / alike["epochs_trained"]
+                           / alike["train_examples"]).median() if len(alike) else None
+        seconds.append(None if per_image_epoch is None
+                       else float(per_image_epoch * count * config.epochs))
+    return seconds
