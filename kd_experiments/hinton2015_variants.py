@@ -74,6 +74,15 @@ def format_variants_table(table: pd.DataFrame) -> str:
                      if tested else "baseline",
                      f"{line.p_holm:.3g}" if tested else "",
                      line.verdict if tested else "", f"{line.detectable:.0f}" if tested else ""))
-    return markdown_table(rows, ["800-800 student", "test errors (mean ± std [95% CI])",
+    text = markdown_table(rows, ["800-800 student", "test errors (mean ± std [95% CI])",
                                  "seeds", "minus cached, errors [95% CI]", "Holm p", "verdict",
                                  "detectable (80% power)"])
+    baseline = table.loc[table["variant"] == BASELINE, "test_errors_count"].iloc[0]
+    fewer = table[(table["variant"] != BASELINE) & (table["pairs"] < baseline)]
+    if len(fewer):  # a paired difference is over the shared seeds, not the means shown
+        shared = " or ".join(str(int(n)) for n in sorted(set(fewer["pairs"])))
+        text += (f"\n\nEach difference is paired by seed over the seeds both rows hold "
+                 f"({shared} of the baseline's "
+                 f"{int(baseline)}), so it is not the gap between the means shown, which are "
+                 "over each row's own seeds.")
+    return text

@@ -47,7 +47,9 @@ def test_the_variants_table_in_markdown_gives_each_difference_its_interval_and_v
         "cached": _records([110, 120, 115, 105, 125]), "jittered": _records([80, 85, 78])})
     test = stats.paired([80, 85, 78], [110, 120, 115])  # seeds 0-2: the ones both hold
     lines = hinton2015_variants.format_variants_table(table).splitlines()
-    assert len(lines) == 4 and "| baseline |" in lines[2]
+    assert len(lines) == 6 and "| baseline |" in lines[2]
+    assert lines[5].startswith("Each difference is paired by seed over the seeds both rows hold "
+                               "(3 of the baseline's 5)")
     assert lines[3].startswith(f"| {hinton2015_variants.VARIANT_LABELS['jittered']} | 81.0 ± ")
     assert (f"| 3 | {test['difference']:+.1f} "
             f"{stats.interval(test['diff_low'], test['diff_high'])} | "
