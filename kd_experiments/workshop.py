@@ -57,10 +57,11 @@ def workshop_rows(seeds=WORKSHOP_SEEDS, profile: str = "workshop",
 
 
 def live_seconds(configs, images, results_dir=COMMITTED_DIR) -> list[float | None]:
-    """Roughly how long each of `configs` trains live on its number of `images`: the median
-    seconds per image and epoch of the committed workshop runs of its role (the same settings;
-    a small transfer set costs more per image than all of MNIST), times its images and epochs.
-    None for a role without committed runs."""
+    """How long each of `configs` took as a committed run, scaled to its number of `images`:
+    the median seconds per image and epoch of the committed workshop runs of its role (the
+    same settings; a small transfer set costs more per image than all of MNIST), times its
+    images and epochs. An upper reference for the live cells, which skip the runs' validation
+    and records. None for a role without committed runs."""
     rows = read_summary(results_dir)
     rows = rows[(rows.get("profile") == "workshop") & (rows["epochs_trained"] > 0)] if len(
         rows) else rows
