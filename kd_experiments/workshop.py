@@ -14,7 +14,13 @@ import pandas as pd
 from kd_lab import runner
 from kd_lab.comparison import ROLE_LABELS
 from kd_lab.config import RunConfig, profile_settings, with_knobs
-from kd_lab.records import COMMITTED_DIR, RESULTS_DIR, aggregate, read_summary
+from kd_lab.records import (
+    COMMITTED_DIR,
+    RESULTS_DIR,
+    aggregate,
+    read_summary,
+    seconds_per_example_epoch,
+)
 
 WORKSHOP_SEEDS = (0, 1, 2, 3, 4)  # the committed runs behind the notebook's numbers
 PROFILES = {
@@ -68,8 +74,6 @@ def live_seconds(configs, images, results_dir=COMMITTED_DIR) -> list[float | Non
     seconds = []
     for config, count in zip(configs, images, strict=True):
         alike = rows[rows["role"] == config.role] if len(rows) else rows
-        per_image_epoch = (alike["wall_seconds"] / alike["epochs_trained"]
-                           / alike["train_examples"]).median() if len(alike) else None
-        seconds.append(None if per_image_epoch is None
-                       else float(per_image_epoch * count * config.epochs))
+        seconds.append(seconds_per_example_epoch(alike) * count * config.epochs if len(alike)
+                       else None)
     return seconds

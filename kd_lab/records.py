@@ -513,9 +513,13 @@ def estimated_minutes(config: RunConfig, train_examples: int,
                  & (rows["dataset"] == config.dataset) & (rows["epochs_trained"] > 0)]
     if alike.empty:
         return None
-    per_example_epoch = alike["wall_seconds"] / alike["epochs_trained"] / alike["train_examples"]
-    minutes = float(per_example_epoch.median()) * train_examples * config.epochs / 60
+    minutes = seconds_per_example_epoch(alike) * train_examples * config.epochs / 60
     return minutes, len(alike)
+
+
+def seconds_per_example_epoch(rows: pd.DataFrame) -> float:
+    """The median recorded wall seconds per training example and epoch of finished runs."""
+    return float((rows["wall_seconds"] / rows["epochs_trained"] / rows["train_examples"]).median())
 
 
 def aggregate(summary: pd.DataFrame, by=("dataset", "role", "architecture", "temperature", "alpha"),
