@@ -36,8 +36,9 @@ teacher of its own seed:
    teachers there are. `controls_table` gives each comparison paired by seed.
 6. **The lab's tables** on these teachers (`lab_table_configs`): every run that `make
    compare` and notebooks 03, 04 and 06-09 read, built by their experiment modules in the paper
-   profile with this plan's teacher, so that one set of teachers serves the whole lab. Small
-   students train in stacks (`sweep.run_configs`), as those tables' runs always have.
+   profile with this plan's teacher, so that one set of teachers serves the whole lab. Every
+   run trains alone, small students too: the grids hold the controls' scratch and Hinton KD
+   runs, trained alone, and a table trains each architecture one way.
 
 A killed process loses at most the epoch it was in: run it again to go on. A table's runs come
 from one commit: run this from a worktree at the commit that trained the stage's first runs.
@@ -58,12 +59,12 @@ from kd_lab import (
     main_configs,
     records,
     runner,
-    stack_runs,
     stats,
     sweep,
     teacher_logits,
 )
 from kd_lab.config import KNOBS, RunConfig, differing_fields, ensemble_members
+from kd_utils import plots
 
 CHECK_SEEDS = tuple(range(5))
 CHECK_EPOCHS = 30
@@ -337,6 +338,44 @@ def _so_far(results_dir, stage_names, arms,
     return table, rows
 
 
+CONTROLS_TABLE = "19_controls"  # tables/ and figures/, written once every control is in
+SHARES_TABLE = "19_gain_shares"
+
+
+def controls_complete(results_dir=records.RESULTS_DIR) -> bool:
+    """Whether every planned control run is recorded (the first stage's and the more seeds the
+    power rule asked for): only then are the controls' verdicts final."""
+    named = dict(stages(results_dir))
+    if not named["controls"] or named["more controls"] is None:
+        return False
+    return all(records.is_finished(c, results_dir)
+               for c in named["controls"] + named["more controls"])
+
+
+def write_controls_outputs(results_dir=records.RESULTS_DIR) -> tuple[pd.DataFrame, pd.DataFrame,
+                                                                     Path | None]:
+    """(the controls table, the gain shares, the table's CSV or None): once every control run is
+    in (`controls_complete`), `tables/19_controls.csv` (with its runs), `tables/19_gain_shares.csv`
+    and `figures/19_controls.png` are written, for the README to state their verdicts; before,
+    nothing is written and the tables so far are returned (provisional)."""
+    table, rows = controls_so_far(results_dir)
+    shares = gain_shares(rows)
+    if table.empty or not controls_complete(results_dir):
+        return table, shares, None
+    csv = records.write_table(table, CONTROLS_TABLE, results_dir, runs=rows)
+    records.write_table(shares, SHARES_TABLE, results_dir)
+    save_controls_figure(table, CONTROLS_TABLE, results_dir)
+    return table, shares, csv
+
+
+def save_controls_figure(table: pd.DataFrame, name: str, results_dir) -> Path:
+    """`plot_controls` of `table`'s tested lines, saved as `figures/<name>.png`."""
+    plot_controls(table[table["p_value"].notna()])
+    figures = Path(results_dir) / "figures"
+    plots.save_fig(name, figures_dir=figures, tight_layout=False)  # it lays itself out
+    return plots.figure_path(name, figures)
+
+
 def gain_shares(rows: pd.DataFrame, metric: str = "test_errors") -> pd.DataFrame:
     """How much of Hinton KD's gain each control keeps, per student: over the seeds where the
     student from scratch, Hinton KD and the control are all recorded, mean(scratch - control)
@@ -598,13 +637,10 @@ def train_teachers(results_dir=records.RESULTS_DIR, data_dir=None, only=None,
         name, config = pending[0]
         started = time.perf_counter()
         print(f"{time.strftime('%H:%M:%S')} {name}: {config.run_id}", flush=True)
-        if name == "lab tables":  # as their tables' runs always trained: small ones stacked
-            batch = [c for n, c in pending if n == name and c.architecture == config.architecture
-                     and c.jitter_pixels == config.jitter_pixels][:stack_runs.STACK_SIZE]
-            sweep.run_configs(batch, results_dir, data_dir, verbose=2, progress=False)
-        else:
-            runner.run(config, results_dir, data_dir=data_dir, verbose=2,
-                       why=f"{name}: training")
+        # Every run alone, the lab tables' small students too: the grids share the controls'
+        # scratch and Hinton KD runs (trained alone), and a table trains each architecture
+        # one way (`records.execution_mix`).
+        runner.run(config, results_dir, data_dir=data_dir, verbose=2, why=f"{name}: training")
         print(f"{time.strftime('%H:%M:%S')} done in {(time.perf_counter() - started) / 60:.1f} "
               "min", flush=True)
         keep_teacher_logits(results_dir, data_dir)

@@ -22,7 +22,6 @@ import pandas as pd
 
 from kd_lab import records, runner
 from kd_lab.config import RunConfig
-from kd_utils import plots
 
 from . import dark_knowledge
 
@@ -88,15 +87,7 @@ def write_outputs(rows: pd.DataFrame, results_dir=records.RESULTS_DIR,
     table = fashion_table(rows)
     csv = records.write_table(table, name, results_dir,
                               runs=rows[rows["role"] != "teacher"])
-    return table, csv, _write_figure(table, name, results_dir)
-
-
-def _write_figure(table: pd.DataFrame, name: str, results_dir) -> Path:
-    """`dark_knowledge.plot_controls` of `table`'s tested lines, saved as figure `name`."""
-    dark_knowledge.plot_controls(table[table["p_value"].notna()])
-    figures = Path(results_dir) / "figures"
-    plots.save_fig(name, figures_dir=figures, tight_layout=False)  # it lays itself out
-    return plots.figure_path(name, figures)
+    return table, csv, dark_knowledge.save_controls_figure(table, name, results_dir)
 
 
 def write_mnist_outputs(results_dir=records.RESULTS_DIR) -> tuple[pd.DataFrame, Path | None,
@@ -109,7 +100,8 @@ def write_mnist_outputs(results_dir=records.RESULTS_DIR) -> tuple[pd.DataFrame, 
     if table.empty:
         return table, None, None
     csv = records.write_table(table, MNIST_TABLE, results_dir, runs=rows)
-    return table, csv, _write_figure(table, MNIST_TABLE, results_dir)
+    return table, csv, dark_knowledge.save_controls_figure(table, MNIST_TABLE,
+                                                                 results_dir)
 
 
 def train_all(seeds=SEEDS, profile: str = "full", results_dir=records.RESULTS_DIR,

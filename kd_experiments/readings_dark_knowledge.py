@@ -1,16 +1,19 @@
-"""Generated blocks of the dark-knowledge notebook (19): the precision check, the pilot and the
-lab's strong teachers so far, from their records (see `readings`)."""
+"""Generated blocks of the dark-knowledge plan: notebook 19's (the precision check, the pilot and
+the lab's strong teachers so far) and the README's (the plan's status, and the controls'
+verdicts once every control is in), from their records (see `readings`)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
-from kd_lab import stats
+from kd_lab import records, stats
 from kd_lab.report import markdown_table
 
-from . import dark_knowledge
+from . import dark_knowledge, readme_family
 from .hinton2015 import PAPER_MAIN_ERRORS
-from .readings import HEADER, errors, generated, source_line
+from .readings import HEADER, errors, figure, generated, read_table, source_line
+from .readings_methods import comparisons_markdown
 
 
 def teachers_sentence(rows) -> str:
@@ -78,6 +81,100 @@ def status_block(results_dir: Path) -> str:
     if more:  # the first stage is in, and the power rule asks for more seeds
         counted = (f"{len(planned) + len(more)} runs planned (the first stage's {len(planned)}, "
                    f"and the {len(more)} more that the plan's power rule asks for: stage \"more "
-                   f"controls\"), {len(controls)} recorded; the verdicts are read once all are "
-                   "in (notebook 19)")
+                   f"controls\"), {len(controls)} recorded; " + (
+                       "all are in, and their verdicts head this page"
+                       if dark_knowledge.controls_complete(results_dir) else
+                       "the verdicts are read once all are in (notebook 19)"))
     return f"Status, from the records: {teachers} Controls: {counted}."
+
+
+ARMS = {"hinton": "Hinton KD", "label_smoothing": "label smoothing",
+        "teacher_regularisers": "scratch with the teacher's regularisers",
+        "class_mean": "class-mean soft targets", "shuffled": "shuffled soft targets",
+        "weak_teacher": "a weak teacher"}
+VERDICT_WORDS = {"better": "fewer test errors than", "worse": "more test errors than",
+                 "no detectable difference": "no detectable difference from"}
+
+
+def controls_setting(results_dir: Path) -> str:
+    """What the controls trained, from the plan's decisions and the records, in one paragraph."""
+    teacher = dark_knowledge.teachers(results_dir)[0]
+    recipes = dark_knowledge.student_recipe(teacher, results_dir)
+    smoothings = dark_knowledge.smoothing_choice(teacher, recipes, results_dir)
+    temperatures = dark_knowledge.temperature_choice(teacher, recipes, results_dir)
+    summary = records.read_summary(results_dir).set_index("run_id")
+    weak = summary.loc[summary.index.isin(dark_knowledge.weak_teachers(teacher)), "test_errors"]
+    chosen = "; ".join(f"`{s}`: {dark_knowledge.STUDENT_RECIPES[recipes[s]]['optimizer'].title()}"
+                       f" at {dark_knowledge.STUDENT_RECIPES[recipes[s]]['learning_rate']:g}, "
+                       f"T = {temperatures[s]:g}, smoothing {smoothings[s]:g}"
+                       for s in dark_knowledge.STUDENTS)
+    return (f"MNIST, test errors out of 10,000 test images. Teachers: the lab's strong teachers, "
+            f"one per seed ({errors(dark_knowledge.teacher_rows(results_dir)['test_errors'])}); "
+            f"the weak teacher is the same recipe stopped after {dark_knowledge.CHECK_EPOCHS} "
+            f"epochs ({errors(weak)}). Each student's recipe, Hinton KD's temperature and label "
+            f"smoothing's strength were chosen on validation ({chosen}); alpha = "
+            f"{dark_knowledge.ALPHA:g} weights the hard labels. The teacher's regularisers are "
+            "its dropout and its ±2-pixel jitter, added to the student trained from scratch.")
+
+
+def controls_readings(table) -> str:
+    """Each student's verdicts in words: Hinton KD against scratch, then each control against
+    Hinton KD and against scratch (every word generated from the table's verdicts)."""
+    sentences = []
+    for student, own in table.groupby("student", sort=False):
+        line = own.set_index(["arm", "baseline"])["verdict"]
+        parts = [f"`{student}`: Hinton KD, {VERDICT_WORDS[line[('hinton', 'scratch')]]} the "
+                 "student from scratch"]
+        parts += [f"{ARMS[arm]}, {VERDICT_WORDS[line[(arm, 'hinton')]]} Hinton KD and "
+                  f"{VERDICT_WORDS[line[(arm, 'scratch')]]} scratch"
+                  for arm in dark_knowledge.CONTROLS]
+        sentences.append("; ".join(parts) + ".")
+    return " ".join(sentences)
+
+
+def in_reading_order(table):
+    """The controls table by student (as the plan lists them), against scratch first (Hinton KD
+    leading), then against Hinton KD."""
+    order = {name: i for i, name in enumerate(("hinton", *dark_knowledge.CONTROLS))}
+    return table.assign(
+        _s=table["student"].map({s: i for i, s in enumerate(dark_knowledge.STUDENTS)}),
+        _b=table["baseline"].map({"scratch": 0, "hinton": 1}), _a=table["arm"].map(order),
+    ).sort_values(["_s", "_b", "_a"]).drop(columns=["_s", "_b", "_a"]).reset_index(drop=True)
+
+
+def shares_markdown(shares) -> str:
+    """The gain shares (no verdict of their own), one line per student and control."""
+    return markdown_table(
+        [(f"`{s.student}`", ARMS.get(s.arm, s.arm), f"{s.gain:.1f}",
+          "-" if math.isnan(s.ratio) else
+          f"{s.ratio:.2f} {stats.interval(s.ratio_low, s.ratio_high, 2)}",
+          int(s.pairs)) for s in shares.itertuples()],
+        ["student", "control (or part)", "Hinton KD's gain, errors", "share of the gain [95% CI]",
+         "seeds"])
+
+
+@generated("dark_knowledge_controls")
+def readme_controls_block(results_dir: Path) -> str:
+    """The README's headline on dark knowledge: the controls' verdicts in the README's Holm
+    family, once every control run is in (until then, a line saying so)."""
+    path = Path(results_dir) / "tables" / f"{dark_knowledge.CONTROLS_TABLE}.csv"
+    if not path.exists():
+        return ("The controls' verdicts appear here once every control run is recorded (the "
+                "status below counts them).")
+    family = readme_family.readme_family(results_dir)
+    table = in_reading_order(family.tables[dark_knowledge.CONTROLS_TABLE])
+    shares = read_table(results_dir, dark_knowledge.SHARES_TABLE)
+    return "\n\n".join([
+        figure(dark_knowledge.CONTROLS_TABLE, "each control's paired difference, with its "
+               "interval", from_notebook=False),
+        controls_setting(results_dir), comparisons_markdown(table, ARMS),
+        f"Each seed's students share their initial weights, batch order and teacher: every "
+        f"comparison is a paired t test over the {int(table['pairs'].max())} seeds, "
+        f"Holm-corrected over {family.holm_over()}. "
+        + controls_readings(table),
+        "How much of Hinton KD's gain each control keeps (mean(scratch - control) / mean(scratch "
+        "- Hinton KD), Fieller's interval; no verdict of its own: read it beside the verdict of "
+        "Hinton KD against scratch). The *per-example part* is what class-mean targets lose:",
+        shares_markdown(shares),
+        source_line(f"tables/{dark_knowledge.CONTROLS_TABLE}.csv",
+                    f"tables/{dark_knowledge.SHARES_TABLE}.csv")])

@@ -32,9 +32,12 @@ def methods_sentences(table, what: str) -> str:
             f"\"worse\" only when its Holm p-value is below {stats.SIGNIFICANCE}.")
 
 
-def comparisons_markdown(table) -> str:
-    """Each arm's test errors and its paired difference from each baseline, with verdicts."""
-    lines = [(f"{line.arm} (`{line.student}`)", mean_spread_of(line, "test_errors"),
+def comparisons_markdown(table, labels=None) -> str:
+    """Each arm's test errors and its paired difference from each baseline, with verdicts;
+    `labels`: the arms' names in words, by arm (default: as the table names them)."""
+    labels = labels or {}
+    lines = [(f"{labels.get(line.arm, line.arm)} (`{line.student}`)",
+              mean_spread_of(line, "test_errors"),
               BASELINES[line.baseline],
               f"{line.difference:+.1f} {stats.interval(line.diff_low, line.diff_high)}",
               *(("", "") if math.isnan(line.p_value)  # a line with too few runs: untested

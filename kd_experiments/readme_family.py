@@ -26,6 +26,7 @@ CLAIMED = {
     "06_hinton_variants_paper": (lambda t: t["variant"].isin(["ensemble", "jittered"]),
                                  "test_errors"),
     "08_omitted_class_full": (lambda t: t["bias"] != "none", "errors"),
+    "19_controls": (lambda t: t["p_value"].notna(), "test_errors"),  # every line
 }
 REPRODUCTIONS = "seed_reproductions"
 

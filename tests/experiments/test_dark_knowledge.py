@@ -246,6 +246,31 @@ def test_the_gain_shares_say_how_much_of_hinton_kds_gain_each_control_keeps():
         assert (np.isinf(flat) if bounds == np.inf else np.isnan(flat)).all(), differences
 
 
+def test_the_controls_tables_are_written_only_once_every_control_is_in(tmp_path, monkeypatch):
+    rows, weak = _control_rows(gain=40.0)
+    rows = dk._with_arms(rows, weak)
+    table = dk.controls_table(rows, weak)
+    rows["run_id"] = [f"run-{i}" for i in range(len(rows))]
+    monkeypatch.setattr(dk, "controls_so_far", lambda results_dir: (table, rows))
+    monkeypatch.setattr(dk, "controls_complete", lambda results_dir: False)
+    shown, shares, csv = dk.write_controls_outputs(tmp_path)
+    assert csv is None and not (tmp_path / "tables").exists()  # provisional: nothing written
+    assert shown is table and set(shares["arm"]) == {*dk.CONTROLS, "per-example part"}
+    monkeypatch.setattr(dk, "controls_complete", lambda results_dir: True)
+    _, _, csv = dk.write_controls_outputs(tmp_path)
+    written = pd.read_csv(csv)
+    assert csv.name == f"{dk.CONTROLS_TABLE}.csv" and len(written) == len(table)
+    assert list(written["verdict"]) == list(table["verdict"])
+    assert len(pd.read_csv(tmp_path / "tables" / f"{dk.SHARES_TABLE}.csv")) == len(shares)
+    assert (tmp_path / "figures" / f"{dk.CONTROLS_TABLE}.png").stat().st_size > 0
+    listed = pd.read_csv(tmp_path / "tables" / f"{dk.CONTROLS_TABLE}.runs.csv")
+    assert sorted(listed["run_id"]) == sorted(rows["run_id"])
+
+
+def test_the_controls_are_incomplete_until_every_planned_run_is_recorded(tmp_path):
+    assert not dk.controls_complete(tmp_path)  # nothing decided yet
+
+
 # -- the lab's tables on these teachers --------------------------------------------------------
 def test_the_paper_profile_with_the_teachers_knobs_is_the_plans_teacher():
     from kd_lab import main_configs
@@ -280,26 +305,31 @@ def test_the_lab_tables_distil_the_plans_teachers_each_run_once():
     assert {c.teacher_seeds for c in configs if c.teacher_seeds} == {dk.TABLE_SEEDS}
 
 
-def test_the_lab_tables_train_small_students_in_stacks(tmp_path, monkeypatch):
-    configs = [c for c in dk.lab_table_configs(dk.teacher_config(0))
+def test_the_lab_tables_train_every_run_alone_as_the_controls_they_share_runs_with(
+        tmp_path, monkeypatch):
+    teacher = dk.teacher_config(0)
+    configs = [c for c in dk.lab_table_configs(teacher)
                if c.architecture == "mlp:30,30" and c.seed in (0, 1)]
-    finished, batches = set(), []
+    # the 30-30 grid holds the controls' scratch and Hinton KD runs, which trained alone
+    controls = {dk.student_config("mlp:30,30", arm, 0, teacher,
+                                  dk.STUDENT_RECIPES["adam-1e-3"], temperature=2.0).run_id
+                for arm in ("scratch", "hinton")}
+    assert controls <= {c.run_id for c in configs}
+    finished, trained = set(), []
     monkeypatch.setattr(dk, "stages", lambda *a: [("lab tables", configs)])
     monkeypatch.setattr(dk.records, "is_finished", lambda c, *a: c.run_id in finished)
     monkeypatch.setattr(dk, "_waits_for", lambda *a: [])
-    monkeypatch.setattr(dk.runner, "run", lambda *a, **k: pytest.fail("trained alone"))
+    monkeypatch.setattr(dk.sweep, "run_configs", lambda *a, **k: pytest.fail("stacked"))
 
-    def run_configs(batch, *args, **kwargs):
-        batches.append([c.run_id for c in batch])
-        finished.update(c.run_id for c in batch)
+    def run(config, *args, **kwargs):
+        trained.append(config.run_id)
+        finished.add(config.run_id)
 
-    monkeypatch.setattr(dk.sweep, "run_configs", run_configs)
+    monkeypatch.setattr(dk.runner, "run", run)
     monkeypatch.setattr(dk, "keep_teacher_logits", lambda *a: [])
     monkeypatch.setattr(dk, "describe", lambda *a: None)
     dk.train_teachers(tmp_path, wait_seconds=None)
-    size = dk.stack_runs.STACK_SIZE
-    assert [len(b) for b in batches] == [size] * (len(configs) // size) + [len(configs) % size]
-    assert sum(batches, []) == [c.run_id for c in configs]
+    assert trained == [c.run_id for c in configs]
 
 
 def test_a_run_listed_by_two_stages_belongs_to_the_first_and_an_ensemble_waits_for_all(
@@ -311,8 +341,8 @@ def test_a_run_listed_by_two_stages_belongs_to_the_first_and_an_ensemble_waits_f
     monkeypatch.setattr(dk, "stages", lambda *a: [("controls", [shared]),
                                                   ("lab tables", [shared, own, ensemble])])
     monkeypatch.setattr(dk.records, "is_finished", lambda c, *a: c.run_id in finished)
-    monkeypatch.setattr(dk.sweep, "run_configs", lambda batch, *a, **k: trained.extend(
-        c.run_id for c in batch) or finished.update(c.run_id for c in batch))
+    monkeypatch.setattr(dk.runner, "run", lambda config, *a, **k: trained.append(
+        config.run_id) or finished.add(config.run_id))
     monkeypatch.setattr(dk, "keep_teacher_logits", lambda *a: [])
     monkeypatch.setattr(dk, "describe", lambda *a: None)
     dk.train_teachers(tmp_path, only=["lab tables"], wait_seconds=None)

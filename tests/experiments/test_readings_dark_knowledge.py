@@ -47,3 +47,41 @@ def test_notebook_19_s_reading_of_the_target_agrees_with_the_teachers_records():
         assert "their mean is above the target: this recipe does not meet it" in text
     else:
         assert "their mean meets the target" in text
+
+
+def _controls_table(verdicts: dict) -> pd.DataFrame:
+    """A controls table whose every line has the verdict `verdicts[(arm, baseline)]` (else
+    "no detectable difference"), in a shuffled order."""
+    from kd_experiments import dark_knowledge
+
+    lines = [dict(student=student, arm=arm, baseline=baseline,
+                  verdict=verdicts.get((arm, baseline), "no detectable difference"))
+             for student in dark_knowledge.STUDENTS for baseline in ("hinton", "scratch")
+             for arm in (*dark_knowledge.CONTROLS, *["hinton"] * (baseline == "scratch"))]
+    return pd.DataFrame(lines).sample(frac=1.0, random_state=0)
+
+
+def test_the_controls_reading_says_each_verdict_in_words_and_no_other():
+    table = _controls_table({("hinton", "scratch"): "better", ("class_mean", "hinton"): "worse",
+                             ("shuffled", "scratch"): "worse"})
+    ordered = readings_dark_knowledge.in_reading_order(table)
+    from kd_experiments import dark_knowledge
+
+    first = ordered[ordered["student"] == dark_knowledge.STUDENTS[0]]
+    assert list(first["baseline"]) == ["scratch"] * 6 + ["hinton"] * 5
+    assert list(first["arm"][:2]) == ["hinton", dark_knowledge.CONTROLS[0]]
+    text = readings_dark_knowledge.controls_readings(ordered)
+    for student in dark_knowledge.STUDENTS:
+        assert (f"`{student}`: Hinton KD, fewer test errors than the student from scratch; "
+                in text)
+    assert text.count("class-mean soft targets, more test errors than Hinton KD and no "
+                      "detectable difference from scratch") == 2
+    assert text.count("shuffled soft targets, no detectable difference from Hinton KD and more "
+                      "test errors than scratch") == 2
+    assert text.count("more test errors") == 4 and "fewer test errors" in text
+
+
+def test_the_readme_states_no_control_verdict_before_every_control_is_in(tmp_path):
+    block = readings_dark_knowledge.readme_controls_block(tmp_path)
+    assert block.startswith("The controls' verdicts appear here once every control run is "
+                            "recorded") and "better" not in block and "worse" not in block
