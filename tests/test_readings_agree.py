@@ -79,7 +79,45 @@ CONTINUE_CLAIM = r"\| distillation improves the student \|[^|]*\|"  # then: the 
 ALPHA_CLAIM = r"\| soft targets help: alpha = 0\.5 against alpha = 1 \|[^|]*\|"  # the recipe here
 THEN_CORRECTED = r"[^|]*\|"  # one more column: the corrected protocol
 
+
+def control19(student: str, arm: str, baseline: str) -> GridCell:
+    """A line of notebook 19's controls table: `arm` of student `mlp:<student>` against
+    `baseline` ("hinton" or "scratch")."""
+    return GridCell("19", "dark_knowledge.write_controls_outputs(RESULTS)",
+                    rf"^\d+ +mlp:{student} +{arm} +{baseline} ")
+
+
+WIDE, SMALL = "800,800", "30,30"
+
 AGREEMENTS = [
+    # 19: the controls, both students
+    Agreement("19", "Distilled from the strong teacher, it makes fewer test errors than the "
+              "800-800 student from scratch", control19(WIDE, "hinton", "scratch"), "better"),
+    *[Agreement("19", "class-mean soft targets make more test errors than Hinton KD, and so do "
+                "label smoothing and the weak teacher", control19(WIDE, arm, "hinton"), "worse")
+      for arm in ("class_mean", "label_smoothing", "weak_teacher")],
+    *[Agreement("19", "Each of these three shows no detectable difference from the student from "
+                "scratch", control19(WIDE, arm, "scratch"), "no detectable difference")
+      for arm in ("class_mean", "label_smoothing", "weak_teacher")],
+    Agreement("19", "which never sees the teacher, also makes fewer test errors than scratch",
+              control19(WIDE, "teacher_regularisers", "scratch"), "better"),
+    Agreement("19", "and shows no detectable difference from Hinton KD",
+              control19(WIDE, "teacher_regularisers", "hinton"), "no detectable difference"),
+    *[Agreement("19", "Hinton KD makes fewer test errors than the 30-30 student from scratch, and "
+                "so do class-mean soft targets and the weak teacher",
+                control19(SMALL, arm, "scratch"), "better")
+      for arm in ("hinton", "class_mean", "weak_teacher")],
+    *[Agreement("19", "each showing no detectable difference from Hinton KD",
+                control19(SMALL, arm, "hinton"), "no detectable difference")
+      for arm in ("class_mean", "weak_teacher")],
+    Agreement("19", "make more test errors than the 30-30 student from scratch",
+              control19(SMALL, "teacher_regularisers", "scratch"), "worse"),
+    *[Agreement("19", "Shuffled soft targets make more test errors than both Hinton KD and "
+                "scratch", control19(student, "shuffled", baseline), "worse")
+      for student in (WIDE, SMALL) for baseline in ("hinton", "scratch")],
+    *[Agreement("19", "Label smoothing shows no detectable difference from scratch for either "
+                "student", control19(student, "label_smoothing", "scratch"),
+                "no detectable difference") for student in (WIDE, SMALL)],
     # 18: the methods on Fashion-MNIST, each against scratch and against Hinton KD
     *[Agreement("18", "Hinton KD and decoupled KD make more test errors than the student from "
                 "scratch", show("18", "18_methods", method_row(arm, "the student from scratch")),
