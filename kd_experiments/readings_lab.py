@@ -95,13 +95,17 @@ def protocol_block(results_dir: Path) -> str:
     unlisted = unlisted_runs(results_dir)
     tables.update(unlisted)
     lines, mixed, binding = [], [], []
+    # A row's teachers differ by seed alone, unless a control distils a weaker recipe of them.
+    teacher_epochs = records.read_summary(results_dir).set_index("run_id")["epochs"]
     for name in sorted(tables):
         runs = tables[name]
+        if "teacher_run_id" in runs:
+            runs = runs.assign(teacher_epochs=runs["teacher_run_id"].map(teacher_epochs))
         per_row = runs.groupby([c for c in ("role", "architecture", "temperature", "alpha",
                                             "transfer_classes", "train_limit",
                                             "jitter_pixels", "teacher_seeds", "loss",
-                                            "loss_params", "soft_targets") if c in runs],
-                               dropna=False).size()
+                                            "loss_params", "soft_targets", "teacher_epochs")
+                                if c in runs], dropna=False).size()
         ways, mix = records.trained_as_mix(runs), records.execution_mix(runs)
         execution = "; ".join(mix) or ("alike" if not ways else
                                        "alike per architecture; " + "; ".join(ways))

@@ -203,3 +203,14 @@ def test_the_published_notebooks_show_verdicts_corrected_over_the_table_of_claim
             "comparisons of the table of claims")
         assert expected in text, name
         assert "Welch p = " in text and text.count("Welch p = ") == text.count("Holm p = "), name
+
+
+def test_the_protocol_counts_a_weak_teachers_students_apart_from_the_strong_teachers():
+    # Hinton KD and the weak-teacher control differ only in their teachers' epochs: one row
+    # each, so the controls table has one run per seed in every row.
+    from kd_experiments import dark_knowledge, readings_lab
+
+    runs = readings.listed_runs(REPO / "results", dark_knowledge.CONTROLS_TABLE)
+    block = readings_lab.protocol_block(REPO / "results")
+    assert (f"| `{dark_knowledge.CONTROLS_TABLE}` | {len(runs)} | "
+            f"{runs['seed'].nunique()} | alike |") in block
