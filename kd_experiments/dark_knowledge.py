@@ -342,6 +342,23 @@ CONTROLS_TABLE = "19_controls"  # tables/ and figures/, written once every contr
 SHARES_TABLE = "19_gain_shares"
 
 
+ARM_WORDS = {  # the arms in words, as tables and figures name them
+    "hinton": "Hinton KD", "label_smoothing": "label smoothing",
+    "teacher_regularisers": "scratch with the teacher's regularisers",
+    "class_mean": "class-mean soft targets", "shuffled": "shuffled soft targets",
+    "weak_teacher": "a weak teacher"}
+
+
+def in_reading_order(table):
+    """The controls table by student (as the plan lists them), against scratch first (Hinton KD
+    leading), then against Hinton KD."""
+    order = {name: i for i, name in enumerate(("hinton", *CONTROLS))}
+    return table.assign(
+        _s=table["student"].map({s: i for i, s in enumerate(STUDENTS)}),
+        _b=table["baseline"].map({"scratch": 0, "hinton": 1}), _a=table["arm"].map(order),
+    ).sort_values(["_s", "_b", "_a"]).drop(columns=["_s", "_b", "_a"]).reset_index(drop=True)
+
+
 def controls_complete(results_dir=records.RESULTS_DIR) -> bool:
     """Whether every planned control run is recorded (the first stage's and the more seeds the
     power rule asked for): only then are the controls' verdicts final."""
@@ -364,13 +381,14 @@ def write_controls_outputs(results_dir=records.RESULTS_DIR) -> tuple[pd.DataFram
         return table, shares, None
     csv = records.write_table(table, CONTROLS_TABLE, results_dir, runs=rows)
     records.write_table(shares, SHARES_TABLE, results_dir)
-    save_controls_figure(table, CONTROLS_TABLE, results_dir)
+    save_controls_figure(in_reading_order(table), CONTROLS_TABLE, results_dir, ARM_WORDS)
     return table, shares, csv
 
 
-def save_controls_figure(table: pd.DataFrame, name: str, results_dir) -> Path:
-    """`plot_controls` of `table`'s tested lines, saved as `figures/<name>.png`."""
-    plot_controls(table[table["p_value"].notna()])
+def save_controls_figure(table: pd.DataFrame, name: str, results_dir, labels=None) -> Path:
+    """`plot_controls` of `table`'s tested lines (named by `labels`), saved as
+    `figures/<name>.png`."""
+    plot_controls(table[table["p_value"].notna()], labels=labels)
     figures = Path(results_dir) / "figures"
     plots.save_fig(name, figures_dir=figures, tight_layout=False)  # it lays itself out
     return plots.figure_path(name, figures)
@@ -408,7 +426,7 @@ def gain_shares(rows: pd.DataFrame, metric: str = "test_errors") -> pd.DataFrame
                                         "ratio_high", "pairs"])
 
 
-def plot_controls(table: pd.DataFrame, metric_label: str = "test errors"):
+def plot_controls(table: pd.DataFrame, metric_label: str = "test errors", labels=None):
     """One panel per baseline (Hinton KD, scratch): each arm's paired difference from it, per
     student, with its 95% interval; filled where the Holm verdict is "better" or "worse". An
     interval reaching five times further than the typical one (shuffled targets cost thousands
@@ -418,7 +436,10 @@ def plot_controls(table: pd.DataFrame, metric_label: str = "test errors"):
 
     baselines = [b for b in ("scratch", "hinton") if b in set(table["baseline"])]
     rows = max(len(table[table["baseline"] == b]) for b in baselines)
-    fig, axes = plt.subplots(1, len(baselines), figsize=(6 * len(baselines), 1.4 + 0.5 * rows),
+    longest = max(len(f"{(labels or {}).get(arm, arm)} ({student})")
+                  for arm, student in zip(table["arm"], table["student"], strict=True))
+    width = max(6.0, 2.5 + 0.1 * longest)  # per panel: room for the longest row label
+    fig, axes = plt.subplots(1, len(baselines), figsize=(width * len(baselines), 1.4 + 0.5 * rows),
                              squeeze=False, layout="constrained")
     reach = table[["diff_low", "diff_high"]].abs().max(axis=1)
     far = reach > 5 * reach.median()
@@ -428,8 +449,8 @@ def plot_controls(table: pd.DataFrame, metric_label: str = "test errors"):
                  fontsize=10)
     for ax, baseline in zip(axes[0], baselines, strict=True):
         part = table[table["baseline"] == baseline].reset_index(drop=True)
-        labels = [f"{arm} ({student})" for arm, student in zip(part["arm"], part["student"],
-                                                              strict=True)]
+        names = [f"{(labels or {}).get(arm, arm)} ({student})"
+                 for arm, student in zip(part["arm"], part["student"], strict=True)]
         for y, line in part.iterrows():
             decided = line["verdict"] in ("better", "worse")
             color = "C0" if decided else "0.5"
@@ -445,7 +466,7 @@ def plot_controls(table: pd.DataFrame, metric_label: str = "test errors"):
                         [line["diff_high"] - line["difference"]]], fmt="o", capsize=3,
                         color=color, mfc=color if decided else "white")
         ax.axvline(0, color="black", lw=0.8)
-        ax.set_yticks(range(len(part)), labels)
+        ax.set_yticks(range(len(part)), names)
         ax.invert_yaxis()
         name = {"scratch": "the student from scratch", "hinton": "Hinton KD"}[baseline]
         if limit:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from kd_lab import records, stats
+from kd_lab import records, registry, stats
 from kd_lab.report import markdown_table
 
 from . import dark_knowledge, readme_family
@@ -88,10 +88,6 @@ def status_block(results_dir: Path) -> str:
     return f"Status, from the records: {teachers} Controls: {counted}."
 
 
-ARMS = {"hinton": "Hinton KD", "label_smoothing": "label smoothing",
-        "teacher_regularisers": "scratch with the teacher's regularisers",
-        "class_mean": "class-mean soft targets", "shuffled": "shuffled soft targets",
-        "weak_teacher": "a weak teacher"}
 VERDICT_WORDS = {"better": "fewer test errors than", "worse": "more test errors than",
                  "no detectable difference": "no detectable difference from"}
 
@@ -102,6 +98,7 @@ def controls_setting(results_dir: Path) -> str:
     recipes = dark_knowledge.student_recipe(teacher, results_dir)
     smoothings = dark_knowledge.smoothing_choice(teacher, recipes, results_dir)
     temperatures = dark_knowledge.temperature_choice(teacher, recipes, results_dir)
+    reg = registry.TEACHER_REGULARISERS
     summary = records.read_summary(results_dir).set_index("run_id")
     weak = summary.loc[summary.index.isin(dark_knowledge.weak_teachers(teacher)), "test_errors"]
     chosen = "; ".join(f"`{s}`: {dark_knowledge.STUDENT_RECIPES[recipes[s]]['optimizer'].title()}"
@@ -110,11 +107,13 @@ def controls_setting(results_dir: Path) -> str:
                        for s in dark_knowledge.STUDENTS)
     return (f"MNIST, test errors out of 10,000 test images. Teachers: the lab's strong teachers, "
             f"one per seed ({errors(dark_knowledge.teacher_rows(results_dir)['test_errors'])}); "
-            f"the weak teacher is the same recipe stopped after {dark_knowledge.CHECK_EPOCHS} "
-            f"epochs ({errors(weak)}). Each student's recipe, Hinton KD's temperature and label "
+            f"the weak teacher is the same recipe on a {dark_knowledge.CHECK_EPOCHS}-epoch "
+            f"schedule ({errors(weak)}). Each student's recipe, Hinton KD's temperature and label "
             f"smoothing's strength were chosen on validation ({chosen}); alpha = "
-            f"{dark_knowledge.ALPHA:g} weights the hard labels. The teacher's regularisers are "
-            "its dropout and its ±2-pixel jitter, added to the student trained from scratch.")
+            f"{dark_knowledge.ALPHA:g} weights the hard labels. The teacher's regularisers, added "
+            f"to the student trained from scratch, are its dropout ({reg['input_dropout']:g} on "
+            f"the inputs, {reg['dropout']:g} on the hidden layers), max-norm "
+            f"({reg['max_norm']:g}) and ±2-pixel jitter.")
 
 
 def controls_readings(table) -> str:
@@ -125,27 +124,17 @@ def controls_readings(table) -> str:
         line = own.set_index(["arm", "baseline"])["verdict"]
         parts = [f"`{student}`: Hinton KD, {VERDICT_WORDS[line[('hinton', 'scratch')]]} the "
                  "student from scratch"]
-        parts += [f"{ARMS[arm]}, {VERDICT_WORDS[line[(arm, 'hinton')]]} Hinton KD and "
-                  f"{VERDICT_WORDS[line[(arm, 'scratch')]]} scratch"
+        parts += [f"{dark_knowledge.ARM_WORDS[arm]}, {VERDICT_WORDS[line[(arm, 'hinton')]]} "
+                  f"Hinton KD and {VERDICT_WORDS[line[(arm, 'scratch')]]} scratch"
                   for arm in dark_knowledge.CONTROLS]
         sentences.append("; ".join(parts) + ".")
     return " ".join(sentences)
 
 
-def in_reading_order(table):
-    """The controls table by student (as the plan lists them), against scratch first (Hinton KD
-    leading), then against Hinton KD."""
-    order = {name: i for i, name in enumerate(("hinton", *dark_knowledge.CONTROLS))}
-    return table.assign(
-        _s=table["student"].map({s: i for i, s in enumerate(dark_knowledge.STUDENTS)}),
-        _b=table["baseline"].map({"scratch": 0, "hinton": 1}), _a=table["arm"].map(order),
-    ).sort_values(["_s", "_b", "_a"]).drop(columns=["_s", "_b", "_a"]).reset_index(drop=True)
-
-
 def shares_markdown(shares) -> str:
     """The gain shares (no verdict of their own), one line per student and control."""
     return markdown_table(
-        [(f"`{s.student}`", ARMS.get(s.arm, s.arm), f"{s.gain:.1f}",
+        [(f"`{s.student}`", dark_knowledge.ARM_WORDS.get(s.arm, s.arm), f"{s.gain:.1f}",
           "-" if math.isnan(s.ratio) else
           f"{s.ratio:.2f} {stats.interval(s.ratio_low, s.ratio_high, 2)}",
           int(s.pairs)) for s in shares.itertuples()],
@@ -162,19 +151,33 @@ def readme_controls_block(results_dir: Path) -> str:
         return ("The controls' verdicts appear here once every control run is recorded (the "
                 "status below counts them).")
     family = readme_family.readme_family(results_dir)
-    table = in_reading_order(family.tables[dark_knowledge.CONTROLS_TABLE])
+    table = dark_knowledge.in_reading_order(family.tables[dark_knowledge.CONTROLS_TABLE])
     shares = read_table(results_dir, dark_knowledge.SHARES_TABLE)
     return "\n\n".join([
-        figure(dark_knowledge.CONTROLS_TABLE, "each control's paired difference, with its "
-               "interval", from_notebook=False),
-        controls_setting(results_dir), comparisons_markdown(table, ARMS),
+        figure(dark_knowledge.CONTROLS_TABLE, "Hinton KD and each control against the student "
+               "from scratch and against Hinton KD: paired differences with their 95% intervals",
+               from_notebook=False),
+        "The figure (from notebook 19) fills a point where its verdict is decided in the "
+        f"notebook's own Holm family, the table's {len(table)} comparisons; the table below "
+        "corrects the same tests over the README's family.",
+        controls_setting(results_dir),
+        "Each line: a method's test errors, and its difference from the model it is compared "
+        "against (the method's errors minus that model's, seed by seed: negative means fewer "
+        "errors), with the difference's 95% interval, not corrected for the many comparisons: "
+        "an interval can exclude 0 while the Holm-corrected verdict says \"no detectable "
+        "difference\".",
+        comparisons_markdown(table, dark_knowledge.ARM_WORDS),
         f"Each seed's students share their initial weights, batch order and teacher: every "
         f"comparison is a paired t test over the {int(table['pairs'].max())} seeds, "
-        f"Holm-corrected over {family.holm_over()}. "
+        f"Holm-corrected over {family.holm_over()} ({len(table)} of them here, the others in "
+        "the tables further down). "
         + controls_readings(table),
-        "How much of Hinton KD's gain each control keeps (mean(scratch - control) / mean(scratch "
-        "- Hinton KD), Fieller's interval; no verdict of its own: read it beside the verdict of "
-        "Hinton KD against scratch). The *per-example part* is what class-mean targets lose:",
+        "How much of Hinton KD's gain each control keeps: mean(scratch - control) / "
+        "mean(scratch - Hinton KD), where 1 keeps the whole gain and 0 none (below 0: worse than "
+        "scratch), with a 95% interval for a ratio (Fieller's: the ratios a paired t test does not "
+        "reject), not corrected, and no verdict of its own: read it beside the verdict of Hinton "
+        "KD against scratch. The *per-example part* is what class-mean targets lose, 1 minus "
+        "their share:",
         shares_markdown(shares),
         source_line(f"tables/{dark_knowledge.CONTROLS_TABLE}.csv",
                     f"tables/{dark_knowledge.SHARES_TABLE}.csv")])

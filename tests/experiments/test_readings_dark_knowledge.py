@@ -64,9 +64,9 @@ def _controls_table(verdicts: dict) -> pd.DataFrame:
 def test_the_controls_reading_says_each_verdict_in_words_and_no_other():
     table = _controls_table({("hinton", "scratch"): "better", ("class_mean", "hinton"): "worse",
                              ("shuffled", "scratch"): "worse"})
-    ordered = readings_dark_knowledge.in_reading_order(table)
     from kd_experiments import dark_knowledge
 
+    ordered = dark_knowledge.in_reading_order(table)
     first = ordered[ordered["student"] == dark_knowledge.STUDENTS[0]]
     assert list(first["baseline"]) == ["scratch"] * 6 + ["hinton"] * 5
     assert list(first["arm"][:2]) == ["hinton", dark_knowledge.CONTROLS[0]]
