@@ -58,6 +58,7 @@ from kd_lab import (
     datasets,
     main_configs,
     records,
+    run_claims,
     runner,
     stats,
     sweep,
@@ -623,11 +624,12 @@ def teacher_rows(results_dir=records.RESULTS_DIR) -> pd.DataFrame:
 
 def train_teachers(results_dir=records.RESULTS_DIR, data_dir=None, only=None,
                    wait_seconds: float | None = 300) -> None:
-    """Train every stage's missing runs in order (hours on 2 cores; resumable). `only`: the
-    names of the stages to train, the others left to another process (two processes must never
-    share a stage: they would train its runs twice). A run whose teacher belongs to a stage
-    left to another process waits until that teacher is finished (checked every
-    `wait_seconds`; None: stop instead), so that this process never trains it too."""
+    """Train every stage's missing runs in order (hours on 2 cores; resumable). Several
+    processes may share the results folder, one per core: each claims a run, and the unfinished
+    teachers it starts from, before training it (`run_claims`), and passes by the runs another
+    process has claimed. `only`: the names of the stages to train, the others left to another
+    process; a run whose teacher belongs to a stage left to another process waits until that
+    teacher is finished. Waiting is checked every `wait_seconds` (None: stop instead)."""
     named = [name for name, _ in stages(results_dir)]
     unknown = sorted(set(only or ()) - set(named))
     if unknown:
@@ -642,11 +644,16 @@ def train_teachers(results_dir=records.RESULTS_DIR, data_dir=None, only=None,
         ours = [(name, c) for name, configs in planned for c in configs or ()
                 if owner[c.run_id] == name and (only is None or name in only)
                 and not records.is_finished(c, results_dir)]
-        owned = {c.run_id for _, c in ours}
+        # the runs of stages left to another process (a run in no stage, a weak teacher say,
+        # is trained by the run that starts from it)
+        elsewhere = {run_id for run_id, name in owner.items() if only and name not in only}
         pending = [(name, c) for name, c in ours
-                   if not _waits_for(c, owned, results_dir)]
-        if not pending:
-            waiting = {t.run_id for _, c in ours for t in _waits_for(c, owned, results_dir)}
+                   if not _waits_for(c, elsewhere, results_dir)]
+        picked = next(((name, c, taken) for name, c in pending
+                       if (taken := _claim_with_teachers(c, results_dir))), None)
+        if picked is None:
+            waiting = {t.run_id for _, c in ours for t in _waits_for(c, elsewhere, results_dir)}
+            waiting |= {c.run_id for _, c in pending}  # claimed by other processes
             if not waiting:
                 break
             print(f"{time.strftime('%H:%M:%S')} waiting for {', '.join(sorted(waiting))}, "
@@ -655,25 +662,47 @@ def train_teachers(results_dir=records.RESULTS_DIR, data_dir=None, only=None,
                 break
             time.sleep(wait_seconds)
             continue
-        name, config = pending[0]
+        name, config, taken = picked
         started = time.perf_counter()
         print(f"{time.strftime('%H:%M:%S')} {name}: {config.run_id}", flush=True)
         # Every run alone, the lab tables' small students too: the grids share the controls'
         # scratch and Hinton KD runs (trained alone), and a table trains each architecture
         # one way (`records.execution_mix`).
-        runner.run(config, results_dir, data_dir=data_dir, verbose=2, why=f"{name}: training")
+        try:
+            runner.run(config, results_dir, data_dir=data_dir, verbose=2,
+                       why=f"{name}: training")
+        finally:
+            for run_id in taken:
+                run_claims.release(run_id, results_dir)
         print(f"{time.strftime('%H:%M:%S')} done in {(time.perf_counter() - started) / 60:.1f} "
               "min", flush=True)
         keep_teacher_logits(results_dir, data_dir)
     describe(results_dir)
 
 
-def _waits_for(config: RunConfig, owned: set, results_dir) -> list[RunConfig]:
+def _claim_with_teachers(config: RunConfig, results_dir) -> list[str]:
+    """Claim `config` and the unfinished runs it starts from (a weak teacher that its run
+    trains first, say), so that no other process trains them too: the run ids claimed, or []
+    (nothing held) when another process holds any of them."""
+    members = ensemble_members(config) if config.teacher_seeds else []
+    needed = [config.run_id] + [run.run_id for run in (config.teacher, *members, config.init_from)
+                                if run is not None and not records.is_finished(run, results_dir)]
+    taken = []
+    for run_id in needed:
+        if not run_claims.claim(run_id, results_dir):
+            for held in taken:
+                run_claims.release(held, results_dir)
+            return []
+        taken.append(run_id)
+    return taken
+
+
+def _waits_for(config: RunConfig, elsewhere: set, results_dir) -> list[RunConfig]:
     """The runs `config` starts from (its teacher, an ensemble's every member, its initial
-    weights' run) that are neither finished nor this process's to train."""
+    weights' run) that are unfinished and belong to stages `elsewhere` (run ids) trains."""
     members = ensemble_members(config) if config.teacher_seeds else []
     return [run for run in (config.teacher, *members, config.init_from) if run is not None
-            and run.run_id not in owned and not records.is_finished(run, results_dir)]
+            and run.run_id in elsewhere and not records.is_finished(run, results_dir)]
 
 
 def keep_teacher_logits(results_dir=records.RESULTS_DIR, data_dir=None) -> list[str]:

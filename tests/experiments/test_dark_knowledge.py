@@ -1,5 +1,7 @@
 """The strong-teacher stages: each decided from the records of the one before."""
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -332,13 +334,50 @@ def test_the_lab_tables_train_every_run_alone_as_the_controls_they_share_runs_wi
     assert trained == [c.run_id for c in configs]
 
 
+def test_processes_sharing_a_stage_each_train_the_runs_they_claim_and_release_them(
+        tmp_path, monkeypatch, capsys):
+    teacher = dk.teacher_config(0)
+    weak = teacher.replace(epochs=dk.CHECK_EPOCHS)
+    recipe = dk.STUDENT_RECIPES["adam-1e-3"]
+    mine, theirs, needs_their_teacher, needs_a_teacher = [
+        dk.student_config("mlp:30,30", "scratch", seed, teacher, recipe) for seed in (0, 1)] + [
+        dk.student_config(s, "weak_teacher", 0, teacher, recipe) for s in dk.STUDENTS]
+    other = f"{dk.run_claims.socket.gethostname()} {os.getppid()}"  # a living process
+    (tmp_path / ".claims").mkdir()
+    for run in (theirs, needs_their_teacher.teacher.replace(seed=1)):
+        (tmp_path / ".claims" / run.run_id).write_text(other)
+    needs_their_teacher = needs_their_teacher.replace(teacher=weak.replace(seed=1))
+    finished, trained = {teacher.run_id}, []
+    stage = [mine, theirs, needs_their_teacher, needs_a_teacher]
+    monkeypatch.setattr(dk, "stages", lambda *a: [("controls", stage)])
+    monkeypatch.setattr(dk.records, "is_finished", lambda c, *a: c.run_id in finished)
+
+    def run(config, *args, **kwargs):
+        held = sorted(p.name for p in (tmp_path / ".claims").iterdir())
+        trained.append((config.run_id, held))
+        finished.update({config.run_id, config.teacher.run_id if config.teacher else ""})
+
+    monkeypatch.setattr(dk.runner, "run", run)
+    monkeypatch.setattr(dk, "keep_teacher_logits", lambda *a: [])
+    monkeypatch.setattr(dk, "describe", lambda *a: None)
+    dk.train_teachers(tmp_path, wait_seconds=None)
+    assert [run_id for run_id, _ in trained] == [mine.run_id, needs_a_teacher.run_id]
+    # while training, a run held its own claim and its unfinished teacher's
+    assert mine.run_id in trained[0][1] and weak.run_id in trained[1][1]
+    # released after: only the other process's claims are left
+    assert sorted(p.name for p in (tmp_path / ".claims").iterdir()) == sorted(
+        [theirs.run_id, weak.replace(seed=1).run_id])
+    assert theirs.run_id in capsys.readouterr().out  # said what it waits for
+
+
 def test_a_run_listed_by_two_stages_belongs_to_the_first_and_an_ensemble_waits_for_all(
         tmp_path, monkeypatch, capsys):
     configs = [c for c in dk.lab_table_configs(dk.teacher_config(0))]
     shared, own = configs[0], configs[1]  # the comparison's scratch run is a control's too
     ensemble = next(c for c in configs if c.teacher_seeds)
     finished, trained = {dk.teacher_config(0).run_id}, []
-    monkeypatch.setattr(dk, "stages", lambda *a: [("controls", [shared]),
+    teachers = [dk.teacher_config(seed) for seed in dk.TABLE_SEEDS]  # another process's
+    monkeypatch.setattr(dk, "stages", lambda *a: [("teachers", teachers), ("controls", [shared]),
                                                   ("lab tables", [shared, own, ensemble])])
     monkeypatch.setattr(dk.records, "is_finished", lambda c, *a: c.run_id in finished)
     monkeypatch.setattr(dk.runner, "run", lambda config, *a, **k: trained.append(
