@@ -684,9 +684,8 @@ def _claim_with_teachers(config: RunConfig, results_dir) -> list[str]:
     """Claim `config` and the unfinished runs it starts from (a weak teacher that its run
     trains first, say), so that no other process trains them too: the run ids claimed, or []
     (nothing held) when another process holds any of them."""
-    members = ensemble_members(config) if config.teacher_seeds else []
-    needed = [config.run_id] + [run.run_id for run in (config.teacher, *members, config.init_from)
-                                if run is not None and not records.is_finished(run, results_dir)]
+    needed = [config.run_id] + [run.run_id for run in _starts_from(config)
+                                if not records.is_finished(run, results_dir)]
     taken = []
     for run_id in needed:
         if not run_claims.claim(run_id, results_dir):
@@ -700,9 +699,15 @@ def _claim_with_teachers(config: RunConfig, results_dir) -> list[str]:
 def _waits_for(config: RunConfig, elsewhere: set, results_dir) -> list[RunConfig]:
     """The runs `config` starts from (its teacher, an ensemble's every member, its initial
     weights' run) that are unfinished and belong to stages `elsewhere` (run ids) trains."""
+    return [run for run in _starts_from(config)
+            if run.run_id in elsewhere and not records.is_finished(run, results_dir)]
+
+
+def _starts_from(config: RunConfig) -> list[RunConfig]:
+    """The runs `config` starts from: its teacher, an ensemble's every member, the run whose
+    weights it starts from."""
     members = ensemble_members(config) if config.teacher_seeds else []
-    return [run for run in (config.teacher, *members, config.init_from) if run is not None
-            and run.run_id in elsewhere and not records.is_finished(run, results_dir)]
+    return [run for run in (config.teacher, *members, config.init_from) if run is not None]
 
 
 def keep_teacher_logits(results_dir=records.RESULTS_DIR, data_dir=None) -> list[str]:
