@@ -146,7 +146,9 @@ def test_a_lab_error_during_a_command_is_one_line_exit_2(tmp_path, monkeypatch, 
                    "set KD_DATA_DIR"]
 
 
-def test_a_refused_training_in_read_only_mode_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
+def test_a_refused_training_in_read_only_mode_is_one_line_exit_2(tmp_path, monkeypatch, capsys,
+                                                                  require_mnist):
+    # Without data the run stops earlier, at the data (the test above); here it reaches training.
     monkeypatch.setenv("KD_READ_ONLY", "1")
     assert main(["compare", "--profile", "fast", "--seeds", "5", "--results-dir",
                  str(tmp_path)]) == 2
