@@ -85,7 +85,12 @@ def status_block(results_dir: Path) -> str:
                        "all are in, and their verdicts head this page"
                        if dark_knowledge.controls_complete(results_dir) else
                        "the verdicts are read once all are in (notebook 19)"))
-    return f"Status, from the records: {teachers} Controls: {counted}."
+    tables = stages["lab tables"] or []
+    recorded = sum(records.is_finished(c, results_dir) for c in tables)
+    lab = (f" Lab tables: {recorded} of their {len(tables)} runs are recorded"
+           + (", so every table distils these teachers." if recorded == len(tables) else
+              " (`python -m kd_experiments.dark_knowledge --plan`).") if tables else "")
+    return f"Status, from the records: {teachers} Controls: {counted}.{lab}"
 
 
 VERDICT_WORDS = {"better": "fewer test errors than", "worse": "more test errors than",

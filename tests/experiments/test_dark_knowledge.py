@@ -219,6 +219,9 @@ def test_the_readme_status_counts_teachers_and_controls_from_the_records(tmp_pat
         assert f"Controls: {len(controls)} of the first stage's {len(planned)} runs" in status
     else:
         assert status.endswith("they wait for the stages before them.")
+    tables = stages["lab tables"]
+    recorded = sum(dk.records.is_finished(c, REPO / "results") for c in tables)
+    assert f" Lab tables: {recorded} of their {len(tables)} runs are recorded" in status
 
 
 def test_the_gain_shares_say_how_much_of_hinton_kds_gain_each_control_keeps():
