@@ -16,11 +16,9 @@ bind; whether it does is counted per table by the README's protocol table (the r
 epoch fell in its last tenth), and the published recipes' fixed budgets (notebooks 11 and 15)
 bind for some of their runs there.
 
-The first teachers' models were lost with their machine, and training is not reproducible bit
-for bit on another (`earlier_runs`): the tables after the comparison and the 30-30 grid distil
-a second training (`SECOND`) of the teachers of seeds 0-4, whose logits are kept with their
-records. The paper profile is trained a second time too (its first records predate the
-training code's version), each seed's jittered student right after the teacher it runs.
+The tables after the comparison and the 30-30 grid distil a second training (`SECOND`) of the
+teachers of seeds 0-4, whose logits are kept with their records; the paper profile is trained
+a second time too, each seed's jittered student right after the teacher it runs.
 
 Work comes in units (a teacher, whose logits are then kept; a seed's comparison runs; a seed's
 grid), ordered so that every table grows one seed at a time; results `runner.run` does not
@@ -37,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kd_lab import earlier_runs, records, runner, sweep
+from kd_lab import records, runner, sweep
 from kd_lab.config import RunConfig, ensemble_members
 
 from . import (
@@ -184,17 +182,9 @@ def derived_units(results_dir=records.RESULTS_DIR) -> list[Derived]:
     ]
 
 
-def is_current(config: RunConfig, results_dir=records.RESULTS_DIR) -> bool:
-    """Whether `config` has a record written by the current training code (one a table may
-    hold; an older one is trained again: `retire_older_versions`)."""
-    row = records.read_derived_row(records.run_dir(config, results_dir))  # row.json alone
-    return row is not None and row.get("training_version") == runner.TRAINING_VERSION
-
-
 def plan(results_dir=records.RESULTS_DIR) -> list[tuple[str, int, int]]:
-    """(unit, records by the current training code, records) for every unit, derived results
-    last."""
-    return ([(name, sum(is_current(c, results_dir) for c in configs), len(configs))
+    """(unit, finished runs, runs) for every unit, derived results last."""
+    return ([(name, sum(records.is_finished(c, results_dir) for c in configs), len(configs))
              for name, configs in units()]
             + [(unit.name, *unit.count(results_dir)) for unit in derived_units(results_dir)])
 
@@ -210,7 +200,7 @@ def minutes_left(configs, results_dir=records.RESULTS_DIR) -> tuple[float, int]:
     stack's, so shares add up to the stack), and how many have no finished run alike."""
     minutes, unknown, summary = 0.0, 0, records.read_summary(results_dir)
     for config in configs:
-        if is_current(config, results_dir):
+        if records.is_finished(config, results_dir):
             continue
         alike = summary
         for field in ALIKE if not summary.empty else ():
@@ -223,46 +213,30 @@ def minutes_left(configs, results_dir=records.RESULTS_DIR) -> tuple[float, int]:
     return minutes, unknown
 
 
-def retire_older_versions(configs, results_dir=records.RESULTS_DIR) -> list[str]:
-    """Unmark the finished runs among `configs` whose records predate the current training
-    code (`runner.TRAINING_VERSION`), so they are trained again: a table must not mix them
-    with current runs. Their old record stays in git history; returns their run ids."""
-    retired = []
-    for config in configs:
-        if records.is_finished(config, results_dir) and not is_current(config, results_dir):
-            (records.run_dir(config, results_dir) / "row.json").unlink()
-            retired.append(config.run_id)
-    if retired:
-        records.write_summary(results_dir)
-    return retired
-
-
 def train_all(results_dir=records.RESULTS_DIR, data_dir=None) -> None:
     """Train every unit's missing runs in order, making each derived result as soon as the
     runs it needs are finished (this takes hours; see the module docstring)."""
     derive_ready(results_dir, data_dir)
     for name, configs in units():
-        for run_id in retire_older_versions(configs, results_dir):
-            print(f"{run_id}: recorded by older training code, trained again", flush=True)
         if all(records.is_finished(c, results_dir) for c in configs):
             continue
         started = time.perf_counter()
         print(f"{time.strftime('%H:%M:%S')} {name}: {len(configs)} runs", flush=True)
         try:
             sweep.run_configs(configs, results_dir, data_dir, verbose=2, progress=False)
-        except earlier_runs.Irreproducible as error:  # the other units can still train
+        except runner.ModelNotHere as error:  # the other units can still train
             print(f"{name}: cannot train on this machine: {error}", flush=True)
             continue
         _done(name, started)
         derive_ready(results_dir, data_dir)
-        earlier_runs.keep_teacher_logits([c for _, u in units() for c in u], results_dir, data_dir)
+        runner.keep_teacher_logits([c for _, u in units() for c in u], results_dir, data_dir)
 
 
 def derive_ready(results_dir=records.RESULTS_DIR, data_dir=None) -> None:
-    """Make every missing derived result whose runs are all finished, by current code."""
+    """Make every missing derived result whose runs are all finished."""
     for unit in derived_units(results_dir):
         done, total = unit.count(results_dir)
-        if done == total or not all(is_current(c, results_dir) for c in unit.needs):
+        if done == total or not all(records.is_finished(c, results_dir) for c in unit.needs):
             continue
         started = time.perf_counter()
         print(f"{time.strftime('%H:%M:%S')} {unit.name}", flush=True)

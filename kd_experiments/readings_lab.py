@@ -74,9 +74,9 @@ def _logits_sentence(results_dir: Path, runs: pd.DataFrame) -> str:
         return f"and committed for all {len(ids)} teachers the tables below distil."
     return (f"and committed for {len(kept)} of the {len(ids)} teachers the tables below distil: "
             "the others' are not (nor are their models), so a new student of one of them "
-            "trains its teacher again, which another machine refuses where the teacher does not "
-            "reproduce its record. The strong teachers of notebook 19 have theirs, and the "
-            "lab's MNIST tables are being trained again on them.")
+            "needs its teacher trained again (`runner.ModelNotHere` says how), which replaces "
+            "the teacher's record with this machine's. The strong teachers of notebook 19 have "
+            "theirs, and the lab's MNIST tables are being trained again on them.")
 
 
 @generated("protocol")
@@ -145,7 +145,7 @@ def protocol_block(results_dir: Path) -> str:
         "- Epochs, T, alpha and bias shifts are chosen on a validation split carved from the "
         "training data; the test set scores the chosen weights once.",
         "- Within one architecture, the runs behind a table share their execution (XLA, steps "
-        "per execution, trained alone or in a stack) and the training code's version "
+        "per execution, trained alone or in a stack) and TensorFlow's and Keras' versions "
         "(`tests/test_tables.py`). Across architectures a table may mix students trained in a "
         "stack with students trained alone: "
         + (f"{len(mixed)} of the {len(tables)} tables below do ({', '.join(mixed)}), and "
@@ -171,9 +171,10 @@ def protocol_block(results_dir: Path) -> str:
         "- Models are not committed, and training is reproducible only on the machine that "
         "ran it: a teacher's logits are kept beside its record (float16) for its students, "
         + _logits_sentence(results_dir, every)
-        + " A model that retrains differently from its record is refused "
-        "(`kd_lab.earlier_runs`); another training of the same settings is a run of its "
-        "own (`replicate`).",
+        + " A finished run whose model is needed and not on this machine is not retrained "
+        "behind its record's back: `runner.ModelNotHere` says so, and retraining it replaces "
+        "the record; another training of the same settings beside it is a run of its own "
+        "(`replicate`).",
     ]
     evidence = markdown_table(lines, ["table", "runs", "seeds per row", "execution",
                                       "best epoch in the last tenth of its budget",

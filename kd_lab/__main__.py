@@ -205,8 +205,8 @@ def main(argv=None) -> int:
     from kd_utils.data import DataFileError
 
     from .config import check_seeds
-    from .earlier_runs import Irreproducible
     from .guard import TrainingRefused
+    from .runner import ModelNotHere
 
     try:
         args.seeds = check_seeds(args.seeds, "argument --seeds")
@@ -216,9 +216,9 @@ def main(argv=None) -> int:
         args.profile = "fast"
     try:
         return {"compare": _compare, "sweep": _sweep}[args.command](args)
-    except Irreproducible as error:  # one line, no traceback: it says what to do
-        print(f"python -m kd_lab {args.command}: {error} (--teacher-replicate 1)",
-              file=sys.stderr)
+    except ModelNotHere as error:  # one line, no traceback: it says what to do
+        print(f"python -m kd_lab {args.command}: {error}, or train another teacher beside it "
+              "(--teacher-replicate 1)", file=sys.stderr)
         return 1
     except (ValueError, DataFileError, OSError, TrainingRefused) as error:  # it names the cause
         print(f"python -m kd_lab {args.command}: error: {error}", file=sys.stderr)

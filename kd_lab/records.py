@@ -344,9 +344,9 @@ def write_table(table: pd.DataFrame, name: str, results_dir=RESULTS_DIR,
 
 
 # What must be equal across the runs of one architecture in one table: how they were executed
-# and the version of what training computes (the run id leaves both out).
-EXECUTION_COLUMNS = ("jit_compile", "steps_per_execution", "trained_as", "training_version",
-                     "tf_version", "keras_version")
+# (the run id leaves it out).
+EXECUTION_COLUMNS = ("jit_compile", "steps_per_execution", "trained_as", "tf_version",
+                     "keras_version")
 
 
 def execution_mix(rows: pd.DataFrame) -> list[str]:
@@ -444,8 +444,7 @@ def provenance() -> dict:
 
 def cpu_model(info: str | None = None) -> str:
     """The CPU's model name and the vector extensions oneDNN picks its kernels by (from `info`,
-    else /proc/cpuinfo): a record retrained on another of these may not give the same numbers
-    (`earlier_runs`)."""
+    else /proc/cpuinfo): a run retrained on another of these may not give the same numbers."""
     try:
         info = Path("/proc/cpuinfo").read_text() if info is None else info
     except OSError:

@@ -3,9 +3,15 @@
 `run(config)` seeds everything just before building the model, trains with best-epoch
 selection on the validation split, evaluates the kept weights once on the test set, and writes
 the run's record (`records.py`): it is the lab's one run driver, which the sweep's ways of
-training many runs (`stack_runs`, `ray_sweep`) share. `get_or_train_model(config)` returns a
-trained model, training it when its record has no model. Every function here that trains
-prints what it trains and roughly how long it will take before it starts.
+training many runs (`stack_runs`, `ray_sweep`) share. What a run starts from comes first: its
+teacher (the logits kept with the teacher's record, else its model), the weights it starts
+from, a trained model (`get_or_train_model`). Every function here that trains prints what it
+trains and roughly how long it will take before it starts.
+
+A record is a measurement on the machine that made it, and models are not committed: a
+finished run whose model is not on this machine raises `ModelNotHere` where its model is
+needed, and regenerating it means retraining it (`run(config, force=True)`), which replaces
+its record with this machine's.
 """
 
 from __future__ import annotations
@@ -22,21 +28,97 @@ from kd_utils import losses, pipeline
 from kd_utils.distiller import Distiller
 
 from . import datasets, records, registry, resume, teacher_logits
-from .config import RunConfig, make_optimizer
-from .earlier_runs import (  # noqa: F401  (read as runner.get_or_train_model and the like too)
-    Irreproducible,
-    get_or_train_model,
-    initial_weights_of,
-    save_teacher_logits,
-    teacher_of,
-)
+from .config import RunConfig, ensemble_members, make_optimizer
 from .guard import announce_training
 from .records import RESULTS_DIR, RunRecord, is_finished
+from .teacher_logits import average_logits, recorded_logits, teacher_logits_for, teacher_logits_path
 
-# The version of what training computes, in every record. Raise it when a change alters the
-# numbers a run produces (the loss, the data order, the selection rule), not for refactors:
-# a table's runs must share it. Records written before it existed have none.
-TRAINING_VERSION = 1
+
+class ModelNotHere(RuntimeError):
+    """A finished run's model is needed, and its record is here without it (models are not
+    committed)."""
+
+
+def get_or_train_model(config: RunConfig, results_dir=RESULTS_DIR, data_dir=None, verbose=1):
+    """The trained model of a config: loaded from its record, or trained now (announced) when
+    the run has no record. A record without its model raises `ModelNotHere`: nothing is
+    retrained behind a record's back."""
+    record = run(config, results_dir=results_dir, data_dir=data_dir, verbose=verbose)
+    if record.model is None and not (record.run_dir / "model.keras").exists():
+        raise ModelNotHere(
+            f"{config.run_id} is finished, but its model is not in {record.run_dir} (models are "
+            "not committed: a record is a measurement on the machine that made it). Retrain "
+            "it here with kd_lab.runner.run(config, force=True), which replaces its record "
+            "with this machine's")
+    return record.load_model()
+
+
+def teacher_of(config: RunConfig, splits, results_dir, data_dir=None, verbose=0):
+    """(teacher model or None, its cached (train, val, test) logits or None) for a run: None
+    for a run from scratch; an ensemble's averaged logits and no model (trains what is
+    missing)."""
+    if config.role != "distilled":
+        return None, None
+    if config.teacher_seeds:  # an ensemble: its members' own cached logits, averaged
+        return None, average_logits([_logits_of(member, splits, results_dir, data_dir, verbose)
+                                     for member in ensemble_members(config)])
+    if not config.jitter_pixels and not config.make_loss().uses_features():
+        # cached logits suffice: the ones kept with its record
+        return None, _logits_of(config.teacher, splits, results_dir, data_dir, verbose)
+    teacher_model = get_or_train_model(config.teacher, results_dir, data_dir, verbose)
+    return teacher_model, teacher_logits_for(config.teacher, teacher_model, splits, results_dir)
+
+
+def _logits_of(teacher: RunConfig, splits, results_dir, data_dir, verbose):
+    """A teacher's (train, val, test) logits: kept with its record, else from its model."""
+    kept = recorded_logits(teacher, splits, results_dir)
+    if kept is not None:
+        return kept
+    model = get_or_train_model(teacher, results_dir, data_dir, verbose)
+    computed = teacher_logits_for(teacher, model, splits, results_dir)
+    # the copy just kept with the record, in the precision every other machine reads
+    return recorded_logits(teacher, splits, results_dir) or computed
+
+
+def initial_weights_of(config: RunConfig, results_dir, data_dir=None, verbose=0):
+    """The weights a run starts from: its `init_from` run's (trained if missing), else None."""
+    if config.init_from is None:
+        return None
+    return get_or_train_model(config.init_from, results_dir, data_dir, verbose).get_weights()
+
+
+def save_teacher_logits(teacher_config: RunConfig, results_dir=RESULTS_DIR,
+                        data_dir=None) -> Path:
+    """Cache the teacher's logits on its splits under `results/cache/` (training it if needed).
+
+    Returns the path: `<teacher run id>-weights-<hash>-data-<hash>.npz`, with arrays `train`,
+    `val` and `test`.
+    """
+    model = get_or_train_model(teacher_config, results_dir, data_dir, verbose=0)
+    splits = datasets.splits_for(teacher_config, data_dir)
+    teacher_logits_for(teacher_config, model, splits, results_dir)
+    return teacher_logits_path(teacher_config, model, splits, results_dir)
+
+
+def keep_teacher_logits(configs, results_dir=RESULTS_DIR, data_dir=None) -> int:
+    """Keep with their records the logits of the teachers of `configs` whose models are on this
+    machine, on each set of inputs those students train on, where none are kept yet; return how
+    many were written. Run it while the models exist: students on another machine read these
+    logits, since the teacher's model is not committed."""
+    written, seen = 0, set()
+    for config in configs:
+        inputs = (config.teacher, config.dataset, config.val_size, config.train_limit,
+                  config.transfer_classes)  # what sets a student's splits
+        if (config.role != "distilled" or config.jitter_pixels or config.teacher_seeds
+                or inputs in seen):
+            continue
+        seen.add(inputs)
+        model = records.run_dir(config.teacher, results_dir) / "model.keras"
+        splits = datasets.splits_for(config, data_dir) if model.exists() else None
+        if splits is not None and recorded_logits(config.teacher, splits, results_dir) is None:
+            teacher_of(config, splits, results_dir, data_dir)
+            written += 1
+    return written
 
 
 def inputs_of(config: RunConfig, results_dir, data_dir, verbose):
@@ -115,10 +197,9 @@ def evaluate_and_write(config: RunConfig, splits, student, history: pd.DataFrame
         "wall_seconds": round(wall_seconds, 2),
         "replicas": replicas,  # devices the global batch was split over (tf.distribute)
         # How it was executed beyond jit_compile and steps_per_execution: alone, in a group on
-        # one teacher pass, or in a stack (equal to float rounding, not bit for bit), and the
-        # version of what training computes. A table's runs share them (tests/test_tables.py).
+        # one teacher pass, or in a stack (equal to float rounding, not bit for bit). A table's
+        # runs share it (tests/test_tables.py).
         "trained_as": trained_as,
-        "training_version": TRAINING_VERSION,
         "epoch_cpu_seconds_median": round(float(np.median(history["epoch_cpu_seconds"])), 3),
         **records.provenance(),
     }

@@ -79,46 +79,25 @@ def test_the_plan_counts_finished_runs(tmp_path):
     assert records.RESULTS_DIR.name == "results"
 
 
-def test_runs_recorded_by_older_training_code_are_trained_again(tmp_path):
-    from helpers import DIGITS_TEACHER
-
-    from kd_lab import runner
-
-    old, current = DIGITS_TEACHER.replace(seed=1), DIGITS_TEACHER.replace(seed=2)
-    for config, version in ((old, None), (current, runner.TRAINING_VERSION)):
-        folder = records.run_dir(config, tmp_path)
-        folder.mkdir(parents=True)
-        (folder / "history.csv").write_text("epoch\n1\n")
-        row = {"run_id": config.run_id, "finished_at": "2026", "training_version": version}
-        (folder / "row.json").write_text(json.dumps(row))
-    assert evidence.retire_older_versions([old, current], tmp_path) == [old.run_id]
-    assert not records.is_finished(old, tmp_path) and records.is_finished(current, tmp_path)
-    assert list(records.read_summary(tmp_path)["run_id"]) == [current.run_id]
-
-
 def test_the_time_left_is_the_median_of_finished_runs_alike(tmp_path):
     from helpers import DIGITS_TEACHER
 
-    from kd_lab import runner
-
-    def finish(config, wall_seconds, version=runner.TRAINING_VERSION):
+    def finish(config, wall_seconds):
         folder = records.run_dir(config, tmp_path)
         folder.mkdir(parents=True)
         (folder / "history.csv").write_text("epoch\n1\n")
         row = {"run_id": config.run_id, "finished_at": "2026", "wall_seconds": wall_seconds,
-               "training_version": version,
                **{field: getattr(config, field) for field in evidence.ALIKE}}
         (folder / "row.json").write_text(json.dumps(row))
 
     seeds = [DIGITS_TEACHER.replace(seed=s) for s in range(6)]
     finish(seeds[0], 60.0)
     finish(seeds[1], 180.0)
-    finish(seeds[2], 600.0, version=None)  # older code: to train again, and a duration
+    finish(seeds[2], 600.0)
     finish(seeds[3].replace(epochs=50), 6000.0)  # another budget: not alike
     records.write_summary(tmp_path)
-    assert not evidence.is_current(seeds[2], tmp_path) and evidence.is_current(seeds[0], tmp_path)
     minutes, unknown = evidence.minutes_left(seeds, tmp_path)
-    assert (minutes, unknown) == (4 * 3.0, 0)  # seeds 2-5 at the median of 60, 180, 600 s
+    assert (minutes, unknown) == (3 * 3.0, 0)  # seeds 3-5 at the median of 60, 180, 600 s
     assert evidence.minutes_left([DIGITS_TEACHER.replace(architecture="mlp:7,7")],
                                  tmp_path) == (0.0, 1)
 
@@ -155,13 +134,13 @@ def test_a_unit_that_cannot_train_on_this_machine_does_not_stop_the_others(tmp_p
                                                                           capsys):
     from helpers import DIGITS_DISTILLED, DIGITS_TEACHER
 
-    from kd_lab import earlier_runs, sweep
+    from kd_lab import runner, sweep
 
     trained = []
 
     def run_configs(configs, *args, **kwargs):
         if configs[0].role == "distilled":
-            raise earlier_runs.Irreproducible("its teacher retrains differently here")
+            raise runner.ModelNotHere("its teacher's model is not here")
         trained.append(configs[0])
 
     monkeypatch.setattr(evidence, "units", lambda: [("students", [DIGITS_DISTILLED]),
@@ -170,5 +149,5 @@ def test_a_unit_that_cannot_train_on_this_machine_does_not_stop_the_others(tmp_p
     monkeypatch.setattr(sweep, "run_configs", run_configs)
     evidence.train_all(tmp_path)
     assert trained == [DIGITS_TEACHER]
-    assert "students: cannot train on this machine: its teacher retrains differently here" in (
+    assert "students: cannot train on this machine: its teacher's model is not here" in (
         capsys.readouterr().out)

@@ -73,12 +73,12 @@ def test_a_teacher_that_cannot_be_retrained_here_is_one_line_naming_the_way_out(
 
     def refuse(template, *args, **kwargs):
         seen.append(template.teacher.replicate)
-        raise runner.Irreproducible("mnist-teacher-...: retraining it here gives other numbers")
+        raise runner.ModelNotHere("mnist-teacher-... is finished, but its model is not in ...")
 
     monkeypatch.setattr(sweep, "sweep", refuse)
     assert main(["sweep", "--results-dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "gives other numbers" in err[0] and "--teacher-replicate 1" in err[0]
+    assert len(err) == 1 and "its model is not in" in err[0] and "--teacher-replicate 1" in err[0]
     assert main(["sweep", "--teacher-replicate", "1", "--results-dir", str(tmp_path)]) == 1
     assert seen == [0, 1]
 

@@ -39,11 +39,11 @@ def test_a_tables_runs_are_listed_and_checked_for_mixed_execution(tmp_path):
                          "jit_compile": [True, True, False, False],
                          "steps_per_execution": [32, 32, 32, 1],
                          "trained_as": ["stack", "stack", "stack", "alone"],
-                         "training_version": [1, 1, None, 1],
-                         "tf_version": "2.21.0", "keras_version": "3.15.1"})
+                         "tf_version": ["2.21.0", "2.21.0", None, "2.21.0"],
+                         "keras_version": "3.15.1"})
     problems = records.execution_mix(rows)
     assert problems == ["mlp:8 runs differ in jit_compile (True: 2, False: 1)",
-                        "mlp:8 runs differ in training_version (1.0: 2, missing: 1)"]
+                        "mlp:8 runs differ in tf_version (2.21.0: 2, missing: 1)"]
     assert records.execution_mix(rows.iloc[:2]) == []  # the teacher alone: nothing to mix
     path = records.write_table(pd.DataFrame({"x": [1]}), "t", tmp_path, runs=rows)
     assert list(pd.read_csv(path.with_suffix(".runs.csv"))["run_id"]) == ["a", "b", "c", "d"]

@@ -1,47 +1,33 @@
-"""What a run needs from earlier runs: a model retrained when its record has none (and refused
-when it differs from that record), and the teacher logits kept with a record, which students of
-a later session, on another machine, read instead of the model."""
+"""What a run starts from: the teacher logits kept with a teacher's record, which students of
+a later session, on another machine, read instead of its model; and a finished run whose model
+is not here, which raises ModelNotHere instead of being retrained behind its record's back."""
 
-import json
 import shutil
 
 import numpy as np
 import pytest
 from helpers import DIGITS_DISTILLED, DIGITS_TEACHER
 
-from kd_lab import datasets, records, runner, teacher_logits
+from kd_lab import datasets, runner, teacher_logits
 
 TEACHER = DIGITS_TEACHER
 
 
-def test_a_teacher_record_without_its_model_is_retrained(tmp_path):
+def test_a_record_without_its_model_raises_and_is_kept_as_it_was(tmp_path):
     runner.run(TEACHER, results_dir=tmp_path, verbose=0)
     folder = tmp_path / "runs" / TEACHER.run_id
     (folder / "model.keras").unlink()  # models are not committed
     before = {name: (folder / name).read_bytes() for name in ("row.json", "history.csv")}
-    model = runner.get_or_train_model(TEACHER, results_dir=tmp_path, verbose=0)
-    assert model.count_params() > 0 and (folder / "model.keras").exists()
-    # The record is the one committed, byte for byte (its times and commit included).
-    assert {name: (folder / name).read_bytes() for name in before} == before
-
-
-def test_a_model_that_retrains_differently_keeps_its_record_and_says_what_to_do(tmp_path):
-    # Another machine trained this record: its numbers are not what this one retrains.
-    runner.run(TEACHER, results_dir=tmp_path, verbose=0)
-    folder = tmp_path / "runs" / TEACHER.run_id
-    (folder / "model.keras").unlink()
-    row = json.loads((folder / "row.json").read_text())
-    row["test_errors"] += 1
-    row["test_accuracy"] = 1 - row["test_errors"] / row["test_count"]
-    (folder / "row.json").write_text(json.dumps(row, indent=2) + "\n")
-    history = (folder / "history.csv").read_text()
-    records.write_summary(tmp_path)
-    with pytest.raises(runner.Irreproducible, match="the record is kept.*replicate=1"):
+    with pytest.raises(runner.ModelNotHere,
+                       match=rf"{TEACHER.run_id} is finished, but its model is not in .*"
+                             r"run\(config, force=True\)"):
         runner.get_or_train_model(TEACHER, results_dir=tmp_path, verbose=0)
-    assert json.loads((folder / "row.json").read_text()) == row
-    assert (folder / "history.csv").read_text() == history
-    assert records.read_summary(tmp_path)["test_errors"].tolist() == [row["test_errors"]]
+    # Nothing trained: the record is the one committed, byte for byte, and still has no model.
+    assert {name: (folder / name).read_bytes() for name in before} == before
     assert not (folder / "model.keras").exists()
+    # Retraining on purpose gives the model back (and this machine's record).
+    runner.run(TEACHER, results_dir=tmp_path, force=True, verbose=0)
+    assert runner.get_or_train_model(TEACHER, results_dir=tmp_path, verbose=0).count_params()
 
 
 def test_a_teachers_logits_kept_with_its_record_serve_students_without_its_model(tmp_path,
@@ -60,8 +46,6 @@ def test_a_teachers_logits_kept_with_its_record_serve_students_without_its_model
     shutil.rmtree(tmp_path / "cache")
     teacher_logits.clear_caches()
     monkeypatch.setattr(runner, "get_or_train_model",
-                        lambda *a, **k: pytest.fail("the teacher was needed"))
-    monkeypatch.setattr("kd_lab.earlier_runs.get_or_train_model",
                         lambda *a, **k: pytest.fail("the teacher was needed"))
     again = runner.run(DIGITS_DISTILLED, results_dir=tmp_path, force=True, verbose=0)
     assert again.row["test_errors"] == first.row["test_errors"]
@@ -82,14 +66,12 @@ def test_a_teachers_logits_kept_with_its_record_serve_students_without_its_model
 
 
 def test_teacher_logits_are_kept_for_every_input_set_of_the_students_to_come(tmp_path):
-    from kd_lab import earlier_runs
-
     runner.run(TEACHER, results_dir=tmp_path, verbose=0)
     students = [DIGITS_DISTILLED, DIGITS_DISTILLED.replace(temperature=8.0),  # same inputs
                 DIGITS_DISTILLED.replace(train_limit=300), TEACHER]
-    assert earlier_runs.keep_teacher_logits(students, tmp_path) == 2
+    assert runner.keep_teacher_logits(students, tmp_path) == 2
     assert len(list((tmp_path / "runs" / TEACHER.run_id).glob("logits-*.npz"))) == 2
-    assert earlier_runs.keep_teacher_logits(students, tmp_path) == 0  # kept already
+    assert runner.keep_teacher_logits(students, tmp_path) == 0  # kept already
     (tmp_path / "runs" / TEACHER.run_id / "model.keras").unlink()
     restricted = [DIGITS_DISTILLED.replace(transfer_classes=(0, 1))]
-    assert earlier_runs.keep_teacher_logits(restricted, tmp_path) == 0  # no model here: nothing
+    assert runner.keep_teacher_logits(restricted, tmp_path) == 0  # no model here: nothing
