@@ -14,7 +14,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export KD_DATA_DIR ?= $(abspath ../shared/data)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
-PROFILE ?= full
+PROFILE ?= paper
 ARGS ?=
 
 .PHONY: compare test test-all benchmark lab notebooks readings evidence dark-knowledge venv clean-venv

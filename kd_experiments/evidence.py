@@ -6,23 +6,22 @@
 Seed counts are chosen so that each table can detect the differences it is about (the README's
 "How numbers are reported" gives the smallest difference each table detects): 10 seeds for
 the comparison (teacher, scratch, distilled 800-800) and the 30-30 T x alpha grid, 5 for the
-800-800 grid, the width table, the restricted transfer sets (selecting on validation loss),
-the regulariser and the paper profile (whose budget is the paper's), 3 for the paper student
-distilled on jittered inputs and for the students of the 5 paper teachers' ensemble. Every
+800-800 grid and the width table. Every
 student seed distils the teacher of its own seed, so the spreads hold the teachers' variance;
 each grid's alpha = 1 cell is the scratch run of the comparison. The full profile's budget
-(at most 150 epochs, patience 10; validation loss for the restricted sets) is meant not to
+(at most 150 epochs, patience 10) is meant not to
 bind; whether it does is counted per table by the README's protocol table (the runs whose best
 epoch fell in its last tenth), and the published recipes' fixed budgets (notebooks 11 and 15)
 bind for some of their runs there.
 
-The tables after the comparison and the 30-30 grid distil a second training (`SECOND`) of the
-teachers of seeds 0-4, whose logits are kept with their records; the paper profile is trained
-a second time too, each seed's jittered student right after the teacher it runs.
+These are the runs of the lab's first tables, on the full profile's early-stopped teachers:
+the tables after the comparison and the 30-30 grid distil a second training (`SECOND`) of the
+teachers of seeds 0-4. The paper profile's tables (the strong teachers) are trained by
+`kd_experiments.dark_knowledge`, and the lab's tables move onto them as their runs come in.
 
 Work comes in units (a teacher, whose logits are then kept; a seed's comparison runs; a seed's
 grid), ordered so that every table grows one seed at a time; results `runner.run` does not
-train (bias-shift curves, the ensemble teacher, the as-published loops) are made as soon as
+train (the soft-target examples, the as-published loops) are made as soon as
 their runs are finished (`Derived`). A killed process loses at most the epoch it was in.
 """
 
@@ -36,13 +35,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kd_lab import records, runner, sweep
-from kd_lab.config import RunConfig, ensemble_members
+from kd_lab.config import RunConfig
 
 from . import (
     hinton2015,
-    hinton2015_ensemble,
-    hinton2015_transfer,
-    hinton2015_variants,
     pratt2762,
     tsitsimis,
 )
@@ -51,15 +47,9 @@ COMPARE_SEEDS = tuple(range(10))
 SMALL_GRID_SEEDS = tuple(range(10))  # the 30-30 student
 LARGE_GRID_SEEDS = tuple(range(5))  # the 800-800 student
 WIDTH_SEEDS = tuple(range(5))
-TRANSFER_SEEDS = tuple(range(5))  # notebook 08, selecting on validation loss
-REGULARISER_SEEDS = tuple(range(5))  # notebook 09
-PAPER_SEEDS = tuple(range(5))  # notebook 06's paper profile: its own budget, no early stop
-JITTERED_SEEDS = tuple(range(3))  # the paper student distilled on jittered inputs
-ENSEMBLE_STUDENT_SEEDS = tuple(range(3))  # students of the ensemble of the PAPER_SEEDS teachers
 PUBLISHED_SEEDS = (0, 1, 2)  # the as-published loops of notebooks 11 and 15
 SECOND = dict(replicate=1)  # the second training of a run (see the module docstring)
-SECOND_TEACHER_SEEDS = tuple(sorted(set(LARGE_GRID_SEEDS + WIDTH_SEEDS + TRANSFER_SEEDS
-                                        + REGULARISER_SEEDS)))
+SECOND_TEACHER_SEEDS = tuple(sorted(set(LARGE_GRID_SEEDS + WIDTH_SEEDS)))
 
 
 def full_configs(seed: int, teacher_knobs: dict | None = None
@@ -80,12 +70,6 @@ def width_configs(seeds=WIDTH_SEEDS) -> list[RunConfig]:
                                     teacher_knobs=SECOND)
 
 
-def paper_configs(seed: int) -> list[RunConfig]:
-    """A paper-profile seed's second training: [teacher, scratch, distilled]."""
-    return list(hinton2015.hinton_configs(seed, "paper", student_knobs=SECOND,
-                                          teacher_knobs=SECOND))
-
-
 def units() -> list[tuple[str, list[RunConfig]]]:
     """(name, configs) in training order."""
     work = []
@@ -97,40 +81,11 @@ def units() -> list[tuple[str, list[RunConfig]]]:
             work.append((f"30-30 grid, seed {seed}", grid_configs(seed, "mlp:30,30")))
     for seed in SECOND_TEACHER_SEEDS:
         work.append((f"teacher, seed {seed}, second training", [full_configs(seed, SECOND)[0]]))
-    work += transfer_units()
     for seed in LARGE_GRID_SEEDS:
         work.append((f"800-800 grid, seed {seed}", grid_configs(seed, "mlp:800,800", SECOND)))
-    work.append(("soft targets as a regulariser", hinton2015.regulariser_configs(
-        seeds=REGULARISER_SEEDS, train_size=55_000, teacher_knobs=SECOND)))
-    for seed in WIDTH_SEEDS:  # after the short regulariser runs: a session finishes a table
+    for seed in WIDTH_SEEDS:
         work.append((f"width table, seed {seed}", width_configs((seed,))))
-    for seed in PAPER_SEEDS:
-        teacher, *students = paper_configs(seed)  # the teacher's logits are kept in between
-        work += [(f"paper teacher, seed {seed}", [teacher]),
-                 (f"paper profile, seed {seed}", students)]
-        if seed in JITTERED_SEEDS:  # right after its teacher, whose model it needs
-            work.append((f"paper student on jittered inputs, seed {seed}",
-                         hinton2015_variants.jittered_student_configs(
-                             (seed,), student_knobs=SECOND, teacher_knobs=SECOND)))
-    work.append(("students of the paper teachers' ensemble", ensemble_configs()))
     return work
-
-
-def transfer_units() -> list[tuple[str, list[RunConfig]]]:
-    """Notebook 08's restricted transfer sets, selecting on validation loss."""
-    return [(f"transfer set {name}", transfer_configs(name))
-            for name in hinton2015_transfer.TRANSFER_SETS]
-
-
-def transfer_configs(name: str) -> list[RunConfig]:
-    return hinton2015_transfer.omitted_class_configs(name, TRANSFER_SEEDS, monitor="val_loss",
-                                                     teacher_knobs=SECOND)
-
-
-def ensemble_configs() -> list[RunConfig]:
-    return hinton2015_ensemble.ensemble_configs(ENSEMBLE_STUDENT_SEEDS, "paper",
-                                                members=PAPER_SEEDS, student_knobs=SECOND,
-                                                teacher_knobs=SECOND)
 
 
 @dataclass(frozen=True)
@@ -145,32 +100,18 @@ class Derived:
 
 
 def derived_units(results_dir=records.RESULTS_DIR) -> list[Derived]:
-    """The results that `runner.run` does not train: notebook 08's bias-shift curves and
-    notebook 03's soft-target examples (from the models of the runs behind their tables), the
-    ensemble teacher and the as-published loops."""
+    """The results that `runner.run` does not train: the soft-target examples of notebook 05
+    (from the model of the teacher behind them) and the as-published loops."""
     def folders(paths):
         return lambda r: (sum((f / "row.json").exists() for f in paths(r)), len(paths(r)))
 
-    transfer = {name: transfer_configs(name) for name in hinton2015_transfer.TRANSFER_SETS}
     teacher = full_configs(0, SECOND)[0]
-    ensemble = ensemble_configs()[0]
     tiny = [tsitsimis.tiny_student_configs(s, "full")["scratch"] for s in PUBLISHED_SEEDS]
     pratt = [pratt2762.pratt_configs(s, "full")["alpha=1"] for s in PUBLISHED_SEEDS]
     return [
-        *(Derived(f"bias-shift curves of {name} (notebook 08)", tuple(configs),
-                  lambda r, n=name, cs=configs: (
-                      sum(hinton2015_transfer.has_bias_shift_curves(n, c, r) for c in cs),
-                      len(cs)),
-                  lambda r, d, n=name, cs=configs: hinton2015_transfer.record_bias_shift_curves(
-                      n, cs, r, d))
-          for name, configs in transfer.items()),
-        Derived("soft-target examples of teacher seed 0 (notebook 03)", (teacher,),
+        Derived("soft-target examples of teacher seed 0 (notebook 05)", (teacher,),
                 lambda r: (int(hinton2015.has_soft_target_examples(teacher, r)), 1),
                 lambda r, d: hinton2015.soft_target_examples(teacher, r, data_dir=d)),
-        Derived("the paper teachers' ensemble (averaged logits)",
-                tuple(ensemble_members(ensemble)),
-                folders(lambda r: [hinton2015_ensemble.ensemble_record_folder(ensemble, r)]),
-                lambda r, d: hinton2015_ensemble.ensemble_teacher_errors(ensemble, r, d)),
         Derived("as published: the 784-10-10 double-softmax baseline (notebook 11)", (),
                 folders(lambda r: [tsitsimis.double_softmax_folder(c, r) for c in tiny]),
                 lambda r, d: tsitsimis.tiny_student_rows(PUBLISHED_SEEDS, "full", r, d)),

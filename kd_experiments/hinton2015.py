@@ -195,7 +195,7 @@ def regulariser_table(rows: pd.DataFrame, cited_runs=None, cited_in: str = "") -
     """Train and test accuracy (mean, std over seeds) per data size and kind of target, and
     each size's soft targets against its hard labels in test errors (`stats.compare_within`,
     Holm over the sizes tested here). `cited_runs`, `cited_in`: as `width_table`'s (all the
-    data's runs are notebook 04's grid cell at T = 20, alpha = 0.1, tested there once)."""
+    data's runs are `make compare`'s at T = 20, alpha = 0.1, tested there once)."""
     rows = rows.copy()
     rows["targets"] = np.where(rows["role"] == "distilled", "soft targets (distilled)",
                                "hard labels (scratch)")

@@ -77,9 +77,8 @@ def format_paper_vs_ours(table: pd.DataFrame) -> str:
 def readme_paper_vs_ours(results_dir=RESULTS_DIR, family=None) -> str:
     """The README's "paper vs ours" block, from the committed tables alone.
 
-    The main rows come from notebook 06's paper-profile table when it exists, else from the
-    full profile of `make compare` (`compare_mnist_full.csv`); a caption line says which, so
-    another training is never passed off as the paper's. `family` (`readme_family.Family`):
+    The main rows come from `make compare`'s paper-profile table (`compare_mnist_paper.csv`,
+    notebook 06's too), with a caption line naming it. `family` (`readme_family.Family`):
     the verdicts corrected over the README's family, used for the tables it holds; None: each
     table's own.
     """
@@ -90,25 +89,22 @@ def readme_paper_vs_ours(results_dir=RESULTS_DIR, family=None) -> str:
         held = family.tables.get(path.stem) if family is not None else None
         return held.copy() if held is not None else pd.read_csv(path)
 
-    main, main_name, source = None, None, ""
+    main, source = None, ""
     paper = PROFILES["paper"]
-    paper_label = (f"the paper profile ({paper['teacher_epochs']} teacher epochs, "
-                   f"{paper['student_epochs']} per student)")
-    for name, label in (("06_hinton_main_paper", paper_label),
-                        ("compare_mnist_full", "the full profile (early stopping within "
-                         f"{PROFILES['full']['teacher_epochs']} epochs, `make compare`)")):
-        if (tables / f"{name}.csv").exists():
-            main = read_csv(tables / f"{name}.csv")
-            if "paper_test_errors" not in main:
-                main.insert(1, "paper_test_errors", main["role"].map(PAPER_MAIN_ERRORS))
-            main_name, source = name, f"Main rows: {label}, `results/tables/{name}.csv`."
-            break
-    omitted_path = tables / "08_omitted_class_full.csv"
+    name = "compare_mnist_paper"  # make compare's table, notebooks 03 and 06
+    if (tables / f"{name}.csv").exists():
+        main = read_csv(tables / f"{name}.csv")
+        if "paper_test_errors" not in main:
+            main.insert(1, "paper_test_errors", main["role"].map(PAPER_MAIN_ERRORS))
+        source = (f"Main rows: the paper profile ({paper['teacher_epochs']} teacher epochs, "
+                  f"{paper['student_epochs']} per student), `make compare` and notebook 06, "
+                  f"`results/tables/{name}.csv`.")
+    omitted_path = tables / "08_omitted_class_paper.csv"
     omitted = read_csv(omitted_path) if omitted_path.exists() else None
     ensemble_path = tables / "06_hinton_ensemble_paper.csv"
     # Ensemble rows only beside the paper-profile main rows they were distilled alongside.
-    ensemble = (read_csv(ensemble_path) if ensemble_path.exists()
-                and main_name == "06_hinton_main_paper" else None)
+    ensemble = (read_csv(ensemble_path) if ensemble_path.exists() and main is not None
+                else None)
     lines = [format_paper_vs_ours(paper_vs_ours(main, omitted, ensemble))]
     if source:
         lines.append(f"\n\n{source}")
@@ -127,8 +123,8 @@ def readme_paper_vs_ours(results_dir=RESULTS_DIR, family=None) -> str:
                 _verdict(variants.loc[name], label) for name, label in tested.items()
                 if name in variants.index) + ".")
     if omitted is not None:
-        lines.append(" Omitted-class rows: notebook 08, full profile, "
-                     "`results/tables/08_omitted_class_full.csv`.")
+        lines.append(" Omitted-class rows: notebook 08, paper profile, "
+                     "`results/tables/08_omitted_class_paper.csv`.")
         if "verdict" in omitted:
             shifted = omitted[omitted.bias != "none"]
             lines.append(
@@ -139,14 +135,14 @@ def readme_paper_vs_ours(results_dir=RESULTS_DIR, family=None) -> str:
                     for row in shifted.itertuples()) + ".")
     if family is not None:
         lines.append(f" Every verdict in this block is Holm-corrected over {family.holm_over()}.")
-    regulariser_path = tables / "09_soft_targets_regulariser_full.csv"
+    regulariser_path = tables / "09_soft_targets_regulariser_paper.csv"
     if regulariser_path.exists():
         regulariser = pd.read_csv(regulariser_path)
         soft = regulariser[regulariser.targets.str.startswith("soft")].iloc[0]
         lines.append("\n\n" + format_regulariser_table(regulariser)
-                     + f"\n\nRegulariser rows: notebook 09, full profile (T = "
+                     + f"\n\nRegulariser rows: notebook 09, paper profile (T = "
                      f"{soft.temperature:g}, alpha = {soft.alpha:g}), "
-                     "`results/tables/09_soft_targets_regulariser_full.csv`; its verdicts are "
+                     "`results/tables/09_soft_targets_regulariser_paper.csv`; its verdicts are "
                      "in the notebook.")
     return "".join(lines)
 

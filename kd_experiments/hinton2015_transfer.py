@@ -22,7 +22,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from kd_lab import datasets, runner, stats, sweep
 from kd_lab.config import RunConfig
-from kd_lab.records import RESULTS_DIR, RunRecord, aggregate, load_record, load_row, write_table
+from kd_lab.records import RESULTS_DIR, RunRecord, aggregate
 
 from .hinton2015 import hinton_configs
 
@@ -125,36 +125,6 @@ def bias_shift_curves(records: list[RunRecord], transfer_set, results_dir=RESULT
             curves.append(curve.assign(transfer_set=transfer_set.name, seed=record.config.seed,
                                        split=split, run_id=record.run_id))
     return pd.concat(curves, ignore_index=True)
-
-
-def record_bias_shift_curves(transfer_set, configs: list[RunConfig], results_dir=RESULTS_DIR,
-                             data_dir=None) -> pd.DataFrame:
-    """Add the curves of the finished runs `configs` to `tables/08_bias_shift_curves_<profile>
-    .csv`, keeping the rows of its other runs, and return theirs: measured while their models
-    exist (the evidence job does it right after training them), the curves need no model
-    again."""
-    recorded = {c.run_id: int(load_row(c, results_dir)["test_errors"]) for c in configs}
-    curves = bias_shift_curves([load_record(c, results_dir) for c in configs], transfer_set,
-                               results_dir, data_dir)
-    # A model retrained here (its record had none) must be the recorded one.
-    unshifted = curves[(curves["split"] == "test") & (curves["shift"] == 0)]
-    differ = {r.run_id: (recorded[r.run_id], int(r.errors)) for r in unshifted.itertuples()
-              if int(r.errors) != recorded[r.run_id]}
-    if differ:
-        raise RuntimeError(f"models whose test errors differ from their records "
-                           f"(recorded, now): {differ}")
-    name = f"08_bias_shift_curves_{configs[0].profile}"
-    path = Path(results_dir) / "tables" / f"{name}.csv"
-    kept = pd.read_csv(path) if path.exists() else curves.iloc[:0]
-    kept = kept[~kept["run_id"].isin(curves["run_id"])]
-    write_table(pd.concat([kept, curves], ignore_index=True), name, results_dir)
-    return curves
-
-
-def has_bias_shift_curves(transfer_set, config: RunConfig, results_dir=RESULTS_DIR) -> bool:
-    """Whether the committed curves table holds run `config`'s whole curve."""
-    return _curve_rows(config.run_id, config.profile, _transfer_set(transfer_set),
-                       results_dir) is not None
 
 
 def _committed_curves(record: RunRecord, transfer_set: TransferSet, results_dir):

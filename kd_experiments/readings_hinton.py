@@ -35,16 +35,19 @@ from .readings import (
     teachers_of,
 )
 
+# `make compare`'s table on the strong teachers: the README's headline, notebooks 01, 03 and 06.
+COMPARE = "compare_mnist_paper"
+
 
 def _compare_table(results_dir: Path) -> pd.DataFrame:
-    return read_table(results_dir, "compare_mnist_full")
+    return read_table(results_dir, COMPARE)
 
 
 # The README's blocks show the README's verdicts, one Holm family (`readme_family`).
-@generated("compare_mnist_full")
+@generated(COMPARE)
 def readme_compare(results_dir: Path) -> str:
     family = readme_family.readme_family(results_dir)
-    return "```\n" + comparison.format_table(family.tables["compare_mnist_full"],
+    return "```\n" + comparison.format_table(family.tables[COMPARE],
                                              holm_over=family.holm_over()) + "\n```"
 
 
@@ -57,26 +60,32 @@ def readme_paper_vs_ours(results_dir: Path) -> str:
 @generated("compare_reading")
 def readme_compare_reading(results_dir: Path) -> str:
     return comparison.comparison_sentences(
-        readme_family.readme_family(results_dir).tables["compare_mnist_full"])
+        readme_family.readme_family(results_dir).tables[COMPARE])
 
 
 @generated("01_teacher")
 def teacher_block(results_dir: Path) -> str:
-    runs = records.table_runs("compare_mnist_full", results_dir)  # the comparison's teachers
+    runs = records.table_runs(COMPARE, results_dir)  # the comparison's teachers
     rows = runs[runs.role == "teacher"].sort_values("seed").reset_index(drop=True)
     table = markdown_table(
         [(r.seed, f"{r.best_epoch} of {r.epochs_trained}", f"{100 * r.val_accuracy:.2f}",
           f"{100 * r.test_accuracy:.2f}", r.test_errors) for r in rows.itertuples()],
         ["seed", "best epoch (trained)", "val accuracy %", "test accuracy %", "test errors"])
     late = int(records.best_in_last_tenth(rows).sum())
+    profile = rows.profile.iloc[0]
     return "\n\n".join([
-        HEADER, figure("01_teacher_learning_curves_full", "teacher learning curves"), table,
+        HEADER, figure(f"01_teacher_learning_curves_{profile}", "teacher learning curves"), table,
         f"The teacher makes {errors(rows.test_errors)} test errors (mean ± std [95% CI] over "
-        f"{len(rows)} seeds). " + _budget_sentence(late, len(rows), int(rows.epochs.iloc[0])),
-        source_line("summary.csv", "figures/01_teacher_learning_curves_full.png")])
+        f"{len(rows)} seeds). " + _budget_sentence(late, len(rows), int(rows.epochs.iloc[0]),
+                                                   early_stopping=bool(rows.patience.iloc[0])),
+        source_line("summary.csv", f"figures/01_teacher_learning_curves_{profile}.png")])
 
 
-def _budget_sentence(late: int, runs: int, epochs: int) -> str:
+def _budget_sentence(late: int, runs: int, epochs: int, early_stopping: bool = True) -> str:
+    if not early_stopping:  # a fixed schedule: the learning rate reaches its floor at the end
+        return (f"Every run trains all {epochs} epochs (no early stop, the learning rate decayed "
+                f"on a schedule) and keeps its best validation epoch, which falls in the last "
+                f"tenth of the budget in {late} of {runs} runs.")
     if late == 0:
         return (f"No run's best validation epoch falls in the last tenth of the {epochs}-epoch "
                 "budget: early stopping ended them, so the budget did not bind.")
@@ -87,23 +96,23 @@ def _budget_sentence(late: int, runs: int, epochs: int) -> str:
 
 @generated("02_student_baseline")
 def scratch_block(results_dir: Path) -> str:
-    table = read_table(results_dir, "02_student_baseline_full")
+    table = read_table(results_dir, "02_student_baseline_paper")
     lines = [f"- `{r.architecture}` ({int(r.params):,} parameters): "
              f"{mean_spread_of(r, 'test_errors')} test errors "
              f"({int(r.test_errors_count)} seeds)"
              for r in table.itertuples()]
-    runs = listed_runs(results_dir, "02_student_baseline_full")
+    runs = listed_runs(results_dir, "02_student_baseline_paper")
     return "\n\n".join(filter(None, [
-        HEADER, figure("02_student_baseline_learning_curves_full", "scratch learning curves"),
+        HEADER, figure("02_student_baseline_learning_curves_paper", "scratch learning curves"),
         "\n".join(lines), execution_sentence(runs),
-        source_line("tables/02_student_baseline_full.csv",
-                    "figures/02_student_baseline_learning_curves_full.png",
-                    "tables/02_student_baseline_full.runs.csv")]))
+        source_line("tables/02_student_baseline_paper.csv",
+                    "figures/02_student_baseline_learning_curves_paper.png",
+                    "tables/02_student_baseline_paper.runs.csv")]))
 
 
 @generated("03_soft_targets")
 def soft_targets_block(results_dir: Path) -> str:
-    examples = read_table(results_dir, "03_soft_target_examples_full")
+    examples = read_table(results_dir, "03_soft_target_examples_paper")
     logits, _, labels = hinton2015.split_soft_target_examples(examples)
     rows = []
     for label, z in zip(labels, logits, strict=True):
@@ -113,20 +122,20 @@ def soft_targets_block(results_dir: Path) -> str:
     table = markdown_table(rows, ["digit", "top wrong class at T = 1", "T = 4", "T = 20",
                                   "the two likeliest wrong classes"])
     return "\n\n".join([
-        HEADER, figure("03_soft_targets_full", "the teacher's outputs at T = 1, 4 and 20"),
+        HEADER, figure("03_soft_targets_paper", "the teacher's outputs at T = 1, 4 and 20"),
         "The probability the teacher gives its likeliest *wrong* class, for the five test "
         "images of the figure (teacher "
         + ", ".join(f"`{t}`" for t in examples["teacher_run_id"].unique()) + "):", table,
-        source_line("tables/03_soft_target_examples_full.csv")])
+        source_line("tables/03_soft_target_examples_paper.csv")])
 
 
 @generated("03_compare")
 def compare_block(results_dir: Path) -> str:
     table = _compare_table(results_dir)
     return "\n\n".join([
-        HEADER, figure("compare_mnist_full_learning_curves", "learning curves"),
+        HEADER, figure(f"{COMPARE}_learning_curves", "learning curves"),
         "```\n" + comparison.format_table(table) + "\n```", comparison.comparison_sentences(table),
-        source_line("tables/compare_mnist_full.csv")])
+        source_line(f"tables/{COMPARE}.csv")])
 
 
 @generated("05_gallery")
@@ -143,12 +152,13 @@ def gallery_block(results_dir: Path) -> str:
 
 @generated("06_main")
 def main_table_block(results_dir: Path) -> str:
-    main = read_table(results_dir, "06_hinton_main_paper")
+    main = read_table(results_dir, COMPARE)  # make compare's table, the paper beside it
+    main.insert(1, "paper_test_errors", main["role"].map(hinton2015.PAPER_MAIN_ERRORS))
     ensemble = read_table(results_dir, "06_hinton_ensemble_paper")
     variants = read_table(results_dir, "06_hinton_variants_paper")
     paper = hinton2015_readme.format_paper_vs_ours(
         hinton2015_readme.paper_vs_ours(main, None, ensemble))
-    runs = listed_runs(results_dir, "06_hinton_main_paper")
+    runs = listed_runs(results_dir, COMPARE)
     m = main.set_index("role")
     budget = hinton2015.PROFILES["paper"]
 
@@ -162,7 +172,7 @@ def main_table_block(results_dir: Path) -> str:
              "No run's best validation epoch falls in the last tenth of its budget.")
     teacher = ensemble.set_index("role").loc["ensemble_teacher"]
     return "\n\n".join([
-        HEADER, figure("06_hinton_main_learning_curves_paper", "paper-profile learning curves"),
+        HEADER, figure(f"{COMPARE}_learning_curves", "paper-profile learning curves"),
         paper,
         comparison.comparison_sentences(main) + " Distilled students: "
         + teachers_of(results_dir, runs[runs.role == "distilled"]) + ".",
@@ -175,7 +185,7 @@ def main_table_block(results_dir: Path) -> str:
         f"(mean {teacher.member_errors_mean:.1f}). The main table's distilled student against "
         "its variants (a paired t test over the seeds both hold, Holm over the variants):",
         hinton2015_variants.format_variants_table(variants),
-        source_line("tables/06_hinton_main_paper.csv", "tables/06_hinton_ensemble_paper.csv",
+        source_line(f"tables/{COMPARE}.csv", "tables/06_hinton_ensemble_paper.csv",
                     "tables/06_hinton_variants_paper.csv")])
 
 
@@ -224,26 +234,26 @@ def width_block(results_dir: Path) -> str:
 
 @generated("08_omitted")
 def omitted_block(results_dir: Path) -> str:
-    table = read_table(results_dir, "08_omitted_class_full")
+    table = read_table(results_dir, "08_omitted_class_paper")
     paper = hinton2015_readme.format_paper_vs_ours(
         hinton2015_readme.paper_vs_ours(None, table, None))
-    listed = listed_runs(results_dir, "08_omitted_class_full")
+    listed = listed_runs(results_dir, "08_omitted_class_paper")
     epochs = {name: listed[listed.transfer_classes.astype(str) == str(list(
                   hinton2015_transfer.TRANSFER_SETS[name].transfer_classes))]
               for name in hinton2015_transfer.TRANSFER_SETS}
     kept = "; ".join(f"{name}: {', '.join(str(e) for e in rows.sort_values('seed').best_epoch)}"
                      for name, rows in epochs.items())
     return "\n\n".join([
-        HEADER, figure("08_bias_shift_omit_3_full", "errors against the bias shift, no 3s"),
-        figure("08_bias_shift_only_7_8_full", "errors against the bias shift, only 7s and 8s"),
+        HEADER, figure("08_bias_shift_omit_3_paper", "errors against the bias shift, no 3s"),
+        figure("08_bias_shift_only_7_8_paper", "errors against the bias shift, only 7s and 8s"),
         paper, " ".join(filter(None, [f"Best validation epochs kept, per seed: {kept}.",
                                       hinton2015_transfer.shift_verdicts(table)])),
-        source_line("tables/08_omitted_class_full.csv", "summary.csv")])
+        source_line("tables/08_omitted_class_paper.csv", "summary.csv")])
 
 
 @generated("09_regulariser")
 def regulariser_block(results_dir: Path) -> str:
-    table = read_table(results_dir, "09_soft_targets_regulariser_full")
+    table = read_table(results_dir, "09_soft_targets_regulariser_paper")
     small = table[table.train_examples == table.train_examples.min()].set_index("targets")
     hard, soft = (small.loc[k] for k in ("hard labels (scratch)", "soft targets (distilled)"))
     return "\n\n".join([
@@ -255,7 +265,7 @@ def regulariser_block(results_dir: Path) -> str:
         f"({int(soft.test_errors_count)} seeds each); the hard-label student fits its training "
         f"set to {100 * hard.train_accuracy_mean:.2f}%.",
         _regulariser_verdicts(table),
-        source_line("tables/09_soft_targets_regulariser_full.csv")])
+        source_line("tables/09_soft_targets_regulariser_paper.csv")])
 
 
 def _regulariser_verdicts(table: pd.DataFrame) -> str:
@@ -265,8 +275,8 @@ def _regulariser_verdicts(table: pd.DataFrame) -> str:
     sentences = [f"{int(line.train_examples):,} images: {line.difference:+.1f} errors "
                  f"{stats.interval(line.diff_low, line.diff_high)}, Holm p = "
                  f"{line.p_holm:.3g}: {line.verdict}" for line in tests.itertuples()]
-    cited = [f"{int(line.train_examples):,} images: {line.verdict} (the same runs: its grid's "
-             f"cell at T = {line.temperature:g}, alpha = {line.alpha:g})"
+    cited = [f"{int(line.train_examples):,} images: {line.verdict} (these runs are among "
+             f"its, at T = {line.temperature:g}, alpha = {line.alpha:g})"
              for line in lines[lines.p_value.isna()].itertuples()]
     sizes = f"{len(tests)} data size" + ("s" if len(tests) != 1 else "")
     return ("Soft targets minus hard labels, test errors (a paired t test by seed, Holm over "

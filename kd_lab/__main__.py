@@ -1,6 +1,6 @@
 """Headless entry points: `compare` (teacher -> scratch -> distilled) and `sweep` (T x alpha).
 
-    python -m kd_lab compare                 # full profile, seeds 0-9 (training time: README)
+    python -m kd_lab compare                 # paper profile, seeds 0-9 (training time: README)
     python -m kd_lab compare --profile fast  # a one-minute smoke run on 5,000 images
     python -m kd_lab compare --force         # retrain even where run records exist
     python -m kd_lab sweep --dataset mnist --student 800,800 --temperatures 1 2 4 8 20 \
@@ -106,8 +106,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     compare = commands.add_parser("compare", help="teacher vs student from scratch vs distilled")
     compare.add_argument("--dataset", default="mnist", choices=("mnist", "fashion_mnist"))
-    compare.add_argument("--profile", default=os.environ.get("KD_PROFILE", "full"),
-                         choices=("fast", "full"))
+    compare.add_argument("--profile", default=os.environ.get("KD_PROFILE", "paper"),
+                         choices=("fast", "full", "paper"))
     compare.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
     compare.add_argument("--student", type=_student, default="mlp:800,800",
                          help="architecture of the student")
@@ -129,8 +129,8 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
 
     sweep.add_argument("--dataset", default="mnist", choices=("mnist", "fashion_mnist"))
-    sweep.add_argument("--profile", default=os.environ.get("KD_PROFILE", "full"),
-                       choices=("fast", "full"))
+    sweep.add_argument("--profile", default=os.environ.get("KD_PROFILE", "paper"),
+                       choices=("fast", "full", "paper"))
     sweep.add_argument("--student", type=_student, nargs="+", default=["mlp:800,800"],
                        help="hidden widths of each student MLP, such as 800,800 30,30")
     sweep.add_argument("--temperatures", type=temperature, nargs="+", default=[1, 2, 4, 8, 20])
@@ -196,8 +196,8 @@ def _check_folders(parser, args) -> None:
 def main(argv=None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.profile not in ("fast", "full"):  # a default from $KD_PROFILE escapes `choices`
-        parser.error(f"KD_PROFILE must be fast or full; got {args.profile!r}")
+    if args.profile not in ("fast", "full", "paper"):  # a default from $KD_PROFILE escapes
+        parser.error(f"KD_PROFILE must be fast, full or paper; got {args.profile!r}")  # choices
     if getattr(args, "address", None) is not None and args.backend != "ray":
         parser.error("argument --address: names a Ray cluster; add --backend ray")
     _check_builders(parser, args.student if isinstance(args.student, list) else [args.student])

@@ -79,7 +79,7 @@ def _sd(value) -> float:  # a spread for the aligned text table: 0 where one see
     return 0.0 if pd.isna(value) else float(value)
 
 
-def write_comparison(records, results_dir=RESULTS_DIR, name: str = "compare_mnist_full"):
+def write_comparison(records, results_dir=RESULTS_DIR, name: str = "compare_mnist_paper"):
     """Write the table as CSV and the learning curves as PNG; return their paths."""
     from kd_utils import plots
 

@@ -320,8 +320,8 @@ def _read_summary_checked(path: Path, results_dir) -> pd.DataFrame:
         if text is not None and len(expected):
             warnings.warn(f"{path} disagreed with the run records; rebuilt from them",
                           stacklevel=3)
-        return write_summary(results_dir)
-    return pd.read_csv(path) if len(expected) else expected
+        write_summary(results_dir)  # then read back as every other reader reads it (a list
+    return pd.read_csv(path) if len(expected) else expected  # field is its text, as in the CSV)
 
 
 def write_table(table: pd.DataFrame, name: str, results_dir=RESULTS_DIR,

@@ -158,11 +158,11 @@ def test_the_readme_block_gives_the_bias_shift_rows_their_verdicts_like_the_othe
 
     tables = tmp_path / "tables"
     tables.mkdir()
-    committed = pd.read_csv(REPO / "results" / "tables" / "08_omitted_class_full.csv")
-    committed.to_csv(tables / "08_omitted_class_full.csv", index=False)
+    committed = pd.read_csv(REPO / "results" / "tables" / "08_omitted_class_paper.csv")
+    committed.loc[committed.bias != "none", "verdict"] = stats.UNDECIDED  # once left out
+    committed.to_csv(tables / "08_omitted_class_paper.csv", index=False)
     block = hinton2015_readme.readme_paper_vs_ours(tmp_path)
     shifted = committed[committed.bias != "none"]
-    assert stats.UNDECIDED in set(shifted.verdict)  # the verdict the block used to leave out
     for row in shifted.itertuples():
         label = hinton2015_readme.TRANSFER_SET_LABELS[row.transfer_set]
         assert (f"{label}, {row.difference:+.1f} errors "

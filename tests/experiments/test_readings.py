@@ -59,14 +59,16 @@ def copy_of_repo(tmp_path):
 
 
 def test_a_changed_table_makes_its_blocks_stale_and_regenerating_fixes_them(copy_of_repo):
-    csv = copy_of_repo / "results" / "tables" / "compare_mnist_full.csv"
+    csv = copy_of_repo / "results" / "tables" / "compare_mnist_paper.csv"
     table = pd.read_csv(csv)
     table.loc[table["role"] == "distilled", "test_errors_mean"] += 10
     table.to_csv(csv, index=False)
     stale = readings.regenerate(copy_of_repo / "results", copy_of_repo)
-    assert set(stale) == {"README.md: compare_mnist_full", "README.md: compare_reading"}
+    # the comparison's block, its reading, and the paper beside it (its main rows)
+    assert set(stale) == {"README.md: compare_mnist_paper", "README.md: compare_reading",
+                          "README.md: paper_vs_ours"}
     assert readings.regenerate(copy_of_repo / "results", copy_of_repo, write=False) == []
-    assert "167.5" in (copy_of_repo / "README.md").read_text()  # 157.5 + 10, from the table
+    assert "107.3" in (copy_of_repo / "README.md").read_text()  # 97.3 + 10, from the table
 
 
 def test_a_block_without_a_generator_is_an_error(copy_of_repo):
@@ -80,12 +82,12 @@ def test_the_protocol_block_sums_each_table_s_recorded_training_time(copy_of_rep
     import json
 
     results = copy_of_repo / "results"
-    listed = pd.read_csv(results / "tables" / "compare_mnist_full.runs.csv")["run_id"]
+    listed = pd.read_csv(results / "tables" / "compare_mnist_paper.runs.csv")["run_id"]
     for run_id in listed:  # the records are the measurements: 30 runs of 600 s, 5 hours
         path = results / "runs" / run_id / "row.json"
         path.write_text(json.dumps({**json.loads(path.read_text()), "wall_seconds": 600.0}))
     line = next(line for line in readings.load_blocks()["protocol"](results).splitlines()
-                if line.startswith("| `compare_mnist_full`"))
+                if line.startswith("| `compare_mnist_paper`"))
     assert line.endswith("| 5.0 h |") and len(listed) == 30
 
 
@@ -113,16 +115,16 @@ def test_the_chosen_cell_is_set_against_each_seed_s_own_teacher_pair_by_pair(tmp
 def test_notebook_06_s_variants_and_their_verdicts_come_from_the_variants_table(copy_of_repo):
     csv = copy_of_repo / "results" / "tables" / "06_hinton_variants_paper.csv"
     table = pd.read_csv(csv)
-    jittered = table["variant"] == "jittered"
-    table.loc[jittered, ["difference", "diff_low", "diff_high"]] += 1000
-    table.loc[jittered, "verdict"] = "worse"
+    ensemble = table["variant"] == "ensemble"
+    table.loc[ensemble, ["difference", "diff_low", "diff_high"]] += 1000
+    table.loc[ensemble, "verdict"] = "worse"
     table.to_csv(csv, index=False)
     stale = readings.regenerate(copy_of_repo / "results", copy_of_repo)
     assert set(stale) == {"README.md: paper_vs_ours"}
-    line = table[jittered].iloc[0]
+    line = table[ensemble].iloc[0]
     shown = f"{line.difference:+.1f} errors [{line.diff_low:.1f}, {line.diff_high:.1f}]"
     readme = (copy_of_repo / "README.md").read_text()
-    assert f"distilled on jittered images, {shown} (3 seeds, paired, Holm p = " in readme
+    assert f"distilled from the ensemble, {shown} (3 seeds, paired, Holm p = " in readme
     notebook = readings.load_blocks()["06_main"](copy_of_repo / "results")  # what 06 shows
     assert f"{line.difference:+.1f} [{line.diff_low:.1f}, {line.diff_high:.1f}] | " in notebook
     assert "| worse |" in notebook
@@ -148,19 +150,18 @@ def test_the_protocol_names_the_stacked_and_alone_runs_of_a_table_that_mixes_the
     from kd_lab import records
 
     results = REPO / "results"
-    runs = records.table_runs("02_student_baseline_full", results)
+    runs = records.table_runs("sweep_mnist_full", results)
     assert set(runs.trained_as) == {"stack", "alone"}  # the table mixes them...
-    execution = _protocol_line(results, "02_student_baseline_full")[3]
-    assert execution == ("alike per architecture; stacked: mlp:30,30 (10 runs); "
-                         "alone: mlp:800,800 (10 runs)")  # ...and says which
-    assert _protocol_line(results, "06_hinton_main_paper")[3] == "alike"
+    execution = _protocol_line(results, "sweep_mnist_full")[3]
+    assert execution.startswith("alike per architecture; stacked: mlp:30,30 (")  # ...says which
+    assert _protocol_line(results, "compare_mnist_paper")[3] == "alike"
     block = readings.load_blocks()["protocol"](results)
-    assert "`02_student_baseline_full`, `07_width_vs_temperature_full`, `sweep_mnist_full`" in block
+    assert "`07_width_vs_temperature_full`, `sweep_mnist_full`" in block
 
 
 def test_the_notebooks_of_mixed_tables_say_which_runs_were_stacked():
     blocks = readings.load_blocks()
-    for name in ("02_student_baseline", "07_width", "04_sweep_800", "04_sweep_30"):
+    for name in ("07_width", "04_sweep_800", "04_sweep_30"):
         text = blocks[name](REPO / "results")
         assert "Not every run" in text and "Stacked: " in text and "; alone: " in text, name
     assert "Not every run" not in blocks["06_main"](REPO / "results")  # all trained alone

@@ -18,7 +18,7 @@ def _compare_table(p_teacher: float, p_distilled: float) -> pd.DataFrame:
 
 def test_the_readme_s_verdicts_are_holm_corrected_together(tmp_path):
     (tmp_path / "tables").mkdir()
-    _compare_table(0.001, 0.03).to_csv(tmp_path / "tables" / "compare_mnist_full.csv",
+    _compare_table(0.001, 0.03).to_csv(tmp_path / "tables" / "compare_mnist_paper.csv",
                                       index=False)
     baseline = [0.88, 0.89, 0.90]
     pair = pd.DataFrame({"model": ["model"] * 3 + ["baseline"] * 3,
@@ -32,7 +32,7 @@ def test_the_readme_s_verdicts_are_holm_corrected_together(tmp_path):
     family = readme_family.readme_family(tmp_path)
     assert family.size == 3 and family.holm_over() == "the README's 3 verdicts"
     expected = stats.holm([0.001, 0.03, claims.kept_tests(alone)[0]["p"]])
-    compare = family.tables["compare_mnist_full"].set_index("role")
+    compare = family.tables["compare_mnist_paper"].set_index("role")
     assert compare.loc["teacher", "p_holm"] == pytest.approx(expected[0])
     # 0.03 alone is "better"; in the family of three Holm judges it at 0.06: undecided
     assert compare.loc["distilled", "p_holm"] == pytest.approx(expected[1]) == 0.06
@@ -42,7 +42,7 @@ def test_the_readme_s_verdicts_are_holm_corrected_together(tmp_path):
     assert family.reproductions.loc[0, "as_published_here"] == (
         f"+2.5 points (Welch p = 0.038, Holm p = {expected[2]:.2g}: no detectable difference)")
     # the committed files are read, never rewritten
-    assert pd.read_csv(tmp_path / "tables" / "compare_mnist_full.csv")["p_holm"][2] == 0.03
+    assert pd.read_csv(tmp_path / "tables" / "compare_mnist_paper.csv")["p_holm"][2] == 0.03
 
 
 def test_the_committed_readme_states_its_family_verdicts():
@@ -51,5 +51,5 @@ def test_the_committed_readme_states_its_family_verdicts():
     family = readme_family.readme_family(REPO / "results")
     readme = (REPO / "README.md").read_text()
     assert family.size >= 10 and f"Holm over {family.holm_over()}" in readme
-    for line in family.tables["compare_mnist_full"].dropna(subset=["p_value"]).itertuples():
+    for line in family.tables["compare_mnist_paper"].dropna(subset=["p_value"]).itertuples():
         assert f"Holm {line.p_holm:.3f}: {line.verdict}" in readme

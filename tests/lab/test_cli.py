@@ -129,7 +129,7 @@ def test_a_bad_profile_from_the_environment_exits_2(monkeypatch, tmp_path, capsy
     with pytest.raises(SystemExit) as stopped:
         cli.main(["compare", "--results-dir", str(tmp_path)])
     assert stopped.value.code == 2
-    assert "KD_PROFILE must be fast or full; got 'nope'" in capsys.readouterr().err
+    assert "KD_PROFILE must be fast, full or paper; got 'nope'" in capsys.readouterr().err
 
 
 def test_a_lab_error_during_a_command_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
