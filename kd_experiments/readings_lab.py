@@ -156,8 +156,8 @@ def protocol_block(results_dir: Path) -> str:
            "trained (\"not recorded\" where their table mixes them with runs that have it)."
            if unrecorded else ""),
         f"- Budgets: the full profile trains at most {full['student_epochs']} epochs and stops "
-        f"after {full['patience']} without a better validation score; the paper profile of "
-        f"notebook 06 trains a fixed {paper['teacher_epochs']} (teacher) or "
+        f"after {full['patience']} without a better validation score; the paper profile "
+        f"(the strong teachers' tables) trains a fixed {paper['teacher_epochs']} (teacher) or "
         f"{paper['student_epochs']} (student) epochs with a decaying learning rate; the public "
         "recipes (notebooks 10-15) and the workshop (16) keep their own budgets. A budget "
         "binds where a run's best validation epoch falls in its last tenth (the run may have "

@@ -37,6 +37,19 @@ def splits_for(config, data_dir=None) -> data.Splits:
         splits, config.transfer_classes)
 
 
+def selected_rows(config, data_dir=None) -> tuple[np.ndarray, np.ndarray]:
+    """(training rows, validation rows): where `splits_for(config)`'s examples sit in the
+    splits of the same config without `train_limit` and `transfer_classes`."""
+    full = splits_for(config.replace(train_limit=None, transfer_classes=None), data_dir)
+    train = np.arange(len(full.limit_train(config.train_limit).x_train))
+    val = np.arange(len(full.x_val))
+    if config.transfer_classes is not None:
+        classes = sorted(set(int(c) for c in config.transfer_classes))
+        train, val = (train[np.isin(full.y_train[train], classes)],
+                      val[np.isin(full.y_val, classes)])
+    return train, val
+
+
 def keep_classes(splits: data.Splits, classes) -> data.Splits:
     """`splits` with training and validation examples of `classes` only; the test set keeps
     every class: the transfer set of Hinton et al.'s omitted-class experiments (section 3), where

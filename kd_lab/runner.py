@@ -60,24 +60,41 @@ def teacher_of(config: RunConfig, splits, results_dir, data_dir=None, verbose=0)
     if config.role != "distilled":
         return None, None
     if config.teacher_seeds:  # an ensemble: its members' own cached logits, averaged
-        return None, average_logits([_logits_of(member, splits, results_dir, data_dir, verbose)
-                                     for member in ensemble_members(config)])
+        return None, average_logits([_logits_of(member, config, splits, results_dir, data_dir,
+                                                verbose) for member in ensemble_members(config)])
     if not config.jitter_pixels and not config.make_loss().uses_features():
         # cached logits suffice: the ones kept with its record
-        return None, _logits_of(config.teacher, splits, results_dir, data_dir, verbose)
+        return None, _logits_of(config.teacher, config, splits, results_dir, data_dir, verbose)
     teacher_model = get_or_train_model(config.teacher, results_dir, data_dir, verbose)
     return teacher_model, teacher_logits_for(config.teacher, teacher_model, splits, results_dir)
 
 
-def _logits_of(teacher: RunConfig, splits, results_dir, data_dir, verbose):
-    """A teacher's (train, val, test) logits: kept with its record, else from its model."""
-    kept = recorded_logits(teacher, splits, results_dir)
+def _logits_of(teacher: RunConfig, student: RunConfig, splits, results_dir, data_dir, verbose):
+    """A teacher's (train, val, test) logits on a student's splits: kept with its record (for
+    these splits, or cut from those of the full splits), else from its model."""
+    kept = kept_logits(teacher, student, splits, results_dir, data_dir)
     if kept is not None:
         return kept
     model = get_or_train_model(teacher, results_dir, data_dir, verbose)
     computed = teacher_logits_for(teacher, model, splits, results_dir)
     # the copy just kept with the record, in the precision every other machine reads
     return recorded_logits(teacher, splits, results_dir) or computed
+
+
+def kept_logits(teacher: RunConfig, student: RunConfig, splits, results_dir, data_dir=None):
+    """The teacher's logits kept with its record for the student's `splits`, or else cut from
+    those kept for the full splits the student's are selected from (its first `train_limit`
+    training images, its `transfer_classes`): a row of logits depends on its image alone, so
+    a student on part of the data needs no logits of its own. None when neither is kept."""
+    kept = recorded_logits(teacher, splits, results_dir)
+    full = student.replace(train_limit=None, transfer_classes=None)
+    if kept is not None or full == student:
+        return kept
+    whole = recorded_logits(teacher, datasets.splits_for(full, data_dir), results_dir)
+    if whole is None:
+        return None
+    train, val = datasets.selected_rows(student, data_dir)
+    return whole[0][train], whole[1][val], whole[2]
 
 
 def initial_weights_of(config: RunConfig, results_dir, data_dir=None, verbose=0):
@@ -102,21 +119,22 @@ def save_teacher_logits(teacher_config: RunConfig, results_dir=RESULTS_DIR,
 
 def keep_teacher_logits(configs, results_dir=RESULTS_DIR, data_dir=None) -> int:
     """Keep with their records the logits of the teachers of `configs` whose models are on this
-    machine, on each set of inputs those students train on, where none are kept yet; return how
-    many were written. Run it while the models exist: students on another machine read these
-    logits, since the teacher's model is not committed."""
+    machine, on the full splits each student's are selected from (which serve every selection:
+    `kept_logits`), where none are kept yet; return how many were written. Run it while the
+    models exist: students on another machine read these logits, since the teacher's model is
+    not committed."""
     written, seen = 0, set()
     for config in configs:
-        inputs = (config.teacher, config.dataset, config.val_size, config.train_limit,
-                  config.transfer_classes)  # what sets a student's splits
+        full = config.replace(train_limit=None, transfer_classes=None)
+        inputs = (config.teacher, full.dataset, full.val_size)  # what sets the full splits
         if (config.role != "distilled" or config.jitter_pixels or config.teacher_seeds
                 or inputs in seen):
             continue
         seen.add(inputs)
         model = records.run_dir(config.teacher, results_dir) / "model.keras"
-        splits = datasets.splits_for(config, data_dir) if model.exists() else None
+        splits = datasets.splits_for(full, data_dir) if model.exists() else None
         if splits is not None and recorded_logits(config.teacher, splits, results_dir) is None:
-            teacher_of(config, splits, results_dir, data_dir)
+            teacher_of(full, splits, results_dir, data_dir)
             written += 1
     return written
 

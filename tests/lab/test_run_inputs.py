@@ -67,11 +67,45 @@ def test_a_teachers_logits_kept_with_its_record_serve_students_without_its_model
 
 def test_teacher_logits_are_kept_for_every_input_set_of_the_students_to_come(tmp_path):
     runner.run(TEACHER, results_dir=tmp_path, verbose=0)
-    students = [DIGITS_DISTILLED, DIGITS_DISTILLED.replace(temperature=8.0),  # same inputs
-                DIGITS_DISTILLED.replace(train_limit=300), TEACHER]
-    assert runner.keep_teacher_logits(students, tmp_path) == 2
-    assert len(list((tmp_path / "runs" / TEACHER.run_id).glob("logits-*.npz"))) == 2
+    # the full splits' logits, which serve every student on part of them (the next test)
+    students = [DIGITS_DISTILLED.replace(train_limit=300), DIGITS_DISTILLED,
+                DIGITS_DISTILLED.replace(temperature=8.0), TEACHER]
+    assert runner.keep_teacher_logits(students, tmp_path) == 1
+    (kept,) = (tmp_path / "runs" / TEACHER.run_id).glob("logits-*.npz")
+    assert kept == teacher_logits.recorded_logits_path(TEACHER, datasets.splits_for(
+        DIGITS_DISTILLED), tmp_path)
     assert runner.keep_teacher_logits(students, tmp_path) == 0  # kept already
     (tmp_path / "runs" / TEACHER.run_id / "model.keras").unlink()
     restricted = [DIGITS_DISTILLED.replace(transfer_classes=(0, 1))]
     assert runner.keep_teacher_logits(restricted, tmp_path) == 0  # no model here: nothing
+
+
+def test_a_student_on_part_of_the_data_reads_rows_of_the_full_splits_kept_logits(tmp_path,
+                                                                                 monkeypatch):
+    # The teacher's logits are kept for the full splits only; students on the first 300
+    # training images, or on two classes, are cut their rows, with no model and no file of
+    # their own, and the rows are the model's logits on their images (to the float16 kept).
+    runner.run(TEACHER, results_dir=tmp_path, verbose=0)
+    runner.run(DIGITS_DISTILLED, results_dir=tmp_path, verbose=0)  # keeps the full splits'
+    model = runner.get_or_train_model(TEACHER, results_dir=tmp_path, verbose=0)
+    parts = [DIGITS_DISTILLED.replace(train_limit=300),
+             DIGITS_DISTILLED.replace(transfer_classes=(0, 1)),
+             DIGITS_DISTILLED.replace(train_limit=300, transfer_classes=(3,))]
+    for part in parts:
+        splits = datasets.splits_for(part)
+        cut = runner.kept_logits(TEACHER, part, splits, tmp_path)
+        assert [len(a) for a in cut] == [len(splits.x_train), len(splits.x_val),
+                                        len(splits.x_test)]
+        direct = model.predict(splits.x_train, verbose=0)
+        np.testing.assert_allclose(cut[0], direct, atol=0.02 * np.abs(direct).max())
+    folder = tmp_path / "runs" / TEACHER.run_id
+    assert len(list(folder.glob("logits-*.npz"))) == 1
+    assert runner.keep_teacher_logits(parts, tmp_path) == 0  # nothing new to keep
+    (folder / "model.keras").unlink()
+    shutil.rmtree(tmp_path / "cache")
+    teacher_logits.clear_caches()
+    monkeypatch.setattr(runner, "get_or_train_model",
+                        lambda *a, **k: pytest.fail("the teacher was needed"))
+    for part in parts:
+        assert runner.run(part, results_dir=tmp_path, verbose=0).row["test_errors"] >= 0
+    assert len(list(folder.glob("logits-*.npz"))) == 1
