@@ -12,7 +12,7 @@ from kd_lab import stats
 from kd_lab.records import RESULTS_DIR
 from kd_lab.report import frame_markdown, markdown_table, mean_spread, mean_spread_of
 
-from .hinton2015 import PAPER_MAIN_ERRORS, PROFILES
+from .hinton2015 import COMPARE_TABLE, PROFILES, with_paper_errors
 
 TRANSFER_SET_LABELS = {"omit_3": "no 3s", "only_7_8": "only 7s and 8s"}
 
@@ -91,11 +91,9 @@ def readme_paper_vs_ours(results_dir=RESULTS_DIR, family=None) -> str:
 
     main, source = None, ""
     paper = PROFILES["paper"]
-    name = "compare_mnist_paper"  # make compare's table, notebooks 03 and 06
+    name = COMPARE_TABLE
     if (tables / f"{name}.csv").exists():
-        main = read_csv(tables / f"{name}.csv")
-        if "paper_test_errors" not in main:
-            main.insert(1, "paper_test_errors", main["role"].map(PAPER_MAIN_ERRORS))
+        main = with_paper_errors(read_csv(tables / f"{name}.csv"))
         source = (f"Main rows: the paper profile ({paper['teacher_epochs']} teacher epochs, "
                   f"{paper['student_epochs']} per student), `make compare` and notebook 06, "
                   f"`results/tables/{name}.csv`.")

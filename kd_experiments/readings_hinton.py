@@ -35,8 +35,7 @@ from .readings import (
     teachers_of,
 )
 
-# `make compare`'s table on the strong teachers: the README's headline, notebooks 01, 03 and 06.
-COMPARE = "compare_mnist_paper"
+COMPARE = hinton2015.COMPARE_TABLE
 
 
 def _compare_table(results_dir: Path) -> pd.DataFrame:
@@ -152,8 +151,7 @@ def gallery_block(results_dir: Path) -> str:
 
 @generated("06_main")
 def main_table_block(results_dir: Path) -> str:
-    main = read_table(results_dir, COMPARE)  # make compare's table, the paper beside it
-    main.insert(1, "paper_test_errors", main["role"].map(hinton2015.PAPER_MAIN_ERRORS))
+    main = hinton2015.with_paper_errors(read_table(results_dir, COMPARE))  # make compare's
     ensemble = read_table(results_dir, "06_hinton_ensemble_paper")
     variants = read_table(results_dir, "06_hinton_variants_paper")
     paper = hinton2015_readme.format_paper_vs_ours(

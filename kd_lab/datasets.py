@@ -32,22 +32,25 @@ def splits_for(config, data_dir=None) -> data.Splits:
     if key not in _SPLITS_CACHE:
         _SPLITS_CACHE[key] = registry.load(config.dataset, data_dir=data_dir,
                                            val_size=config.val_size, seed=data_seed)
-    splits = _SPLITS_CACHE[key].limit_train(config.train_limit)
+    return _select(_SPLITS_CACHE[key], config)
+
+
+def _select(splits: data.Splits, config) -> data.Splits:
+    """The part of the full `splits` a config trains on: its first `train_limit` training
+    examples, then its `transfer_classes`."""
+    splits = splits.limit_train(config.train_limit)
     return splits if config.transfer_classes is None else keep_classes(
         splits, config.transfer_classes)
 
 
 def selected_rows(config, data_dir=None) -> tuple[np.ndarray, np.ndarray]:
     """(training rows, validation rows): where `splits_for(config)`'s examples sit in the
-    splits of the same config without `train_limit` and `transfer_classes`."""
+    splits of the same config without `train_limit` and `transfer_classes` (the same
+    selection, applied to row numbers)."""
     full = splits_for(config.replace(train_limit=None, transfer_classes=None), data_dir)
-    train = np.arange(len(full.limit_train(config.train_limit).x_train))
-    val = np.arange(len(full.x_val))
-    if config.transfer_classes is not None:
-        classes = sorted(set(int(c) for c in config.transfer_classes))
-        train, val = (train[np.isin(full.y_train[train], classes)],
-                      val[np.isin(full.y_val, classes)])
-    return train, val
+    rows = _select(dataclasses.replace(full, x_train=np.arange(len(full.x_train)),
+                                       x_val=np.arange(len(full.x_val))), config)
+    return rows.x_train, rows.x_val
 
 
 def keep_classes(splits: data.Splits, classes) -> data.Splits:
