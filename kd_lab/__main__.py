@@ -274,7 +274,9 @@ def _compare(args) -> int:
             verbose=args.verbose,
             tensorboard_dir=Path(results_dir) / "tensorboard" if args.tensorboard else None))
     name = f"compare_{args.dataset}_{args.profile}"
-    table, csv_path, fig_path = comparison.write_comparison(found, results_dir, name)
+    # --force retrains to regenerate: its table replaces the one it was made again for
+    table, csv_path, fig_path = comparison.write_comparison(found, results_dir, name,
+                                                            replace=args.force or None)
     print()
     test_count = found[0].row["test_count"]
     print(f"{args.dataset} test set ({test_count} images), profile {args.profile}:")

@@ -79,13 +79,17 @@ def _sd(value) -> float:  # a spread for the aligned text table: 0 where one see
     return 0.0 if pd.isna(value) else float(value)
 
 
-def write_comparison(records, results_dir=RESULTS_DIR, name: str = "compare_mnist_paper"):
-    """Write the table as CSV and the learning curves as PNG; return their paths."""
+def write_comparison(records, results_dir=RESULTS_DIR, name: str = "compare_mnist_paper",
+                     replace: bool | None = None):
+    """Write the table as CSV and the learning curves as PNG, named after the table (see
+    `records.write_table` for when its name changes); return the table and their paths."""
     from kd_utils import plots
 
     results_dir = Path(results_dir)
     table = comparison_table(records)
-    csv_path = write_table(table, name, results_dir, runs=pd.DataFrame([r.row for r in records]))
+    csv_path = write_table(table, name, results_dir, runs=pd.DataFrame([r.row for r in records]),
+                           replace=replace)
+    name = csv_path.stem  # another name where the table under `name` is kept (`write_table`)
     histories: dict = {}
     for record in records:
         histories.setdefault(ROLE_LABELS[record.config.role], []).append(record.history)

@@ -51,9 +51,10 @@ def numbered() -> list[Path]:
 
 @contextlib.contextmanager
 def _environment(results_dir: Path | None):
-    """The kernel's environment: read-only, this checkout first on the path, quiet TensorFlow."""
+    """The kernel's environment: read-only, tables regenerated in place from the records, this
+    checkout first on the path, quiet TensorFlow."""
     saved = dict(os.environ)
-    os.environ.update(KD_READ_ONLY="1", TF_CPP_MIN_LOG_LEVEL="2",
+    os.environ.update(KD_READ_ONLY="1", KD_REPLACE_TABLES="1", TF_CPP_MIN_LOG_LEVEL="2",
                       PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_DIR),
                                                                saved.get("PYTHONPATH")])))
     os.environ.pop("MPLBACKEND", None)  # the inline backend embeds the figures

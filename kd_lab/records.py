@@ -14,6 +14,7 @@ the one-row-per-run records of RepDistiller and torchdistill.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -324,23 +325,50 @@ def _read_summary_checked(path: Path, results_dir) -> pd.DataFrame:
     return pd.read_csv(path) if len(expected) else expected  # field is its text, as in the CSV)
 
 
+# A written table is not replaced by a different one unless asked: a notebook run with other
+# parameters than the committed table's leaves that table (and the README that quotes it) as it
+# is. `make notebooks` sets this to regenerate tables from new records.
+REPLACE_TABLES_ENV = "KD_REPLACE_TABLES"
+
+
 def write_table(table: pd.DataFrame, name: str, results_dir=RESULTS_DIR,
-                runs: pd.DataFrame | None = None) -> Path:
+                runs: pd.DataFrame | None = None, replace: bool | None = None) -> Path:
     """Write a derived table as `results/tables/<name>.csv` (atomically); return its path.
 
     `runs`: the summary rows the table was derived from; their run ids go to
     `tables/<name>.runs.csv`, so a test can check that a table's runs of one architecture
     were executed alike (`execution_mix`), and a table can say which were stacked
     (`trained_as_mix`).
+
+    Where `<name>.csv` already holds a different table (made with other parameters, or from
+    other records) it is kept, and this one is written as `<name>_<digest>.csv` with a warning
+    naming both; `replace=True` (default: `$KD_REPLACE_TABLES` is 1) replaces it. The same
+    table written again is written under its name.
     """
     path = inside(Path(results_dir) / "tables", f"{check_name(name, 'table name')}.csv")
-    atomic_write_text(path, table.to_csv(index=False))
+    text = table.to_csv(index=False)
+    listing = None if runs is None else runs[["run_id"]].drop_duplicates().to_csv(index=False)
+    if replace is None:
+        replace = os.environ.get(REPLACE_TABLES_ENV) == "1"
+    if not replace and path.exists() and (path.read_text(), _listing(path)) != (text, listing):
+        digest = hashlib.sha256(f"{text}{listing}".encode()).hexdigest()[:8]
+        kept, path = path, path.with_name(f"{path.stem}_{digest}.csv")
+        warnings.warn(f"tables/{kept.name} holds another table (the committed one, or one of "
+                      f"other parameters or records) and is kept: this one is written as "
+                      f"tables/{path.name}. To replace it, delete it first (or pass "
+                      f"replace=True)", stacklevel=2)
+    atomic_write_text(path, text)
     listed = path.with_suffix(".runs.csv")
-    if runs is not None:
-        atomic_write_text(listed, runs[["run_id"]].drop_duplicates().to_csv(index=False))
+    if listing is not None:
+        atomic_write_text(listed, listing)
     else:  # a run list left from an earlier version of the table would now be wrong
         listed.unlink(missing_ok=True)
     return path
+
+
+def _listing(table_path: Path) -> str | None:
+    listed = table_path.with_suffix(".runs.csv")
+    return listed.read_text() if listed.exists() else None
 
 
 # What must be equal across the runs of one architecture in one table: how they were executed

@@ -264,12 +264,13 @@ def sweep_table(rows: pd.DataFrame, temperatures=TEMPERATURES,
 
 
 def write_outputs(table: pd.DataFrame, students, name: str, results_dir=records.RESULTS_DIR,
-                  runs: pd.DataFrame | None = None):
+                  runs: pd.DataFrame | None = None, replace: bool | None = None):
     """Write the sweep table as CSV (with the ids of `runs`, the rows it was made from) and,
     per student, its heatmap and accuracy-vs-T figure."""
     from kd_utils import plots
 
-    paths = [records.write_table(table, name, results_dir, runs=runs)]
+    paths = [records.write_table(table, name, results_dir, runs=runs, replace=replace)]
+    name = paths[0].stem  # another name where the table under `name` is kept (`write_table`)
     figures_dir = Path(results_dir) / "figures"
     for student in students:
         slug = architecture_slug(student)

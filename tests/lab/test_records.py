@@ -47,9 +47,36 @@ def test_a_tables_runs_are_listed_and_checked_for_mixed_execution(tmp_path):
     assert records.execution_mix(rows.iloc[:2]) == []  # the teacher alone: nothing to mix
     path = records.write_table(pd.DataFrame({"x": [1]}), "t", tmp_path, runs=rows)
     assert list(pd.read_csv(path.with_suffix(".runs.csv"))["run_id"]) == ["a", "b", "c", "d"]
-    records.write_table(pd.DataFrame({"x": [2]}), "t", tmp_path)  # now from unlisted runs
+    records.write_table(pd.DataFrame({"x": [2]}), "t", tmp_path, replace=True)  # unlisted runs
     assert not path.with_suffix(".runs.csv").exists()  # the old list would name wrong runs
     assert records.table_runs("t", tmp_path) is None
+
+
+def _listed(table_path):
+    listed = table_path.with_suffix(".runs.csv")
+    return pd.read_csv(listed)["run_id"].tolist() if listed.exists() else None
+
+
+def test_a_different_table_is_written_beside_the_one_it_would_replace(tmp_path, monkeypatch):
+    monkeypatch.delenv(records.REPLACE_TABLES_ENV, raising=False)
+    rows = pd.DataFrame({"run_id": ["a", "b"]})
+    path = records.write_table(pd.DataFrame({"x": [1]}), "t", tmp_path, runs=rows)
+    assert records.write_table(pd.DataFrame({"x": [1]}), "t", tmp_path, runs=rows) == path
+    # other parameters (other runs, or other numbers): the first table stays as it was
+    for table, runs in ((pd.DataFrame({"x": [2]}), rows), (pd.DataFrame({"x": [1]}), rows[:1]),
+                        (pd.DataFrame({"x": [1]}), None)):
+        with pytest.warns(UserWarning, match=r"tables/t.csv holds another table .* written as "
+                                             r"tables/t_[0-9a-f]{8}.csv"):
+            other = records.write_table(table, "t", tmp_path, runs=runs)
+        assert other.parent == path.parent and other.name.startswith("t_")
+        assert pd.read_csv(other).equals(table)
+        assert pd.read_csv(path)["x"].tolist() == [1]
+        assert _listed(path) == ["a", "b"]
+        assert _listed(other) == (None if runs is None else list(runs["run_id"]))
+    # asked to (as `make notebooks` asks, regenerating tables from new records): replaced
+    monkeypatch.setenv(records.REPLACE_TABLES_ENV, "1")
+    assert records.write_table(pd.DataFrame({"x": [3]}), "t", tmp_path, runs=rows) == path
+    assert pd.read_csv(path)["x"].tolist() == [3]
 
 
 def test_a_table_that_mixes_stacked_and_alone_runs_says_which():
