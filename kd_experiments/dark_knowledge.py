@@ -382,7 +382,8 @@ def write_controls_outputs(results_dir=records.RESULTS_DIR) -> tuple[pd.DataFram
         return table, shares, None
     csv = records.write_table(table, CONTROLS_TABLE, results_dir, runs=rows)
     records.write_table(shares, SHARES_TABLE, results_dir)
-    save_controls_figure(in_reading_order(table), csv.stem, results_dir, ARM_WORDS)
+    save_controls_figure(in_reading_order(table), CONTROLS_TABLE + records.variant_of(csv),
+                         results_dir, ARM_WORDS)
     return table, shares, csv
 
 

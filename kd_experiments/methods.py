@@ -87,7 +87,8 @@ def write_outputs(rows: pd.DataFrame, results_dir=records.RESULTS_DIR,
     table = fashion_table(rows)
     csv = records.write_table(table, name, results_dir,
                               runs=rows[rows["role"] != "teacher"])
-    return table, csv, dark_knowledge.save_controls_figure(table, csv.stem, results_dir)
+    return table, csv, dark_knowledge.save_controls_figure(
+        table, name + records.variant_of(csv), results_dir)
 
 
 def write_mnist_outputs(results_dir=records.RESULTS_DIR) -> tuple[pd.DataFrame, Path | None,
@@ -100,7 +101,8 @@ def write_mnist_outputs(results_dir=records.RESULTS_DIR) -> tuple[pd.DataFrame, 
     if table.empty:
         return table, None, None
     csv = records.write_table(table, MNIST_TABLE, results_dir, runs=rows)
-    return table, csv, dark_knowledge.save_controls_figure(table, csv.stem, results_dir)
+    return table, csv, dark_knowledge.save_controls_figure(
+        table, MNIST_TABLE + records.variant_of(csv), results_dir)
 
 
 def train_all(seeds=SEEDS, profile: str = "full", results_dir=records.RESULTS_DIR,

@@ -91,7 +91,8 @@ def protocol_block(results_dir: Path) -> str:
     tables = {}
     for listed in sorted((Path(results_dir) / "tables").glob("*.runs.csv")):
         name = listed.name.removesuffix(".runs.csv")
-        tables[name] = records.table_runs(name, results_dir)
+        if not records.is_variant(name):
+            tables[name] = records.table_runs(name, results_dir)
     unlisted = unlisted_runs(results_dir)
     tables.update(unlisted)
     lines, mixed, binding = [], [], []

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import stats
-from .records import RESULTS_DIR, RunRecord, aggregate, write_table
+from .records import RESULTS_DIR, RunRecord, aggregate, variant_of, write_table
 from .report import mean_spread
 
 ROLE_LABELS = {"teacher": "teacher", "scratch": "student from scratch",
@@ -89,13 +89,13 @@ def write_comparison(records, results_dir=RESULTS_DIR, name: str = "compare_mnis
     table = comparison_table(records)
     csv_path = write_table(table, name, results_dir, runs=pd.DataFrame([r.row for r in records]),
                            replace=replace)
-    name = csv_path.stem  # another name where the table under `name` is kept (`write_table`)
+    variant = variant_of(csv_path)  # where the table under `name` was kept (`write_table`)
     histories: dict = {}
     for record in records:
         histories.setdefault(ROLE_LABELS[record.config.role], []).append(record.history)
     plots.plot_learning_curves(histories, metrics=("student_loss", "accuracy"))
-    plots.save_fig(f"{name}_learning_curves", figures_dir=results_dir / "figures")
-    fig_path = plots.figure_path(f"{name}_learning_curves", results_dir / "figures")
+    plots.save_fig(f"{name}_learning_curves{variant}", figures_dir=results_dir / "figures")
+    fig_path = plots.figure_path(f"{name}_learning_curves{variant}", results_dir / "figures")
     plots.plt.close("all")
     return table, csv_path, fig_path
 

@@ -329,6 +329,7 @@ def _read_summary_checked(path: Path, results_dir) -> pd.DataFrame:
 # parameters than the committed table's leaves that table (and the README that quotes it) as it
 # is. `make notebooks` sets this to regenerate tables from new records.
 REPLACE_TABLES_ENV = "KD_REPLACE_TABLES"
+VARIANT = ".variant-"  # in the name of a table written beside another (`write_table`)
 
 
 def write_table(table: pd.DataFrame, name: str, results_dir=RESULTS_DIR,
@@ -341,9 +342,10 @@ def write_table(table: pd.DataFrame, name: str, results_dir=RESULTS_DIR,
     (`trained_as_mix`).
 
     Where `<name>.csv` already holds a different table (made with other parameters, or from
-    other records) it is kept, and this one is written as `<name>_<digest>.csv` with a warning
-    naming both; `replace=True` (default: `$KD_REPLACE_TABLES` is 1) replaces it. The same
-    table written again is written under its name.
+    other records) it is kept, and this one is written beside it as a variant,
+    `<name>.variant-<digest>.csv`, with a warning naming both (figures drawn from it carry the
+    same `variant_of` suffix); `replace=True` (default: `$KD_REPLACE_TABLES` is 1) replaces it.
+    The same table written again is written under its name.
     """
     path = inside(Path(results_dir) / "tables", f"{check_name(name, 'table name')}.csv")
     text = table.to_csv(index=False)
@@ -352,11 +354,11 @@ def write_table(table: pd.DataFrame, name: str, results_dir=RESULTS_DIR,
         replace = os.environ.get(REPLACE_TABLES_ENV) == "1"
     if not replace and path.exists() and (path.read_text(), _listing(path)) != (text, listing):
         digest = hashlib.sha256(f"{text}{listing}".encode()).hexdigest()[:8]
-        kept, path = path, path.with_name(f"{path.stem}_{digest}.csv")
+        kept, path = path, path.with_name(f"{path.stem}{VARIANT}{digest}.csv")
         warnings.warn(f"tables/{kept.name} holds another table (the committed one, or one of "
                       f"other parameters or records) and is kept: this one is written as "
-                      f"tables/{path.name}. To replace it, delete it first (or pass "
-                      f"replace=True)", stacklevel=2)
+                      f"tables/{path.name}. To replace it, delete it first, or set "
+                      f"{REPLACE_TABLES_ENV}=1", stacklevel=2)
     atomic_write_text(path, text)
     listed = path.with_suffix(".runs.csv")
     if listing is not None:
@@ -364,6 +366,19 @@ def write_table(table: pd.DataFrame, name: str, results_dir=RESULTS_DIR,
     else:  # a run list left from an earlier version of the table would now be wrong
         listed.unlink(missing_ok=True)
     return path
+
+
+def variant_of(table_path: Path) -> str:
+    """`.variant-<digest>` for a table `write_table` wrote beside the one it would have
+    replaced, else "": name a figure drawn from the table `f"{figure}{variant_of(path)}"`."""
+    stem = Path(table_path).name.removesuffix(".csv")
+    return stem[stem.index(VARIANT):] if VARIANT in stem else ""
+
+
+def is_variant(table_name: str) -> bool:
+    """Whether a table (or figure) name is a variant written beside a table (`write_table`):
+    the lab's readings and checks read the tables themselves, never their variants."""
+    return VARIANT in table_name
 
 
 def _listing(table_path: Path) -> str | None:

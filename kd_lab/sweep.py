@@ -270,15 +270,15 @@ def write_outputs(table: pd.DataFrame, students, name: str, results_dir=records.
     from kd_utils import plots
 
     paths = [records.write_table(table, name, results_dir, runs=runs, replace=replace)]
-    name = paths[0].stem  # another name where the table under `name` is kept (`write_table`)
+    variant = records.variant_of(paths[0])  # where the table under `name` was kept
     figures_dir = Path(results_dir) / "figures"
     for student in students:
         slug = architecture_slug(student)
         for figure, plot in (("heatmap", plot_sweep_heatmap),
                              ("accuracy_vs_T", plot_metric_vs_temperature)):
             plot(table, student)
-            plots.save_fig(f"{name}_{slug}_{figure}", figures_dir=figures_dir)
-            paths.append(plots.figure_path(f"{name}_{slug}_{figure}", figures_dir))
+            plots.save_fig(f"{name}_{slug}_{figure}{variant}", figures_dir=figures_dir)
+            paths.append(plots.figure_path(f"{name}_{slug}_{figure}{variant}", figures_dir))
         plots.plt.close("all")
     return paths
 

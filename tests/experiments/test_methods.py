@@ -87,6 +87,7 @@ def test_the_mnist_methods_table_and_block_come_from_the_plan_s_records(tmp_path
     assert len(table) == len(students) * 2 * 2 and set(table["student"]) == students
     assert set(table["arm"]) == set(dark_knowledge.METHODS)
     assert csv.with_suffix(".runs.csv").exists() and figure.stat().st_size > 10_000
+    assert csv.name == f"{methods.MNIST_TABLE}.csv"  # the committed table, made again alike
     block = readings_methods.mnist_methods_block(results)
     assert block.count("| hint (`mlp:") == 2 * len(students) and "one Holm family" in block
     empty = tmp_path / "empty"

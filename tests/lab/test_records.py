@@ -66,9 +66,10 @@ def test_a_different_table_is_written_beside_the_one_it_would_replace(tmp_path, 
     for table, runs in ((pd.DataFrame({"x": [2]}), rows), (pd.DataFrame({"x": [1]}), rows[:1]),
                         (pd.DataFrame({"x": [1]}), None)):
         with pytest.warns(UserWarning, match=r"tables/t.csv holds another table .* written as "
-                                             r"tables/t_[0-9a-f]{8}.csv"):
+                                             r"tables/t\.variant-[0-9a-f]{8}\.csv.*KD_REPLACE"):
             other = records.write_table(table, "t", tmp_path, runs=runs)
-        assert other.parent == path.parent and other.name.startswith("t_")
+        assert other.parent == path.parent and records.is_variant(other.name)
+        assert other.name == f"t{records.variant_of(other)}.csv" and records.variant_of(path) == ""
         assert pd.read_csv(other).equals(table)
         assert pd.read_csv(path)["x"].tolist() == [1]
         assert _listed(path) == ["a", "b"]
