@@ -5,7 +5,7 @@ Keras infers whether `EarlyStopping(monitor=...)` (and the other monitoring call
 maximise or minimise only for the metrics it compiled itself; the Distiller's are its own, so
 `set_monitor_modes` fills in `mode` from the metric's name: losses and divergences go down,
 accuracy and teacher agreement go up. (The Distiller's guard against a non-finite loss is in
-`distiller.py`, and the per-student early stopping of a group in `group.py`.)
+`distiller.py`.)
 """
 
 from __future__ import annotations
