@@ -103,6 +103,33 @@ def unlisted_runs(results_dir: Path) -> dict[str, pd.DataFrame]:
     return found
 
 
+def needed_runs(results_dir: Path) -> set[str]:
+    """The run ids that a table, a stage or a plan needs: the runs each table lists (or
+    `unlisted_runs` finds), every run of the dark-knowledge plan's stages and of the evidence
+    units, and what they start from (teachers, ensemble members, initial weights; a run's
+    recorded teacher too). A record outside it is one no table lists, which the protocol
+    deletes (git history keeps it): a notebook that reads runs lists them in a table."""
+    from kd_lab.config import ensemble_members
+
+    from . import dark_knowledge, evidence
+
+    listed = set()
+    for path in (Path(results_dir) / "tables").glob("*.runs.csv"):
+        if not records.is_variant(path.name):
+            listed |= set(pd.read_csv(path)["run_id"])
+    for rows in unlisted_runs(results_dir).values():
+        listed |= set(rows["run_id"])
+    planned = [c for _, configs in dark_knowledge.stages(results_dir) for c in configs or ()]
+    planned += [c for _, configs in evidence.units() for c in configs]
+    while planned:  # each config with what it starts from
+        config = planned.pop()
+        listed.add(config.run_id)
+        planned += [c for c in (config.teacher, config.init_from) if c is not None]
+        planned += ensemble_members(config) if config.teacher_seeds else []
+    teachers = records.read_summary(results_dir).set_index("run_id")["teacher_run_id"]
+    return listed | set(teachers.reindex(sorted(listed & set(teachers.index))).dropna()) - {""}
+
+
 def runs_behind(results_dir: Path, name: str) -> pd.DataFrame:
     """The summary rows behind table `name`: its `.runs.csv`, else `unlisted_runs`."""
     listed = records.table_runs(name, results_dir)

@@ -50,6 +50,16 @@ def lines_tested(tables: dict[str, pd.DataFrame]) -> dict[tuple, list[str]]:
     return found
 
 
+def test_every_record_is_listed_by_a_table_a_stage_or_a_plan():
+    # A record no table lists is deleted (git history keeps it); one a notebook reads is listed
+    # by the notebook's table, so a clean-up never takes it for unlisted.
+    from kd_experiments import readings
+
+    unlisted = sorted(set(records.read_summary(RESULTS)["run_id"]) - readings.needed_runs(RESULTS))
+    assert not unlisted, (f"{len(unlisted)} records no table, stage or plan lists: delete them "
+                          f"or list them in their notebook's table: {unlisted[:5]}")
+
+
 def test_a_comparison_is_tested_in_one_committed_table_only():
     # A comparison tested twice gets two Holm p-values from two families; the others cite it.
     tables = {p.stem: pd.read_csv(p) for p in sorted((RESULTS / "tables").glob("*.csv"))
