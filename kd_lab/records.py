@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import warnings
 import zipfile
@@ -358,7 +359,7 @@ def write_table(table: pd.DataFrame, name: str, results_dir=RESULTS_DIR,
         warnings.warn(f"tables/{kept.name} holds another table (the committed one, or one of "
                       f"other parameters or records) and is kept: this one is written as "
                       f"tables/{path.name}. To replace it, delete it first, or set "
-                      f"{REPLACE_TABLES_ENV}=1", stacklevel=2)
+                      f"{REPLACE_TABLES_ENV}=1", stacklevel=_outside_the_lab())
     atomic_write_text(path, text)
     listed = path.with_suffix(".runs.csv")
     if listing is not None:
@@ -366,6 +367,16 @@ def write_table(table: pd.DataFrame, name: str, results_dir=RESULTS_DIR,
     else:  # a run list left from an earlier version of the table would now be wrong
         listed.unlink(missing_ok=True)
     return path
+
+
+def _outside_the_lab() -> int:
+    """The stacklevel of the first caller outside the lab's and experiments' packages, so that
+    a warning points at the notebook cell or script line that wrote the table."""
+    packages = tuple(str(REPO_DIR / name) for name in ("kd_lab", "kd_experiments"))
+    frame, level = sys._getframe(1), 1  # write_table's frame
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(packages):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def variant_of(table_path: Path) -> str:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from helpers import DIGITS_TEACHER, REPO
 
-from kd_lab import records
+from kd_lab import records, sweep
 from kd_lab.config import RunConfig
 
 TEACHER = DIGITS_TEACHER
@@ -74,6 +74,10 @@ def test_a_different_table_is_written_beside_the_one_it_would_replace(tmp_path, 
         assert pd.read_csv(path)["x"].tolist() == [1]
         assert _listed(path) == ["a", "b"]
         assert _listed(other) == (None if runs is None else list(runs["run_id"]))
+    # the warning points at the line that asked for the table, not into the lab
+    with pytest.warns(UserWarning, match="holds another table") as caught:
+        sweep.write_outputs(pd.DataFrame({"x": [4]}), [], "t", tmp_path, runs=rows)
+    assert caught[0].filename == __file__
     # asked to (as `make notebooks` asks, regenerating tables from new records): replaced
     monkeypatch.setenv(records.REPLACE_TABLES_ENV, "1")
     assert records.write_table(pd.DataFrame({"x": [3]}), "t", tmp_path, runs=rows) == path
