@@ -610,6 +610,19 @@ def teachers(results_dir=records.RESULTS_DIR) -> list[RunConfig] | None:
     return None if named["teachers"] is None else named["teachers"] + named["more teachers"]
 
 
+def hinton_kd_comparisons(results_dir=records.RESULTS_DIR) -> list[tuple[frozenset, frozenset]]:
+    """Per student, (Hinton KD's run ids, the student from scratch's) that the controls table
+    compares: a table holding exactly those runs cites that test rather than testing them
+    again (`sweep.sweep_table`'s `tested_elsewhere`). Empty before the table is written."""
+    rows = records.table_runs(CONTROLS_TABLE, results_dir)
+    if rows is None:
+        return []
+    rows = _with_arms(rows, weak_teachers(teachers(results_dir)[0]))
+    return [(frozenset(own.loc[own["arm"] == "hinton", "run_id"]),
+             frozenset(own.loc[own["arm"] == "scratch", "run_id"]))
+            for _, own in rows.groupby("student")]
+
+
 TEACHER_TARGET = 75  # the issue's target for the teachers' mean test errors (the paper: 67)
 
 

@@ -55,11 +55,15 @@ def soft_target_examples(teacher: RunConfig, results_dir=RESULTS_DIR, count: int
 
     Kept as `tables/03_soft_target_examples_<profile>.csv` and read back from there when it
     holds `count` images of this very teacher (its `teacher_run_id`), so the soft-target figure
-    needs no teacher model (models are not committed).
+    needs no teacher model (models are not committed). `frame.attrs["table"]` is the file it was
+    read from or written to (a variant where another teacher's examples are kept under the name:
+    `records.write_table`), so that a figure drawn from it can carry the same suffix.
     """
     path = Path(results_dir) / "tables" / f"03_soft_target_examples_{teacher.profile}.csv"
     if has_soft_target_examples(teacher, results_dir, count):
-        return pd.read_csv(path)
+        frame = pd.read_csv(path)
+        frame.attrs["table"] = path
+        return frame
     splits = datasets.splits_for(teacher, data_dir)  # the test set is whole whatever train_limit
     images = splits.x_test[:count]
     kept = teacher_logits.recorded_logits(teacher, splits, results_dir)
@@ -69,7 +73,8 @@ def soft_target_examples(teacher: RunConfig, results_dir=RESULTS_DIR, count: int
     frame.insert(0, "label", splits.y_test[:count])
     frame.insert(0, "teacher_run_id", teacher.run_id)
     pixels = pd.DataFrame(images.reshape(count, -1)).add_prefix("pixel_")
-    write_table(frame := pd.concat([frame, pixels], axis=1), path.stem, results_dir)
+    written = write_table(frame := pd.concat([frame, pixels], axis=1), path.stem, results_dir)
+    frame.attrs["table"] = written
     return frame
 
 

@@ -139,9 +139,9 @@ def compare_block(results_dir: Path) -> str:
 
 @generated("05_gallery")
 def gallery_block(results_dir: Path) -> str:
-    names = sorted(p.stem for p in (Path(results_dir) / "figures").glob("05_*_full.png"))
+    names = sorted(p.stem for p in (Path(results_dir) / "figures").glob("05_*_paper.png"))
     if not names:
-        raise FileNotFoundError("no results/figures/05_*_full.png: run notebook 05 first")
+        raise FileNotFoundError("no results/figures/05_*_paper.png: run notebook 05 first")
     listed = ", ".join(f"`results/figures/{n}.png`" for n in names)
     return "\n\n".join([HEADER, f"The committed figures, drawn from the same records: {listed}. "
                         "The cells above draw them again; they should look the same.",
@@ -187,16 +187,16 @@ def main_table_block(results_dir: Path) -> str:
                     "tables/06_hinton_variants_paper.csv")])
 
 
-CITED_IN_04 = "tested in notebook 04"
+CITED = "tested in table sweep_mnist_full"  # as notebook 07 labels them
 
 
 @generated("07_width")
 def width_block(results_dir: Path) -> str:
     # From the runs, so that each T carries its verdict against the width's scratch student.
     runs = listed_runs(results_dir, "07_width_vs_temperature_full")
-    # as notebook 07 does: the temperatures notebook 04's grid tests (the same runs) are cited
+    # as notebook 07 does: the temperatures the full-profile grid tests (the same runs) are cited
     table = hinton2015.width_table(runs, listed_runs(results_dir, "sweep_mnist_full")["run_id"],
-                                   CITED_IN_04)
+                                   CITED)
     lines = []
     for width, rows in table.groupby("width"):
         distilled, scratch = rows[rows.student == "distilled"], rows[rows.student == "scratch"]
@@ -209,11 +209,12 @@ def width_block(results_dir: Path) -> str:
             f"| {mean_spread_of(low, 'test_errors')} (T = {low.temperature:g}) "
             f"| {mean_spread_of(high, 'test_errors')} (T = {high.temperature:g}) "
             f"| {counts.get(stats.BETTER, 0)} / {counts.get(stats.WORSE, 0)} / "
-            f"{counts.get(stats.UNDECIDED, 0)} / {counts.get(CITED_IN_04, 0)} "
+            f"{counts.get(stats.UNDECIDED, 0)} / {counts.get(CITED, 0)} "
             f"| {distilled.detectable.min():.0f}-{distilled.detectable.max():.0f} "
             f"| {int(distilled.test_errors_count.min())} |")
     header = ("| student | from scratch | lowest distilled mean | highest distilled mean "
-              "| temperatures better / worse / undecided against scratch / tested in notebook 04 "
+              "| temperatures better / worse / undecided against scratch / tested in "
+              "`sweep_mnist_full` "
               "| detectable difference "
               "| seeds |\n| --- | --- | --- | --- | --- | --- | --- |")
     return "\n\n".join([
@@ -223,8 +224,9 @@ def width_block(results_dir: Path) -> str:
         "the lowest and highest means over "
         "T in {1, 2, 2.5, 4, 8, 20}. Each temperature against the same width from scratch: "
         "a paired t test by seed, Holm over every width's temperatures tested here; those of "
-        "the 800-800 student that notebook 04's grid holds (the same runs) are tested there "
-        "once (verdicts as in the "
+        "the 800-800 student that the full-profile grid holds (`tables/sweep_mnist_full.csv`, "
+        "notebook 04's grid before it moved to the strong teachers; the same runs) are tested "
+        "there once (verdicts as in the "
         "README's \"How numbers are reported\"; the detectable difference is in test errors, "
         "at 80% power).", *filter(None, [execution_sentence(runs)]),
         source_line("tables/07_width_vs_temperature_full.csv", "summary.csv")])

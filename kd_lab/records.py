@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import inspect
 import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import warnings
 import zipfile
@@ -373,7 +373,7 @@ def _outside_the_lab() -> int:
     """The stacklevel of the first caller outside the lab's and experiments' packages, so that
     a warning points at the notebook cell or script line that wrote the table."""
     packages = tuple(str(REPO_DIR / name) for name in ("kd_lab", "kd_experiments"))
-    frame, level = sys._getframe(1), 1  # write_table's frame
+    frame, level = inspect.currentframe().f_back, 1  # write_table's frame
     while frame.f_back is not None and frame.f_code.co_filename.startswith(packages):
         frame, level = frame.f_back, level + 1
     return level

@@ -224,7 +224,8 @@ def _progress_bar(total: int, done: int, enabled: bool):
 
 
 def sweep_table(rows: pd.DataFrame, temperatures=TEMPERATURES,
-                metric: str = "test_errors") -> pd.DataFrame:
+                metric: str = "test_errors", tested_elsewhere=(),
+                cited_in: str = "tested elsewhere") -> pd.DataFrame:
     """Per (student, T, alpha): n, mean, std and 95% interval of test accuracy, errors and
     teacher agreement, from summary rows; and each distilled cell against its student's
     alpha = 1 cell (labels alone) on `metric`: the difference with its 95% interval, the
@@ -233,6 +234,10 @@ def sweep_table(rows: pd.DataFrame, temperatures=TEMPERATURES,
     weights, batch order and teacher).
 
     The alpha = 1 runs (trained once, at T = 1) fill the alpha = 1 cell of every temperature.
+    `tested_elsewhere`: (distilled run ids, baseline run ids) pairs that another table already
+    tests against each other; a cell whose runs and alpha = 1 runs are exactly such a pair is
+    that test, so it is not tested again (one comparison, one Holm p-value): it stays out of
+    the family and its verdict reads `cited_in`.
     """
     if len(rows) == 0 or "role" not in rows:
         raise ValueError("rows holds no runs: pass the summary rows `sweep` returned (or "
@@ -243,6 +248,9 @@ def sweep_table(rows: pd.DataFrame, temperatures=TEMPERATURES,
     expanded += [label_only.assign(temperature=float(t)) for t in temperatures]
     table = records.aggregate(pd.concat(expanded), by=("architecture", "temperature", "alpha"),
                               metrics=("test_accuracy", "test_errors", "test_teacher_agreement"))
+    cited = _cells_tested_elsewhere(rows, {(frozenset(a), frozenset(b))
+                                           for a, b in tested_elsewhere})
+    rows = rows[~rows.set_index(["architecture", "temperature", "alpha"]).index.isin(cited)]
     # no baseline to compare with, or nothing to compare with it: no tests for that student
     students = [(student, own) for student, own in rows.groupby("architecture")
                 if (own["alpha"] == 1.0).any() and not (own["alpha"] == 1.0).all()]
@@ -260,7 +268,24 @@ def sweep_table(rows: pd.DataFrame, temperatures=TEMPERATURES,
         tests = stats.holm_together(pd.concat(tests), metric)
         table = table.merge(tests, on=["architecture", "temperature", "alpha"], how="left")
         table.loc[table["alpha"] == 1.0, "verdict"] = "baseline"
+    if cited:
+        table.loc[table.set_index(["architecture", "temperature", "alpha"]).index.isin(cited),
+                  "verdict"] = cited_in
     return table.sort_values(["architecture", "alpha", "temperature"]).reset_index(drop=True)
+
+
+def _cells_tested_elsewhere(rows: pd.DataFrame, pairs: set) -> list[tuple]:
+    """The (architecture, T, alpha) cells whose distilled runs and alpha = 1 runs are one of
+    `pairs` exactly (the same seeds, not a subset: fewer seeds would be another test)."""
+    if not pairs:
+        return []
+    cells = []
+    for (student, temperature, alpha), cell in rows[rows["alpha"] != 1.0].groupby(
+            ["architecture", "temperature", "alpha"]):
+        baseline = rows.loc[(rows["architecture"] == student) & (rows["alpha"] == 1.0), "run_id"]
+        if (frozenset(cell["run_id"]), frozenset(baseline)) in pairs:
+            cells.append((student, temperature, alpha))
+    return cells
 
 
 def write_outputs(table: pd.DataFrame, students, name: str, results_dir=records.RESULTS_DIR,

@@ -162,10 +162,10 @@ def test_notebook_runs_headless_in_fast_mode(path, results_with_fast_teachers, t
         str(path), str(tmp_path / path.name), cwd=str(path.parent), kernel_name="python3",
         parameters={"FAST": True}, progress_bar=False, execution_timeout=900)
     if path.stem == "05_plots":
-        # 05 plots the committed full-profile records, whatever FAST says: it trains nothing.
-        figures = {p.name for p in (shared_results / "figures").glob("05_*_full.png")}
-        assert {"05_learning_curves_full.png", "05_soft_targets_full.png",
-                "05_sweep_heatmap_mlp800x800_full.png"} <= figures
+        # 05 plots the committed paper-profile records, whatever FAST says: it trains nothing.
+        figures = {p.name for p in (shared_results / "figures").glob("05_*_paper.png")}
+        assert {"05_learning_curves_paper.png", "05_soft_targets_paper.png",
+                "05_sweep_heatmap_mlp800x800_paper.png"} <= figures
     written = {
         "06_hinton_main_table": "tables/06_hinton_ensemble_fast.csv",
         "07_temperature_vs_width": "figures/07_errors_vs_temperature_by_width_fast.png",

@@ -184,3 +184,21 @@ def test_the_soft_target_examples_name_their_teacher_and_are_read_back_for_it_al
     monkeypatch.setattr(runner, "get_or_train_model", lambda *a, **k: pytest.fail("model"))
     again = hinton2015.soft_target_examples(DIGITS_TEACHER, tmp_path, count=3)  # no model needed
     pd.testing.assert_frame_equal(again, examples, check_dtype=False)
+    # the file each was read from or written to, for the suffix of a figure drawn from it
+    kept = tmp_path / "tables" / f"03_soft_target_examples_{DIGITS_TEACHER.profile}.csv"
+    assert examples.attrs["table"] == again.attrs["table"] == kept
+
+
+def test_another_teachers_soft_target_examples_go_beside_the_kept_ones(tmp_path, monkeypatch):
+    from kd_lab import records, runner
+
+    monkeypatch.delenv(records.REPLACE_TABLES_ENV, raising=False)
+    other = DIGITS_TEACHER.replace(seed=DIGITS_TEACHER.seed + 1)
+    for teacher in (DIGITS_TEACHER, other):
+        runner.run(teacher, results_dir=tmp_path, verbose=0)
+    kept = hinton2015.soft_target_examples(DIGITS_TEACHER, tmp_path, count=3)
+    with pytest.warns(UserWarning, match="holds another table"):
+        beside = hinton2015.soft_target_examples(other, tmp_path, count=3)
+    assert records.variant_of(kept.attrs["table"]) == ""
+    assert records.variant_of(beside.attrs["table"]) != ""
+    assert list(pd.read_csv(kept.attrs["table"]).teacher_run_id) == [DIGITS_TEACHER.run_id] * 3

@@ -84,6 +84,31 @@ def test_sweep_table_corrects_every_student_s_cells_as_one_family():
     assert (tested["pairs"] == 6).all()
 
 
+def test_a_cell_another_table_tests_with_the_same_runs_is_cited_not_tested_again():
+    rng = np.random.default_rng(2)
+    means = {(1.0, 1.0): 200, (0.5, 2.0): 150, (0.5, 8.0): 160, (0.0, 2.0): 170}
+    rows = pd.DataFrame([dict(role="scratch" if alpha == 1.0 else "distilled",
+                              architecture="mlp:8", alpha=alpha, temperature=temperature,
+                              seed=seed, run_id=f"{alpha}-{temperature}-{seed}",
+                              test_accuracy=0.98, test_errors=mean + rng.normal(0, 8),
+                              test_teacher_agreement=0.95)
+                         for (alpha, temperature), mean in means.items() for seed in range(6)])
+    ids = {cell: set(own["run_id"]) for cell, own in rows.groupby(["alpha", "temperature"])}
+    scratch = ids[(1.0, 1.0)]
+    elsewhere = [(ids[(0.5, 2.0)], scratch),  # the same runs: cited
+                 (set(list(ids[(0.5, 8.0)])[:5]), scratch)]  # fewer seeds: another test
+    table = sweep.sweep_table(rows, temperatures=(2.0, 8.0), tested_elsewhere=elsewhere,
+                              cited_in="tested in notebook 19").set_index(["alpha", "temperature"])
+    assert table.loc[(0.5, 2.0), "verdict"] == "tested in notebook 19"
+    assert np.isnan(table.loc[(0.5, 2.0), "p_value"])
+    assert table.loc[(0.5, 2.0), "test_errors_count"] == 6  # still shown, with its numbers
+    tested = table[table["p_value"].notna()]
+    assert sorted(tested.index) == [(0.0, 2.0), (0.5, 8.0)]  # a family of two
+    np.testing.assert_allclose(tested["p_holm"], stats.holm(tested["p_value"]))
+    untouched = sweep.sweep_table(rows, temperatures=(2.0, 8.0)).set_index(["alpha", "temperature"])
+    assert untouched["p_value"].notna().sum() == 3
+
+
 def test_sweep_table_fills_every_cell_with_mean_std_and_count():
     rows = []
     for seed, (alpha, temperature) in enumerate([(0.5, 2.0), (0.5, 2.0), (0.5, 8.0), (1.0, 1.0)]):
