@@ -129,23 +129,23 @@ def width_configs(widths=WIDTHS, temperatures=WIDTH_TEMPERATURES, seeds=(0, 1, 2
                 scratch_baseline=scratch_baseline)]
 
 
-def width_table(rows: pd.DataFrame, cited_runs=None, cited_in: str = "") -> pd.DataFrame:
+def width_table(rows: pd.DataFrame, tested_elsewhere=(), cited_in: str = "") -> pd.DataFrame:
     """Test errors (mean, std, count, interval over seeds) per width and T, T = NaN marking
     the student from scratch; each T against its width's scratch student (paired by seed, Holm
     over every width's temperatures: one family, `stats.compare`).
 
-    `cited_runs`: the run ids behind another table that already tests some of these
-    comparisons (notebook 04's grid holds the 800-800 student's cells at alpha = 0.1, the same
-    runs). A temperature whose distilled runs and scratch runs are all among them is tested
-    there, once: here it has no test, stays out of the family, and its verdict reads
-    `cited_in`."""
+    `tested_elsewhere`: the (distilled, baseline) run-id pairs another table already tests
+    (`sweep.cell_comparisons` of notebook 04's grid, which holds the 800-800 student's cells at
+    alpha = 0.1, the same runs). A temperature whose distilled and scratch runs are exactly
+    such a pair is tested there, once: here it has no test, stays out of the family, and its
+    verdict reads `cited_in`."""
     rows = rows.copy()
     rows["width"] = rows["architecture"].str.extract(r"mlp:(\d+)", expand=False).astype(int)
     rows["student"] = np.where(rows["alpha"] == 1.0, "scratch", "distilled")
     rows.loc[rows["student"] == "scratch", "temperature"] = np.nan
     table = aggregate(rows, by=("width", "student", "temperature", "alpha"),
                       metrics=("test_errors", "test_accuracy"))
-    cited = _cited_lines(rows, set(() if cited_runs is None else cited_runs))
+    cited = sweep.lines_tested_elsewhere(rows, ("width", "temperature"), tested_elsewhere)
     tested = rows[~rows.set_index(["width", "temperature"]).index.isin(cited)]
     # One family: every width's temperatures tested here (the page's claims).
     family = tested[tested["student"] == "distilled"].groupby(["width", "temperature"]).ngroups
@@ -163,19 +163,6 @@ def width_table(rows: pd.DataFrame, cited_runs=None, cited_in: str = "") -> pd.D
     table.loc[table["student"] == "scratch", "verdict"] = "baseline"
     table.loc[table.set_index(["width", "temperature"]).index.isin(cited), "verdict"] = cited_in
     return table.sort_values(["width", "student", "temperature"]).reset_index(drop=True)
-
-
-def _cited_lines(rows: pd.DataFrame, cited_runs: set) -> list[tuple[int, float]]:
-    """The (width, T) lines whose distilled and scratch runs are all in `cited_runs`."""
-    if not cited_runs:
-        return []
-    lines = []
-    for width, own in rows.groupby("width"):
-        scratch = set(own.loc[own["student"] == "scratch", "run_id"])
-        for temperature, distilled in own[own["student"] == "distilled"].groupby("temperature"):
-            if scratch and scratch | set(distilled["run_id"]) <= cited_runs:
-                lines.append((width, temperature))
-    return lines
 
 
 # -- soft targets as a regulariser ------------------------------------------------------

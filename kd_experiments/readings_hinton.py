@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kd_lab import comparison, records, stats
+from kd_lab import comparison, records, stats, sweep
 from kd_lab.report import markdown_table, mean_spread, mean_spread_of
 from kd_utils.losses import softmax
 
@@ -195,8 +195,8 @@ def width_block(results_dir: Path) -> str:
     # From the runs, so that each T carries its verdict against the width's scratch student.
     runs = listed_runs(results_dir, "07_width_vs_temperature_full")
     # as notebook 07 does: the temperatures the full-profile grid tests (the same runs) are cited
-    table = hinton2015.width_table(runs, listed_runs(results_dir, "sweep_mnist_full")["run_id"],
-                                   CITED)
+    table = hinton2015.width_table(
+        runs, sweep.cell_comparisons(listed_runs(results_dir, "sweep_mnist_full")), CITED)
     lines = []
     for width, rows in table.groupby("width"):
         distilled, scratch = rows[rows.student == "distilled"], rows[rows.student == "scratch"]

@@ -248,8 +248,8 @@ def sweep_table(rows: pd.DataFrame, temperatures=TEMPERATURES,
     expanded += [label_only.assign(temperature=float(t)) for t in temperatures]
     table = records.aggregate(pd.concat(expanded), by=("architecture", "temperature", "alpha"),
                               metrics=("test_accuracy", "test_errors", "test_teacher_agreement"))
-    cited = _cells_tested_elsewhere(rows, {(frozenset(a), frozenset(b))
-                                           for a, b in tested_elsewhere})
+    cited = lines_tested_elsewhere(rows, ("architecture", "temperature", "alpha"),
+                                   tested_elsewhere)
     rows = rows[~rows.set_index(["architecture", "temperature", "alpha"]).index.isin(cited)]
     # no baseline to compare with, or nothing to compare with it: no tests for that student
     students = [(student, own) for student, own in rows.groupby("architecture")
@@ -274,18 +274,31 @@ def sweep_table(rows: pd.DataFrame, temperatures=TEMPERATURES,
     return table.sort_values(["architecture", "alpha", "temperature"]).reset_index(drop=True)
 
 
-def _cells_tested_elsewhere(rows: pd.DataFrame, pairs: set) -> list[tuple]:
-    """The (architecture, T, alpha) cells whose distilled runs and alpha = 1 runs are one of
-    `pairs` exactly (the same seeds, not a subset: fewer seeds would be another test)."""
+def cell_comparisons(rows: pd.DataFrame) -> list[tuple[frozenset, frozenset]]:
+    """(distilled run ids, alpha = 1 run ids) of every distilled cell of a grid's summary
+    rows: the comparisons `sweep_table` tests, for another table to cite
+    (`tested_elsewhere`)."""
+    rows = rows[rows["role"].isin(("distilled", "scratch"))]
+    return [(frozenset(cell["run_id"]), frozenset(rows.loc[
+                (rows["architecture"] == student) & (rows["alpha"] == 1.0), "run_id"]))
+            for (student, _, _), cell in rows[rows["alpha"] != 1.0].groupby(
+                ["architecture", "temperature", "alpha"])]
+
+
+def lines_tested_elsewhere(rows: pd.DataFrame, keys, tested_elsewhere) -> list[tuple]:
+    """The lines of `rows` (their values of `keys`) whose distilled runs, with the same
+    architecture's alpha = 1 runs, are exactly one of the (distilled, baseline) run-id pairs
+    `tested_elsewhere`: the same seeds, not a subset (fewer seeds would be another test)."""
+    pairs = {(frozenset(a), frozenset(b)) for a, b in tested_elsewhere}
     if not pairs:
         return []
-    cells = []
-    for (student, temperature, alpha), cell in rows[rows["alpha"] != 1.0].groupby(
-            ["architecture", "temperature", "alpha"]):
+    lines = []
+    for line, own in rows[rows["alpha"] != 1.0].groupby(list(keys)):
+        student = own["architecture"].iloc[0]
         baseline = rows.loc[(rows["architecture"] == student) & (rows["alpha"] == 1.0), "run_id"]
-        if (frozenset(cell["run_id"]), frozenset(baseline)) in pairs:
-            cells.append((student, temperature, alpha))
-    return cells
+        if (frozenset(own["run_id"]), frozenset(baseline)) in pairs:
+            lines.append(line)
+    return lines
 
 
 def write_outputs(table: pd.DataFrame, students, name: str, results_dir=records.RESULTS_DIR,
