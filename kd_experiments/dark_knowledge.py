@@ -612,8 +612,8 @@ def teachers(results_dir=records.RESULTS_DIR) -> list[RunConfig] | None:
 
 def hinton_kd_comparisons(results_dir=records.RESULTS_DIR) -> list[tuple[frozenset, frozenset]]:
     """Per student, (Hinton KD's run ids, the student from scratch's) that the controls table
-    compares: a table holding exactly those runs cites that test rather than testing them
-    again (`sweep.sweep_table`'s `tested_elsewhere`). Empty before the table is written."""
+    compares: a table holding those runs (or some of them) cites that test rather than
+    testing them again (`sweep.sweep_table`'s `cited`). Empty before the table is written."""
     rows = records.table_runs(CONTROLS_TABLE, results_dir)
     if rows is None:
         return []

@@ -129,24 +129,25 @@ def width_configs(widths=WIDTHS, temperatures=WIDTH_TEMPERATURES, seeds=(0, 1, 2
                 scratch_baseline=scratch_baseline)]
 
 
-def width_table(rows: pd.DataFrame, tested_elsewhere=(), cited_in: str = "") -> pd.DataFrame:
+def width_table(rows: pd.DataFrame, cited: dict | None = None) -> pd.DataFrame:
     """Test errors (mean, std, count, interval over seeds) per width and T, T = NaN marking
     the student from scratch; each T against its width's scratch student (paired by seed, Holm
     over every width's temperatures: one family, `stats.compare`).
 
-    `tested_elsewhere`: the (distilled, baseline) run-id pairs another table already tests
-    (`sweep.cell_comparisons` of notebook 04's grid, which holds the 800-800 student's cells at
-    alpha = 0.1, the same runs). A temperature whose distilled and scratch runs are exactly
-    such a pair is tested there, once: here it has no test, stays out of the family, and its
-    verdict reads `cited_in`."""
+    `cited`: {label: (distilled, baseline) run-id pairs another table already tests}, as
+    `sweep.sweep_table` takes it (notebook 04's grid, `sweep.cell_comparisons`, holds the
+    800-800 student's cells at alpha = 0.1 and the 30-30 student's on more seeds). A
+    temperature whose runs are among one pair's is tested there, once: here it has no test,
+    stays out of the family, and its verdict reads the label.
+    """
     rows = rows.copy()
     rows["width"] = rows["architecture"].str.extract(r"mlp:(\d+)", expand=False).astype(int)
     rows["student"] = np.where(rows["alpha"] == 1.0, "scratch", "distilled")
     rows.loc[rows["student"] == "scratch", "temperature"] = np.nan
     table = aggregate(rows, by=("width", "student", "temperature", "alpha"),
                       metrics=("test_errors", "test_accuracy"))
-    cited = sweep.lines_tested_elsewhere(rows, ("width", "temperature"), tested_elsewhere)
-    tested = rows[~rows.set_index(["width", "temperature"]).index.isin(cited)]
+    cited = sweep.lines_tested_elsewhere(rows, ("width", "temperature"), cited)
+    tested = rows[~rows.set_index(["width", "temperature"]).index.isin(list(cited))]
     # One family: every width's temperatures tested here (the page's claims).
     family = tested[tested["student"] == "distilled"].groupby(["width", "temperature"]).ngroups
     tests = []
@@ -161,7 +162,9 @@ def width_table(rows: pd.DataFrame, tested_elsewhere=(), cited_in: str = "") -> 
     tests = stats.holm_together(pd.concat(tests), "test_errors")
     table = table.merge(tests, on=["width", "student", "temperature"], how="left")
     table.loc[table["student"] == "scratch", "verdict"] = "baseline"
-    table.loc[table.set_index(["width", "temperature"]).index.isin(cited), "verdict"] = cited_in
+    for (width, temperature), label in cited.items():
+        table.loc[(table["width"] == width) & (table["temperature"] == temperature),
+                  "verdict"] = label
     return table.sort_values(["width", "student", "temperature"]).reset_index(drop=True)
 
 

@@ -196,7 +196,7 @@ def width_block(results_dir: Path) -> str:
     runs = listed_runs(results_dir, "07_width_vs_temperature_full")
     # as notebook 07 does: the temperatures the full-profile grid tests (the same runs) are cited
     table = hinton2015.width_table(
-        runs, sweep.cell_comparisons(listed_runs(results_dir, "sweep_mnist_full")), CITED)
+        runs, {CITED: sweep.cell_comparisons(listed_runs(results_dir, "sweep_mnist_full"))})
     lines = []
     for width, rows in table.groupby("width"):
         distilled, scratch = rows[rows.student == "distilled"], rows[rows.student == "scratch"]

@@ -61,8 +61,9 @@ def _sweep_block(results_dir: Path, student: str) -> str:
                         (stats.BETTER, stats.WORSE, stats.UNDECIDED))
     # a cell another table tests (the same runs) is cited, not tested again
     cited = cells[cells.p_value.isna()]
-    counted += "".join(f"; T = {c.temperature:g}, alpha = {c.alpha:g}: {c.verdict} (the same "
-                       "runs, one test)" for c in cited.itertuples())
+    counted += "".join(f"; T = {c.temperature:g}, alpha = {c.alpha:g}: {c.verdict} (its runs "
+                       "are among that test's: one comparison, one test)"
+                       for c in cited.itertuples())
     against = (f"{best.difference:+.1f} {stats.interval(best.diff_low, best.diff_high)} "
                f"against labels alone: {best.verdict}" if pd.notna(best.p_value)
                else f"against labels alone: {best.verdict}")

@@ -42,6 +42,16 @@ def comparison_table(records: list[RunRecord]) -> pd.DataFrame:
     return table
 
 
+def tested_pairs(rows: pd.DataFrame | None) -> list[tuple[frozenset, frozenset]]:
+    """(each role's run ids, the student from scratch's) that `comparison_table` tests over
+    these summary rows, for another table to cite (`sweep.sweep_table`'s `cited`)."""
+    if rows is None or not (rows["role"] == "scratch").any():
+        return []
+    scratch = frozenset(rows.loc[rows["role"] == "scratch", "run_id"])
+    return [(frozenset(own["run_id"]), scratch) for role, own in rows.groupby("role")
+            if role != "scratch"]
+
+
 def format_table(table: pd.DataFrame, holm_over: str | None = None) -> str:
     """The comparison as readable text: accuracy in %, errors out of the test count with their
     95% interval, then each role against the student from scratch (when the table has it),

@@ -14,8 +14,8 @@ from .config import RunConfig, profile_settings, with_knobs
 # (patience 10 on the 5,000-image validation split) ending them; whether it binds is counted,
 # not assumed: the README's protocol table reports, per table, the runs whose best epoch fell
 # in its last tenth (the budget binds for them), and its training time. Its teacher is the weak,
-# early-stopped one of the lab's first tables (notebooks 04, 05 and 07 until their runs on the
-# strong teachers are in).
+# early-stopped one of the lab's first tables (notebook 07 until its runs on the strong
+# teachers are in).
 PROFILES = {
     "fast": dict(train_limit=5000, val_size=1000, teacher_epochs=3, student_epochs=3, patience=3),
     "full": dict(train_limit=None, val_size=5000, teacher_epochs=150, student_epochs=150,

@@ -224,8 +224,7 @@ def _progress_bar(total: int, done: int, enabled: bool):
 
 
 def sweep_table(rows: pd.DataFrame, temperatures=TEMPERATURES,
-                metric: str = "test_errors", tested_elsewhere=(),
-                cited_in: str = "tested elsewhere") -> pd.DataFrame:
+                metric: str = "test_errors", cited: dict | None = None) -> pd.DataFrame:
     """Per (student, T, alpha): n, mean, std and 95% interval of test accuracy, errors and
     teacher agreement, from summary rows; and each distilled cell against its student's
     alpha = 1 cell (labels alone) on `metric`: the difference with its 95% interval, the
@@ -234,10 +233,10 @@ def sweep_table(rows: pd.DataFrame, temperatures=TEMPERATURES,
     weights, batch order and teacher).
 
     The alpha = 1 runs (trained once, at T = 1) fill the alpha = 1 cell of every temperature.
-    `tested_elsewhere`: (distilled run ids, baseline run ids) pairs that another table already
-    tests against each other; a cell whose runs and alpha = 1 runs are exactly such a pair is
-    that test, so it is not tested again (one comparison, one Holm p-value): it stays out of
-    the family and its verdict reads `cited_in`.
+    `cited`: {label: (distilled run ids, baseline run ids) pairs another table already tests}.
+    A cell whose runs are among one such pair's (`lines_tested_elsewhere`) is that comparison,
+    tested there on as many seeds or more: it is not tested again (one comparison, one Holm
+    p-value), stays out of the family, and its verdict reads the label.
     """
     if len(rows) == 0 or "role" not in rows:
         raise ValueError("rows holds no runs: pass the summary rows `sweep` returned (or "
@@ -248,9 +247,9 @@ def sweep_table(rows: pd.DataFrame, temperatures=TEMPERATURES,
     expanded += [label_only.assign(temperature=float(t)) for t in temperatures]
     table = records.aggregate(pd.concat(expanded), by=("architecture", "temperature", "alpha"),
                               metrics=("test_accuracy", "test_errors", "test_teacher_agreement"))
-    cited = lines_tested_elsewhere(rows, ("architecture", "temperature", "alpha"),
-                                   tested_elsewhere)
-    rows = rows[~rows.set_index(["architecture", "temperature", "alpha"]).index.isin(cited)]
+    cited = lines_tested_elsewhere(rows, ("architecture", "temperature", "alpha"), cited)
+    rows = rows[~rows.set_index(["architecture", "temperature", "alpha"]).index.isin(
+        list(cited))]
     # no baseline to compare with, or nothing to compare with it: no tests for that student
     students = [(student, own) for student, own in rows.groupby("architecture")
                 if (own["alpha"] == 1.0).any() and not (own["alpha"] == 1.0).all()]
@@ -268,16 +267,16 @@ def sweep_table(rows: pd.DataFrame, temperatures=TEMPERATURES,
         tests = stats.holm_together(pd.concat(tests), metric)
         table = table.merge(tests, on=["architecture", "temperature", "alpha"], how="left")
         table.loc[table["alpha"] == 1.0, "verdict"] = "baseline"
-    if cited:
-        table.loc[table.set_index(["architecture", "temperature", "alpha"]).index.isin(cited),
-                  "verdict"] = cited_in
+    for line, label in cited.items():
+        table.loc[(table[["architecture", "temperature", "alpha"]] == line).all(axis=1),
+                  "verdict"] = label
     return table.sort_values(["architecture", "alpha", "temperature"]).reset_index(drop=True)
 
 
 def cell_comparisons(rows: pd.DataFrame) -> list[tuple[frozenset, frozenset]]:
     """(distilled run ids, alpha = 1 run ids) of every distilled cell of a grid's summary
     rows: the comparisons `sweep_table` tests, for another table to cite
-    (`tested_elsewhere`)."""
+    (`cited`)."""
     rows = rows[rows["role"].isin(("distilled", "scratch"))]
     return [(frozenset(cell["run_id"]), frozenset(rows.loc[
                 (rows["architecture"] == student) & (rows["alpha"] == 1.0), "run_id"]))
@@ -285,20 +284,23 @@ def cell_comparisons(rows: pd.DataFrame) -> list[tuple[frozenset, frozenset]]:
                 ["architecture", "temperature", "alpha"])]
 
 
-def lines_tested_elsewhere(rows: pd.DataFrame, keys, tested_elsewhere) -> list[tuple]:
-    """The lines of `rows` (their values of `keys`) whose distilled runs, with the same
-    architecture's alpha = 1 runs, are exactly one of the (distilled, baseline) run-id pairs
-    `tested_elsewhere`: the same seeds, not a subset (fewer seeds would be another test)."""
-    pairs = {(frozenset(a), frozenset(b)) for a, b in tested_elsewhere}
-    if not pairs:
-        return []
-    lines = []
+def lines_tested_elsewhere(rows: pd.DataFrame, keys, cited: dict | None) -> dict:
+    """{line (its values of `keys`): label} for the lines of `rows` whose distilled runs, and
+    the same architecture's alpha = 1 runs, are among the runs of one of the (distilled,
+    baseline) pairs `cited` lists under that label: the same comparison, tested there on these
+    seeds or more. A line holding a run the pair lacks is another test."""
+    found = {}
+    if not any(cited.values() if cited else ()):
+        return found
     for line, own in rows[rows["alpha"] != 1.0].groupby(list(keys)):
         student = own["architecture"].iloc[0]
-        baseline = rows.loc[(rows["architecture"] == student) & (rows["alpha"] == 1.0), "run_id"]
-        if (frozenset(own["run_id"]), frozenset(baseline)) in pairs:
-            lines.append(line)
-    return lines
+        baseline = set(rows.loc[(rows["architecture"] == student) & (rows["alpha"] == 1.0),
+                                "run_id"])
+        for label, pairs in (cited or {}).items():
+            if baseline and any(set(own["run_id"]) <= set(a) and baseline <= set(b)
+                                for a, b in pairs):
+                found.setdefault(line, label)
+    return found
 
 
 def write_outputs(table: pd.DataFrame, students, name: str, results_dir=records.RESULTS_DIR,
@@ -350,13 +352,19 @@ def plot_sweep_heatmap(table: pd.DataFrame, architecture: str, ax=None):
     title = f"{architecture}: test accuracy %, mean ± std over {seeds} seeds"
     if "verdict" in cells:  # frame the cells whose verdict against labels alone is decided
         verdicts = cells.pivot(index="alpha", columns="temperature", values="verdict")
-        for (i, j), colour in ((ij, VERDICT_COLOURS.get(verdicts.values[ij])) for ij in
-                               itertools.product(*map(range, verdicts.shape))):
-            if colour:
-                ax.add_patch(plt.Rectangle((j - 0.47, i - 0.47), 0.94, 0.94, fill=False,
-                                           edgecolor=colour, linewidth=2.5))
+        cited = False
+        for i, j in itertools.product(*map(range, verdicts.shape)):
+            verdict, style = verdicts.values[i, j], dict(linewidth=2.5)
+            if str(verdict).startswith("tested in"):  # another table's test (`cited`)
+                cited, style = True, dict(linewidth=1.5, linestyle=":", edgecolor="grey")
+            elif verdict in VERDICT_COLOURS:
+                style["edgecolor"] = VERDICT_COLOURS[verdict]
+            else:
+                continue
+            ax.add_patch(plt.Rectangle((j - 0.47, i - 0.47), 0.94, 0.94, fill=False, **style))
         title += ("\nframed: better (white) or worse (red) than alpha = 1 (labels alone),"
-                  "\npaired by seed, Holm-corrected; unframed: no detectable difference")
+                  "\npaired by seed, Holm-corrected; unframed: no detectable difference"
+                  + ("\ndotted: tested in another table (its verdict is there)" if cited else ""))
     ax.set_title(title, fontsize=9)
     ax.figure.colorbar(image, ax=ax, label="test accuracy %")
     return ax
@@ -375,6 +383,8 @@ def plot_metric_vs_temperature(table: pd.DataFrame, architecture: str,
         _, ax = plt.subplots(figsize=(5.5, 3.8))
     for alpha, group in cells.groupby("alpha"):
         group = group.sort_values("temperature")
+        if group[f"{metric}_mean"].isna().all():  # labels alone have no teacher to agree with
+            continue
         ax.errorbar(group["temperature"], group[f"{metric}_mean"] * 100,
                     yerr=group[f"{metric}_std"].fillna(0) * 100, marker="o", capsize=3,
                     label=f"alpha = {alpha:g}" + (" (labels only)" if alpha == 1 else ""))

@@ -63,17 +63,17 @@ def test_a_width_s_temperature_another_table_tests_is_cited_not_tested_twice():
     rows = _two_widths()
     # the 800-800 line's runs (distilled, scratch), as notebook 04's grid tests them
     grid = [({f"r{i}" for i in range(6, 9)}, {f"r{i}" for i in range(9, 12)})]
-    table = hinton2015.width_table(rows, tested_elsewhere=grid, cited_in="tested in notebook 04")
+    table = hinton2015.width_table(rows, {"tested in notebook 04": grid})
     cited = table[(table["width"] == 800) & (table["student"] == "distilled")].iloc[0]
     assert cited.verdict == "tested in notebook 04" and np.isnan(cited.p_value)
     tested = table.dropna(subset=["p_value"])
     assert tested["width"].tolist() == [30]  # a family of one: the line tested here
     assert tested["p_holm"].tolist() == tested["p_value"].tolist()
-    # the same line on more seeds there (or fewer here) is another test: tested here too
+    # the same line on more seeds there is the same comparison: cited too
     wider = [({*grid[0][0], "r99"}, {*grid[0][1], "r98"})]
-    assert hinton2015.width_table(rows, tested_elsewhere=wider)["p_value"].notna().sum() == 2
-    partly = [(grid[0][0] - {"r6"}, grid[0][1])]  # one run not in the other table
-    assert hinton2015.width_table(rows, tested_elsewhere=partly)["p_value"].notna().sum() == 2
+    assert hinton2015.width_table(rows, {"there": wider})["p_value"].notna().sum() == 1
+    partly = [(grid[0][0] - {"r6"}, grid[0][1])]  # one of its runs not there: tested here
+    assert hinton2015.width_table(rows, {"there": partly})["p_value"].notna().sum() == 2
 
 
 def test_regulariser_configs_use_three_percent_and_reuse_the_full_data_runs():
