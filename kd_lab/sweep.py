@@ -296,7 +296,7 @@ def lines_tested_elsewhere(rows: pd.DataFrame, keys, cited: dict | None) -> dict
         student = own["architecture"].iloc[0]
         baseline = set(rows.loc[(rows["architecture"] == student) & (rows["alpha"] == 1.0),
                                 "run_id"])
-        for label, pairs in (cited or {}).items():
+        for label, pairs in cited.items():
             if baseline and any(set(own["run_id"]) <= set(a) and baseline <= set(b)
                                 for a, b in pairs):
                 found.setdefault(line, label)
