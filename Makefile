@@ -4,9 +4,8 @@
 # and: make test-all (everything: every notebook headless, tf.distribute, Ray; what CI runs),
 # make benchmark (speed and memory, writes results/benchmarks.csv), make lab (JupyterLab),
 # make notebooks (re-execute the notebooks and commit them executed), make readings (the
-# README's generated numbers, from results/), make evidence
-# (the runs behind the main tables, in the background: hours), make dark-knowledge (the strong
-# teachers and the controls of notebook 19, in the background: hours).
+# README's generated numbers, from results/), make dark-knowledge (the strong teachers, the
+# controls of notebook 19 and the lab's tables on those teachers, in the background: hours).
 # Both create .venv from requirements.txt (and requirements-ray.txt, for the Ray test) on first use.
 
 PYTHON ?= python3.11
@@ -17,7 +16,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 PROFILE ?= paper
 ARGS ?=
 
-.PHONY: compare test test-all benchmark lab notebooks readings evidence dark-knowledge venv clean-venv
+.PHONY: compare test test-all benchmark lab notebooks readings dark-knowledge venv clean-venv
 
 $(VENV)/.installed: requirements.txt requirements-ray.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,12 +49,6 @@ lab: venv
 # for their `live` cells) and write them back executed; ARGS=03 for one
 notebooks: venv
 	$(PY) -m kd_lab.notebooks $(ARGS)
-
-# the runs behind the main tables, in the background (hours; resumable: run it again after a
-# stop); `$(PY) -m kd_experiments.evidence --plan` lists what is done and left
-evidence: venv
-	nohup $(PY) -m kd_experiments.evidence > results/evidence.log 2>&1 &
-	@echo "training in the background: tail -f results/evidence.log"
 
 # the dark-knowledge plan (kd_experiments/dark_knowledge.py) in the background: hours, resumable.
 # It runs from a worktree at COMMIT so that a stage's runs share one code version whatever is

@@ -1,15 +1,15 @@
 """What does stacking save? Sweeps trained as stacked students against the same runs one by one.
 
-    python benchmarks/stacking_speed.py            # about an hour on 2 cores (most of it (a)'s
-                                                   # 63 separate runs)
+    python benchmarks/stacking_speed.py            # about two hours on 2 cores (most of it
+                                                   # (a)'s 63 separate runs of 60 epochs)
     python benchmarks/stacking_speed.py --quick    # FAST profile: a smoke run of every case
 
 Measures, in one command (each case in a process of its own, `--reps` repetitions of the
 stacked cases taken round-robin with the separate ones; these VMs switch between two speeds):
 
-(a) end-to-end wall time of the 30-30 full-profile grid (21 cells x seeds 0-2 = 63 runs) with
-    the sweep CLI from an empty results folder holding only the teacher's record, model and
-    cached logits: `--stack-size 1` (run by run) against `--stack-size 63` (one stack);
+(a) end-to-end wall time of the 30-30 paper-profile grid (21 cells x seeds 0-2 = 63 runs) with
+    the sweep CLI from an empty results folder holding only the strong teacher's record and
+    its committed logits: `--stack-size 1` (run by run) against `--stack-size 63` (one stack);
 (b) CPU-seconds per student-epoch of the 30-30 stack at K = 21 (the grid at seed 0) and
     K = 63, from the stacks' own epoch times (first epoch dropped: it compiles), against the
     separate runs' (their median epoch, first dropped likewise);
@@ -45,10 +45,9 @@ SMALL, LARGE = "mlp:30,30", "mlp:800,800"
 def _configs(profile: str):
     from kd_experiments import hinton2015
 
-    # Full profile: the second training of teacher seed 0, whose logits are kept with its
-    # record (its model is not committed, and a retraining elsewhere is not the recorded one).
-    second = dict(replicate=1) if profile == "full" else None
-    teacher, _, distilled = hinton2015.hinton_configs(0, profile, teacher_knobs=second)
+    # Paper profile: the strong teacher of seed 0, whose logits are committed with its record
+    # (its model is not: the students need none).
+    teacher, _, distilled = hinton2015.hinton_configs(0, profile)
     return teacher, distilled
 
 
@@ -72,8 +71,7 @@ def cli_case(base: Path, work: Path, profile: str, seeds, stack_size: int | None
     shutil.copytree(base, results)
     command = [sys.executable, __file__, "--child-cli", "sweep", "--profile", profile,
                "--student", SMALL.removeprefix("mlp:"), "--seeds", *map(str, seeds),
-               "--results-dir", str(results), "--verbose", "0", "--fixed-teacher",
-               "--teacher-replicate", "1" if profile == "full" else "0"]
+               "--results-dir", str(results), "--verbose", "0", "--fixed-teacher"]
     if stack_size is not None:
         command += ["--stack-size", str(stack_size)]
     started = time.perf_counter()
@@ -184,7 +182,7 @@ def main(argv=None) -> int:
         print(json.dumps({"status": status, "peak_rss_gb": peak_rss_gb()}))
         return status
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    profile = "fast" if args.quick else "full"
+    profile = "fast" if args.quick else "paper"
     reps = 1 if args.quick else args.reps
     work = Path(tempfile.mkdtemp(prefix="stacking-bench-"))
     base = work / "base"

@@ -105,13 +105,13 @@ def unlisted_runs(results_dir: Path) -> dict[str, pd.DataFrame]:
 
 def needed_runs(results_dir: Path) -> set[str]:
     """The run ids that a table, a stage or a plan needs: the runs each table lists (or
-    `unlisted_runs` finds), every run of the dark-knowledge plan's stages and of the evidence
-    units, and what they start from (teachers, ensemble members, initial weights; a run's
+    `unlisted_runs` finds), every run of the dark-knowledge plan's stages, and what they
+    start from (teachers, ensemble members, initial weights; a run's
     recorded teacher too). A record outside it is one no table lists, which the protocol
     deletes (git history keeps it): a notebook that reads runs lists them in a table."""
     from kd_lab.config import ensemble_members
 
-    from . import dark_knowledge, evidence
+    from . import dark_knowledge
 
     listed = set()
     for path in (Path(results_dir) / "tables").glob("*.runs.csv"):
@@ -120,7 +120,6 @@ def needed_runs(results_dir: Path) -> set[str]:
     for rows in unlisted_runs(results_dir).values():
         listed |= set(rows["run_id"])
     planned = [c for _, configs in dark_knowledge.stages(results_dir) for c in configs or ()]
-    planned += [c for _, configs in evidence.units() for c in configs]
     while planned:  # each config with what it starts from
         config = planned.pop()
         listed.add(config.run_id)
@@ -168,14 +167,12 @@ def execution_sentence(runs: pd.DataFrame, name: str | None = None) -> str:
             + within)
 
 
-def teachers_of(results_dir: Path, rows: pd.DataFrame) -> str:
+def teachers_of(rows: pd.DataFrame) -> str:
     """Which teachers the distilled `rows` distil, in words."""
     ids = rows.loc[rows.alpha < 1, "teacher_run_id"].unique()
     if len(ids) == 1:
         return "every seed distilling one fixed teacher (seed 0)"
-    replicates = records.read_summary(results_dir).set_index("run_id").loc[ids, "replicate"]
-    return "each seed distilling the teacher of its own seed" + (
-        " (its second training, `replicate=1`)" if (replicates.fillna(0) == 1).all() else "")
+    return "each seed distilling the teacher of its own seed"
 
 
 def show(name: str, results_dir=records.COMMITTED_DIR) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kd_lab import comparison, records, stats, sweep
+from kd_lab import comparison, records, stats
 from kd_lab.report import markdown_table, mean_spread, mean_spread_of
 from kd_utils.losses import softmax
 
@@ -173,7 +173,7 @@ def main_table_block(results_dir: Path) -> str:
         HEADER, figure(f"{COMPARE}_learning_curves", "paper-profile learning curves"),
         paper,
         comparison.comparison_sentences(main) + " Distilled students: "
-        + teachers_of(results_dir, runs[runs.role == "distilled"]) + ".",
+        + teachers_of(runs[runs.role == "distilled"]) + ".",
         f"Best validation epochs (mean ± std): teacher {epoch('teacher')} of "
         f"{budget['teacher_epochs']}, student from scratch {epoch('scratch')}, distilled "
         f"{epoch('distilled')} of {budget['student_epochs']}. {bound}",
@@ -187,49 +187,57 @@ def main_table_block(results_dir: Path) -> str:
                     "tables/06_hinton_variants_paper.csv")])
 
 
-CITED = "tested in table sweep_mnist_full"  # as notebook 07 labels them
+WIDTHS = "07_width_vs_temperature_paper"  # notebook 07's table, on the strong teachers
 
 
 @generated("07_width")
 def width_block(results_dir: Path) -> str:
-    # From the runs, so that each T carries its verdict against the width's scratch student.
-    runs = listed_runs(results_dir, "07_width_vs_temperature_full")
-    # as notebook 07 does: the temperatures the full-profile grid tests (the same runs) are cited
-    table = hinton2015.width_table(
-        runs, {CITED: sweep.cell_comparisons(listed_runs(results_dir, "sweep_mnist_full"))})
+    # The table's own verdicts: one family over the widths' temperatures tested there, a
+    # temperature another table tests (the same runs, as many seeds or more) citing it.
+    table = read_table(results_dir, WIDTHS)
+    runs = listed_runs(results_dir, WIDTHS)
     lines = []
     for width, rows in table.groupby("width"):
         distilled, scratch = rows[rows.student == "distilled"], rows[rows.student == "scratch"]
         low, high = (distilled.loc[distilled.test_errors_mean.idxmin()],
                      distilled.loc[distilled.test_errors_mean.idxmax()])
-        alone = mean_spread_of(scratch.iloc[0], 'test_errors')
         counts = distilled.verdict.value_counts()
+        cited = "; ".join(f"{label.removeprefix('tested in ')}: T = "
+                          + ", ".join(f"{t:g}" for t in own.temperature)
+                          for label, own in distilled[distilled.p_value.isna()].groupby("verdict"))
         lines.append(
-            f"| {width}-{width} | {alone} "
+            f"| {width}-{width} | {mean_spread_of(scratch.iloc[0], 'test_errors')} "
             f"| {mean_spread_of(low, 'test_errors')} (T = {low.temperature:g}) "
             f"| {mean_spread_of(high, 'test_errors')} (T = {high.temperature:g}) "
             f"| {counts.get(stats.BETTER, 0)} / {counts.get(stats.WORSE, 0)} / "
-            f"{counts.get(stats.UNDECIDED, 0)} / {counts.get(CITED, 0)} "
-            f"| {distilled.detectable.min():.0f}-{distilled.detectable.max():.0f} "
+            f"{counts.get(stats.UNDECIDED, 0)} "
+            f"| {cited or '-'} "
+            f"| {_range(distilled.detectable.dropna())} "
             f"| {int(distilled.test_errors_count.min())} |")
     header = ("| student | from scratch | lowest distilled mean | highest distilled mean "
-              "| temperatures better / worse / undecided against scratch / tested in "
-              "`sweep_mnist_full` "
-              "| detectable difference "
-              "| seeds |\n| --- | --- | --- | --- | --- | --- | --- |")
+              "| temperatures better / worse / undecided against scratch, tested here "
+              "| temperatures tested in another notebook (the same runs) "
+              "| detectable difference | seeds |\n"
+              "| --- | --- | --- | --- | --- | --- | --- | --- |")
     return "\n\n".join([
-        HEADER, figure("07_errors_vs_temperature_by_width_full", "errors against T by width"),
+        HEADER, figure("07_errors_vs_temperature_by_width_paper", "errors against T by width"),
         header + "\n" + "\n".join(lines),
-        f"Test errors, mean ± std over seeds, alpha = 0.1, {teachers_of(results_dir, runs)}; "
+        f"Test errors, mean ± std over seeds, alpha = 0.1, {teachers_of(runs)}; "
         "the lowest and highest means over "
         "T in {1, 2, 2.5, 4, 8, 20}. Each temperature against the same width from scratch: "
-        "a paired t test by seed, Holm over every width's temperatures tested here; those of "
-        "the 800-800 student that the full-profile grid holds (`tables/sweep_mnist_full.csv`, "
-        "notebook 04's grid before it moved to the strong teachers; the same runs) are tested "
-        "there once (verdicts as in the "
+        "a paired t test by seed, Holm over every width's temperatures tested here; a "
+        "temperature whose runs another notebook already compares against the same students "
+        "from scratch (notebook 04's grid cells at alpha = 0.1, notebook 03's or 19's "
+        "comparisons, on as many seeds or more) is tested there once (verdicts as in the "
         "README's \"How numbers are reported\"; the detectable difference is in test errors, "
-        "at 80% power).", *filter(None, [execution_sentence(runs)]),
-        source_line("tables/07_width_vs_temperature_full.csv", "summary.csv")])
+        "at 80% power, over the temperatures tested here).",
+        *filter(None, [execution_sentence(runs)]),
+        source_line(f"tables/{WIDTHS}.csv", "summary.csv")])
+
+
+def _range(values: pd.Series) -> str:
+    low, high = (f"{v:.0f}" for v in (values.min(), values.max()))
+    return "-" if values.empty else low if low == high else f"{low}-{high}"
 
 
 @generated("08_omitted")

@@ -65,18 +65,25 @@ def byo_block(results_dir: Path) -> str:
         source_line("tables/17_byo_compare_full.csv", "tables/17_byo_sweep_full.csv")])
 
 
-def _logits_sentence(results_dir: Path, runs: pd.DataFrame) -> str:
-    """How many of the teachers these runs distil have their logits in `results/`: committed,
-    so their students train on any machine without the teacher's model."""
-    ids = sorted(set(runs.get("teacher_run_id", pd.Series(dtype=str)).dropna()))
-    kept = [i for i in ids if any((Path(results_dir) / "runs" / i).glob(records.LOGITS_FILES))]
-    if len(kept) == len(ids):
+def _logits_sentence(results_dir: Path, tables: dict[str, pd.DataFrame]) -> str:
+    """How many of the teachers the `tables` (name: summary rows) distil have their logits in
+    `results/`: committed, so their students train on any machine without the teacher's model;
+    and which tables distil the others."""
+    def kept(run_id: str) -> bool:
+        return any((Path(results_dir) / "runs" / run_id).glob(records.LOGITS_FILES))
+
+    teachers = {name: set(runs.get("teacher_run_id", pd.Series(dtype=str)).dropna()) - {""}
+                for name, runs in tables.items()}
+    ids = set().union(*teachers.values())
+    without = [f"`{name}`" for name, own in sorted(teachers.items())
+               if any(not kept(i) for i in own)]
+    if not without:
         return f"and committed for all {len(ids)} teachers the tables below distil."
-    return (f"and committed for {len(kept)} of the {len(ids)} teachers the tables below distil: "
-            "the others' are not (nor are their models), so a new student of one of them "
-            "needs its teacher trained again (`runner.ModelNotHere` says how), which replaces "
-            "the teacher's record with this machine's. The strong teachers of notebook 19 have "
-            "theirs, and the lab's MNIST tables are being trained again on them.")
+    return (f"and committed for {sum(map(kept, ids))} of the {len(ids)} teachers the tables "
+            f"below distil: not for those of {', '.join(without)}, trained before the lab "
+            "kept them (nor are their models), so a new student of one of them needs its "
+            "teacher trained again (`runner.ModelNotHere` says how), which replaces the "
+            "teacher's record with this machine's.")
 
 
 @generated("protocol")
@@ -167,15 +174,14 @@ def protocol_block(results_dir: Path) -> str:
            f"{', '.join(binding)}, whose numbers a longer budget could change."
            if bound_runs else f"it binds for none of the {len(every)} runs behind the tables "
            "below.")
-        + " The main tables' runs are trained by `make evidence` (resumable; `--plan` lists "
-        "what is done and left).",
+        + " The main tables' runs are trained by `make dark-knowledge` (resumable; "
+        "`python -m kd_experiments.dark_knowledge --plan` lists what is done and left).",
         "- Models are not committed, and training is reproducible only on the machine that "
         "ran it: a teacher's logits are kept beside its record (float16) for its students, "
-        + _logits_sentence(results_dir, every)
+        + _logits_sentence(results_dir, tables)
         + " A finished run whose model is needed and not on this machine is not retrained "
         "behind its record's back: `runner.ModelNotHere` says so, and retraining it replaces "
-        "the record; another training of the same settings beside it is a run of its own "
-        "(`replicate`).",
+        "the record.",
     ]
     evidence = markdown_table(lines, ["table", "runs", "seeds per row", "execution",
                                       "best epoch in the last tenth of its budget",

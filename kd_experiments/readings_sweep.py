@@ -70,7 +70,7 @@ def _sweep_block(results_dir: Path, student: str) -> str:
     return "\n\n".join([
         HEADER, figure(f"{TABLE}_{slug}_heatmap", f"T x alpha, {student}"),
         f"`{student}`, {int(cells.test_errors_count.min())} seeds per cell, "
-        f"{teachers_of(results_dir, rows)}. Labels alone (alpha = 1): "
+        f"{teachers_of(rows)}. Labels alone (alpha = 1): "
         f"{errors(scratch.test_errors)} test errors. "
         f"Against it, the {len(cells)} distilled cells (a paired t test by seed, Holm over "
         f"{family}: every cell of both grids tested here): {counted}; at this n a cell's test "

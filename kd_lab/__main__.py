@@ -114,13 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--temperature", type=temperature, default=20.0)
     compare.add_argument("--alpha", type=alpha, default=0.1,
                          help="weight of the HARD-label loss (1 - alpha weights the soft loss)")
-    for command in (compare, sweep := commands.add_parser(
-            "sweep", help="distil over a grid of temperature x alpha x seed")):
-        command.add_argument(
-            "--teacher-replicate", type=_non_negative_int, default=0,
-            help="distil the N-th training of each teacher (a run of its own). Models are not "
-            "committed and training is reproducible only on the machine that ran it, so a "
-            "committed teacher (0) whose logits are not kept cannot be retrained elsewhere")
+    sweep = commands.add_parser("sweep", help="distil over a grid of temperature x alpha x seed")
     compare.add_argument("--results-dir", type=_folder, default=None)
     compare.add_argument("--data-dir", type=_folder, default=None)
     compare.add_argument("--force", action="store_true", help="retrain finished runs")
@@ -217,8 +211,7 @@ def main(argv=None) -> int:
     try:
         return {"compare": _compare, "sweep": _sweep}[args.command](args)
     except ModelNotHere as error:  # one line, no traceback: it says what to do
-        print(f"python -m kd_lab {args.command}: {error}, or train another teacher beside it "
-              "(--teacher-replicate 1)", file=sys.stderr)
+        print(f"python -m kd_lab {args.command}: {error}", file=sys.stderr)
         return 1
     except (ValueError, DataFileError, OSError, TrainingRefused) as error:  # it names the cause
         print(f"python -m kd_lab {args.command}: error: {error}", file=sys.stderr)
@@ -233,8 +226,7 @@ def _sweep(args) -> int:
     # The default teacher and training settings: Hinton et al.'s. Each seed distils the teacher
     # of its own seed and alpha = 1 is the student from scratch (the comparison's very runs),
     # unless --fixed-teacher.
-    template = hinton_configs(0, args.profile, args.dataset,
-                              teacher_knobs=dict(replicate=args.teacher_replicate))[2]
+    template = hinton_configs(0, args.profile, args.dataset)[2]
     if args.loss != "hinton" or args.loss_param:  # checked here, before anything trains
         template = template.replace(loss=args.loss, loss_params=dict(args.loss_param))
     students = args.student
@@ -262,8 +254,7 @@ def _compare(args) -> int:
 
     results_dir = args.results_dir or records.RESULTS_DIR
     configs = [c for seed in args.seeds for c in hinton_configs(
-        seed, args.profile, args.dataset, args.student, args.temperature, args.alpha,
-        teacher_knobs=dict(replicate=args.teacher_replicate))]
+        seed, args.profile, args.dataset, args.student, args.temperature, args.alpha)]
     found = []
     for i, config in enumerate(configs, 1):
         done = records.is_finished(config, results_dir) and not args.force

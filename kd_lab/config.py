@@ -31,12 +31,11 @@ PROFILES = ("fast", "full", "paper", "workshop")
 # How a run is executed, not what it computes: kept in config.json but left out of the run id,
 # so that tuning speed settings never orphans finished records.
 EXECUTION_FIELDS = ("jit_compile", "steps_per_execution")
-# Fields added after records were committed: left out of the run id while at their default, so
-# every earlier run id (and record) stays valid.
-LATER_FIELD_DEFAULTS = {"transfer_classes": None, "lr_schedule": "constant", "init_from": None,
-                        "teacher_seeds": None, "monitor": "val_accuracy", "replicate": 0,
-                        "precision": "float32", "loss": "hinton", "loss_params": (),
-                        "soft_targets": "teacher"}
+# Options whose default computes what a run computed before the option existed: at that default
+# they stay out of the run id, so adding an option to the lab never renames its records.
+OPTION_DEFAULTS = {"transfer_classes": None, "lr_schedule": "constant", "init_from": None,
+                   "teacher_seeds": None, "monitor": "val_accuracy", "precision": "float32",
+                   "loss": "hinton", "loss_params": (), "soft_targets": "teacher"}
 # What selects the kept epoch and stops early, with the direction that is better.
 MONITORS = {"val_accuracy": "max", "val_loss": "min"}
 # A distilled run's soft targets: the teacher's, or a control that keeps part of them.
@@ -155,10 +154,6 @@ class RunConfig:
     # "mixed_bfloat16": compute in bfloat16 with float32 weights (1.4-2x faster teachers on
     # CPUs with bfloat16 units; benchmarks/teacher_speed.py). One precision per table.
     precision: str = "float32"
-    # Which independent training of these settings (0: the first). Training is reproducible
-    # only on the machine that ran it and models are not committed: a run whose model is lost
-    # and is needed again (a teacher) is trained as another replicate, under a record of its own.
-    replicate: int = 0
     profile: str = "full"  # one of PROFILES: keeps profiles apart in results
     # None: the measured default for the architecture (`execution_defaults`).
     jit_compile: bool | None = None
@@ -168,7 +163,7 @@ class RunConfig:
         def fail(name, expected):
             raise ValueError(f"RunConfig.{name} must be {expected}; got {getattr(self, name)!r}")
 
-        for name in ("seed", "epochs", "patience", "batch_size", "jitter_pixels", "replicate"):
+        for name in ("seed", "epochs", "patience", "batch_size", "jitter_pixels"):
             if isinstance(getattr(self, name), np.integer):  # NumPy ints: JSON has no such type
                 object.__setattr__(self, name, int(getattr(self, name)))
         measured_jit, measured_steps = execution_defaults(self.architecture)
@@ -190,9 +185,8 @@ class RunConfig:
         for name in ("epochs", "batch_size", "steps_per_execution"):
             if not _integer(getattr(self, name)) or getattr(self, name) < 1:
                 fail(name, "a positive integer")
-        for name in ("patience", "replicate"):
-            if not _integer(getattr(self, name)) or getattr(self, name) < 0:
-                fail(name, "an integer >= 0")
+        if not _integer(self.patience) or self.patience < 0:
+            fail("patience", "an integer >= 0")
         if not _finite(self.learning_rate) or not self.learning_rate > 0:
             fail("learning_rate", "a finite number > 0")
         if not _finite(self.weight_decay) or self.weight_decay < 0:
@@ -328,7 +322,7 @@ class RunConfig:
 
     @functools.cached_property  # a frozen config's id never changes; tables ask for it often
     def run_id(self) -> str:
-        """`<dataset>-<role>-<architecture>[-T..-a..]-s<seed>[r<replicate>]-<profile>-<hash>`."""
+        """`<dataset>-<role>-<architecture>[-T..-a..]-s<seed>-<profile>-<hash>`."""
         identity = _identity(self)
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
         knobs = f"-T{self.temperature:g}-a{self.alpha:g}" if self.role == "distilled" else ""
@@ -336,13 +330,13 @@ class RunConfig:
         knobs += f"-{self.loss}" if self.loss != "hinton" else ""
         knobs += f"-{self.soft_targets}" if self.soft_targets != "teacher" else ""
         return (f"{self.dataset}-{self.role}-{architecture_slug(self.architecture)}{knobs}"
-                f"-s{self.seed}{f'r{self.replicate}' if self.replicate else ''}-{self.profile}"
+                f"-s{self.seed}-{self.profile}"
                 f"-{digest}")
 
 
 # The training settings a notebook's parameters cell exposes (None there: the profile's value).
 KNOBS = ("epochs", "learning_rate", "optimizer", "patience", "batch_size", "jitter_pixels",
-         "lr_schedule", "momentum", "weight_decay", "replicate")
+         "lr_schedule", "momentum", "weight_decay")
 
 
 def with_knobs(config: RunConfig, knobs: dict | None) -> RunConfig:
@@ -367,7 +361,7 @@ def differing_fields(a: RunConfig, b: RunConfig, allowed=()) -> list[str]:
 
 def _identity(config: RunConfig) -> dict:
     values = {k: v for k, v in config.to_dict().items() if k not in EXECUTION_FIELDS
-              and not (k in LATER_FIELD_DEFAULTS and v == LATER_FIELD_DEFAULTS[k])}
+              and not (k in OPTION_DEFAULTS and v == OPTION_DEFAULTS[k])}
     if config.teacher is not None:
         values["teacher"] = _identity(config.teacher)
     if config.init_from is not None:

@@ -273,10 +273,12 @@ def sweep_table(rows: pd.DataFrame, temperatures=TEMPERATURES,
     return table.sort_values(["architecture", "alpha", "temperature"]).reset_index(drop=True)
 
 
-def cell_comparisons(rows: pd.DataFrame) -> list[tuple[frozenset, frozenset]]:
+def cell_comparisons(rows: pd.DataFrame | None) -> list[tuple[frozenset, frozenset]]:
     """(distilled run ids, alpha = 1 run ids) of every distilled cell of a grid's summary
-    rows: the comparisons `sweep_table` tests, for another table to cite
-    (`cited`)."""
+    rows (None: no grid, no cells): the comparisons `sweep_table` tests, for another table to
+    cite (`cited`)."""
+    if rows is None:
+        return []
     rows = rows[rows["role"].isin(("distilled", "scratch"))]
     return [(frozenset(cell["run_id"]), frozenset(rows.loc[
                 (rows["architecture"] == student) & (rows["alpha"] == 1.0), "run_id"]))

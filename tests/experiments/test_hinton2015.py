@@ -183,7 +183,7 @@ def test_the_soft_target_examples_name_their_teacher_and_are_read_back_for_it_al
     examples = hinton2015.soft_target_examples(DIGITS_TEACHER, tmp_path, count=3)
     assert list(examples["teacher_run_id"]) == [DIGITS_TEACHER.run_id] * 3
     assert hinton2015.has_soft_target_examples(DIGITS_TEACHER, tmp_path, count=3)
-    other = DIGITS_TEACHER.replace(replicate=1)  # same profile, so the same file name
+    other = DIGITS_TEACHER.replace(epochs=DIGITS_TEACHER.epochs + 1)  # same profile and file
     assert not hinton2015.has_soft_target_examples(other, tmp_path, count=3)
     monkeypatch.setattr(runner, "get_or_train_model", lambda *a, **k: pytest.fail("model"))
     again = hinton2015.soft_target_examples(DIGITS_TEACHER, tmp_path, count=3)  # no model needed

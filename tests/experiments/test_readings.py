@@ -99,17 +99,16 @@ def test_the_chosen_cell_is_set_against_each_seed_s_own_teacher_pair_by_pair(tmp
     # Teachers a, b, c; each student seed is 10 errors below its own teacher, whatever the
     # teachers' spread: paired, the difference is exactly -10 (unpaired it would be undecided).
     summary = pd.DataFrame({"run_id": ["a", "b", "c", "s0", "s1", "s2"],
-                            "test_errors": [100, 150, 200, 90, 140, 190],
-                            "replicate": [1, 1, 1, 0, 0, 0]})
+                            "test_errors": [100, 150, 200, 90, 140, 190]})
     monkeypatch.setattr(records, "read_summary", lambda results_dir: summary)
     students = pd.DataFrame({"teacher_run_id": ["b", "a", "c"], "test_errors": [140, 90, 190],
                              "alpha": 0.5})
     sentence = readings_sweep.against_teachers(tmp_path, students)
     assert "-10.0 [-10.0, -10.0]" in sentence and sentence.endswith(": better.")
-    assert readings.teachers_of(tmp_path, students).endswith("(its second training, `replicate=1`)")
+    assert readings.teachers_of(students) == "each seed distilling the teacher of its own seed"
     one = students.assign(teacher_run_id="a")
     assert readings_sweep.against_teachers(tmp_path, one) == ""  # one fixed teacher: no pairs
-    assert readings.teachers_of(tmp_path, one) == "every seed distilling one fixed teacher (seed 0)"
+    assert readings.teachers_of(one) == "every seed distilling one fixed teacher (seed 0)"
 
 
 def test_notebook_06_s_variants_and_their_verdicts_come_from_the_variants_table(copy_of_repo):
@@ -146,25 +145,37 @@ def _protocol_line(results, name: str) -> list[str]:
     return [cell.strip() for cell in line.strip("|").split("|")]
 
 
-def test_the_protocol_names_the_stacked_and_alone_runs_of_a_table_that_mixes_them():
+def _stacked_in_the_copy(results, table: str, architecture: str) -> None:
+    """Mark `table`'s runs of `architecture` as trained in a stack, in their records."""
+    import json
+
     from kd_lab import records
 
-    results = REPO / "results"
-    runs = records.table_runs("sweep_mnist_full", results)
-    assert set(runs.trained_as) == {"stack", "alone"}  # the table mixes them...
-    execution = _protocol_line(results, "sweep_mnist_full")[3]
-    assert execution.startswith("alike per architecture; stacked: mlp:30,30 (")  # ...says which
-    assert _protocol_line(results, "compare_mnist_paper")[3] == "alike"
-    block = readings.load_blocks()["protocol"](results)
-    assert "`07_width_vs_temperature_full`, `sweep_mnist_full`" in block
+    runs = records.table_runs(table, results)
+    for run_id in runs.loc[runs.architecture == architecture, "run_id"]:
+        path = results / "runs" / run_id / "row.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), "trained_as": "stack"}))
 
 
-def test_the_notebooks_of_mixed_tables_say_which_runs_were_stacked():
+WIDTHS = "07_width_vs_temperature_paper"
+
+
+def test_the_protocol_and_the_notebook_name_the_stacked_and_alone_runs_of_a_mixed_table(
+        copy_of_repo):
+    results = copy_of_repo / "results"
     blocks = readings.load_blocks()
-    text = blocks["07_width"](REPO / "results")
+    assert _protocol_line(results, WIDTHS)[3] == "alike"
+    assert "Not every run" not in blocks["07_width"](results)
+    # (the 100-100 student's runs are this table's alone: no other table changes)
+    _stacked_in_the_copy(results, WIDTHS, "mlp:100,100")  # the table now mixes them...
+    execution = _protocol_line(results, WIDTHS)[3]
+    assert execution.startswith("alike per architecture; stacked: mlp:100,100 (35 runs); "
+                                "alone: mlp:30,30 (")  # ...and says which
+    assert f"`{WIDTHS}`" in blocks["protocol"](results).split("Across architectures")[1]
+    text = blocks["07_width"](results)
     assert "Not every run" in text and "Stacked: " in text and "; alone: " in text
     for name in ("06_main", "04_sweep_800", "04_sweep_30"):  # all trained alone
-        assert "Not every run" not in blocks[name](REPO / "results"), name
+        assert "Not every run" not in blocks[name](results), name
 
 
 def test_the_protocol_counts_binding_budgets_in_every_table_behind_a_number():

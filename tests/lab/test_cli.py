@@ -35,7 +35,6 @@ def test_compare_command_writes_the_table_then_reuses_its_runs(results_with_fast
     (["sweep", "--student", "mlp:abc"], "--student"),
     (["sweep", "--student", "resnet50"], "--student"),
     (["sweep", "--dataset", "imagenet"], "--dataset"),
-    (["compare", "--teacher-replicate", "-1"], "--teacher-replicate"),
     (["sweep", "--name", "../tables/x"], "--name"),
     (["sweep", "--gpus-per-trial", "-1"], "--gpus-per-trial"),
     (["sweep", "--cpus-per-trial", "nan"], "--cpus-per-trial"),
@@ -69,18 +68,15 @@ def test_a_teacher_that_cannot_be_retrained_here_is_one_line_naming_the_way_out(
                                                                              monkeypatch, capsys):
     from kd_lab import runner, sweep
 
-    seen = []
-
     def refuse(template, *args, **kwargs):
-        seen.append(template.teacher.replicate)
-        raise runner.ModelNotHere("mnist-teacher-... is finished, but its model is not in ...")
+        raise runner.ModelNotHere("mnist-teacher-... is finished, but its model is not in ... "
+                                  "Retrain it here with kd_lab.runner.run(config, force=True)")
 
     monkeypatch.setattr(sweep, "sweep", refuse)
     assert main(["sweep", "--results-dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "its model is not in" in err[0] and "--teacher-replicate 1" in err[0]
-    assert main(["sweep", "--teacher-replicate", "1", "--results-dir", str(tmp_path)]) == 1
-    assert seen == [0, 1]
+    assert len(err) == 1 and "its model is not in" in err[0] and "force=True" in err[0]
+    assert err[0].startswith("python -m kd_lab sweep: ")
 
 
 @pytest.mark.parametrize("argv,expected", [

@@ -34,22 +34,14 @@ def test_run_ids_follow_what_the_run_computes():
     assert DISTILLED.run_id.startswith("digits-distilled-mlp8-T4-a0.3-s0-fast-")
 
 
-def test_fields_added_later_leave_earlier_run_ids_unchanged_at_their_defaults():
-    # A committed record's run id: a field added later, at its default, must not orphan it.
+def test_options_at_their_default_leave_run_ids_unchanged():
+    # A committed record's run id: an option at the default that computes what the run did
+    # before the option existed must not rename it.
     scratch = RunConfig(role="scratch", architecture="mlp:30,30", epochs=20, patience=8,
                         val_size=5000)
     assert scratch.run_id == "mnist-scratch-mlp30x30-s0-full-45a46d2837"
     assert scratch.replace(monitor="val_loss").run_id != scratch.run_id
-    assert scratch.replace(replicate=0).run_id == scratch.run_id
-
-
-def test_a_replicate_is_another_run_and_so_are_the_students_of_a_replicated_teacher():
-    second = TEACHER.replace(replicate=1)
-    assert second.run_id != TEACHER.run_id and "-s0r1-" in second.run_id
-    assert DISTILLED.replace(teacher=second).run_id != DISTILLED.run_id
-    assert RunConfig.from_dict(second.to_dict()) == second
-    with pytest.raises(ValueError, match="RunConfig.replicate must be an integer >= 0"):
-        TEACHER.replace(replicate=-1)
+    assert scratch.replace(precision="float32").run_id == scratch.run_id
 
 
 def test_execution_settings_default_to_the_measured_ones_per_model_family():
