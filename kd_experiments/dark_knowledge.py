@@ -507,7 +507,7 @@ def method_configs(teacher: RunConfig, recipes: dict, seeds) -> list[RunConfig]:
             for seed in seeds for student in STUDENTS for arm in METHODS]
 
 
-# The lab's tables on the strong teachers: seeds per table (as `evidence` counted them).
+# The lab's tables on the strong teachers: seeds per table.
 COMPARE_SEEDS = TEACHER_SEEDS  # `make compare`, notebooks 03 and 06: teacher, scratch, distilled
 GRID_SEEDS = {"mlp:800,800": tuple(range(5)), "mlp:30,30": TEACHER_SEEDS}  # notebook 04
 TABLE_SEEDS = tuple(range(5))  # widths (07), restricted transfer sets (08), regulariser (09)

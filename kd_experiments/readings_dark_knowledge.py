@@ -88,7 +88,8 @@ def status_block(results_dir: Path) -> str:
     tables = stages["lab tables"] or []
     recorded = sum(records.is_finished(c, results_dir) for c in tables)
     lab = (f" Lab tables: {recorded} of their {len(tables)} runs are recorded"
-           + (", so every table distils these teachers." if recorded == len(tables) else
+           + (", so every table of `make compare` and notebooks 01-09 distils these teachers."
+              if recorded == len(tables) else
               " (`python -m kd_experiments.dark_knowledge --plan`).") if tables else "")
     return f"Status, from the records: {teachers} Controls: {counted}.{lab}"
 
