@@ -38,7 +38,7 @@ COMPARE_TABLE = "compare_mnist_paper"
 WIDTHS = (30, 100, 300, 800)
 WIDTH_TEMPERATURES = (1.0, 2.0, 2.5, 4.0, 8.0, 20.0)
 
-def compare(seeds=(0, 1, 2), profile: str = "full", dataset: str = "mnist",
+def compare(seeds=(0, 1, 2), profile: str = "paper", dataset: str = "mnist",
             results_dir=RESULTS_DIR, data_dir=None, verbose=2, **config_overrides):
     """Run teacher -> scratch -> distilled for each seed (reusing finished runs); return records."""
     records = []
@@ -112,7 +112,7 @@ def with_paper_errors(table: pd.DataFrame) -> pd.DataFrame:
 
 # -- temperature against student width --------------------------------------------------
 def width_configs(widths=WIDTHS, temperatures=WIDTH_TEMPERATURES, seeds=(0, 1, 2),
-                  profile: str = "full", alpha: float = 0.1,
+                  profile: str = "paper", alpha: float = 0.1,
                   student_knobs: dict | None = None, teacher_knobs: dict | None = None,
                   fixed_teacher: bool = True, scratch_baseline: bool = False) -> list[RunConfig]:
     """Distilled students of each width at each T, plus each width from scratch (alpha = 1).
@@ -169,7 +169,7 @@ def width_table(rows: pd.DataFrame, cited: dict | None = None) -> pd.DataFrame:
 
 
 # -- soft targets as a regulariser ------------------------------------------------------
-def regulariser_configs(fraction: float = 0.03, seeds=(0, 1, 2), profile: str = "full",
+def regulariser_configs(fraction: float = 0.03, seeds=(0, 1, 2), profile: str = "paper",
                         student="mlp:800,800", temperature=20.0, alpha=0.1,
                         epochs: int | None = None, patience: int | None = None,
                         train_size: int | None = None, student_knobs: dict | None = None,

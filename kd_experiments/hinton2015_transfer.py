@@ -49,7 +49,7 @@ TRANSFER_SETS = {
 }
 
 
-def omitted_class_configs(transfer_set: str | TransferSet, seeds=(0, 1, 2), profile="full",
+def omitted_class_configs(transfer_set: str | TransferSet, seeds=(0, 1, 2), profile="paper",
                           student="mlp:800,800", temperature=20.0,
                           alpha=0.1, student_knobs: dict | None = None,
                           teacher_knobs: dict | None = None,
@@ -198,7 +198,7 @@ def plot_errors_vs_temperature_by_width(table: pd.DataFrame, ax=None):
     """Test errors against T, one line per student width, with each width's scratch level.
 
     Args:
-        table: `reproductions.hinton2015.width_table(...)` output (distilled rows at each T,
+        table: `kd_experiments.hinton2015.width_table(...)` output (distilled rows at each T,
             scratch rows at NaN).
     """
     if ax is None:

@@ -4,7 +4,7 @@
 of temperatures T, hard-label weights alpha and seeds. Each cell is an ordinary run with its
 own record, so a killed sweep, started again, trains only the runs that have no record. The
 sweep takes a template: a distilled run config whose teacher and training settings every
-cell shares (the CLI's default is Hinton et al.'s, from `reproductions.hinton2015`); the
+cell shares (the CLI's default is Hinton et al.'s, from `kd_experiments.hinton2015`); the
 teacher's logits are computed once and cached on disk (`teacher_logits.py`). MLP students on
 cached logits train many runs as one stacked model (`stack_runs.run_stack`, up to
 `stack_size`); the rest, jittered runs among them, train one by one (`runner.run`), or as Ray
