@@ -28,9 +28,9 @@ SOURCE = "Pratt2762/Knowledge-Distillation-from-AlexNet"
 PRATT_REPORTED = {"teacher": 0.82, 1.0: 0.52, 0.0: 0.62, 0.5: 0.62}  # CIFAR-10, one run
 PRATT_ALPHAS = (1.0, 0.0, 0.5)
 # Fashion-MNIST is the stand-in measured here (CIFAR-10 is not on this machine); 15,000
-# training images keep 3 seeds of 1 teacher and 6 students to about two hours on 2 cores (the
-# records: under an hour of runs, over an hour of as-published loops; the README's protocol
-# table sums them).
+# training images keep 3 seeds of 1 teacher and 6 students to about 40 minutes on 2 cores (the
+# records: about 20 minutes of runs and 20 of as-published loops; the README's protocol table
+# sums them).
 PRATT_PROFILES = {"fast": dict(train_limit=1000, val_size=500, teacher_epochs=1,
                                student_epochs=2),
                   "full": dict(train_limit=15000, val_size=5000, teacher_epochs=10,

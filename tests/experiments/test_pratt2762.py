@@ -134,22 +134,26 @@ def test_the_cifar10_path_runs_end_to_end_on_mock_data_and_leaves_no_mock_behind
 
 def test_the_stated_time_of_the_committed_runs_is_their_records():
     """The module says how long its 3 seeds take; their records (runs and as-published loops)
-    must bear it out (it once said "within an hour" of what took over two)."""
+    must bear it out, within a factor 1.5 (it once said "within an hour" of what took over
+    two)."""
     import re
 
     from helpers import REPO
 
     source = " ".join((REPO / "kd_experiments" / "pratt2762.py").read_text()
                       .replace("#", "").split())
-    assert re.search(r"to about two hours on 2 cores \(the records: under an hour of runs, "
-                     r"over an hour of as-published loops", source)
+    stated = re.search(r"to about (\d+) minutes on 2 cores \(the records: about (\d+) minutes "
+                       r"of runs and (\d+) of as-published loops", source)
+    assert stated
     results = REPO / "results"
     ids = set(pd.read_csv(results / "tables" / "15_alexnet_alpha_rows_full.csv")["run_id"])
     summary = records.read_summary(results)
-    runs = summary.loc[summary.run_id.isin(ids), "wall_seconds"].sum() / 3600
+    runs = summary.loc[summary.run_id.isin(ids), "wall_seconds"].sum() / 60
     loops = sum(json.loads(path.read_text())["wall_seconds"]
-                for path in (results / "as_published").glob("fashion_mnist-*/row.json")) / 3600
-    assert runs < 1 < loops and 1.5 <= runs + loops <= 2.5
+                for path in (results / "as_published").glob("fashion_mnist-*/row.json")) / 60
+    for minutes, recorded in zip(map(int, stated.groups()), (runs + loops, runs, loops),
+                                 strict=True):
+        assert recorded / 1.5 <= minutes <= recorded * 1.5, (minutes, recorded)
 
 
 def test_cifar10_through_tfds_mock_data():
