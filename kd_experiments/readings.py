@@ -67,6 +67,11 @@ def errors(values, digits: int = 1) -> str:
     return report.mean_spread(summary["mean"], summary["std"], digits, n=summary["count"])
 
 
+def span(low, high) -> str:
+    """`low-high`, or one value when they are the same."""
+    return str(low) if low == high else f"{low}-{high}"
+
+
 def listed_runs(results_dir: Path, name: str) -> pd.DataFrame:
     """The summary rows of the runs behind table `name` (its `.runs.csv`)."""
     listed = records.table_runs(name, results_dir)

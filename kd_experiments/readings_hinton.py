@@ -32,6 +32,7 @@ from .readings import (
     listed_runs,
     read_table,
     source_line,
+    span,
     teachers_of,
 )
 
@@ -212,7 +213,7 @@ def width_block(results_dir: Path) -> str:
             f"| {counts.get(stats.BETTER, 0)} / {counts.get(stats.WORSE, 0)} / "
             f"{counts.get(stats.UNDECIDED, 0)} "
             f"| {cited or '-'} "
-            f"| {_range(distilled.detectable.dropna())} "
+            f"| {_detectable(distilled.detectable.dropna())} "
             f"| {int(distilled.test_errors_count.min())} |")
     header = ("| student | from scratch | lowest distilled mean | highest distilled mean "
               "| temperatures better / worse / undecided against scratch, tested here "
@@ -235,9 +236,8 @@ def width_block(results_dir: Path) -> str:
         source_line(f"tables/{WIDTHS}.csv", "summary.csv")])
 
 
-def _range(values: pd.Series) -> str:
-    low, high = (f"{v:.0f}" for v in (values.min(), values.max()))
-    return "-" if values.empty else low if low == high else f"{low}-{high}"
+def _detectable(values: pd.Series) -> str:
+    return span(f"{values.min():.0f}", f"{values.max():.0f}") if len(values) else "-"
 
 
 @generated("08_omitted")

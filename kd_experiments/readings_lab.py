@@ -12,7 +12,7 @@ from kd_lab import comparison, main_configs, records, stats
 from kd_lab.report import frame_markdown, markdown_table, mean_spread_of
 
 from . import workshop
-from .readings import HEADER, figure, generated, read_table, source_line, unlisted_runs
+from .readings import HEADER, figure, generated, read_table, source_line, span, unlisted_runs
 
 
 @generated("00_times")
@@ -127,9 +127,9 @@ def protocol_block(results_dir: Path) -> str:
             table = read_table(results_dir, name)
             detectable = (table["detectable"].dropna() if "detectable" in table
                           else pd.Series(dtype=float))
-            detects = (_span(f"{detectable.min():.0f}", f"{detectable.max():.0f}")
+            detects = (span(f"{detectable.min():.0f}", f"{detectable.max():.0f}")
                        if len(detectable) else "no comparisons")
-        lines.append((f"`{name}`", len(runs), _span(per_row.min(), per_row.max()), execution,
+        lines.append((f"`{name}`", len(runs), span(per_row.min(), per_row.max()), execution,
                       f"{int(bound.sum())} of {len(runs)} ({100 * bound.mean():.0f}%)",
                       detects, _training_time(results_dir, runs)))
     every = pd.concat(tables.values()).drop_duplicates("run_id")
@@ -220,10 +220,6 @@ def _duration(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f} s"
     return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
-
-
-def _span(low, high) -> str:
-    return str(low) if low == high else f"{low}-{high}"
 
 
 @generated("benchmark_readings")
