@@ -384,7 +384,9 @@ def make_optimizer(config: RunConfig, steps_per_epoch: int = 1):
         rate = keras.optimizers.schedules.CosineDecay(
             config.learning_rate, decay_steps=config.epochs * steps_per_epoch)
     if config.optimizer == "sgd":
-        return keras.optimizers.SGD(rate, momentum=config.momentum, weight_decay=decay)
+        from .fused_sgd import FusedMomentumSGD  # imports TensorFlow: not at config's import
+
+        return FusedMomentumSGD(rate, momentum=config.momentum, weight_decay=decay)
     if config.optimizer == "adadelta":
         return keras.optimizers.Adadelta(rate, weight_decay=decay)
     return keras.optimizers.Adam(rate, weight_decay=decay)

@@ -159,7 +159,7 @@ def stacked_dataset(x, y, teacher_logits, batch_size: int, seeds):
     # flat_map hides the number of steps; Keras reads it, as from a run's own dataset.
     batches = tf.data.Dataset.zip(tuple(orders)).flat_map(steps).apply(
         tf.data.experimental.assert_cardinality(-(-count // batch_size)))
-    return batches.map(gather, num_parallel_calls=2).prefetch(2)
+    return pipeline.without_autotuning(batches.map(gather, num_parallel_calls=2).prefetch(2))
 
 
 def _check(configs) -> None:

@@ -5,8 +5,8 @@ Read it in this order, from the model to the loss:
   before training; `losses`: the soft and hard losses as pure functions on logits;
   `distribute`: what one step needs to run on several replicas.
 - `models`: teachers and students (logits out); `data`: MNIST-format IDX files, one's own
-  arrays (`from_arrays`), validation splits; `pipeline`: tf.data
-  batches with jitter and cached teacher logits; `callbacks`: checkpoints and timing.
+  arrays (`from_arrays`), validation splits; `pipeline`: tf.data batches with jitter and
+  cached teacher logits; `callbacks`: checkpoints and timing.
 - `plots`: figures (`save_fig`, learning curves, soft targets, heatmaps).
 
 It knows nothing of run records or papers: the lab (`kd_lab`) turns configs into

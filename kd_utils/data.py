@@ -4,11 +4,9 @@
 training set with a fixed seed) and test. The test set is only ever used for reporting;
 model selection (epochs, T, alpha) uses the validation split.
 
-Where files come from, in this order:
-1. the `data_dir` argument,
-2. the `$KD_DATA_DIR` environment variable,
-3. the repository's `data/` folder,
-4. the library's normal download path (keras / tensorflow-datasets), for users online.
+Files are looked for in the `data_dir` argument, then `$KD_DATA_DIR`, then the repository's
+`data/` folder, and last (for users online) the library's normal download path (keras /
+tensorflow-datasets).
 
 MNIST and Fashion-MNIST are read from the official gzip IDX files with numpy and their md5
 is checked against the published checksums; `digits` (scikit-learn's bundled 8x8 digits) needs
@@ -28,8 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-# -- The official IDX files ---------------------------------------------------------------
-# Official file names and md5 checksums, as published by the datasets' providers.
+# -- The official IDX files: names and md5 checksums, as their providers publish them -----
 IDX_FILES = {
     "mnist": {
         "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",

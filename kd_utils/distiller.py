@@ -3,13 +3,12 @@ distillation losses.
 
 Follows Hinton, Vinyals & Dean (2015), the Keras knowledge-distillation example and
 `keras.distillation`; the losses are objects of `losses.py` (Hinton's by default) and this
-class only combines them. The teacher runs with
-`training=False`, outside the gradient tape and frozen, or not at all when a batch carries
-cached teacher logits in its inputs (`pipeline.with_teacher_logits`). With `teacher=None` and
-`alpha=1` the same class trains a student from scratch on hard labels, so every run shares one
-training step. It behaves like any Keras model: standard callbacks, `sample_weight` and
-`class_weight` (weighting the hard and soft losses as Keras weights a loss), fit, evaluate and
-predict.
+class only combines them. The teacher runs with `training=False`, outside the gradient tape
+and frozen, or not at all when a batch carries cached teacher logits in its inputs
+(`pipeline.with_teacher_logits`). With `teacher=None` and `alpha=1` the same class trains a
+student from scratch on hard labels, so every run shares one training step. It behaves like
+any Keras model: standard callbacks, `sample_weight` and `class_weight` (weighting the hard
+and soft losses as Keras weights a loss), fit, evaluate and predict.
 """
 
 from __future__ import annotations
@@ -112,8 +111,7 @@ def first_batch(x, y=None, argument: str = "x"):
 
 
 def check_weights_not_negative(weights, argument: str) -> None:
-    """Raise if any sample or class weight is negative (it would turn a loss into a gain) or
-    not finite."""
+    """Raise if a sample or class weight is negative (a loss turned gain) or not finite."""
     weights = np.asarray(weights, dtype=np.float64)
     if not np.isfinite(weights).all():
         raise ValueError(f"{argument} holds NaN or infinite values")
@@ -152,8 +150,6 @@ SAVE_MESSAGE = ("A Distiller is a training wrapper and is not saved as a whole: 
                 "with `distiller.student.save('student.keras')` (and the teacher likewise), or "
                 "checkpoint it during fit with `callbacks.StudentCheckpoint('student.keras')`.")
 _ACCURACY_NAMES = ("accuracy", "acc", "sparse_categorical_accuracy")
-
-
 NON_FINITE_INPUTS = "evaluation inputs hold NaN or infinite values"
 NEGATIVE_WEIGHTS = "sample weights must be >= 0"
 
