@@ -11,7 +11,8 @@ ingredients (784-1200-1200-10, dropout 0.2/0.5, max-norm 3.5, +-2 pixel jitter) 
 schedule (SGD with momentum 0.9, cosine decay over 300 epochs, no early stop; the best
 validation epoch is kept), in three stages, each decided from the records of the one before:
 
-1. **Precision.** Mixed bfloat16 trains a teacher epoch about 1.7x as fast as float32 here
+1. **Precision.** Mixed bfloat16 trained a teacher epoch about 1.7x as fast as float32 when
+   this stage was decided, and 1.3x since float32's epoch got faster
    (`benchmarks/teacher_speed.py`). It is used only if a paired check over `CHECK_SEEDS`
    (the same recipe over `CHECK_EPOCHS` epochs, both precisions, paired by seed: same
    initial weights, same batches) detects no difference in test errors.

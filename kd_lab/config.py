@@ -151,8 +151,8 @@ class RunConfig:
     # (Hinton et al. section 2). None: `teacher` alone.
     teacher_seeds: tuple[int, ...] | None = None
     seed: int = 0
-    # "mixed_bfloat16": compute in bfloat16 with float32 weights (1.4-2x faster teachers on
-    # CPUs with bfloat16 units; benchmarks/teacher_speed.py). One precision per table.
+    # "mixed_bfloat16": compute in bfloat16 with float32 weights (teachers 1.3x as fast here,
+    # on CPUs with bfloat16 units; benchmarks/teacher_speed.py). One precision per table.
     precision: str = "float32"
     profile: str = "full"  # one of PROFILES: keeps profiles apart in results
     # None: the measured default for the architecture (`execution_defaults`).
