@@ -1,6 +1,6 @@
 """How close does a teacher epoch come to this machine's matmul rate, in each precision?
 
-    python benchmarks/teacher_speed.py            # about 8 minutes on 2 cores
+    python benchmarks/teacher_speed.py            # about 10 minutes on 2 cores
     python benchmarks/teacher_speed.py --quick    # a smoke run on 5,000 images
 
 Measures in one run, round-robin over `--reps` repetitions (these VMs switch between speeds,
@@ -10,11 +10,12 @@ so each case sees all of them):
   shapes (batch 128 by 1200 by 1200), as GFLOP/s;
 - one epoch of Hinton et al.'s 784-1200-1200-10 teacher (dropout, max-norm, +-2 pixel jitter,
   SGD with momentum, batch 128) in float32 and in mixed bfloat16 (`RunConfig.precision`),
-  as the training FLOP rate it reaches (6 x parameters x examples per epoch) over its median
-  epoch, and that rate's ratio to the matmul rate of the precision it trains in;
-- the same float32 epoch as the lab trained it before: Keras' own SGD (not
-  `FusedMomentumSGD`) and tf.data's autotuning on (`pipeline.without_autotuning`), as the
-  ratio of its median epoch to the lab's.
+  as the training FLOP rate it reaches (6 x parameters x examples per epoch) over its mean
+  epoch (a run's wall time follows the mean), and that rate's ratio to the matmul rate of the
+  precision it trains in;
+- the same float32 epoch with Keras' own SGD instead of `FusedMomentumSGD`, and with Keras'
+  SGD and tf.data's autotuning on (`pipeline.without_autotuning`), as the lab trained before:
+  each change's ratio of mean epochs, and the two together.
 
 The ratios go to `results/benchmarks.csv` with the machine and versions. Not a test.
 """
@@ -53,11 +54,11 @@ def matmul_gflops(tf, dtype, seconds: float = 3.0) -> float:
     return count * 50 * 2 * 128 * 1200 * 1200 / (time.perf_counter() - started) / 1e9
 
 
-def teacher_epoch_seconds(precision: str, x, y, epochs: int,
-                          as_before: bool = False) -> tuple[list[float], int]:
+def teacher_epoch_seconds(precision: str, x, y, epochs: int, keras_sgd: bool = False,
+                          autotuned: bool = False) -> tuple[list[float], int]:
     """Wall seconds of each teacher epoch after a first (tracing) one, and its parameters.
 
-    `as_before`: Keras' SGD and tf.data's autotuning, as the lab trained before they changed.
+    `keras_sgd`: Keras' SGD instead of the lab's fused one; `autotuned`: tf.data's autotuning on.
     """
     import keras
     import tensorflow as tf
@@ -74,10 +75,11 @@ def teacher_epoch_seconds(precision: str, x, y, epochs: int,
     teacher = build_student(config, splits, None)
     model = Distiller(student=teacher, temperature=config.temperature, alpha=config.alpha)
     train_ds, _ = _compile_and_datasets(model, config, splits, None, None)
-    if as_before:
+    if keras_sgd:
         model.compile(optimizer=keras.optimizers.SGD.from_config(model.optimizer.get_config()),
                       jit_compile=config.jit_compile,
                       steps_per_execution=config.steps_per_execution)
+    if autotuned:
         options = tf.data.Options()
         options.autotune.enabled = True
         train_ds = train_ds.with_options(options)
@@ -108,43 +110,43 @@ def main(argv=None) -> None:
     x, y = (x[:5000], y[:5000]) if args.quick else (x[:55000], y[:55000])
     epochs = 1 if args.quick else args.epochs
     rates = {"float32": [], "mixed_bfloat16": []}
-    cases = {"float32": ("float32", False), "mixed_bfloat16": ("mixed_bfloat16", False),
-             "float32_as_before": ("float32", True)}
+    cases = {  # name: (precision, Keras' SGD, tf.data autotuning)
+        "float32": ("float32", False, False), "mixed_bfloat16": ("mixed_bfloat16", False, False),
+        "keras_sgd": ("float32", True, False), "as_before": ("float32", True, True)}
     epoch_seconds = {case: [] for case in cases}
     params = 0
     for _ in range(args.reps):
         rates["float32"].append(matmul_gflops(tf, tf.float32))
         rates["mixed_bfloat16"].append(matmul_gflops(tf, tf.bfloat16))
-        for case, (precision, as_before) in cases.items():
-            seconds, params = teacher_epoch_seconds(precision, x, y, epochs, as_before)
+        for case, (precision, keras_sgd, autotuned) in cases.items():
+            seconds, params = teacher_epoch_seconds(precision, x, y, epochs, keras_sgd, autotuned)
             epoch_seconds[case] += seconds
     flop_per_epoch = 6 * params * len(x)
+    mean = {case: float(np.mean(times)) for case, times in epoch_seconds.items()}
+    fastest = {case: min(times) for case, times in epoch_seconds.items()}
     rows = []
     for precision in rates:
         matmul = float(np.median(rates[precision]))
-        seconds = float(np.median(epoch_seconds[precision]))
-        achieved = flop_per_epoch / seconds / 1e9
-        print(f"{precision:>15}: matmul {matmul:7.1f} GFLOP/s; teacher epoch {seconds:6.2f} s "
-              f"median, {min(epoch_seconds[precision]):6.2f} s fastest ({len(x)} images) = "
-              f"{achieved:6.1f} GFLOP/s = {achieved / matmul:.2f} of its matmul rate")
+        achieved = flop_per_epoch / mean[precision] / 1e9
+        print(f"{precision:>15}: matmul {matmul:7.1f} GFLOP/s; teacher epoch "
+              f"{mean[precision]:6.2f} s mean, {fastest[precision]:6.2f} s fastest "
+              f"({len(x)} images) = {achieved:6.1f} GFLOP/s = {achieved / matmul:.2f} of its "
+              "matmul rate")
         rows += [{"measure": f"teacher_epoch_{precision}", "kind": "fraction_of_matmul_rate",
-                  "value": achieved / matmul,
-                  "min_wall_seconds_per_epoch": min(epoch_seconds[precision]),
+                  "value": achieved / matmul, "min_wall_seconds_per_epoch": fastest[precision],
                   "epochs_measured": len(epoch_seconds[precision])},
                  {"measure": f"matmul_{precision}", "kind": "gflops", "value": matmul}]
-    median = {case: float(np.median(times)) for case, times in epoch_seconds.items()}
-    speedup = median["float32"] / median["mixed_bfloat16"]
-    before = median["float32_as_before"] / median["float32"]
-    print(f"mixed bfloat16 trains a teacher epoch {speedup:.2f}x as fast as float32; the lab's "
-          f"float32 epoch is {before:.2f}x as fast as before (Keras' SGD, tf.data autotuning: "
-          f"{median['float32_as_before']:.2f} s median, "
-          f"{min(epoch_seconds['float32_as_before']):.2f} s fastest)")
-    rows += [{"measure": "teacher_epoch_float32_over_mixed_bfloat16", "kind": "wall_ratio",
-              "value": float(speedup)},
-             {"measure": "teacher_epoch_float32_as_before_over_now", "kind": "wall_ratio",
-              "value": before,
-              "min_wall_seconds_per_epoch": min(epoch_seconds["float32_as_before"]),
-              "epochs_measured": len(epoch_seconds["float32_as_before"])}]
+    ratios = {  # measure: (slower case, faster case), a ratio of mean epochs
+        "teacher_epoch_float32_over_mixed_bfloat16": ("float32", "mixed_bfloat16"),
+        "teacher_epoch_keras_sgd_over_fused": ("keras_sgd", "float32"),
+        "teacher_epoch_autotuned_over_not": ("as_before", "keras_sgd"),
+        "teacher_epoch_float32_as_before_over_now": ("as_before", "float32")}
+    for measure, (slower, faster) in ratios.items():
+        print(f"{measure}: {mean[slower] / mean[faster]:.2f} ({slower} {mean[slower]:.2f} s mean, "
+              f"{fastest[slower]:.2f} s fastest; {faster} {mean[faster]:.2f} s mean)")
+        rows.append({"measure": measure, "kind": "wall_ratio",
+                     "value": mean[slower] / mean[faster],
+                     "epochs_measured": len(epoch_seconds[slower])})
     if not args.quick:
         write_rows(rows, REPO / "results" / "benchmarks.csv",
                    f"{OWNER}: MNIST {len(x)} training images, batch 128, hinton_teacher, "

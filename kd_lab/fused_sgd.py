@@ -1,12 +1,12 @@
 """`FusedMomentumSGD`: Keras' SGD with momentum, its update done by one fused TensorFlow kernel.
 
 Keras' SGD updates a weight with momentum in five element-wise passes (two products, a
-difference, an assignment, an addition), each reading and writing the whole tensor; for the
-paper's 2.4 M-parameter teacher these passes cost more than its dropout. TensorFlow's
+difference, an assignment, an addition), each reading and writing the whole tensor. TensorFlow's
 `ResourceApplyKerasMomentum` does the same arithmetic (`m = m * momentum - lr * g; w += m`) in
-one pass, and gives the same weights bit for bit (tests/lab/test_fused_sgd.py). Under a
-tf.distribute strategy, with Nesterov momentum, without momentum or for sparse gradients, the
-update is Keras' own.
+one pass, and gave the same weights bit for bit on this TensorFlow build, with and without XLA
+(tests/lab/test_fused_sgd.py); `benchmarks/teacher_speed.py` measures what it saves on the
+paper's teacher (trained without XLA). Under a tf.distribute strategy, with Nesterov momentum,
+without momentum or for sparse gradients, the update is Keras' own.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ import keras
 import tensorflow as tf
 
 
+@keras.saving.register_keras_serializable(package="kd_lab")
 class FusedMomentumSGD(keras.optimizers.SGD):
-    """`keras.optimizers.SGD` (same arguments, variables and results), faster with momentum."""
+    """`keras.optimizers.SGD` (same arguments, results, and variables in the same order),
+    faster with momentum."""
 
     def update_step(self, gradient, variable, learning_rate):
         if (self.momentum == 0 or self.nesterov or isinstance(gradient, tf.IndexedSlices)

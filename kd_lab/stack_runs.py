@@ -155,7 +155,7 @@ def stacked_dataset(x, y, teacher_logits, batch_size: int, seeds):
         return inputs, tf.gather(y, indices)
 
     # A stacked batch is K times a run's: a fixed, short prefetch bounds the memory it takes
-    # (AUTOTUNE buffers grow with the batches' size).
+    # (AUTOTUNE buffers grow with the batches' size). Not autotuned, as a run's dataset is not.
     # flat_map hides the number of steps; Keras reads it, as from a run's own dataset.
     batches = tf.data.Dataset.zip(tuple(orders)).flat_map(steps).apply(
         tf.data.experimental.assert_cardinality(-(-count // batch_size)))

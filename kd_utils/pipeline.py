@@ -81,7 +81,7 @@ def jitter(images, max_shift: int, seed=None):
 
 def make_dataset(x, y, teacher_logits=None, batch_size: int = 128, shuffle: bool = False,
                  seed: int | None = None, jitter_pixels: int = 0, num_classes: int | None = None):
-    """A batched, prefetched tf.data pipeline of `(x, y)`, or `(with_teacher_logits(x, t), y)`.
+    """Batched, prefetched, not autotuned: `(x, y)` or `(with_teacher_logits(x, t), y)` batches.
 
     Args:
         teacher_logits: cached teacher outputs, one row per example; the Distiller then skips
@@ -129,8 +129,8 @@ def make_dataset(x, y, teacher_logits=None, batch_size: int = 128, shuffle: bool
 
 
 def without_autotuning(ds):
-    """`ds` with tf.data's autotuning off: on 2 cores it made every other epoch of the paper's
-    teacher 1.6x slower (benchmarks/teacher_speed.py). Batches and their order are unchanged."""
+    """`ds` with tf.data's autotuning off (AUTOTUNE knobs take fixed defaults): on 2 cores it
+    made epochs slower (benchmarks/teacher_speed.py). Batches and their order are unchanged."""
     options = tf.data.Options()
     options.autotune.enabled = False
     return ds.with_options(options)

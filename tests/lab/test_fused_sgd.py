@@ -1,5 +1,7 @@
 """FusedMomentumSGD trains exactly as Keras' SGD does, on the paper's kind of teacher."""
 
+import contextlib
+
 import keras
 import numpy as np
 import pytest
@@ -27,28 +29,36 @@ def fused_calls(monkeypatch):
 
 
 def trained_weights(optimizer_class, momentum=0.9, nesterov=False, jit_compile=False,
-                    strategy=None):
+                    strategy=None, weight_decay=None, precision="float32"):
     """Weights of a small dropout, max-norm MLP after 2 epochs of SGD on a cosine schedule."""
     rng = np.random.default_rng(0)
     x = rng.random((256, 28, 28, 1)).astype(np.float32)
     y = rng.integers(0, 10, 256)
     keras.utils.set_random_seed(0)
-    with strategy.scope() if strategy else tf.init_scope():
-        student = models.mlp((64, 64), dropout=0.5, input_dropout=0.2, max_norm=0.5)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)  # as `registry.build` builds a model
+    try:
+        with strategy.scope() if strategy else contextlib.nullcontext():
+            student = models.mlp((64, 64), dropout=0.5, input_dropout=0.2, max_norm=0.5)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    with strategy.scope() if strategy else contextlib.nullcontext():
         model = Distiller(student=student, alpha=1.0)
         rate = keras.optimizers.schedules.CosineDecay(0.5, decay_steps=20)
-        model.compile(optimizer=optimizer_class(rate, momentum=momentum, nesterov=nesterov),
+        model.compile(optimizer=optimizer_class(rate, momentum=momentum, nesterov=nesterov,
+                                                weight_decay=weight_decay),
                       jit_compile=jit_compile, steps_per_execution=4)
     model.fit(x, y, batch_size=32, epochs=2, verbose=0)
     return student.get_weights()
 
 
-@pytest.mark.parametrize("jit_compile", [False, True])
-def test_fused_momentum_gives_keras_sgds_weights_bit_for_bit(jit_compile, fused_calls):
-    ours = trained_weights(FusedMomentumSGD, jit_compile=jit_compile)
+@pytest.mark.parametrize("case", [{}, dict(jit_compile=True), dict(weight_decay=1e-3),
+                                  dict(precision="mixed_bfloat16")], ids=str)
+def test_fused_momentum_gives_keras_sgds_weights_bit_for_bit(case, fused_calls):
+    ours = trained_weights(FusedMomentumSGD, **case)
     assert fused_calls  # the fused kernel did the updates
-    keras_own = trained_weights(keras.optimizers.SGD, jit_compile=jit_compile)
-    assert not np.array_equal(ours[0], trained_weights(FusedMomentumSGD, momentum=0.5))
+    keras_own = trained_weights(keras.optimizers.SGD, **case)
+    assert not np.array_equal(ours[0], trained_weights(FusedMomentumSGD, momentum=0.5)[0])
     for a, b in zip(ours, keras_own, strict=True):
         np.testing.assert_array_equal(a, b)
 
