@@ -1,10 +1,11 @@
 """How close does a teacher epoch come to this machine's matmul rate, in each precision?
 
-    python benchmarks/teacher_speed.py            # about 10 minutes on 2 cores
+    python benchmarks/teacher_speed.py            # about 5 minutes on 2 cores (7 with --reps 3)
     python benchmarks/teacher_speed.py --quick    # a smoke run on 5,000 images
 
-Measures in one run, round-robin over `--reps` repetitions (these VMs switch between speeds,
-so each case sees all of them):
+Measures in one run, round-robin over `--reps` repetitions (so each case sees the machine's
+speeds alike; the two speeds once put down to these VMs were, for the teacher at least,
+tf.data's autotuning, which the 'as before' case keeps):
 
 - the dense matmul rate of this machine in float32 and in bfloat16, on the teacher's own
   shapes (batch 128 by 1200 by 1200), as GFLOP/s;
