@@ -57,8 +57,8 @@ def test_make_dataset_batches_and_checks():
 
 
 def test_datasets_run_without_autotuning_and_give_the_autotuned_batches():
-    """Autotuning made half the teacher's epochs 1.6x slower on 2 cores (see
-    `pipeline.without_autotuning`); turning it off must not change a batch or its order."""
+    """Autotuning made the teacher's epochs slower on 2 cores (`benchmarks/teacher_speed.py`);
+    turning it off must not change a batch or its order."""
     rng = np.random.default_rng(0)
     images = rng.random((96, 28, 28, 1)).astype(np.float32)
     labels = rng.integers(0, 10, 96)
