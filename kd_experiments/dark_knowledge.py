@@ -2,6 +2,7 @@
 
     nohup python -m kd_experiments.dark_knowledge > results/dark_knowledge.log 2>&1 &
     python -m kd_experiments.dark_knowledge --plan      # what is done, what is decided, left
+    python -m kd_experiments.dark_knowledge --teacher-epochs 600   # the plan on longer teachers
 
 Hinton, Vinyals & Dean (2015)'s MNIST teacher makes 67 test errors; the lab's earlier teacher
 (Adam at a constant rate, stopped early after 12-35 epochs) made about 146, as many as the
@@ -20,6 +21,12 @@ validation epoch is kept), in three stages, each decided from the records of the
    full schedule; the one with the fewest *validation* errors at its kept epoch wins (the test
    set plays no part).
 3. **Teachers.** The winning recipe at `TEACHER_SEEDS` (seed 0 is the pilot's own run).
+
+A **schedule** stage asks whether twice as long a schedule earns its hours: the recipe over
+`LONGER_EPOCHS` at `SCHEDULE_SEEDS`, taken if it saves at least `SCHEDULE_GAIN` of the
+validation errors (`schedule_choice`). If it does, the whole plan is trained again on those
+teachers (`--teacher-epochs 600`: its records sit beside this plan's, which every table reads
+until the longer plan is complete).
 
 Then the students (`STUDENTS`, the paper's 800-800 and the 30-30), each seed distilling the
 teacher of its own seed:
@@ -72,7 +79,11 @@ CHECK_SEEDS = tuple(range(5))
 CHECK_EPOCHS = 30
 PILOT_RATES = (0.05, 0.1)
 TEACHER_SEEDS = tuple(range(10))
-EPOCHS = 300
+EPOCHS = 300  # the teachers' schedule: the plan every table reads
+LONGER_EPOCHS = 600  # the schedule stage's candidate (`schedule_choice`)
+PLANS = (EPOCHS, LONGER_EPOCHS)  # the teachers' schedules a plan is made for
+SCHEDULE_SEEDS = (0, 1)
+SCHEDULE_GAIN = 0.10  # the share of validation errors the longer schedule must save
 PRECISIONS = ("mixed_bfloat16", "float32")  # the faster first: used unless the check objects
 STUDENTS = ("mlp:800,800", "mlp:30,30")
 # Adam on a cosine schedule trained the paper's distilled student to 89 errors with a strong
@@ -147,6 +158,28 @@ def pilot_choice(precision: str, results_dir=records.RESULTS_DIR) -> dict | None
                   for r in rows}
     return dict(learning_rate=min(PILOT_RATES, key=lambda rate: (val_errors[rate], rate)),
                 val_errors=val_errors)
+
+
+def schedule_configs(precision: str, learning_rate: float) -> list[RunConfig]:
+    """The schedule stage's runs: the chosen recipe at `SCHEDULE_SEEDS` over `EPOCHS` (the
+    pilot's and the teachers' own runs) and over `LONGER_EPOCHS`."""
+    return [teacher_config(seed, learning_rate, epochs, precision)
+            for epochs in PLANS for seed in SCHEDULE_SEEDS]
+
+
+def schedule_choice(precision: str, learning_rate: float,
+                    results_dir=records.RESULTS_DIR) -> dict | None:
+    """The teachers' schedule: `LONGER_EPOCHS` if its teachers at `SCHEDULE_SEEDS` make, on
+    average, at least `SCHEDULE_GAIN` fewer validation errors than those over `EPOCHS` (a
+    longer schedule doubles every teacher's hours: it must earn them), else `EPOCHS`; with the
+    mean validation errors of each. None until the stage is finished."""
+    rows = _rows(schedule_configs(precision, learning_rate), results_dir)
+    if rows is None:
+        return None
+    val_errors = {epochs: sum(_val_errors(r) for r in rows if r["epochs"] == epochs)
+                  / len(SCHEDULE_SEEDS) for epochs in PLANS}
+    longer = val_errors[LONGER_EPOCHS] <= (1 - SCHEDULE_GAIN) * val_errors[EPOCHS]
+    return dict(epochs=LONGER_EPOCHS if longer else EPOCHS, val_errors=val_errors)
 
 
 def student_config(student: str, arm: str, seed: int, teacher: RunConfig, recipe: dict,
@@ -555,14 +588,23 @@ def lab_table_configs(teacher: RunConfig) -> list[RunConfig]:
     return list(unique.values())
 
 
-def stages(results_dir=records.RESULTS_DIR) -> list[tuple[str, list[RunConfig] | None]]:
-    """(stage, its configs) in order; None where an earlier stage has not decided yet."""
+def stages(results_dir=records.RESULTS_DIR,
+           teacher_epochs: int = EPOCHS) -> list[tuple[str, list[RunConfig] | None]]:
+    """(stage, its configs) in order; None where an earlier stage has not decided yet.
+
+    `teacher_epochs`: the plan on the teachers of that schedule. The tables read the plan over
+    `EPOCHS`; the plan over `LONGER_EPOCHS` shares its precision check and pilot, has a schedule
+    stage of its own and goes on only if that stage takes the longer schedule."""
+    if teacher_epochs not in PLANS:
+        raise ValueError(f"teacher_epochs must be one of {PLANS}; got {teacher_epochs!r}")
     # Decided from the records, and asked for by several tables of one page: worked out again
     # only when a record has been written since.
-    key = (str(Path(results_dir).resolve()), records.files_signature(results_dir))
+    key = (str(Path(results_dir).resolve()), records.files_signature(results_dir),
+           teacher_epochs)
     if key not in _STAGES:
-        _STAGES.clear()
-        _STAGES[key] = _decide_stages(results_dir)
+        for stale in [other for other in _STAGES if other[:2] != key[:2]]:
+            del _STAGES[stale]  # records written since: every plan is decided again
+        _STAGES[key] = _decide_stages(results_dir, teacher_epochs)
     return [(name, None if configs is None else list(configs))
             for name, configs in _STAGES[key]]
 
@@ -570,11 +612,17 @@ def stages(results_dir=records.RESULTS_DIR) -> list[tuple[str, list[RunConfig] |
 _STAGES: dict = {}
 
 
-def _decide_stages(results_dir) -> list[tuple[str, list[RunConfig] | None]]:
+def _decide_stages(results_dir, teacher_epochs) -> list[tuple[str, list[RunConfig] | None]]:
     check = precision_check(results_dir)
     precision = check and check["precision"]
     pilot = precision and pilot_choice(precision, results_dir)
-    teacher = pilot and teacher_config(0, pilot["learning_rate"], precision=precision)
+    rate = pilot and pilot["learning_rate"]
+    longer, taken = [], rate
+    if teacher_epochs != EPOCHS:  # its own schedule stage decides whether this plan goes on
+        longer = [("schedule", schedule_configs(precision, rate) if rate else None)]
+        schedule = rate and schedule_choice(precision, rate, results_dir)
+        taken = schedule and schedule["epochs"] == teacher_epochs
+    teacher = taken and teacher_config(0, rate, teacher_epochs, precision)
     recipes = teacher and student_recipe(teacher, results_dir)
     smoothings = recipes and smoothing_choice(teacher, recipes, results_dir)
     temperatures = smoothings and temperature_choice(teacher, recipes, results_dir)
@@ -592,6 +640,7 @@ def _decide_stages(results_dir) -> list[tuple[str, list[RunConfig] | None]]:
                    if s not in FIRST_CONTROL_SEEDS] if teacher else None)
     return [("precision check", check_configs()),
             ("pilot", pilot_configs(precision) if precision else None),
+            *longer,
             ("student recipe", student_pilot_configs(teacher) if teacher else None),
             ("label smoothing strength", smoothing_configs(teacher, recipes) if recipes else None),
             ("student temperature", temperature_configs(teacher, recipes) if smoothings
@@ -605,9 +654,11 @@ def _decide_stages(results_dir) -> list[tuple[str, list[RunConfig] | None]]:
             ("lab tables", lab_table_configs(teacher) if teacher else None)]
 
 
-def teachers(results_dir=records.RESULTS_DIR) -> list[RunConfig] | None:
-    """The lab's teachers (`TEACHER_SEEDS`), once precision and pilot are decided."""
-    named = dict(stages(results_dir))
+def teachers(results_dir=records.RESULTS_DIR,
+             teacher_epochs: int = EPOCHS) -> list[RunConfig] | None:
+    """The plan's teachers (`TEACHER_SEEDS`), once precision and pilot (and, for a longer
+    plan, the schedule) are decided."""
+    named = dict(stages(results_dir, teacher_epochs))
     return None if named["teachers"] is None else named["teachers"] + named["more teachers"]
 
 
@@ -639,20 +690,21 @@ def teacher_rows(results_dir=records.RESULTS_DIR) -> pd.DataFrame:
 
 
 def train_teachers(results_dir=records.RESULTS_DIR, data_dir=None, only=None,
-                   wait_seconds: float | None = 300) -> None:
+                   wait_seconds: float | None = 300, teacher_epochs: int = EPOCHS) -> None:
     """Train every stage's missing runs in order (hours on 2 cores; resumable). Several
     processes may share the results folder, one per core: each claims a run, and the unfinished
     teachers it starts from, before training it (`run_claims`), and passes by the runs another
     process has claimed. `only`: the names of the stages to train, the others left to another
     process; a run whose teacher belongs to a stage left to another process waits until that
-    teacher is finished. Waiting is checked every `wait_seconds` (None: stop instead)."""
-    named = [name for name, _ in stages(results_dir)]
+    teacher is finished. Waiting is checked every `wait_seconds` (None: stop instead).
+    `teacher_epochs`: the plan to train (`stages`)."""
+    named = [name for name, _ in stages(results_dir, teacher_epochs)]
     unknown = sorted(set(only or ()) - set(named))
     if unknown:
         raise ValueError(f"only must name stages among {', '.join(named)}; got {unknown}")
-    keep_teacher_logits(results_dir, data_dir)
+    keep_teacher_logits(results_dir, data_dir, teacher_epochs)
     while True:
-        planned = stages(results_dir)
+        planned = stages(results_dir, teacher_epochs)
         owner = {}  # a run listed by several stages is the first one's (the lab tables hold
         for name, configs in planned:  # the controls' scratch and Hinton KD runs, for one)
             for config in configs or ():
@@ -692,8 +744,8 @@ def train_teachers(results_dir=records.RESULTS_DIR, data_dir=None, only=None,
                 run_claims.release(run_id, results_dir)
         print(f"{time.strftime('%H:%M:%S')} done in {(time.perf_counter() - started) / 60:.1f} "
               "min", flush=True)
-        keep_teacher_logits(results_dir, data_dir)
-    describe(results_dir)
+        keep_teacher_logits(results_dir, data_dir, teacher_epochs)
+    describe(results_dir, teacher_epochs)
 
 
 def _claim_with_teachers(config: RunConfig, results_dir) -> list[str]:
@@ -726,12 +778,13 @@ def _starts_from(config: RunConfig) -> list[RunConfig]:
     return [run for run in (config.teacher, *members, config.init_from) if run is not None]
 
 
-def keep_teacher_logits(results_dir=records.RESULTS_DIR, data_dir=None) -> list[str]:
+def keep_teacher_logits(results_dir=records.RESULTS_DIR, data_dir=None,
+                        teacher_epochs: int = EPOCHS) -> list[str]:
     """Keep beside its record the logits of every finished teacher that has none yet (on the
     splits its students train on), while its model is on this machine: the record is what
     other machines distil from. Returns the run ids kept."""
     kept = []
-    for config in teachers(results_dir) or ():
+    for config in teachers(results_dir, teacher_epochs) or ():
         if not records.is_finished(config, results_dir):
             continue
         splits = datasets.splits_for(config, data_dir)
@@ -742,34 +795,46 @@ def keep_teacher_logits(results_dir=records.RESULTS_DIR, data_dir=None) -> list[
     return kept
 
 
-def describe(results_dir=records.RESULTS_DIR) -> None:
-    """Print each stage's progress and decision."""
-    check = precision_check(results_dir)
-    for name, configs in stages(results_dir):
+def describe(results_dir=records.RESULTS_DIR, teacher_epochs: int = EPOCHS) -> None:
+    """Print each stage's progress and decision (of the plan on `teacher_epochs` teachers)."""
+    print(f"The plan on teachers of {teacher_epochs} epochs:")
+    for name, configs in stages(results_dir, teacher_epochs):
         if configs is None:
             print(f"  -/- {name}: waits for the stage before")
             continue
         finished = [c for c in configs if records.is_finished(c, results_dir)]
         print(f"{len(finished):>3}/{len(configs):<3} {name}")
-        if "teacher" in name or name == "pilot":  # the teachers so far: test, validation errors
+        if "teacher" in name or name in ("pilot", "schedule"):  # test, validation errors
             rows = [records.load_row(c, results_dir) for c in finished]
-            print("".join(f"        s{r['seed']} lr {r['learning_rate']:g}: {r['test_errors']} "
-                          f"test, {_val_errors(r)} validation errors\n" for r in rows), end="")
-    if check:
-        print(f"precision: bfloat16 - float32 test errors {check['difference']:+.1f} "
-              f"[{check['diff_low']:+.1f}, {check['diff_high']:+.1f}], paired p = "
-              f"{check['p_value']:.3f}, n = {check['n']}: {check['verdict']} -> "
-              f"{check['precision']}")
-        pilot = pilot_choice(check["precision"], results_dir)
-        if pilot:
-            print(f"pilot: validation errors by learning rate {pilot['val_errors']} -> "
-                  f"{pilot['learning_rate']}")
-            teacher = teacher_config(0, pilot["learning_rate"], precision=check["precision"])
-            recipes = student_recipe(teacher, results_dir)
-            if recipes:
-                print(f"student recipes: {recipes}; label smoothing: "
-                      f"{smoothing_choice(teacher, recipes, results_dir)}; temperature: "
-                      f"{temperature_choice(teacher, recipes, results_dir)}")
+            print("".join(f"        s{r['seed']} lr {r['learning_rate']:g}, {r['epochs']} "
+                          f"epochs: {r['test_errors']} test, {_val_errors(r)} validation "
+                          "errors\n" for r in rows), end="")
+    check = precision_check(results_dir)
+    if not check:
+        return
+    print(f"precision: bfloat16 - float32 test errors {check['difference']:+.1f} "
+          f"[{check['diff_low']:+.1f}, {check['diff_high']:+.1f}], paired p = "
+          f"{check['p_value']:.3f}, n = {check['n']}: {check['verdict']} -> "
+          f"{check['precision']}")
+    pilot = pilot_choice(check["precision"], results_dir)
+    if not pilot:
+        return
+    print(f"pilot: validation errors by learning rate {pilot['val_errors']} -> "
+          f"{pilot['learning_rate']}")
+    if teacher_epochs != EPOCHS:
+        schedule = schedule_choice(check["precision"], pilot["learning_rate"], results_dir)
+        if not schedule:
+            return
+        print(f"schedule: mean validation errors by epochs {schedule['val_errors']} -> "
+              f"{schedule['epochs']} (the longer must save {SCHEDULE_GAIN:.0%})")
+        if schedule["epochs"] != teacher_epochs:
+            return
+    teacher = teacher_config(0, pilot["learning_rate"], teacher_epochs, check["precision"])
+    recipes = student_recipe(teacher, results_dir)
+    if recipes:
+        print(f"student recipes: {recipes}; label smoothing: "
+              f"{smoothing_choice(teacher, recipes, results_dir)}; temperature: "
+              f"{temperature_choice(teacher, recipes, results_dir)}")
 
 
 def main(argv=None) -> int:
@@ -778,12 +843,15 @@ def main(argv=None) -> int:
     parser.add_argument("--results-dir", default=str(records.RESULTS_DIR))
     parser.add_argument("--only", nargs="+", metavar="STAGE", default=None,
                         help="train these stages only (quoted names, as --plan prints them)")
+    parser.add_argument("--teacher-epochs", type=int, choices=PLANS, default=EPOCHS,
+                        help="the plan on teachers of this schedule (default: the one the "
+                             "tables read)")
     args = parser.parse_args(argv)
     if args.plan:
-        describe(args.results_dir)
+        describe(args.results_dir, args.teacher_epochs)
         return 0
     try:
-        train_teachers(args.results_dir, only=args.only)
+        train_teachers(args.results_dir, only=args.only, teacher_epochs=args.teacher_epochs)
     except ValueError as error:
         if "only must name stages" not in str(error):
             raise

@@ -110,7 +110,7 @@ def unlisted_runs(results_dir: Path) -> dict[str, pd.DataFrame]:
 
 def needed_runs(results_dir: Path) -> set[str]:
     """The run ids that a table, a stage or a plan needs: the runs each table lists (or
-    `unlisted_runs` finds), every run of the dark-knowledge plan's stages, and what they
+    `unlisted_runs` finds), every run of the dark-knowledge plans' stages, and what they
     start from (teachers, ensemble members, initial weights; a run's
     recorded teacher too). A record outside it is one no table lists, which the protocol
     deletes (git history keeps it): a notebook that reads runs lists them in a table."""
@@ -124,7 +124,8 @@ def needed_runs(results_dir: Path) -> set[str]:
             listed |= set(pd.read_csv(path)["run_id"])
     for rows in unlisted_runs(results_dir).values():
         listed |= set(rows["run_id"])
-    planned = [c for _, configs in dark_knowledge.stages(results_dir) for c in configs or ()]
+    planned = [c for epochs in dark_knowledge.PLANS
+               for _, configs in dark_knowledge.stages(results_dir, epochs) for c in configs or ()]
     while planned:  # each config with what it starts from
         config = planned.pop()
         listed.add(config.run_id)

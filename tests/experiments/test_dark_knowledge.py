@@ -59,6 +59,49 @@ def test_later_stages_wait_for_the_decisions_before_them(tmp_path):
     assert [configs is None for _, configs in dk.stages(tmp_path)] == [False] + [True] * 10
 
 
+def _teacher_row(epochs, val_errors, test_errors):
+    return {"epochs": epochs, "val_accuracy": 1 - val_errors / 5000, "val_size": 5000,
+            "test_errors": test_errors}
+
+
+def test_the_longer_schedule_is_taken_only_when_it_saves_its_share_of_validation_errors(
+        monkeypatch):
+    configs = dk.schedule_configs("float32", 0.05)
+    assert [(c.seed, c.epochs) for c in configs] == [
+        (seed, epochs) for epochs in dk.PLANS for seed in dk.SCHEDULE_SEEDS]
+    assert configs[0] == dk.teacher_config(0)  # the pilot's own run: nothing trained twice
+    # 40 and 38 over the plan's schedule (39 on average): 35.1 is the longest mean it may keep
+    saved = [_teacher_row(300, 40, 90), _teacher_row(300, 38, 90),
+             _teacher_row(600, 35, 99), _teacher_row(600, 35, 99)]
+    monkeypatch.setattr(dk, "_rows", lambda *a: saved)
+    assert dk.schedule_choice("float32", 0.05) == {"epochs": 600,
+                                                   "val_errors": {300: 39.0, 600: 35.0}}
+    # more test errors changed nothing; one validation error more than the share: not taken
+    saved[3] = _teacher_row(600, 36, 50)
+    assert dk.schedule_choice("float32", 0.05)["epochs"] == 300
+
+
+def test_the_longer_plan_shares_the_decisions_before_it_and_goes_on_only_if_taken(
+        tmp_path, monkeypatch):
+    names = [name for name, _ in dk.stages(tmp_path, dk.LONGER_EPOCHS)]
+    assert names[:3] == ["precision check", "pilot", "schedule"]
+    assert names[3:] == [name for name, _ in dk.stages(tmp_path)][2:]
+    with pytest.raises(ValueError, match="teacher_epochs must be one of"):
+        dk.stages(tmp_path, 450)
+    monkeypatch.setattr(dk, "precision_check", lambda *a: {"precision": "float32"})
+    monkeypatch.setattr(dk, "pilot_choice", lambda *a: {"learning_rate": 0.05})
+    for epochs, goes_on in ((dk.LONGER_EPOCHS, True), (dk.EPOCHS, False)):
+        monkeypatch.setattr(dk, "schedule_choice", lambda *a, e=epochs: {"epochs": e})
+        dk._STAGES.clear()
+        planned = dict(dk.stages(tmp_path, dk.LONGER_EPOCHS))
+        assert planned["schedule"] == dk.schedule_configs("float32", 0.05)
+        assert (planned["teachers"] is not None) == goes_on
+        if goes_on:  # the longer plan's teachers, every one of them, over the longer schedule
+            assert {c.epochs for c in dk.teachers(tmp_path, dk.LONGER_EPOCHS)} == {600}
+            assert dk.teachers(tmp_path)[0] == dk.teacher_config(0)  # the tables' plan: as it was
+    dk._STAGES.clear()
+
+
 def test_each_students_temperature_is_chosen_on_validation_never_test(monkeypatch):
     recipes = dict.fromkeys(dk.STUDENTS, "adam-1e-3")
     configs = dk.temperature_configs(TEACHER, recipes)
