@@ -717,6 +717,15 @@ def train_teachers(results_dir=records.RESULTS_DIR, data_dir=None, only=None,
         elsewhere = {run_id for run_id, name in owner.items() if only and name not in only}
         pending = [(name, c) for name, c in ours
                    if not _waits_for(c, elsewhere, results_dir)]
+        # A run that reads its teacher's model trains while that model is on this machine:
+        # models are not committed, and another machine has only the teacher's logits.
+        gone = [c for _, c in pending if _teacher_model_here(c, results_dir) is False]
+        if gone:
+            print(f"{time.strftime('%H:%M:%S')} left: {', '.join(c.run_id for c in gone)} "
+                  "(their teachers' models are not on this machine: retrain each teacher "
+                  "with kd_lab.runner.run(teacher, force=True) to train them)", flush=True)
+        pending = sorted([(name, c) for name, c in pending if c not in gone],
+                         key=lambda item: not _teacher_model_here(item[1], results_dir))
         picked = next(((name, c, taken) for name, c in pending
                        if (taken := _claim_with_teachers(c, results_dir))), None)
         if picked is None:
@@ -746,6 +755,17 @@ def train_teachers(results_dir=records.RESULTS_DIR, data_dir=None, only=None,
               "min", flush=True)
         keep_teacher_logits(results_dir, data_dir, teacher_epochs)
     describe(results_dir, teacher_epochs)
+
+
+def _teacher_model_here(config: RunConfig, results_dir) -> bool | None:
+    """For a run that reads its teacher's model, not only its logits (hidden layers, jittered
+    inputs), whether that finished teacher's model is on this machine; None for any other
+    run, and while its teacher is unfinished (training the run trains the teacher first)."""
+    if (config.role != "distilled" or config.teacher_seeds
+            or not (config.jitter_pixels or config.make_loss().uses_features())
+            or not records.is_finished(config.teacher, results_dir)):
+        return None
+    return (records.run_dir(config.teacher, results_dir) / "model.keras").exists()
 
 
 def _claim_with_teachers(config: RunConfig, results_dir) -> list[str]:

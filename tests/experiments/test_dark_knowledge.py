@@ -219,6 +219,32 @@ def test_a_process_left_some_stages_waits_for_their_teachers_and_never_trains_th
     assert trained == [teacher.run_id, student.run_id]
 
 
+def test_a_run_reading_its_teachers_model_trains_while_the_model_is_here(
+        tmp_path, monkeypatch, capsys):
+    teacher = dk.teacher_config(0)
+    recipe = dk.STUDENT_RECIPES["adam-1e-3"]
+    scratch = dk.student_config("mlp:30,30", "scratch", 0, teacher, recipe)
+    hint = dk.student_config("mlp:30,30", "hint", 0, teacher, recipe)
+    other_hint = dk.student_config("mlp:30,30", "hint", 1, teacher, recipe)
+    assert dk._teacher_model_here(scratch, tmp_path) is None
+    assert dk._teacher_model_here(dk.student_config("mlp:30,30", "hinton", 0, teacher, recipe),
+                                  tmp_path) is None  # cached logits suffice
+    finished, trained = {teacher.run_id, other_hint.teacher.run_id}, []
+    model = dk.records.run_dir(teacher, tmp_path) / "model.keras"
+    model.parent.mkdir(parents=True)
+    model.touch()  # seed 0's teacher's model is here; seed 1's is not
+    monkeypatch.setattr(dk, "stages", lambda *a: [("controls", [scratch]),
+                                                  ("methods", [other_hint, hint])])
+    monkeypatch.setattr(dk.records, "is_finished", lambda c, *a: c.run_id in finished)
+    monkeypatch.setattr(dk.runner, "run", lambda c, *a, **k: trained.append(c.run_id)
+                        or finished.add(c.run_id))
+    monkeypatch.setattr(dk, "keep_teacher_logits", lambda *a: [])
+    monkeypatch.setattr(dk, "describe", lambda *a: None)
+    dk.train_teachers(tmp_path, wait_seconds=None)
+    assert trained == [hint.run_id, scratch.run_id]  # first, while its teacher's model is here
+    assert f"left: {other_hint.run_id}" in capsys.readouterr().out  # never ModelNotHere
+
+
 def test_the_controls_so_far_are_judged_against_the_whole_planned_family(tmp_path):
     from helpers import REPO
 
