@@ -518,6 +518,26 @@ def _with_arms(rows: pd.DataFrame, weak: frozenset) -> pd.DataFrame:
                        student=rows["architecture"].str.replace("+dropout", "", regex=False))
 
 
+SELECTION_SEED = 0  # the students' recipe, smoothing and temperature were chosen on its runs
+
+
+def without_selection_seed(results_dir=records.RESULTS_DIR) -> pd.DataFrame:
+    """The controls' comparisons (`controls_so_far`) with their verdicts read again without
+    `SELECTION_SEED`: that seed's Hinton KD and label-smoothing students won the choices made on
+    its validation errors, a selection inside the table. The same comparisons in one Holm family
+    as before (a check of the verdicts, not a second family): per line `verdict` and
+    `verdict_without`, with the difference and Holm p-value of each; empty before the first
+    control."""
+    table, rows = controls_so_far(results_dir)
+    if table.empty:
+        return table
+    weak = weak_teachers(teachers(results_dir)[0])
+    again = controls_table(rows[rows["seed"] != SELECTION_SEED], weak)
+    keys, shown = ["student", "arm", "baseline"], ["difference", "p_holm", "verdict"]
+    return table[keys + shown].merge(again[keys + shown], on=keys, how="left",
+                                     suffixes=("", "_without"))
+
+
 def control_seeds(table: pd.DataFrame, rows: pd.DataFrame, weak: frozenset,
                   metric: str = "test_errors") -> int:
     """Seeds that let every control comparison detect half the distillation gain (scratch
@@ -612,20 +632,81 @@ def stages(results_dir=records.RESULTS_DIR,
 _STAGES: dict = {}
 
 
-def _decide_stages(results_dir, teacher_epochs) -> list[tuple[str, list[RunConfig] | None]]:
+def decisions(results_dir=records.RESULTS_DIR, teacher_epochs: int = EPOCHS) -> dict:
+    """The plan's decisions so far, each from the records of the stage that makes it, in
+    order: "precision", "learning_rate", in a longer plan "epochs" (the schedule stage's),
+    then per student "recipes", "smoothings" and "temperatures". A decision is missing until
+    its stage is finished, and so is every one after it; "teacher" (seed 0's config) is there
+    once the teachers' recipe is decided for this plan."""
+    made = {}
     check = precision_check(results_dir)
-    precision = check and check["precision"]
-    pilot = precision and pilot_choice(precision, results_dir)
-    rate = pilot and pilot["learning_rate"]
-    longer, taken = [], rate
+    if check is None:
+        return made
+    made["precision"] = check["precision"]
+    pilot = pilot_choice(made["precision"], results_dir)
+    if pilot is None:
+        return made
+    made["learning_rate"] = pilot["learning_rate"]
     if teacher_epochs != EPOCHS:  # its own schedule stage decides whether this plan goes on
-        longer = [("schedule", schedule_configs(precision, rate) if rate else None)]
-        schedule = rate and schedule_choice(precision, rate, results_dir)
-        taken = schedule and schedule["epochs"] == teacher_epochs
-    teacher = taken and teacher_config(0, rate, teacher_epochs, precision)
-    recipes = teacher and student_recipe(teacher, results_dir)
-    smoothings = recipes and smoothing_choice(teacher, recipes, results_dir)
-    temperatures = smoothings and temperature_choice(teacher, recipes, results_dir)
+        schedule = schedule_choice(made["precision"], made["learning_rate"], results_dir)
+        if schedule is None:
+            return made
+        made["epochs"] = schedule["epochs"]
+        if made["epochs"] != teacher_epochs:
+            return made
+    teacher = made["teacher"] = teacher_config(0, made["learning_rate"], teacher_epochs,
+                                               made["precision"])
+    recipes = student_recipe(teacher, results_dir)
+    if recipes is None:
+        return made
+    made["recipes"] = recipes
+    smoothings = smoothing_choice(teacher, recipes, results_dir)
+    if smoothings is None:
+        return made
+    made["smoothings"] = smoothings
+    temperatures = temperature_choice(teacher, recipes, results_dir)
+    if temperatures is not None:
+        made["temperatures"] = temperatures
+    return made
+
+
+# The decisions taken, as the records made them when each stage finished (`decisions`): a
+# record rewritten later (a retrain, a folder copied in) must not move a decided stage, and
+# the runs planned on it, behind the plan's back (`check_decisions`).
+TAKEN = {
+    EPOCHS: {"precision": "float32", "learning_rate": 0.05,
+             "recipes": {"mlp:800,800": "adam-1e-3", "mlp:30,30": "adam-1e-3"},
+             "smoothings": {"mlp:800,800": 0.05, "mlp:30,30": 0.1},
+             "temperatures": {"mlp:800,800": 8.0, "mlp:30,30": 2.0}},
+    LONGER_EPOCHS: {"precision": "float32", "learning_rate": 0.05},
+}
+
+
+class DecisionMoved(ValueError):
+    """The records now make a decision other than the one the plan took (`TAKEN`)."""
+
+
+def check_decisions(results_dir=records.RESULTS_DIR, teacher_epochs: int = EPOCHS) -> dict:
+    """The plan's `decisions`, once every one the records make agrees with `TAKEN`; raises
+    `DecisionMoved` naming the first that does not."""
+    made = decisions(results_dir, teacher_epochs)
+    for key, taken in TAKEN[teacher_epochs].items():
+        if key in made and made[key] != taken:
+            raise DecisionMoved(
+                f"the records in {results_dir} now decide {key} = {made[key]!r}, where the plan "
+                f"on {teacher_epochs}-epoch teachers took {taken!r}: a record behind that "
+                "decision was rewritten since (a retrain, a folder copied in). Restore it, or "
+                "change TAKEN on purpose, knowing that every run planned on it changes")
+    return made
+
+
+def _decide_stages(results_dir, teacher_epochs) -> list[tuple[str, list[RunConfig] | None]]:
+    made = decisions(results_dir, teacher_epochs)
+    precision, rate = made.get("precision"), made.get("learning_rate")
+    teacher, recipes = made.get("teacher"), made.get("recipes")
+    smoothings, temperatures = made.get("smoothings"), made.get("temperatures")
+    longer = ([("schedule", schedule_configs(precision, rate) if rate else None)]
+              if teacher_epochs != EPOCHS else [])
     first = temperatures and control_configs(teacher, recipes, smoothings, temperatures,
                                              FIRST_CONTROL_SEEDS)
     more = None
@@ -698,6 +779,7 @@ def train_teachers(results_dir=records.RESULTS_DIR, data_dir=None, only=None,
     process; a run whose teacher belongs to a stage left to another process waits until that
     teacher is finished. Waiting is checked every `wait_seconds` (None: stop instead).
     `teacher_epochs`: the plan to train (`stages`)."""
+    check_decisions(results_dir, teacher_epochs)
     named = [name for name, _ in stages(results_dir, teacher_epochs)]
     unknown = sorted(set(only or ()) - set(named))
     if unknown:
@@ -836,25 +918,20 @@ def describe(results_dir=records.RESULTS_DIR, teacher_epochs: int = EPOCHS) -> N
           f"[{check['diff_low']:+.1f}, {check['diff_high']:+.1f}], paired p = "
           f"{check['p_value']:.3f}, n = {check['n']}: {check['verdict']} -> "
           f"{check['precision']}")
+    made = check_decisions(results_dir, teacher_epochs)
     pilot = pilot_choice(check["precision"], results_dir)
     if not pilot:
         return
     print(f"pilot: validation errors by learning rate {pilot['val_errors']} -> "
           f"{pilot['learning_rate']}")
-    if teacher_epochs != EPOCHS:
-        schedule = schedule_choice(check["precision"], pilot["learning_rate"], results_dir)
-        if not schedule:
-            return
+    schedule = (schedule_choice(check["precision"], pilot["learning_rate"], results_dir)
+                if teacher_epochs != EPOCHS else None)
+    if schedule:
         print(f"schedule: mean validation errors by epochs {schedule['val_errors']} -> "
               f"{schedule['epochs']} (the longer must save {SCHEDULE_GAIN:.0%})")
-        if schedule["epochs"] != teacher_epochs:
-            return
-    teacher = teacher_config(0, pilot["learning_rate"], teacher_epochs, check["precision"])
-    recipes = student_recipe(teacher, results_dir)
-    if recipes:
-        print(f"student recipes: {recipes}; label smoothing: "
-              f"{smoothing_choice(teacher, recipes, results_dir)}; temperature: "
-              f"{temperature_choice(teacher, recipes, results_dir)}")
+    if "recipes" in made:
+        print(f"student recipes: {made['recipes']}; label smoothing: "
+              f"{made.get('smoothings')}; temperature: {made.get('temperatures')}")
 
 
 def main(argv=None) -> int:
@@ -867,11 +944,13 @@ def main(argv=None) -> int:
                         help="the plan on teachers of this schedule (default: the one the "
                              "tables read)")
     args = parser.parse_args(argv)
-    if args.plan:
-        describe(args.results_dir, args.teacher_epochs)
-        return 0
     try:
-        train_teachers(args.results_dir, only=args.only, teacher_epochs=args.teacher_epochs)
+        if args.plan:
+            describe(args.results_dir, args.teacher_epochs)
+        else:
+            train_teachers(args.results_dir, only=args.only, teacher_epochs=args.teacher_epochs)
+    except DecisionMoved as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
     except ValueError as error:
         if "only must name stages" not in str(error):
             raise

@@ -66,6 +66,28 @@ def teachers_block(results_dir: Path) -> str:
     return "\n\n".join(parts)
 
 
+@generated("19_selection_seed")
+def selection_seed_block(results_dir: Path) -> str:
+    """Whether any controls verdict leans on the seed whose runs made the students' choices."""
+    checked = dark_knowledge.without_selection_seed(results_dir)
+    seed = dark_knowledge.SELECTION_SEED
+    if checked.empty:
+        return f"{HEADER}\n\nThe check without seed {seed} waits for the first controls."
+    changed = checked[checked["verdict"] != checked["verdict_without"]]
+    parts = [HEADER, (
+        f"Without seed {seed}'s runs (on whose validation errors each student's recipe, label "
+        f"smoothing and temperature were chosen), " + (
+            f"every one of the {len(checked)} verdicts holds: none leans on the seed that made "
+            "the choices." if changed.empty else
+            f"{len(changed)} of the {len(checked)} verdicts change: " + "; ".join(
+                f"`{r.student}`, {dark_knowledge.ARM_WORDS[r.arm]} against "
+                f"{dark_knowledge.ARM_WORDS[r.baseline]}: {r.verdict} without it "
+                f"{r.verdict_without}" for r in changed.itertuples())
+            + ". Those verdicts lean on the seed that made the choices."))]
+    parts.append(source_line("summary.csv"))
+    return "\n\n".join(parts)
+
+
 @generated("dark_knowledge_status")
 def status_block(results_dir: Path) -> str:
     """The README's line on the plan's progress: the teachers so far and the controls counted

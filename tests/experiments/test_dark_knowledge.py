@@ -102,6 +102,30 @@ def test_the_longer_plan_shares_the_decisions_before_it_and_goes_on_only_if_take
     dk._STAGES.clear()
 
 
+@pytest.mark.parametrize("teacher_epochs", [dk.EPOCHS, dk.LONGER_EPOCHS])
+def test_the_committed_records_make_the_decisions_the_plan_took(teacher_epochs):
+    from helpers import REPO
+
+    made = dk.check_decisions(REPO / "results", teacher_epochs)
+    assert {key: made[key] for key in dk.TAKEN[teacher_epochs]} == dk.TAKEN[teacher_epochs]
+
+
+def test_a_decision_the_records_no_longer_make_stops_the_plan(monkeypatch, capsys):
+    from helpers import REPO
+
+    moved = dict(dk.TAKEN[dk.EPOCHS], temperatures={"mlp:800,800": 4.0, "mlp:30,30": 2.0})
+    monkeypatch.setitem(dk.TAKEN, dk.EPOCHS, moved)
+    with pytest.raises(dk.DecisionMoved, match="temperatures"):
+        dk.check_decisions(REPO / "results")
+    trained = []
+    monkeypatch.setattr(dk.runner, "run", lambda c, *a, **k: trained.append(c))
+    for argv in (["--plan"], []):  # the command line: one line, exit 2, nothing trained
+        with pytest.raises(SystemExit) as stopped:
+            dk.main(["--results-dir", str(REPO / "results"), *argv])
+        assert stopped.value.code == 2 and "now decide temperatures" in capsys.readouterr().err
+    assert not trained
+
+
 def test_each_students_temperature_is_chosen_on_validation_never_test(monkeypatch):
     recipes = dict.fromkeys(dk.STUDENTS, "adam-1e-3")
     configs = dk.temperature_configs(TEACHER, recipes)
