@@ -113,7 +113,31 @@ def status_block(results_dir: Path) -> str:
            + (", so every table of `make compare` and notebooks 01-09 distils these teachers."
               if recorded == len(tables) else
               " (`python -m kd_experiments.dark_knowledge --plan`).") if tables else "")
-    return f"Status, from the records: {teachers} Controls: {counted}.{lab}"
+    return (f"Status, from the records: {teachers} Controls: {counted}.{lab} "
+            + longer_plan_sentence(results_dir))
+
+
+def longer_plan_sentence(results_dir: Path) -> str:
+    """How far the plan on `LONGER_EPOCHS` teachers has come: the runs of its own stages
+    (the schedule and after; the precision check and the pilot are shared) decided so far."""
+    epochs = dark_knowledge.LONGER_EPOCHS
+    own = dark_knowledge.stages(results_dir, epochs)[2:]
+    planned = [(name, configs) for name, configs in own if configs is not None]
+    runs = {c.run_id: c for _, configs in planned for c in configs}
+    recorded = sum(records.is_finished(c, results_dir) for c in runs.values())
+    made = dark_knowledge.decisions(results_dir, epochs)
+    if made.get("epochs") == dark_knowledge.EPOCHS:
+        return (f"The schedule stage did not take {epochs}-epoch teachers: the plan stays on "
+                f"{dark_knowledge.EPOCHS} epochs.")
+    if not planned:
+        return (f"The plan again on {epochs}-epoch teachers waits for the precision check and "
+                "the pilot.")
+    waiting = len(own) - len(planned)
+    return (f"The plan again on {epochs}-epoch teachers (its schedule stage first): {recorded} "
+            f"of the {len(runs)} runs of its decided stages "
+            f"({', '.join(name for name, _ in planned)}) are recorded"
+            + (f", {waiting} stages wait for those before them" if waiting else "")
+            + "; the tables move to it once it is complete.")
 
 
 VERDICT_WORDS = {"better": "fewer test errors than", "worse": "more test errors than",

@@ -296,7 +296,8 @@ def test_the_readme_status_counts_teachers_and_controls_from_the_records(tmp_pat
 
     assert readings_dark_knowledge.status_block(tmp_path) == (
         "Status, from the records: No teacher is trained yet. Controls: they wait for the "
-        "stages before them.")
+        "stages before them. The plan again on 600-epoch teachers waits for the precision "
+        "check and the pilot.")
     status = readings_dark_knowledge.status_block(REPO / "results")
     teachers = dk.teacher_rows(REPO / "results")
     assert status.startswith(f"Status, from the records: {len(teachers)} of "
@@ -311,7 +312,7 @@ def test_the_readme_status_counts_teachers_and_controls_from_the_records(tmp_pat
     elif planned:
         assert f"Controls: {len(controls)} of the first stage's {len(planned)} runs" in status
     else:
-        assert status.endswith("they wait for the stages before them.")
+        assert "they wait for the stages before them." in status
     tables = stages["lab tables"]
     recorded = sum(dk.records.is_finished(c, REPO / "results") for c in tables)
     assert f" Lab tables: {recorded} of their {len(tables)} runs are recorded" in status

@@ -85,3 +85,20 @@ def test_the_readme_states_no_control_verdict_before_every_control_is_in(tmp_pat
     block = readings_dark_knowledge.readme_controls_block(tmp_path)
     assert block.startswith("The controls' verdicts appear here once every control run is "
                             "recorded") and "better" not in block and "worse" not in block
+
+
+def test_the_status_says_how_far_the_plan_on_longer_teachers_has_come(tmp_path, monkeypatch):
+    from kd_experiments import dark_knowledge as dk
+    from kd_experiments.readings_dark_knowledge import longer_plan_sentence
+
+    assert "waits for the precision check and the pilot" in longer_plan_sentence(tmp_path)
+    schedule = dk.schedule_configs("float32", 0.05)
+    finished = {c.run_id for c in schedule[:3]}
+    own = [("schedule", schedule), ("student recipe", None), ("teachers", None)]
+    monkeypatch.setattr(dk, "stages", lambda *a: [("precision check", []), ("pilot", []), *own])
+    monkeypatch.setattr(dk.records, "is_finished", lambda c, *a: c.run_id in finished)
+    monkeypatch.setattr(dk, "decisions", lambda *a: {})
+    assert ("3 of the 4 runs of its decided stages (schedule) are recorded, 2 stages wait"
+            in longer_plan_sentence(tmp_path))
+    monkeypatch.setattr(dk, "decisions", lambda *a: {"epochs": dk.EPOCHS})
+    assert "did not take 600-epoch teachers" in longer_plan_sentence(tmp_path)
