@@ -146,10 +146,9 @@ VERDICT_WORDS = {"better": "fewer test errors than", "worse": "more test errors 
 
 def controls_setting(results_dir: Path) -> str:
     """What the controls trained, from the plan's decisions and the records, in one paragraph."""
-    teacher = dark_knowledge.teachers(results_dir)[0]
-    recipes = dark_knowledge.student_recipe(teacher, results_dir)
-    smoothings = dark_knowledge.smoothing_choice(teacher, recipes, results_dir)
-    temperatures = dark_knowledge.temperature_choice(teacher, recipes, results_dir)
+    made = dark_knowledge.decisions(results_dir)
+    teacher, recipes = made["teacher"], made["recipes"]
+    smoothings, temperatures = made["smoothings"], made["temperatures"]
     reg = registry.TEACHER_REGULARISERS
     summary = records.read_summary(results_dir).set_index("run_id")
     weak = summary.loc[summary.index.isin(dark_knowledge.weak_teachers(teacher)), "test_errors"]
@@ -162,7 +161,9 @@ def controls_setting(results_dir: Path) -> str:
             f"the weak teacher is the same recipe on a {dark_knowledge.CHECK_EPOCHS}-epoch "
             f"schedule ({errors(weak)}). Each student's recipe, Hinton KD's temperature and label "
             f"smoothing's strength were chosen on validation ({chosen}); alpha = "
-            f"{dark_knowledge.ALPHA:g} weights the hard labels. The teacher's regularisers, added "
+            f"{dark_knowledge.ALPHA:g} weights the hard labels. `make compare` (below) distils "
+            f"the 800-800 student at the paper's T = {dark_knowledge.TEMPERATURE:g}: no test "
+            "sets the two temperatures against each other. The teacher's regularisers, added "
             f"to the student trained from scratch, are its dropout ({reg['input_dropout']:g} on "
             f"the inputs, {reg['dropout']:g} on the hidden layers), max-norm "
             f"({reg['max_norm']:g}) and ±2-pixel jitter.")

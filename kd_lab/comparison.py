@@ -77,8 +77,9 @@ def format_table(table: pd.DataFrame, holm_over: str | None = None) -> str:
                       f"Holm over {holm_over or f'{len(tested)} comparisons'}):"]
         for _, r in tested.iterrows():
             lines.append(f"{r.model:<22}{r.difference:+7.1f} "
-                         f"{stats.interval(r.diff_low, r.diff_high):<16} p = {r.p_value:.3f}, "
-                         f"Holm {r.p_holm:.3f}: {r.verdict} (detectable at this n: "
+                         f"{stats.interval(r.diff_low, r.diff_high):<16} "
+                         f"p {stats.p_text(r.p_value)}, "
+                         f"Holm {stats.p_text(r.p_holm)}: {r.verdict} (detectable at this n: "
                          f"{r.detectable:.0f})")
     lines.append("alpha weights the hard-label loss; 1 - alpha weights the T^2-scaled soft loss. "
                  "± is the standard deviation over seeds; [ ] a 95% confidence interval.")
@@ -132,9 +133,10 @@ def comparison_sentences(table: pd.DataFrame) -> str:
                         "scratch"}.get(d.verdict, f"{d.verdict} between the distilled student "
                                                   "and the student from scratch")
     return (f"{text} Distilled minus scratch: {d.difference:+.1f} errors, 95% CI "
-            f"{stats.interval(d.diff_low, d.diff_high)} ({_test_word(d)} p = {d.p_value:.3f}, "
-            f"Holm {d.p_holm:.3f}): {outcome}. With these {n} seeds the comparison detects a "
-            f"difference of about {d.detectable:.0f} errors (80% power).")
+            f"{stats.interval(d.diff_low, d.diff_high)} ({_test_word(d)} "
+            f"p {stats.p_text(d.p_value)}, Holm {stats.p_text(d.p_holm)}): {outcome}. "
+            f"With these {n} seeds the comparison detects a difference of about "
+            f"{d.detectable:.0f} errors (80% power).")
 
 
 def _test_word(line) -> str:

@@ -315,6 +315,11 @@ def _group(rows: pd.DataFrame, by, key) -> pd.DataFrame:
     return rows[mask]
 
 
+def p_text(p: float) -> str:
+    """A p value to three decimals, or "< 0.001" (a p value is never 0)."""
+    return "< 0.001" if p < 0.0005 else f"= {p:.3f}"
+
+
 def interval(low, high, digits: int = 1, scale: float = 1.0) -> str:
     """'[low, high]' (times `scale`, `digits` decimals); '' when the interval is undefined."""
     if pd.isna(low) or pd.isna(high):

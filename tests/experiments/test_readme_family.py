@@ -52,4 +52,4 @@ def test_the_committed_readme_states_its_family_verdicts():
     readme = (REPO / "README.md").read_text()
     assert family.size >= 10 and f"Holm over {family.holm_over()}" in readme
     for line in family.tables["compare_mnist_paper"].dropna(subset=["p_value"]).itertuples():
-        assert f"Holm {line.p_holm:.3f}: {line.verdict}" in readme
+        assert f"Holm {stats.p_text(line.p_holm)}: {line.verdict}" in readme
