@@ -728,7 +728,9 @@ def _decide_stages(results_dir, teacher_epochs) -> list[tuple[str, list[RunConfi
              else None),
             ("teachers", seeds_first),
             ("controls", first or None),
-            ("methods", method_configs(teacher, recipes, FIRST_CONTROL_SEEDS) if first
+            # the methods need only the students' recipe: planned as soon as it is chosen, so
+            # that a hint run trains while its teacher's model is on the machine that made it
+            ("methods", method_configs(teacher, recipes, FIRST_CONTROL_SEEDS) if recipes
              else None),
             ("more teachers", seeds_rest),
             ("more controls", more),

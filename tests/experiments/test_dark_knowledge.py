@@ -99,6 +99,16 @@ def test_the_longer_plan_shares_the_decisions_before_it_and_goes_on_only_if_take
         if goes_on:  # the longer plan's teachers, every one of them, over the longer schedule
             assert {c.epochs for c in dk.teachers(tmp_path, dk.LONGER_EPOCHS)} == {600}
             assert dk.teachers(tmp_path)[0] == dk.teacher_config(0)  # the tables' plan: as it was
+    # the methods need only the students' recipe: planned before the controls, so that a hint
+    # run can train while its teacher's model is on the machine that trained it
+    recipes = {student: "adam-1e-3" for student in dk.STUDENTS}
+    monkeypatch.setattr(dk, "schedule_choice", lambda *a: {"epochs": dk.LONGER_EPOCHS})
+    monkeypatch.setattr(dk, "student_recipe", lambda *a: recipes)
+    monkeypatch.setattr(dk, "smoothing_choice", lambda *a: None)
+    dk._STAGES.clear()
+    planned = dict(dk.stages(tmp_path, dk.LONGER_EPOCHS))
+    assert planned["controls"] is None and planned["methods"] == dk.method_configs(
+        dk.teacher_config(0, 0.05, dk.LONGER_EPOCHS), recipes, dk.FIRST_CONTROL_SEEDS)
     dk._STAGES.clear()
 
 
