@@ -178,16 +178,6 @@ class Bench:
         return 6 * macs * len(self.x)
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown cpu"
-
-
 def _timed(fn):
     start = time.perf_counter()
     fn()
@@ -346,7 +336,9 @@ def main(argv=None) -> int:
     import keras
     import tensorflow as tf
 
-    table["machine"] = f"{platform.machine()} {os.cpu_count()} cpus, {_cpu_model()}"
+    from kd_lab.records import cpu_model  # the vector extensions too: oneDNN's kernels follow them
+
+    table["machine"] = f"{platform.machine()} {os.cpu_count()} cpus, {cpu_model()}"
     table["versions"] = f"TF {tf.__version__}, Keras {keras.__version__}"
     table["setup"] = (f"MNIST {len(bench.x)} training images, batch {BATCH_SIZE}, student "
                       f"{STUDENT}, teacher {TEACHER}; {args.reps} reps x {args.epochs} epochs")

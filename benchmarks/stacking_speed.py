@@ -146,10 +146,11 @@ def write_rows(rows, out: Path, setup: str, owner: str = OWNER) -> None:
     import keras
     import pandas as pd
     import tensorflow as tf
-    from distillation_speed import _cpu_model
+
+    from kd_lab.records import cpu_model  # the vector extensions too: oneDNN's kernels follow them
 
     table = pd.DataFrame(rows)
-    table["machine"] = f"{platform.machine()} {os.cpu_count()} cpus, {_cpu_model()}"
+    table["machine"] = f"{platform.machine()} {os.cpu_count()} cpus, {cpu_model()}"
     table["versions"] = f"TF {tf.__version__}, Keras {keras.__version__}"
     table["setup"] = setup
     if out.exists():
