@@ -172,7 +172,12 @@ def schedule_choice(precision: str, learning_rate: float,
     """The teachers' schedule: `LONGER_EPOCHS` if its teachers at `SCHEDULE_SEEDS` make, on
     average, at least `SCHEDULE_GAIN` fewer validation errors than those over `EPOCHS` (a
     longer schedule doubles every teacher's hours: it must earn them), else `EPOCHS`; with the
-    mean validation errors of each. None until the stage is finished."""
+    mean validation errors of each. None until the stage is finished.
+
+    The rule reads each run's kept epoch, the best of its epochs on validation, as every
+    teacher is kept; a longer schedule has more epochs to be lucky on, which favours it.
+    `schedule_end_errors` gives a reading free of that choice, for context: it decides nothing
+    (the rule was fixed before the runs, and is not changed after seeing them)."""
     rows = _rows(schedule_configs(precision, learning_rate), results_dir)
     if rows is None:
         return None
@@ -180,6 +185,23 @@ def schedule_choice(precision: str, learning_rate: float,
                   / len(SCHEDULE_SEEDS) for epochs in PLANS}
     longer = val_errors[LONGER_EPOCHS] <= (1 - SCHEDULE_GAIN) * val_errors[EPOCHS]
     return dict(epochs=LONGER_EPOCHS if longer else EPOCHS, val_errors=val_errors)
+
+
+def schedule_end_errors(precision: str, learning_rate: float,
+                        results_dir=records.RESULTS_DIR) -> dict | None:
+    """Per schedule, the mean over `SCHEDULE_SEEDS` of each run's mean validation errors over
+    its last tenth of epochs (where the cosine rate is near zero): no epoch chosen on
+    validation. None until the schedule stage is finished."""
+    configs = schedule_configs(precision, learning_rate)
+    rows = _rows(configs, results_dir)
+    if rows is None:
+        return None
+    ends = {epochs: [] for epochs in PLANS}
+    for config, row in zip(configs, rows, strict=True):
+        history = records.read_history(records.run_dir(config, results_dir))
+        last = history["val_accuracy"].tail(max(1, len(history) // 10))
+        ends[config.epochs].append(float((1 - last).mean() * row["val_size"]))
+    return {epochs: sum(values) / len(values) for epochs, values in ends.items()}
 
 
 def student_config(student: str, arm: str, seed: int, teacher: RunConfig, recipe: dict,
@@ -635,7 +657,8 @@ _STAGES: dict = {}
 def decisions(results_dir=records.RESULTS_DIR, teacher_epochs: int = EPOCHS) -> dict:
     """The plan's decisions so far, each from the records of the stage that makes it, in
     order: "precision", "learning_rate", in a longer plan "epochs" (the schedule stage's),
-    then per student "recipes", "smoothings" and "temperatures". A decision is missing until
+    then per student "recipes", "smoothings" and "temperatures", and "control_seeds" (the
+    power rule's, from the first controls' spread). A decision is missing until
     its stage is finished, and so is every one after it; "teacher" (seed 0's config) is there
     once the teachers' recipe is decided for this plan."""
     made = {}
@@ -665,8 +688,14 @@ def decisions(results_dir=records.RESULTS_DIR, teacher_epochs: int = EPOCHS) -> 
         return made
     made["smoothings"] = smoothings
     temperatures = temperature_choice(teacher, recipes, results_dir)
-    if temperatures is not None:
-        made["temperatures"] = temperatures
+    if temperatures is None:
+        return made
+    made["temperatures"] = temperatures
+    first = _rows(control_configs(teacher, recipes, smoothings, temperatures,
+                                  FIRST_CONTROL_SEEDS), results_dir)
+    if first is not None:  # the power rule, on the first controls' spread
+        rows, weak = pd.DataFrame(first), weak_teachers(teacher)
+        made["control_seeds"] = control_seeds(controls_table(rows, weak), rows, weak)
     return made
 
 
@@ -677,7 +706,7 @@ TAKEN = {
     EPOCHS: {"precision": "float32", "learning_rate": 0.05,
              "recipes": {"mlp:800,800": "adam-1e-3", "mlp:30,30": "adam-1e-3"},
              "smoothings": {"mlp:800,800": 0.05, "mlp:30,30": 0.1},
-             "temperatures": {"mlp:800,800": 8.0, "mlp:30,30": 2.0}},
+             "temperatures": {"mlp:800,800": 8.0, "mlp:30,30": 2.0}, "control_seeds": 10},
     LONGER_EPOCHS: {"precision": "float32", "learning_rate": 0.05},
 }
 
@@ -709,13 +738,9 @@ def _decide_stages(results_dir, teacher_epochs) -> list[tuple[str, list[RunConfi
               if teacher_epochs != EPOCHS else [])
     first = temperatures and control_configs(teacher, recipes, smoothings, temperatures,
                                              FIRST_CONTROL_SEEDS)
-    more = None
-    if first and (first_rows := _rows(first, results_dir)) is not None:
-        rows = pd.DataFrame(first_rows)
-        weak = weak_teachers(teacher)
-        wanted = control_seeds(controls_table(rows, weak), rows, weak)
-        more = control_configs(teacher, recipes, smoothings, temperatures,
-                               range(len(FIRST_CONTROL_SEEDS), wanted))
+    more = ("control_seeds" in made or None) and control_configs(
+        teacher, recipes, smoothings, temperatures,
+        range(len(FIRST_CONTROL_SEEDS), made["control_seeds"]))
     seeds_first = [teacher.replace(seed=s) for s in FIRST_CONTROL_SEEDS] if teacher else None
     seeds_rest = ([teacher.replace(seed=s) for s in TEACHER_SEEDS
                    if s not in FIRST_CONTROL_SEEDS] if teacher else None)
@@ -788,6 +813,7 @@ def train_teachers(results_dir=records.RESULTS_DIR, data_dir=None, only=None,
         raise ValueError(f"only must name stages among {', '.join(named)}; got {unknown}")
     keep_teacher_logits(results_dir, data_dir, teacher_epochs)
     while True:
+        check_decisions(results_dir, teacher_epochs)  # a record rewritten while this runs
         planned = stages(results_dir, teacher_epochs)
         owner = {}  # a run listed by several stages is the first one's (the lab tables hold
         for name, configs in planned:  # the controls' scratch and Hinton KD runs, for one)
@@ -806,8 +832,9 @@ def train_teachers(results_dir=records.RESULTS_DIR, data_dir=None, only=None,
         gone = [c for _, c in pending if _teacher_model_here(c, results_dir) is False]
         if gone:
             print(f"{time.strftime('%H:%M:%S')} left: {', '.join(c.run_id for c in gone)} "
-                  "(their teachers' models are not on this machine: retrain each teacher "
-                  "with kd_lab.runner.run(teacher, force=True) to train them)", flush=True)
+                  "(they read their teachers' models, which are not on this machine: train "
+                  "them where those models are. Retraining a teacher here would replace its "
+                  "record, which the plan's other runs and decisions read)", flush=True)
         pending = sorted([(name, c) for name, c in pending if c not in gone],
                          key=lambda item: not _teacher_model_here(item[1], results_dir))
         picked = next(((name, c, taken) for name, c in pending
@@ -886,21 +913,33 @@ def keep_teacher_logits(results_dir=records.RESULTS_DIR, data_dir=None,
                         teacher_epochs: int = EPOCHS) -> list[str]:
     """Keep beside its record the logits of every finished teacher that has none yet (on the
     splits its students train on), while its model is on this machine: the record is what
-    other machines distil from. Returns the run ids kept."""
+    other machines distil from: the plan's teachers, and in a longer plan its schedule stage's
+    longer runs before the stage decides (their models may not outlive the decision). A
+    teacher whose model is gone too is named, not kept. Returns the run ids kept."""
+    named = dict(stages(results_dir, teacher_epochs))
+    longer = [c for c in named.get("schedule") or () if c.epochs == teacher_epochs]
     kept = []
-    for config in teachers(results_dir, teacher_epochs) or ():
+    for config in {c.run_id: c for c in [*longer, *(teachers(results_dir, teacher_epochs)
+                                                    or ())]}.values():
         if not records.is_finished(config, results_dir):
             continue
         splits = datasets.splits_for(config, data_dir)
-        if teacher_logits.recorded_logits(config, splits, results_dir) is None:
-            model = records.load_record(config, results_dir).load_model()
-            teacher_logits.teacher_logits_for(config, model, splits, results_dir)
-            kept.append(config.run_id)
+        if teacher_logits.recorded_logits(config, splits, results_dir) is not None:
+            continue
+        if not (records.run_dir(config, results_dir) / "model.keras").exists():
+            print(f"{config.run_id}: neither its logits nor its model are here; its students "
+                  "can train only where its model is", flush=True)
+            continue
+        model = records.load_record(config, results_dir).load_model()
+        teacher_logits.teacher_logits_for(config, model, splits, results_dir)
+        kept.append(config.run_id)
     return kept
 
 
 def describe(results_dir=records.RESULTS_DIR, teacher_epochs: int = EPOCHS) -> None:
-    """Print each stage's progress and decision (of the plan on `teacher_epochs` teachers)."""
+    """Print each stage's progress and decision (of the plan on `teacher_epochs` teachers);
+    `DecisionMoved` first where the records no longer make a decision taken."""
+    made = check_decisions(results_dir, teacher_epochs)
     print(f"The plan on teachers of {teacher_epochs} epochs:")
     for name, configs in stages(results_dir, teacher_epochs):
         if configs is None:
@@ -920,7 +959,6 @@ def describe(results_dir=records.RESULTS_DIR, teacher_epochs: int = EPOCHS) -> N
           f"[{check['diff_low']:+.1f}, {check['diff_high']:+.1f}], paired p = "
           f"{check['p_value']:.3f}, n = {check['n']}: {check['verdict']} -> "
           f"{check['precision']}")
-    made = check_decisions(results_dir, teacher_epochs)
     pilot = pilot_choice(check["precision"], results_dir)
     if not pilot:
         return
@@ -930,7 +968,10 @@ def describe(results_dir=records.RESULTS_DIR, teacher_epochs: int = EPOCHS) -> N
                 if teacher_epochs != EPOCHS else None)
     if schedule:
         print(f"schedule: mean validation errors by epochs {schedule['val_errors']} -> "
-              f"{schedule['epochs']} (the longer must save {SCHEDULE_GAIN:.0%})")
+              f"{schedule['epochs']} (the longer must save {SCHEDULE_GAIN:.0%}); over each "
+              "run's last tenth of epochs, no epoch chosen (context, not the rule): "
+              + str({epochs: round(errors, 1) for epochs, errors in schedule_end_errors(
+                  check["precision"], pilot["learning_rate"], results_dir).items()}))
     if "recipes" in made:
         print(f"student recipes: {made['recipes']}; label smoothing: "
               f"{made.get('smoothings')}; temperature: {made.get('temperatures')}")

@@ -74,14 +74,15 @@ def selection_seed_block(results_dir: Path) -> str:
     if checked.empty:
         return f"{HEADER}\n\nThe check without seed {seed} waits for the first controls."
     changed = checked[checked["verdict"] != checked["verdict_without"]]
+    words = {**dark_knowledge.ARM_WORDS, "scratch": "the student from scratch"}
     parts = [HEADER, (
         f"Without seed {seed}'s runs (on whose validation errors each student's recipe, label "
         f"smoothing and temperature were chosen), " + (
             f"every one of the {len(checked)} verdicts holds: none leans on the seed that made "
             "the choices." if changed.empty else
             f"{len(changed)} of the {len(checked)} verdicts change: " + "; ".join(
-                f"`{r.student}`, {dark_knowledge.ARM_WORDS[r.arm]} against "
-                f"{dark_knowledge.ARM_WORDS[r.baseline]}: {r.verdict} without it "
+                f"`{r.student}`, {words[r.arm]} against {words[r.baseline]}: {r.verdict}, "
+                f"without it "
                 f"{r.verdict_without}" for r in changed.itertuples())
             + ". Those verdicts lean on the seed that made the choices."))]
     parts.append(source_line("summary.csv"))
@@ -137,7 +138,9 @@ def longer_plan_sentence(results_dir: Path) -> str:
             f"of the {len(runs)} runs of its decided stages "
             f"({', '.join(name for name, _ in planned)}) are recorded"
             + (f", {waiting} stages wait for those before them" if waiting else "")
-            + "; the tables move to it once it is complete.")
+            + "; once it is complete, the lab's tables are made again on it (a landing step: "
+            "the paper profile's teacher moves to the longer schedule, and every table and "
+            "notebook is regenerated from its records).")
 
 
 VERDICT_WORDS = {"better": "fewer test errors than", "worse": "more test errors than",

@@ -81,6 +81,22 @@ def test_the_longer_schedule_is_taken_only_when_it_saves_its_share_of_validation
     assert dk.schedule_choice("float32", 0.05)["epochs"] == 300
 
 
+def test_the_schedules_context_reads_the_last_tenth_of_epochs_never_the_kept_one(monkeypatch):
+    configs = dk.schedule_configs("float32", 0.05)
+    monkeypatch.setattr(dk, "_rows", lambda *a: [{"val_size": 5000}] * len(configs))
+
+    def history(folder):  # 20 epochs: a lucky best epoch early, 40 or 30 errors at the end
+        longer = "-" + dk.teacher_config(0, 0.05, dk.LONGER_EPOCHS).run_id.split("-")[-1]
+        end = 30 if str(folder).endswith(longer) else 40
+        errors = [10] + [50] * 17 + [end] * 2
+        return pd.DataFrame({"val_accuracy": [1 - e / 5000 for e in errors]})
+
+    monkeypatch.setattr(dk.records, "read_history", history)
+    ends = dk.schedule_end_errors("float32", 0.05)
+    assert ends[dk.EPOCHS] == pytest.approx(40)
+    assert ends[dk.LONGER_EPOCHS] == pytest.approx((30 + 40) / 2)  # seed 0's run ends at 30
+
+
 def test_the_longer_plan_shares_the_decisions_before_it_and_goes_on_only_if_taken(
         tmp_path, monkeypatch):
     names = [name for name, _ in dk.stages(tmp_path, dk.LONGER_EPOCHS)]
@@ -127,13 +143,14 @@ def test_a_decision_the_records_no_longer_make_stops_the_plan(monkeypatch, capsy
     monkeypatch.setitem(dk.TAKEN, dk.EPOCHS, moved)
     with pytest.raises(dk.DecisionMoved, match="temperatures"):
         dk.check_decisions(REPO / "results")
-    trained = []
-    monkeypatch.setattr(dk.runner, "run", lambda c, *a, **k: trained.append(c))
-    for argv in (["--plan"], []):  # the command line: one line, exit 2, nothing trained
+    # the command line: one line, exit 2, before any stage is planned or printed
+    monkeypatch.setattr(dk, "stages", lambda *a: pytest.fail("planned on a moved decision"))
+    for argv in (["--plan"], []):
         with pytest.raises(SystemExit) as stopped:
             dk.main(["--results-dir", str(REPO / "results"), *argv])
-        assert stopped.value.code == 2 and "now decide temperatures" in capsys.readouterr().err
-    assert not trained
+        captured = capsys.readouterr()
+        assert stopped.value.code == 2 and "now decide temperatures" in captured.err
+        assert not captured.out
 
 
 def test_each_students_temperature_is_chosen_on_validation_never_test(monkeypatch):
@@ -277,6 +294,40 @@ def test_a_run_reading_its_teachers_model_trains_while_the_model_is_here(
     dk.train_teachers(tmp_path, wait_seconds=None)
     assert trained == [hint.run_id, scratch.run_id]  # first, while its teacher's model is here
     assert f"left: {other_hint.run_id}" in capsys.readouterr().out  # never ModelNotHere
+
+
+def test_the_driver_trains_and_keeps_the_logits_of_the_plan_it_was_asked_for(tmp_path,
+                                                                             monkeypatch):
+    asked = []
+    monkeypatch.setattr(dk, "stages", lambda *a: asked.append(("stages", a[1:])) or [])
+    monkeypatch.setattr(dk, "check_decisions", lambda *a: asked.append(("check", a[1:])))
+    monkeypatch.setattr(dk, "keep_teacher_logits", lambda *a: asked.append(("keep", a[2:])))
+    monkeypatch.setattr(dk, "describe", lambda *a: asked.append(("describe", a[1:])))
+    dk.train_teachers(tmp_path, teacher_epochs=dk.LONGER_EPOCHS, wait_seconds=None)
+    assert asked and all(args == (dk.LONGER_EPOCHS,) for _, args in asked)
+    assert {what for what, _ in asked} == {"stages", "check", "keep", "describe"}
+
+
+def test_the_logits_of_the_longer_schedules_runs_are_kept_before_it_decides(tmp_path,
+                                                                            monkeypatch, capsys):
+    schedule = dk.schedule_configs("float32", 0.05)
+    longer = [c for c in schedule if c.epochs == dk.LONGER_EPOCHS]
+    monkeypatch.setattr(dk, "stages", lambda *a: [("schedule", schedule), ("teachers", None)])
+    monkeypatch.setattr(dk, "teachers", lambda *a: None)  # the schedule has not decided
+    monkeypatch.setattr(dk.records, "is_finished", lambda c, *a: c in longer)
+    monkeypatch.setattr(dk.datasets, "splits_for", lambda *a: None)
+    monkeypatch.setattr(dk.teacher_logits, "recorded_logits", lambda *a: None)
+    kept_for = []
+    monkeypatch.setattr(dk.teacher_logits, "teacher_logits_for",
+                        lambda config, *a: kept_for.append(config.run_id))
+    monkeypatch.setattr(dk.records, "load_record", lambda *a: type(
+        "Record", (), {"load_model": lambda self: "model"})())
+    model = dk.records.run_dir(longer[0], tmp_path) / "model.keras"
+    model.parent.mkdir(parents=True)
+    model.touch()  # seed 0's model is here, seed 1's is not
+    assert dk.keep_teacher_logits(tmp_path, None, dk.LONGER_EPOCHS) == [longer[0].run_id]
+    assert kept_for == [longer[0].run_id]  # the 300-epoch baselines are the other plan's
+    assert f"{longer[1].run_id}: neither its logits nor its model" in capsys.readouterr().out
 
 
 def test_the_controls_so_far_are_judged_against_the_whole_planned_family(tmp_path):

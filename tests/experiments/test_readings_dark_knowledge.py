@@ -102,3 +102,20 @@ def test_the_status_says_how_far_the_plan_on_longer_teachers_has_come(tmp_path, 
             in longer_plan_sentence(tmp_path))
     monkeypatch.setattr(dk, "decisions", lambda *a: {"epochs": dk.EPOCHS})
     assert "did not take 600-epoch teachers" in longer_plan_sentence(tmp_path)
+
+
+def test_the_selection_seed_block_names_each_verdict_that_changes_without_it(monkeypatch):
+    from kd_experiments import dark_knowledge as dk
+    from kd_experiments.readings_dark_knowledge import selection_seed_block
+
+    checked = pd.DataFrame({
+        "student": ["mlp:800,800", "mlp:30,30"], "arm": ["hinton", "class_mean"],
+        "baseline": ["scratch", "hinton"], "verdict": ["better", "worse"],
+        "verdict_without": ["no detectable difference", "worse"]})
+    monkeypatch.setattr(dk, "without_selection_seed", lambda *a: checked)
+    block = selection_seed_block(None)
+    assert ("1 of the 2 verdicts change: `mlp:800,800`, Hinton KD against the student from "
+            "scratch: better, without it no detectable difference.") in block
+    monkeypatch.setattr(dk, "without_selection_seed", lambda *a: checked.assign(
+        verdict_without=checked["verdict"]))
+    assert "every one of the 2 verdicts holds" in selection_seed_block(None)
