@@ -59,42 +59,31 @@ def test_later_stages_wait_for_the_decisions_before_them(tmp_path):
     assert [configs is None for _, configs in dk.stages(tmp_path)] == [False] + [True] * 10
 
 
-def _teacher_row(epochs, val_errors, test_errors):
-    return {"epochs": epochs, "val_accuracy": 1 - val_errors / 5000, "val_size": 5000,
-            "test_errors": test_errors}
-
-
-def test_the_longer_schedule_is_taken_only_when_it_saves_its_share_of_validation_errors(
+def test_the_longer_schedule_is_taken_only_if_its_runs_end_with_a_tenth_fewer_errors(
         monkeypatch):
     configs = dk.schedule_configs("float32", 0.05)
     assert [(c.seed, c.epochs) for c in configs] == [
         (seed, epochs) for epochs in dk.PLANS for seed in dk.SCHEDULE_SEEDS]
     assert configs[0] == dk.teacher_config(0)  # the pilot's own run: nothing trained twice
-    # 40 and 38 over the plan's schedule (39 on average): 35.1 is the longest mean it may keep
-    saved = [_teacher_row(300, 40, 90), _teacher_row(300, 38, 90),
-             _teacher_row(600, 35, 99), _teacher_row(600, 35, 99)]
-    monkeypatch.setattr(dk, "_rows", lambda *a: saved)
-    assert dk.schedule_choice("float32", 0.05) == {"epochs": 600,
-                                                   "val_errors": {300: 39.0, 600: 35.0}}
-    # more test errors changed nothing; one validation error more than the share: not taken
-    saved[3] = _teacher_row(600, 36, 50)
-    assert dk.schedule_choice("float32", 0.05)["epochs"] == 300
+    ids = {c.run_id.rsplit("-", 1)[1]: c for c in configs}
+    ends = {(300, 0): 43, (300, 1): 45, (600, 0): 42, (600, 1): 37}  # the mean: 44 and 39.5
+    # a lucky kept epoch (the best of a run's epochs): it must not decide
+    monkeypatch.setattr(dk, "_rows", lambda *a: [
+        {"val_size": 5000, "val_accuracy": 1 - (1 if c.epochs == 600 else 40) / 5000}
+        for c in configs])
 
-
-def test_the_schedules_context_reads_the_last_tenth_of_epochs_never_the_kept_one(monkeypatch):
-    configs = dk.schedule_configs("float32", 0.05)
-    monkeypatch.setattr(dk, "_rows", lambda *a: [{"val_size": 5000}] * len(configs))
-
-    def history(folder):  # 20 epochs: a lucky best epoch early, 40 or 30 errors at the end
-        longer = "-" + dk.teacher_config(0, 0.05, dk.LONGER_EPOCHS).run_id.split("-")[-1]
-        end = 30 if str(folder).endswith(longer) else 40
-        errors = [10] + [50] * 17 + [end] * 2
+    def history(folder):
+        config = ids[str(folder).rsplit("-", 1)[1]]
+        errors = [60] * 20 + [ends[config.epochs, config.seed]] * dk.SCHEDULE_END_EPOCHS
         return pd.DataFrame({"val_accuracy": [1 - e / 5000 for e in errors]})
 
     monkeypatch.setattr(dk.records, "read_history", history)
-    ends = dk.schedule_end_errors("float32", 0.05)
-    assert ends[dk.EPOCHS] == pytest.approx(40)
-    assert ends[dk.LONGER_EPOCHS] == pytest.approx((30 + 40) / 2)  # seed 0's run ends at 30
+    chosen = dk.schedule_choice("float32", 0.05)
+    assert chosen["epochs"] == 600  # 39.5 <= 0.9 x 44 = 39.6
+    assert chosen["val_errors"] == pytest.approx({300: 44.0, 600: 39.5})
+    assert chosen["kept_val_errors"] == {300: 40, 600: 1}
+    ends[600, 1] = 38  # 40.0: a tenth fewer no longer
+    assert dk.schedule_choice("float32", 0.05)["epochs"] == 300
 
 
 def test_the_longer_plan_shares_the_decisions_before_it_and_goes_on_only_if_taken(
