@@ -867,8 +867,7 @@ def _teacher_model_here(config: RunConfig, results_dir) -> bool | None:
     """For a run that reads its teacher's model, not only its logits (hidden layers, jittered
     inputs), whether that finished teacher's model is on this machine; None for any other
     run, and while its teacher is unfinished (training the run trains the teacher first)."""
-    if (config.role != "distilled" or config.teacher_seeds
-            or not (config.jitter_pixels or config.make_loss().uses_features())
+    if (not runner.reads_teacher_model(config)
             or not records.is_finished(config.teacher, results_dir)):
         return None
     return (records.run_dir(config.teacher, results_dir) / "model.keras").exists()

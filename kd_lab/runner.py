@@ -62,11 +62,19 @@ def teacher_of(config: RunConfig, splits, results_dir, data_dir=None, verbose=0)
     if config.teacher_seeds:  # an ensemble: its members' own cached logits, averaged
         return None, average_logits([_logits_of(member, config, splits, results_dir, data_dir,
                                                 verbose) for member in ensemble_members(config)])
-    if not config.jitter_pixels and not config.make_loss().uses_features():
+    if not reads_teacher_model(config):
         # cached logits suffice: the ones kept with its record
         return None, _logits_of(config.teacher, config, splits, results_dir, data_dir, verbose)
     teacher_model = get_or_train_model(config.teacher, results_dir, data_dir, verbose)
     return teacher_model, teacher_logits_for(config.teacher, teacher_model, splits, results_dir)
+
+
+def reads_teacher_model(config: RunConfig) -> bool:
+    """Whether a run reads its teacher's model, not only the logits kept with the teacher's
+    record: a distilled run (of one teacher) whose loss reads hidden layers, or whose inputs
+    are jittered, so that the teacher must see each batch."""
+    return (config.role == "distilled" and not config.teacher_seeds
+            and bool(config.jitter_pixels or config.make_loss().uses_features()))
 
 
 def _logits_of(teacher: RunConfig, student: RunConfig, splits, results_dir, data_dir, verbose):
