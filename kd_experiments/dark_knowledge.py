@@ -702,7 +702,8 @@ TAKEN = {
              "temperatures": {"mlp:800,800": 8.0, "mlp:30,30": 2.0}, "control_seeds": 10},
     LONGER_EPOCHS: {"precision": "float32", "learning_rate": 0.05, "epochs": LONGER_EPOCHS,
                     "recipes": {"mlp:800,800": "adam-1e-3", "mlp:30,30": "adam-1e-3"},
-                    "smoothings": {"mlp:800,800": 0.05, "mlp:30,30": 0.1}},
+                    "smoothings": {"mlp:800,800": 0.05, "mlp:30,30": 0.1},
+                    "temperatures": {"mlp:800,800": 4.0, "mlp:30,30": 2.0}},
 }
 
 

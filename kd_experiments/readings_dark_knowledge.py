@@ -137,7 +137,8 @@ def longer_plan_sentence(results_dir: Path) -> str:
     return (f"The plan again on {epochs}-epoch teachers (its schedule stage first): {recorded} "
             f"of the {len(runs)} runs of its decided stages "
             f"({', '.join(name for name, _ in planned)}) are recorded"
-            + (f", {waiting} stages wait for those before them" if waiting else "")
+            + (f", {waiting} {'stage waits' if waiting == 1 else 'stages wait'} for earlier "
+               "stages" if waiting else "")
             + "; once it is complete, the lab's tables are made again on it (a landing step: "
             "the paper profile's teacher moves to the longer schedule, and every table and "
             "notebook is regenerated from its records).")

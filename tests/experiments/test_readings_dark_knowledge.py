@@ -98,8 +98,11 @@ def test_the_status_says_how_far_the_plan_on_longer_teachers_has_come(tmp_path, 
     monkeypatch.setattr(dk, "stages", lambda *a: [("precision check", []), ("pilot", []), *own])
     monkeypatch.setattr(dk.records, "is_finished", lambda c, *a: c.run_id in finished)
     monkeypatch.setattr(dk, "decisions", lambda *a: {})
-    assert ("3 of the 4 runs of its decided stages (schedule) are recorded, 2 stages wait"
-            in longer_plan_sentence(tmp_path))
+    assert ("3 of the 4 runs of its decided stages (schedule) are recorded, 2 stages wait for "
+            "earlier stages" in longer_plan_sentence(tmp_path))
+    monkeypatch.setattr(dk, "stages", lambda *a: [("precision check", []), ("pilot", []),
+                                                  *own[:2]])
+    assert "are recorded, 1 stage waits for earlier stages" in longer_plan_sentence(tmp_path)
     monkeypatch.setattr(dk, "decisions", lambda *a: {"epochs": dk.EPOCHS})
     assert "did not take 600-epoch teachers" in longer_plan_sentence(tmp_path)
 
