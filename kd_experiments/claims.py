@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kd_lab import datasets, runner, stats
+from kd_lab import datasets, records, runner, stats
 from kd_lab.guard import announce_training
 from kd_lab.records import (
     RESULTS_DIR,
@@ -209,11 +209,13 @@ def claims_frame(source: str, claims, seeds: int, data: str) -> pd.DataFrame:
 
 
 def write_seed_reproductions(claims: pd.DataFrame, results_dir=RESULTS_DIR,
-                             name: str = "seed_reproductions"):
+                             name: str = "seed_reproductions", replace: bool | None = None):
     """Add these claims' rows to `results/<name>.csv`, or replace them where they stand (a row
     is the same claim when its source and claim text are), so the table keeps its order; then
     give every comparison of the table its verdict, Holm-corrected over all of them
-    (`holm_verdicts`): one family per table, whichever notebook wrote which rows."""
+    (`holm_verdicts`): one family per table, whichever notebook wrote which rows. Where that
+    changes the table and `replace` is off (as for `records.write_table`), the table is kept
+    and the new one written beside it as a variant (an exercise's other seeds, say)."""
     columns = [*REPRODUCTION_COLUMNS, TESTS_COLUMN]
     path = Path(results_dir) / f"{name}.csv"
     table = pd.read_csv(path, keep_default_na=False) if path.exists() else pd.DataFrame(
@@ -222,9 +224,17 @@ def write_seed_reproductions(claims: pd.DataFrame, results_dir=RESULTS_DIR,
     new = {(row.source, row.claim): row for row in claims.itertuples(index=False)}
     rows = [new.pop((row.source, row.claim), row) for row in table.itertuples(index=False)]
     rows += list(new.values())  # claims not in the table yet, in their order
-    merged = holm_verdicts(pd.DataFrame(rows, columns=columns))
-    atomic_write_text(path, merged.to_csv(index=False))
+    text = holm_verdicts(pd.DataFrame(rows, columns=columns)).to_csv(index=False)
+    path = records.kept_or_beside(path, text, replace=replace)
+    atomic_write_text(path, text)
     return path
+
+
+def written_claims(path, claims: pd.DataFrame) -> pd.DataFrame:
+    """The rows of `claims` as `write_seed_reproductions` wrote them to `path`: with their
+    verdicts, Holm-corrected over the whole table."""
+    table = pd.read_csv(path, keep_default_na=False).set_index(["source", "claim"])
+    return table.loc[list(zip(claims["source"], claims["claim"], strict=True))].reset_index()
 
 
 def format_reproductions(table: pd.DataFrame, with_source: bool = True) -> str:

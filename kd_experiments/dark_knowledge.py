@@ -479,7 +479,9 @@ def gain_shares(rows: pd.DataFrame, metric: str = "test_errors") -> pd.DataFrame
 
 def plot_controls(table: pd.DataFrame, metric_label: str = "test errors", labels=None):
     """One panel per baseline (Hinton KD, scratch): each arm's paired difference from it, per
-    student, with its 95% interval; filled where the Holm verdict is "better" or "worse". An
+    student, with its 95% interval (per comparison: an interval clear of 0 can still be
+    undecided once Holm corrects the family); filled where the Holm verdict is "better" or
+    "worse". An
     interval reaching five times further than the typical one (shuffled targets cost thousands
     of errors, the others tens) is drawn as an arrow at the edge with its numbers, so that the
     axis keeps the scale of the others."""
@@ -495,8 +497,9 @@ def plot_controls(table: pd.DataFrame, metric_label: str = "test errors", labels
     reach = table[["diff_low", "diff_high"]].abs().max(axis=1)
     far = reach > 5 * reach.median()
     limit = 1.15 * reach[~far].max() if far.any() and not far.all() else None
-    fig.suptitle("each arm's paired difference, 95% interval; filled where the Holm verdict is "
-                 "decided (better or worse)" + ("; arrows: off the scale" if limit else ""),
+    fig.suptitle("each arm's paired difference and its 95% interval (per comparison, not "
+                 "Holm-corrected); filled where the Holm verdict is decided (better or worse)"
+                 + ("; arrows: off the scale" if limit else ""),
                  fontsize=10)
     for ax, baseline in zip(axes[0], baselines, strict=True):
         part = table[table["baseline"] == baseline].reset_index(drop=True)

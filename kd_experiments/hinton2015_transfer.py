@@ -231,9 +231,15 @@ def plot_bias_shift_curves(curves: pd.DataFrame, chosen: pd.DataFrame | None = N
     """
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    # The classes of the transfer set the curves are of (the omitted 3, or the only 7s and 8s)
+    shifted = sorted({c for name in curves.get("transfer_set", pd.Series()).unique()
+                      for c in TRANSFER_SETS[name].shifted_classes})
+    classes = ("the shifted classes" if not shifted else f"class {shifted[0]}"
+               if len(shifted) == 1 else
+               f"classes {', '.join(map(str, shifted[:-1]))} and {shifted[-1]}")
     for ax, (column, label) in zip(axes, (("error_percent", "test error % (all classes)"),
                                           ("class_accuracy_percent",
-                                           "% of the shifted classes right")), strict=True):
+                                           f"% of {classes} right")), strict=True):
         for split, style in (("val", "--"), ("test", "-")):
             stats = (curves[curves["split"] == split].groupby("shift")[column]
                      .agg(["mean", "min", "max"]))
@@ -244,7 +250,7 @@ def plot_bias_shift_curves(curves: pd.DataFrame, chosen: pd.DataFrame | None = N
                 ax.axvline(shift, color="gray", linewidth=0.8)
         if paper_shift is not None:
             ax.axvline(paper_shift, color="black", linestyle=":", label=f"paper ({paper_shift:g})")
-        ax.set_xlabel("shift added to the output bias of the omitted class(es)")
+        ax.set_xlabel(f"shift added to the output bias of {classes}")
         ax.set_ylabel(label.replace("test ", ""))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)

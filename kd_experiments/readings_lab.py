@@ -109,10 +109,13 @@ def protocol_block(results_dir: Path) -> str:
         runs = tables[name]
         if "teacher_run_id" in runs:
             runs = runs.assign(teacher_epochs=runs["teacher_run_id"].map(teacher_epochs))
+        if "init_from_run_id" in runs:  # a run continuing another is a row of its own
+            runs = runs.assign(continues=runs["init_from_run_id"].notna())
         per_row = runs.groupby([c for c in ("role", "architecture", "temperature", "alpha",
                                             "transfer_classes", "train_limit",
                                             "jitter_pixels", "teacher_seeds", "loss",
-                                            "loss_params", "soft_targets", "teacher_epochs")
+                                            "loss_params", "soft_targets", "teacher_epochs",
+                                            "continues")
                                 if c in runs], dropna=False).size()
         ways, mix = records.trained_as_mix(runs), records.execution_mix(runs)
         execution = "; ".join(mix) or ("alike" if not ways else

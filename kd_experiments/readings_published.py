@@ -59,7 +59,8 @@ def _family(results_dir: Path, family: readme_family.Family | None = None) -> st
         over = f"{family.holm_over()}: {over} and those of the tables above"
     return (f"Each verdict is Holm-corrected over {over}: Welch's t test over seeds, then "
             "\"better\" or \"worse\" only when the Holm p-value is below "
-            f"{stats.SIGNIFICANCE}.")
+            f"{stats.SIGNIFICANCE}." + ("" if family is not None else
+                                        " " + readme_family.RESTATED))
 
 
 def _budget(results_dir: Path, name: str) -> str:

@@ -28,6 +28,10 @@ CLAIMED = {
     "19_controls": (lambda t: t["p_value"].notna(), "test_errors"),  # every line
 }
 REPRODUCTIONS = "seed_reproductions"
+# Said under a notebook's verdicts that the README states again in its own family.
+RESTATED = ("The README states these verdicts again, Holm-corrected together with every other "
+            "verdict it states (one family for its page): its Holm p-values are larger, and a "
+            "verdict there can differ from the one here.")
 
 
 @dataclass

@@ -17,6 +17,7 @@ labels (moons), and a tiny MNIST student.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import keras
@@ -86,13 +87,31 @@ def tree_predict(tree, x) -> np.ndarray:
         prediction > 0.5).astype(int)
 
 
+def moons_network(config: RunConfig, results_dir=RESULTS_DIR, data_dir=None):
+    """(model, its run's row) of a moons network: its own model where it is on this machine
+    (trained now, announced, where the run has no record). Models are not committed: where
+    the record is here without its model, the same run is trained again in a scratch folder
+    (announced, about a minute), the record here left as it is; the model and the row are
+    then that retrain's, this machine's."""
+    try:
+        model = runner.get_or_train_model(config, results_dir, data_dir, verbose=0)
+        return model, runner.run(config, results_dir=results_dir, data_dir=data_dir,
+                                 verbose=0).row
+    except runner.ModelNotHere:
+        scratch = Path(tempfile.mkdtemp(prefix="kd-moons-"))
+        print(f"{config.run_id}: its model is not committed, so the same run is trained "
+              f"again in {scratch} (its record in {results_dir} stays as it is)", flush=True)
+        record = runner.run(config, results_dir=scratch, data_dir=data_dir, verbose=0)
+        return record.load_model(), record.row
+
+
 def moons_rows(seeds=range(10), profile: str = "full", temperatures=MOONS_TEMPERATURES,
                results_dir=RESULTS_DIR, data_dir=None) -> pd.DataFrame:
     """Test accuracy and size of the network and of each tree, one row per seed and model.
 
     A seed whose rows are in the committed `tables/10_moons_trees_rows_<profile>.csv` (same
     network run, same temperatures) is read from there: the trees need the network's model,
-    which is not committed.
+    which is not committed (`moons_network` trains it again aside where it is missing).
     """
     path = Path(results_dir) / "tables" / f"10_moons_trees_rows_{profile}.csv"
     committed = pd.read_csv(path) if path.exists() else None
@@ -107,11 +126,11 @@ def moons_rows(seeds=range(10), profile: str = "full", temperatures=MOONS_TEMPER
         if known is not None and set(known.model) == expected:
             rows += known.to_dict("records")
             continue
-        model = runner.get_or_train_model(config, results_dir, data_dir, verbose=0)
+        model, row = moons_network(config, results_dir, data_dir)
         splits = datasets.splits_for(config, data_dir)
         train_logits = model.predict(splits.x_train, verbose=0)
         rows.append({"seed": seed, "model": "network 2-128-128-2",
-                     "test_accuracy": record.row["test_accuracy"], "leaves": None,
+                     "test_accuracy": row["test_accuracy"], "leaves": None,
                      "depth": None, "run_id": record.run_id})
         for name, tree in fit_moons_trees(splits.x_train, splits.y_train, train_logits,
                                           temperatures, seed).items():
@@ -130,7 +149,7 @@ def moons_predictors(seed: int = 0, profile: str = "full", results_dir=RESULTS_D
     network's labels and the soft-label tree at T = 1.
     """
     config = moons_network_config(seed, profile)
-    model = runner.get_or_train_model(config, results_dir, data_dir, verbose=0)
+    model, _ = moons_network(config, results_dir, data_dir)
     splits = datasets.splits_for(config, data_dir)
     trees = fit_moons_trees(splits.x_train, splits.y_train,
                             model.predict(splits.x_train, verbose=0), (1.0,), seed)

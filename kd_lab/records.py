@@ -351,15 +351,7 @@ def write_table(table: pd.DataFrame, name: str, results_dir=RESULTS_DIR,
     path = inside(Path(results_dir) / "tables", f"{check_name(name, 'table name')}.csv")
     text = table.to_csv(index=False)
     listing = None if runs is None else runs[["run_id"]].drop_duplicates().to_csv(index=False)
-    if replace is None:
-        replace = os.environ.get(REPLACE_TABLES_ENV) == "1"
-    if not replace and path.exists() and (path.read_text(), _listing(path)) != (text, listing):
-        digest = hashlib.sha256(f"{text}{listing}".encode()).hexdigest()[:8]
-        kept, path = path, path.with_name(f"{path.stem}{VARIANT}{digest}.csv")
-        warnings.warn(f"tables/{kept.name} holds another table (the committed one, or one of "
-                      f"other parameters or records) and is kept: this one is written as "
-                      f"tables/{path.name}. To replace it, delete it first, or set "
-                      f"{REPLACE_TABLES_ENV}=1", stacklevel=_outside_the_lab())
+    path = kept_or_beside(path, text, listing, replace)
     atomic_write_text(path, text)
     listed = path.with_suffix(".runs.csv")
     if listing is not None:
@@ -367,6 +359,25 @@ def write_table(table: pd.DataFrame, name: str, results_dir=RESULTS_DIR,
     else:  # a run list left from an earlier version of the table would now be wrong
         listed.unlink(missing_ok=True)
     return path
+
+
+def kept_or_beside(path: Path, text: str, listing: str | None = None,
+                   replace: bool | None = None) -> Path:
+    """Where to write `text` (a table's CSV; `listing`, its run list): `path` itself, unless
+    `path` holds another table and `replace` is off (default: `$KD_REPLACE_TABLES` is not 1);
+    then `<stem>.variant-<digest>.csv` beside it, with a warning naming both, so that a table
+    made with other parameters never overwrites the committed one."""
+    if replace is None:
+        replace = os.environ.get(REPLACE_TABLES_ENV) == "1"
+    if replace or not path.exists() or (path.read_text(), _listing(path)) == (text, listing):
+        return path
+    digest = hashlib.sha256(f"{text}{listing}".encode()).hexdigest()[:8]
+    beside = path.with_name(f"{path.stem}{VARIANT}{digest}.csv")
+    warnings.warn(f"{path.parent.name}/{path.name} holds another table (the committed one, or "
+                  f"one of other parameters or records) and is kept: this one is written as "
+                  f"{path.parent.name}/{beside.name}. To replace it, delete it first, or set "
+                  f"{REPLACE_TABLES_ENV}=1", stacklevel=_outside_the_lab())
+    return beside
 
 
 def _outside_the_lab() -> int:

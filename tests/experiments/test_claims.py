@@ -6,7 +6,15 @@ import pytest
 from kd_experiments import claims
 
 
-def test_seed_reproductions_rows_are_replaced_by_claim_not_duplicated(tmp_path):
+def _rows(value, claim="c1"):
+    return pd.DataFrame([{"source": "repo/a", "claim": claim, "reported": "1%",
+                          "as_published_here": "", "corrected_here": value, "seeds": 3,
+                          "data": "d"}])
+
+
+def test_seed_reproductions_rows_are_replaced_by_claim_not_duplicated(tmp_path, monkeypatch):
+    monkeypatch.setenv("KD_REPLACE_TABLES", "1")  # as when the committed notebooks are made
+
     def rows(value, claim="c1"):
         return pd.DataFrame([{"source": "repo/a", "claim": claim, "reported": "1%",
                               "as_published_here": "", "corrected_here": value, "seeds": 3,
@@ -19,6 +27,22 @@ def test_seed_reproductions_rows_are_replaced_by_claim_not_duplicated(tmp_path):
     assert table["claim"].tolist() == ["c1", "c2"]  # replaced where it stood
     assert table["corrected_here"].tolist() == ["30%", "20%"]
     assert table["as_published_here"].tolist() == ["", ""]
+
+
+def test_other_rows_go_beside_the_table_unless_told_to_replace_it(tmp_path, monkeypatch):
+    # An exercise's other seeds must not overwrite the committed table (the notebooks and the
+    # README read it): as records.write_table does, a different table is written beside it.
+    monkeypatch.delenv("KD_REPLACE_TABLES", raising=False)
+    path = claims.write_seed_reproductions(_rows("10%"), tmp_path)
+    committed = path.read_text()
+    assert claims.write_seed_reproductions(_rows("10%"), tmp_path) == path  # the same table
+    with pytest.warns(UserWarning, match="holds another table"):
+        beside = claims.write_seed_reproductions(_rows("30%"), tmp_path)
+    assert beside.name.startswith("seed_reproductions.variant-") and beside.exists()
+    assert path.read_text() == committed
+    assert pd.read_csv(beside)["corrected_here"].tolist() == ["30%"]
+    assert claims.write_seed_reproductions(_rows("30%"), tmp_path, replace=True) == path
+    assert pd.read_csv(path)["corrected_here"].tolist() == ["30%"]
 
 
 def test_the_readme_table_is_the_csv_in_markdown():
@@ -39,7 +63,8 @@ def _pair(model_gain: float):
                          "test_accuracy": [v + model_gain for v in baseline] + baseline})
 
 
-def test_verdicts_are_holm_corrected_over_every_comparison_of_the_table(tmp_path):
+def test_verdicts_are_holm_corrected_over_every_comparison_of_the_table(tmp_path, monkeypatch):
+    monkeypatch.setenv("KD_REPLACE_TABLES", "1")
     # Two repositories' claims, written by two notebooks: p = 0.038 "better" and p = 0.038
     # "worse" each alone, Holm 0.075 over the two, so neither is a detectable difference.
     better = claims.claims_frame("repo/a", [(
@@ -60,6 +85,8 @@ def test_verdicts_are_holm_corrected_over_every_comparison_of_the_table(tmp_path
     assert table.loc["repo/b", "corrected_here"] == (
         "-2.5 points (Welch p = 0.038, Holm p = 0.075: no detectable difference)")
     assert claims.holm_family(table) == 2
+    shown = claims.written_claims(path, worse)  # what notebooks 10-15 show
+    assert shown["corrected_here"].tolist() == [table.loc["repo/b", "corrected_here"]]
     # Rewriting one repository's rows keeps the family whole (the other's tests are kept).
     claims.write_seed_reproductions(better, tmp_path)
     again = pd.read_csv(path, keep_default_na=False).set_index("source")

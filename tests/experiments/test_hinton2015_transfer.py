@@ -118,4 +118,11 @@ def test_the_width_and_bias_shift_figures_plot_the_table_values():
     axes = hinton2015_transfer.plot_bias_shift_curves(curves, paper_shift=3.5)
     assert list(axes[0].get_lines()[1].get_ydata()) == [50.0, 50.0, 25.0]
     assert list(axes[1].get_lines()[0].get_ydata()) == [0.0, 50.0, 100.0]
+    # Labelled with the transfer set's own shifted classes (only 7 and 8 are shifted there,
+    # and they are the classes the student saw, not omitted ones)
+    axes = hinton2015_transfer.plot_bias_shift_curves(curves.assign(transfer_set="only_7_8"))
+    assert axes[0].get_xlabel() == "shift added to the output bias of classes 7 and 8"
+    assert axes[1].get_ylabel() == "% of classes 7 and 8 right"
+    axes = hinton2015_transfer.plot_bias_shift_curves(curves.assign(transfer_set="omit_3"))
+    assert axes[0].get_xlabel() == "shift added to the output bias of class 3"
     plots.plt.close("all")

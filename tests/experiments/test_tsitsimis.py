@@ -51,6 +51,21 @@ def test_moons_rows_and_claims_end_to_end(tmp_path):
     assert claims["as_published_here"].iloc[0] == f"{100 * hard_seed0.test_accuracy.item():.1f}%"
 
 
+@pytest.mark.slow  # trains one moons network twice (seconds in FAST mode)
+def test_a_network_whose_model_is_not_here_is_trained_again_aside(tmp_path, capsys):
+    # Models are not committed: redrawing notebook 10's boundaries, or its trees at other
+    # temperatures, on a fresh clone must neither fail nor replace the committed record.
+    config = tsitsimis.moons_network_config(0, "fast")
+    tsitsimis.moons_network(config, tmp_path)
+    folder = records.run_dir(config, tmp_path)
+    (folder / "model.keras").unlink()
+    committed = {f.name: f.read_bytes() for f in folder.iterdir()}
+    model, row = tsitsimis.moons_network(config, tmp_path)
+    assert "trained again in" in capsys.readouterr().out
+    assert {f.name: f.read_bytes() for f in folder.iterdir()} == committed
+    assert model.output_shape == (None, 2) and 0.75 < row["test_accuracy"] <= 1
+
+
 def test_an_unknown_moons_profile_is_refused():
     with pytest.raises(ValueError, match="profile must be one of fast, full"):
         tsitsimis.moons_network_config(0, "paper")
