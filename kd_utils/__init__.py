@@ -1,16 +1,10 @@
 """kd_utils: the knowledge-distillation library (Hinton, Vinyals & Dean 2015) for Keras 3.
 
-Read it in this order, from the model to the loss:
-- `distiller`: `Distiller(keras.Model)`, its `train_step`/`test_step` and the checks it makes
-  before training; `losses`: the soft and hard losses as pure functions on logits;
-  `distribute`: what one step needs to run on several replicas.
-- `models`: teachers and students (logits out); `data`: MNIST-format IDX files, one's own
-  arrays (`from_arrays`), validation splits; `pipeline`: tf.data batches with jitter and
-  cached teacher logits; `callbacks`: checkpoints and timing.
-- `plots`: figures (`save_fig`, learning curves, soft targets, heatmaps).
-
-It knows nothing of run records or papers: the lab (`kd_lab`) turns configs into
-records with it, and the experiments (`kd_experiments`) are built on both.
+Read from the model to the loss: `distiller` (`Distiller(keras.Model)`, its steps and checks),
+`losses` (one object per method), `distribute` (one step on several replicas); then `models`,
+`data` (IDX files, one's own arrays, validation splits), `pipeline` (tf.data, jitter, cached
+logits), `callbacks` and `plots`. It knows nothing of run records or papers: the lab
+(`kd_lab`) turns configs into records with it; the experiments (`kd_experiments`) use both.
 """
 
 import os
@@ -18,10 +12,9 @@ import sys
 
 
 def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow with its C++ start-up lines (oneDNN notice, CUDA probing on a machine
-    without a GPU) kept off the terminal and out of notebook outputs. They are written to file
-    descriptor 2 before `TF_CPP_MIN_LOG_LEVEL` is read, so only a redirect silences them; Python
-    errors still surface. `KD_TF_LOGS=1` keeps them."""
+    """Import TensorFlow without its C++ start-up lines (oneDNN, CUDA probing), written to file
+    descriptor 2 before `TF_CPP_MIN_LOG_LEVEL` is read: only a redirect silences them.
+    `KD_TF_LOGS=1` keeps them."""
     if "tensorflow" in sys.modules or os.environ.get("KD_TF_LOGS") == "1":
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

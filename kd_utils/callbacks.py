@@ -1,11 +1,6 @@
-"""Keras callbacks for distillation: the student's checkpoint, and the direction of every logged
-metric, so that Keras' own callbacks work on a Distiller as on any model.
-
-Keras infers whether `EarlyStopping(monitor=...)` (and the other monitoring callbacks) should
-maximise or minimise only for the metrics it compiled itself; the Distiller's are its own, so
-`set_monitor_modes` fills in `mode` from the metric's name: losses and divergences go down,
-accuracy and teacher agreement go up. (The Distiller's guard against a non-finite loss is in
-`distiller.py`.)
+"""Keras callbacks for distillation: the student's checkpoint, and every logged metric's
+direction (Keras infers `mode="auto"` only for metrics it compiled; the Distiller's are its
+own), so that EarlyStopping and the rest work on a Distiller as on any model.
 """
 
 from __future__ import annotations

@@ -1,19 +1,10 @@
-"""Datasets for the distillation lab: where their files are, loading them, validation splits.
+"""Datasets: where their files are, loading them, validation splits.
 
-`load(name)` returns a `Splits` of numpy arrays: train, validation (carved from the
-training set with a fixed seed) and test. The test set is only ever used for reporting;
-model selection (epochs, T, alpha) uses the validation split.
-
-Files are looked for in the `data_dir` argument, then `$KD_DATA_DIR`, then the repository's
-`data/` folder, and last (for users online) the library's normal download path (keras /
-tensorflow-datasets).
-
-MNIST and Fashion-MNIST are read from the official gzip IDX files with numpy and their md5
-is checked against the published checksums; `digits` (scikit-learn's bundled 8x8 digits) needs
-no files. `from_arrays(name, train, test)` makes splits of any other data (arrays or a
-`tf.data.Dataset` pair), checked alike; the lab names such data for its configs
-(`kd_lab.registry.register_dataset`). The tf.data pipelines (batches, jitter, label checks)
-are in `pipeline.py`.
+`load(name)` returns `Splits`: train, validation (carved from the training set with a fixed
+seed: model selection uses it) and test (reporting only). MNIST and Fashion-MNIST are read
+from the official gzip IDX files, md5-checked, found in `data_dir`, `$KD_DATA_DIR`, the
+repository's `data/`, or last downloaded by keras; `digits` (scikit-learn's 8x8) needs no
+files. `from_arrays(name, train, test)` makes checked splits of one's own data.
 """
 
 from __future__ import annotations
@@ -48,19 +39,13 @@ class DataFileError(FileNotFoundError):
 
 
 def md5sum(path: Path) -> str:
-    digest = hashlib.md5()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "md5").hexdigest()
 
 
 def read_idx(path: str | Path) -> np.ndarray:
-    """Read a (gzip-compressed or raw) IDX file of unsigned bytes into a numpy array.
-
-    Raises:
-        DataFileError: the file is not IDX of unsigned bytes, or is shorter than its header says.
-    """
+    """A (gzip-compressed or raw) IDX file of unsigned bytes as a numpy array, or
+    `DataFileError` if it is not one or is truncated."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     try:
@@ -75,19 +60,14 @@ def read_idx(path: str | Path) -> np.ndarray:
     shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
     expected = int(np.prod(shape))
     if len(raw) - header != expected:
-        raise DataFileError(
-            f"{path} is truncated or padded: its header promises shape {shape} "
-            f"({expected} bytes) but {len(raw) - header} bytes follow"
-        )
+        raise DataFileError(f"{path} is truncated or padded: its header promises shape {shape} "
+                            f"({expected} bytes) but {len(raw) - header} bytes follow")
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
 def _idx_files_in(name: str, folders) -> dict[str, Path] | None:
-    """Locate and verify the four IDX files of `name` in `folders` (in order), or None.
-
-    A folder counts when it holds the files directly or in a `<name>/` subfolder. A file that
-    is present but corrupt is never skipped in favour of a later folder: it raises.
-    """
+    """The four verified IDX files of `name` in the first of `folders` (or its `<name>/`)
+    holding any, or None. A corrupt file raises, never skipped for a later folder."""
     expected = IDX_FILES[name]
     for base in folders:
         for folder in (base / name, base):
@@ -97,16 +77,12 @@ def _idx_files_in(name: str, folders) -> dict[str, Path] | None:
             for fname, md5 in expected.items():
                 path = folder / fname
                 if not path.exists():
-                    raise DataFileError(
-                        f"{name}: {fname} is missing from {folder} (the other {name} files are "
-                        f"there); expected a file with md5 {md5}"
-                    )
-                actual = md5sum(path)
-                if actual != md5:
-                    raise DataFileError(
-                        f"{name}: {path} has md5 {actual}, expected {md5} (the official file); "
-                        "it is corrupt or truncated: download it again"
-                    )
+                    raise DataFileError(f"{name}: {fname} is missing from {folder} (the other "
+                                        f"{name} files are there); expected a file with md5 {md5}")
+                if (actual := md5sum(path)) != md5:
+                    raise DataFileError(f"{name}: {path} has md5 {actual}, expected {md5} (the "
+                                        "official file); it is corrupt or truncated: download "
+                                        "it again")
                 paths[fname] = path
             return paths
     return None
@@ -115,11 +91,7 @@ def _idx_files_in(name: str, folders) -> dict[str, Path] | None:
 # -- Loading ------------------------------------------------------------------------------
 REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
-NUM_CLASSES = {
-    "mnist": 10,
-    "fashion_mnist": 10,
-    "digits": 10,
-}
+NUM_CLASSES = {"mnist": 10, "fashion_mnist": 10, "digits": 10}
 DATASETS = tuple(NUM_CLASSES)
 
 # 5,000 of MNIST's 60,000 training images: large enough that one error is 0.02% of
@@ -154,13 +126,7 @@ class Splits:
 
 def candidate_dirs(data_dir: str | Path | None = None) -> list[Path]:
     """The folders searched for dataset files, in order of precedence."""
-    dirs = []
-    if data_dir is not None:
-        dirs.append(Path(data_dir))
-    if os.environ.get("KD_DATA_DIR"):
-        dirs.append(Path(os.environ["KD_DATA_DIR"]))
-    dirs.append(REPO_DATA_DIR)
-    return dirs
+    return [Path(d) for d in (data_dir, os.environ.get("KD_DATA_DIR")) if d] + [REPO_DATA_DIR]
 
 
 def find_idx_files(name: str, data_dir: str | Path | None = None) -> dict[str, Path] | None:
@@ -172,10 +138,8 @@ def _load_idx_dataset(name: str, data_dir, download: bool):
     paths = find_idx_files(name, data_dir)
     if paths is not None:
         arrays = {fname: read_idx(path) for fname, path in paths.items()}
-        return (
-            (arrays["train-images-idx3-ubyte.gz"], arrays["train-labels-idx1-ubyte.gz"]),
-            (arrays["t10k-images-idx3-ubyte.gz"], arrays["t10k-labels-idx1-ubyte.gz"]),
-        )
+        return tuple((arrays[f"{part}-images-idx3-ubyte.gz"],
+                      arrays[f"{part}-labels-idx1-ubyte.gz"]) for part in ("train", "t10k"))
     looked = ", ".join(str(d) for d in candidate_dirs(data_dir))
     missing = ", ".join(f"{f} (md5 {m})" for f, m in IDX_FILES[name].items())
     message = (f"{name}: no data files found. Looked in {looked} (each directly and in a "
@@ -271,13 +235,9 @@ def _check_labels_cover(name: str, y_train, y_test, num_classes) -> int:
 
 def from_arrays(name: str, train, test, num_classes: int | None = None,
                 val_size: int | float = DEFAULT_VAL_SIZE, seed: int = 0) -> Splits:
-    """One's own data as train / validation / test splits, checked as the built-in ones are.
-
-    `train` and `test` are each `(x, y)` numpy arrays (the form of `keras.datasets`) or a
-    `tf.data.Dataset` of `(x, y)`, batched or not. Labels are class ids 0..K-1, each present in
-    the training part; uint8 images are scaled to [0, 1], other inputs are used as given. The
-    validation split is carved from the training part. `name` names the data in errors.
-    """
+    """One's own data as checked train / validation / test splits (validation carved from
+    `train`). `train` and `test`: `(x, y)` arrays or a `tf.data.Dataset` of `(x, y)`; labels
+    are class ids 0..K-1, each in `train`; uint8 images are scaled to [0, 1]."""
     (x_train, y_train), (x_test, y_test) = (_as_numpy_pair(name, part, pair) for part, pair
                                             in (("train", train), ("test", test)))
     num_classes = _check_labels_cover(name, y_train, y_test, num_classes)
@@ -298,15 +258,11 @@ def from_arrays(name: str, train, test, num_classes: int | None = None,
 
 def load(name: str, data_dir: str | Path | None = None, val_size: int | float = DEFAULT_VAL_SIZE,
          seed: int = 0, download: bool = True) -> Splits:
-    """Load a built-in dataset as train / validation / test splits (`from_arrays` for others).
+    """A built-in dataset (`DATASETS`) as train / validation / test splits.
 
-    Args:
-        name: one of `DATASETS`.
-        data_dir: folder with the dataset files; overrides `$KD_DATA_DIR` and `data/`.
-        val_size: examples (int) or fraction (float) carved from the training set.
-        seed: seed of the validation split. Keep it fixed across runs: all runs of a
-            comparison must share one validation split.
-        download: whether to fall back to the library's download when no local copy exists.
+    `data_dir` overrides `$KD_DATA_DIR` and `data/`; `val_size` (examples, or a fraction) and
+    `seed` carve the validation split (keep the seed across a comparison's runs); `download`
+    falls back to keras' download when no local copy exists.
     """
     if name not in NUM_CLASSES:
         raise ValueError(f"dataset must be one of {', '.join(DATASETS)}; got {name!r} (for "

@@ -1,14 +1,10 @@
-"""`Distiller(keras.Model)`: train a student on alpha * hard-label loss + (1 - alpha) * its
-distillation losses.
+"""`Distiller(keras.Model)`: a student trained on alpha * hard-label loss + (1 - alpha) * its
+distillation losses (Hinton, Vinyals & Dean 2015; the Keras example; `keras.distillation`).
 
-Follows Hinton, Vinyals & Dean (2015), the Keras knowledge-distillation example and
-`keras.distillation`; the losses are objects of `losses.py` (Hinton's by default) and this
-class only combines them. The teacher runs with `training=False`, outside the gradient tape
-and frozen, or not at all when a batch carries cached teacher logits in its inputs
-(`pipeline.with_teacher_logits`). With `teacher=None` and `alpha=1` the same class trains a
-student from scratch on hard labels, so every run shares one training step. It behaves like
-any Keras model: standard callbacks, `sample_weight` and `class_weight` (weighting the hard
-and soft losses as Keras weights a loss), fit, evaluate and predict.
+The losses are objects of `losses.py` (Hinton's by default); this class combines them. The
+teacher runs with `training=False`, outside the gradient tape and frozen, or not at all when
+a batch carries cached teacher logits (`pipeline.with_teacher_logits`). With `teacher=None`
+and `alpha=1` it trains a student from scratch: every run shares one training step.
 """
 
 from __future__ import annotations
@@ -75,10 +71,8 @@ def check_model(model, role: str) -> None:
 
 
 def first_batch(x, y=None, argument: str = "x"):
-    """(inputs, labels, cached logits or None) to check: a dataset's first batch, or the arrays.
-
-    Iterating a dataset once moves its reshuffling on, so a model checks it here only once.
-    """
+    """(inputs, labels, cached logits or None) to check: a dataset's first batch (taken once:
+    each iteration moves its reshuffling on), or the arrays."""
     if isinstance(x, tf.data.Dataset):
         batch = next(iter(x.take(1)), None)
         if batch is None:
@@ -121,8 +115,7 @@ def check_weights_not_negative(weights, argument: str) -> None:
 
 
 def check_sample_weight(sample_weight, argument: str = "x") -> None:
-    """Raise if a batch's third element is not one weight per example (cached teacher logits,
-    say, which travel in the inputs since Keras reads a third element as sample weights)."""
+    """Raise unless a batch's third element (Keras' sample weights) is one weight per example."""
     shape = tuple(sample_weight.shape)
     if len(shape) > 2 or (len(shape) == 2 and shape[1] not in (1, None)):
         raise ValueError(
@@ -132,8 +125,7 @@ def check_sample_weight(sample_weight, argument: str = "x") -> None:
 
 
 def warn_if_untrained(teacher_logits, labels, name: str) -> None:
-    """Warn when a teacher labels an example batch not detectably better than chance (within two
-    standard errors above it): distilling an untrained teacher trains the student on noise."""
+    """Warn when a teacher labels a batch not detectably (2 standard errors) above chance."""
     labels = np.asarray(labels).reshape(-1)
     if len(labels) < 20 or len(labels) != len(teacher_logits):
         return
@@ -229,11 +221,9 @@ class Distiller(keras.Model):
     **alpha weights the hard-label loss** (cross-entropy with the labels, at T = 1); the
     distillation losses share 1 - alpha. By default there is one, Hinton et al.'s
     `losses.HintonKD(temperature)`: T^2 * KL(teacher_T || student_T), so
-    `Distiller(student=..., teacher=..., temperature=20, alpha=0.1)` is Hinton KD. This is the
-    convention of the Keras example and of `keras.distillation.Distiller`, whose keywords
-    (`distillation_losses`, `distillation_loss_weights`, `student_loss_weight`) and loss
-    objects work here too. Hinton et al. put a "considerably lower weight" on the hard loss,
-    so alpha = 0.1 at T = 20 is a good MNIST start.
+    `Distiller(student=..., teacher=..., temperature=20, alpha=0.1)` is Hinton KD, as in the
+    Keras example and `keras.distillation.Distiller`, whose keywords and loss objects work here
+    too. Hinton et al. put a "considerably lower weight" on the hard loss.
 
     Args:
         student: the model that learns; outputs logits. Keyword only.
@@ -249,11 +239,9 @@ class Distiller(keras.Model):
         loss_weights: one weight >= 0 per loss (default 1 each).
         run_name: named in errors (a NaN loss, say); defaults to the model's name.
 
-    Training history, for training and with a `val_` prefix for validation: `loss` and
-    `total_loss` (the total), `student_loss` (hard), `distillation_loss` (the weighted
-    distillation losses), each loss's own terms (Hinton's `kl_divergence`, without T^2),
-    `accuracy` (the student's) and `teacher_agreement` (student argmax == teacher argmax). The
-    distillation terms are absent when alpha = 1 and no loss has a teacher.
+    History (and `val_`): `loss` and `total_loss` (the total), `student_loss` (hard),
+    `distillation_loss` (the weighted distillation losses), each loss's own terms (Hinton's
+    `kl_divergence`, without T^2), `accuracy` and `teacher_agreement` (same argmax).
     """
 
     def __init__(self, *args, student=None, teacher=None, temperature=None, alpha=None,
@@ -333,14 +321,9 @@ class Distiller(keras.Model):
 
     # -- Keras plumbing -------------------------------------------------------------------
     def compile(self, optimizer="adam", metrics=None, **kwargs):
-        """Like `keras.Model.compile`, without `loss` (the Distiller defines its own).
-
-        The student's accuracy is always tracked; other `metrics` are computed on the
-        student's logits against the labels. keras.distillation's
-        `loss="sparse_categorical_crossentropy"` is accepted: it names the hard loss the
-        Distiller computes anyway (from logits); the keras-io example's compile keywords are
-        refused with where they go.
-        """
+        """Like `keras.Model.compile` without `loss` (keras.distillation's sparse cross-entropy
+        is accepted: it is the hard loss). Accuracy is always tracked; `metrics` are computed
+        on the student's logits; the keras-io example's keywords are refused with their place."""
         for keyword, where in COMPILE_KEYWORDS.items():
             if keyword in kwargs:
                 raise ValueError(f"Distiller.compile: {keyword} is not a compile argument here: "
@@ -467,11 +450,8 @@ class Distiller(keras.Model):
 
     # -- checks before training ------------------------------------------------------------
     def check_inputs(self, x, y=None, argument: str = "x") -> None:
-        """Raise a clear error for bad batches before any training step runs.
-
-        Arrays are checked in full (labels); a tf.data.Dataset is checked on its first batch
-        (`data.make_dataset` checks the whole arrays it is built from).
-        """
+        """Raise a clear error for bad batches before training: arrays in full, a dataset on
+        its first batch (`pipeline.make_dataset` checks the arrays it is built from)."""
         self.check_batch(*first_batch(x, y, argument), argument)
 
     def check_batch(self, xb, labels, cached, argument: str = "x") -> None:
@@ -610,8 +590,8 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
         raise NonFiniteLossError(f"run {self.run_name!r}: {problem}")
 
     def on_epoch_end(self, epoch, logs=None):
-        val_loss = float((logs or {}).get("val_loss", 0.0))
-        if not np.isfinite(val_loss):  # under XLA, which drops test_step's input check
+        # A non-finite validation loss: under XLA, which drops test_step's input check
+        if not np.isfinite(val_loss := float((logs or {}).get("val_loss", 0.0))):
             self.stop(f"the validation loss is {val_loss} after epoch {epoch + 1}: look for NaN "
                       "or infinite values in the validation data.")
         # NaN inputs can leave the loss finite (a fused MatMul+ReLU maps NaN to 0 going
@@ -623,8 +603,7 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
                       "values in the inputs, or lower the learning rate.")
 
     def on_train_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not np.isfinite(float(loss)):
+        if (loss := (logs or {}).get("loss")) is not None and not np.isfinite(float(loss)):
             self.stop(f"the training loss became {float(loss)} in epoch {self.epoch + 1}, by "
                       f"batch {batch + 1}; that step's gradients were dropped, and the weights "
                       "are still finite. Lower the learning rate, or look for NaN in the inputs.")

@@ -1,10 +1,6 @@
-"""tf.distribute plumbing of the `Distiller` (and the lab's multi-student models): one step,
-many replicas.
-
-A training step computes a loss on each replica's share of the global batch; these helpers
-make the summed update that of the global batch, keep NaN out of the weights without a
-`tf.cond` around an all-reduce, and shape metric results the way Keras 3.15 reduces them
-across workers.
+"""tf.distribute plumbing of the `Distiller` (and the lab's multi-student models): the summed
+update of the replicas is the global batch's, NaN stays out of the weights without a `tf.cond`
+around an all-reduce, and metric results are shaped as Keras 3.15 reduces them across workers.
 """
 
 from __future__ import annotations
@@ -33,26 +29,17 @@ def replicas_in_sync() -> int:
 
 
 def per_replica_share(loss):
-    """The loss to differentiate on one replica, so the summed gradients are the global mean.
-
-    Each replica's loss is a mean over its share of the global batch, and the optimizer sums
-    the replicas' gradients: dividing by the number of replicas makes the step that of the
-    global batch, whatever the number of devices.
-    """
+    """One replica's loss (a mean over its share) over the replicas, so the optimizer's sum of
+    their gradients is the global batch's mean, whatever the number of devices."""
     replicas = replicas_in_sync()
     return loss / replicas if replicas > 1 else loss
 
 
 def apply_if_finite(optimizer, loss, gradients, variables, xla: bool = False) -> None:
-    """Apply the gradients unless the loss is NaN or infinite, so NaN never reaches the weights.
-
-    The epoch's mean loss then turns non-finite and the Distiller's non-finite-loss callback
-    raises after the batch. (XLA drops tf.debugging.check_numerics, so the guard is control
-    flow or data.) A `tf.cond` skips the update; under XLA (`xla`), where a cond keeps the
-    update from fusing into the step, and across replicas, where a cond cannot hold the
-    optimizer's gradient all-reduce, the step's gradients are zeroed instead: the weights stay
-    finite, though the optimizer's momentum moves them once. Measured on an 800-800 student,
-    the teacher every batch: under XLA the cond costs 5% of an epoch, without it zeroing 6%.
+    """Apply the gradients unless the loss is NaN or infinite (the non-finite-loss callback then
+    raises). A `tf.cond` skips the update; under XLA (`xla`: a cond stops the update fusing,
+    5% of an 800-800 epoch) and across replicas (a cond cannot hold the all-reduce) the
+    gradients are zeroed instead: the weights stay finite, momentum moves them once.
     """
     finite = tf.math.is_finite(loss)
     if xla or replicas_in_sync() > 1:

@@ -1,23 +1,16 @@
-"""The knowledge-distillation losses of Hinton, Vinyals & Dean (2015), as pure functions on logits.
+"""Distillation losses on logits: Hinton, Vinyals & Dean (2015) and one object per method.
 
-Conventions (the same everywhere in this lab):
-- Models output logits. Every function here takes logits and applies softmax itself.
-- soft loss = T^2 * KL(softmax(teacher / T) || softmax(student / T)), batch mean. The T^2 keeps
+- Models output logits; every loss applies (log-)softmax itself, so logits of 1e4 stay finite.
+- soft loss = T^2 * KL(softmax(teacher / T) || softmax(student / T)), batch mean; the T^2 keeps
   the soft gradients' magnitude roughly constant as T changes (paper, section 2).
-- With `sample_weight`, each per-example loss is weighted and the batch is reduced as Keras
-  reduces a loss by default ("sum_over_batch_size": sum of weight * loss over the batch size),
-  so `sample_weight` and `class_weight` mean for a Distiller what they mean for any model.
-- hard loss = cross-entropy of the student's logits against the true labels, at T = 1.
-- total = alpha * hard + (1 - alpha) * soft: **alpha weights the hard-label loss**, as in the
-  Keras knowledge-distillation example (and `student_loss_weight` in `keras.distillation`).
+- hard loss = cross-entropy of the student's logits with the labels, at T = 1;
+  total = alpha * hard + (1 - alpha) * soft: **alpha weights the hard-label loss**.
+- `sample_weight` reduces a batch as Keras does by default (sum of weight * loss over the batch
+  size), so weights mean for a Distiller what they mean for any model.
 
-Everything is computed from log-softmax, so logits of magnitude 1e4 give finite losses.
-
-The Distiller takes its distillation losses as objects (`DistillationLoss`), one class per
-method, each naming its paper: `HintonKD` (the default), `DecoupledKD`, `HintLoss` (FitNets),
-`LabelSmoothing` (a control that needs no teacher) and `KerasDistillationLoss`, which runs a
-`keras.distillation` loss object unchanged. Writing one's own is subclassing and defining
-`compute` (notebook 17).
+Objects (`DistillationLoss`), each naming its paper: `HintonKD` (the default), `DecoupledKD`,
+`HintLoss` (FitNets), `LabelSmoothing` (a control, no teacher) and `KerasDistillationLoss` (a
+`keras.distillation` loss, unchanged). One's own: subclass and define `compute` (notebook 17).
 """
 
 from __future__ import annotations
@@ -33,7 +26,7 @@ import tensorflow as tf
 
 def check_number(value, name: str, expected: str, ok=math.isfinite) -> float:
     """`value` as a float, or ValueError("<name> must be <expected>") unless it is a number
-    (not a bool or a string, which float() takes) and `ok(value)`."""
+    (not a bool or string) and `ok(value)`."""
     try:
         number = None if isinstance(value, (bool, str, bytes)) else float(value)
     except (TypeError, ValueError):
@@ -56,8 +49,7 @@ def check_alpha(alpha) -> float:
 
 
 def _reduce(per_example, sample_weight=None) -> tf.Tensor:
-    """The batch's loss: the mean, or with weights Keras' default reduction, the sum of
-    weight * loss over the batch size (not over the sum of the weights)."""
+    """The batch mean, or with weights the sum of weight * loss over the batch size (Keras')."""
     if sample_weight is None:
         return tf.reduce_mean(per_example)
     weights = tf.reshape(tf.cast(sample_weight, per_example.dtype), [-1])
@@ -107,14 +99,11 @@ class DistillationTerms(NamedTuple):
 
 # -- Distillation losses as objects ---------------------------------------------------------
 class DistillationLoss:
-    """One distillation loss of the Distiller's objective; subclass it and define `compute`.
+    """One loss of the Distiller's `(1 - alpha) * sum_i(weight_i * loss_i)`: define `compute`.
 
-    The Distiller minimises `alpha * hard + (1 - alpha) * sum_i(weight_i * loss_i)`, each
-    `loss_i` a batch mean from `compute`. Class attributes say what a loss needs:
-    `needs_teacher` (False: no teacher at all, as label smoothing); `teacher_layer` and
-    `student_layer`, names of hidden layers whose outputs `compute` receives instead of the
-    logits (the teacher then runs every batch: cached logits cannot carry them); `details`,
-    the names of the extra terms `describe` derives from the loss for the training history.
+    Class attributes say what it needs: `needs_teacher`; `teacher_layer` and `student_layer`,
+    hidden layers whose outputs `compute` receives instead of the logits (the teacher then runs
+    every batch); `details`, the extra terms `describe` derives for the training history.
     """
 
     needs_teacher = True
@@ -167,11 +156,9 @@ class DecoupledKD(DistillationLoss):
     """Zhao, Cui, Song, Qiu & Liang (2022), "Decoupled Knowledge Distillation" (CVPR):
     T^2 * (target_weight * TCKD + non_target_weight * NCKD).
 
-    TCKD is the KL divergence between teacher and student binary distributions (the target
-    class's probability at T against the rest); NCKD the KL divergence between their
-    distributions over the non-target classes alone. Hinton's loss is TCKD + (1 - p_target) *
-    NCKD, which couples NCKD to the teacher's confidence; DKD weights the two freely (the
-    paper's defaults: 1 and 8 at T = 4). Needs the labels.
+    TCKD: KL between the binary (target class against the rest) distributions at T; NCKD: KL
+    over the non-target classes alone. Hinton's loss is TCKD + (1 - p_target) * NCKD; DKD
+    weights the two freely (the paper's defaults: 1 and 8 at T = 4).
     """
 
     details = ("tckd", "nckd")
@@ -223,11 +210,9 @@ class HintLoss(DistillationLoss):
     """Romero et al. (2015), "FitNets: Hints for Thin Deep Nets": the mean squared error
     between a teacher's hidden layer and a learned linear projection of a student's.
 
-    The projection (a Dense layer to the teacher layer's width) trains with the student, in one
-    stage beside the other losses (FitNets trained the hint first, then KD). The teacher runs
-    every batch, since cached logits cannot carry its hidden layers. A layer is named, or
-    given by position: k is the model's k-th hidden Dense layer (1 the first; the logits layer
-    is not hidden), whatever Keras named it.
+    The projection (Dense, to the teacher layer's width) trains with the student in one stage
+    (FitNets trained the hint first). A layer is named, or given by position: k is the k-th
+    hidden Dense layer (the logits layer is not hidden).
     """
 
     details = ()
@@ -248,12 +233,10 @@ class HintLoss(DistillationLoss):
             raise ValueError("HintLoss needs the teacher model (its hidden layer runs every "
                              "batch): pass teacher=...")
         widths = {}
-        self.teacher_layer = _hidden_layer_name(teacher, self.teacher_layer, "teacher")
-        self.student_layer = _hidden_layer_name(student, self.student_layer, "student")
-        for role, model, name in (("teacher", teacher, self.teacher_layer),
-                                  ("student", student, self.student_layer)):
-            names = [layer.name for layer in model.layers]
-            if name not in names:
+        for role, model in (("teacher", teacher), ("student", student)):
+            name = _hidden_layer_name(model, getattr(self, f"{role}_layer"), role)
+            setattr(self, f"{role}_layer", name)
+            if name not in (names := [layer.name for layer in model.layers]):
                 raise ValueError(f"HintLoss: the {role} {model.name!r} has no layer "
                                  f"{name!r}; its layers are {', '.join(names)}")
             widths[role] = model.get_layer(name).output.shape[-1]
@@ -314,11 +297,8 @@ class LabelSmoothing(DistillationLoss):
 
 
 class KerasDistillationLoss(DistillationLoss):
-    """A `keras.distillation` loss object (`LogitsDistillation`, `FeatureDistillation` or a
-    user's `DistillationLoss`), run unchanged through its `compute_loss(teacher, student)`.
-
-    Keras' losses take no sample weights, so they weight every example alike.
-    """
+    """A `keras.distillation` loss object, run unchanged through its `compute_loss(teacher,
+    student)`; it takes no sample weights, so every example weighs alike."""
 
     def __init__(self, loss):
         if not callable(getattr(loss, "compute_loss", None)):
@@ -359,8 +339,7 @@ def as_loss(loss) -> DistillationLoss:
 
 
 def teacher_agreement(teacher_logits, student_logits, sample_weight=None) -> tf.Tensor:
-    """Fraction of examples where the student's argmax equals the teacher's (weighted by
-    `sample_weight` when given)."""
+    """Fraction of examples (weighted) where the student's argmax is the teacher's."""
     same = tf.cast(tf.equal(tf.argmax(teacher_logits, axis=-1),
                             tf.argmax(student_logits, axis=-1)), tf.float32)
     if sample_weight is None:

@@ -1,10 +1,7 @@
-"""Model builders for the distillation lab. Every model outputs logits (no softmax).
+"""Model builders: teachers and students, every one outputting logits (no softmax).
 
-Teachers and students from Hinton, Vinyals & Dean (2015) and from the public KD repositories
-this lab reproduces. Each builder's docstring gives its parameter count, and a test checks it.
-`outputs_probabilities(model)` detects a model that ends in softmax. (The lab turns a run
-config's architecture string, "mlp:800,800" or a registered name, into a model:
-`kd_lab.registry.build`.)
+Each builder's docstring gives its parameter count, and a test checks it;
+`outputs_probabilities(model)` detects a model that ends in softmax.
 """
 
 from __future__ import annotations
@@ -19,16 +16,9 @@ CIFAR_SHAPE = (32, 32, 3)
 def mlp(hidden: tuple[int, ...] | list[int], input_shape=MNIST_SHAPE, num_classes: int = 10,
         dropout: float = 0.0, input_dropout: float = 0.0, max_norm: float | None = None,
         name: str | None = None) -> keras.Model:
-    """A ReLU multilayer perceptron with logits out.
-
-    Parameters, with MNIST inputs (784) unless said otherwise:
-    - 784-800-800-10: 1,276,810 (Hinton et al.'s student)
-    - 784-400-10: 318,010
-    - 784-30-30-10: 24,790
-    - 784-10-10: 7,960 (one hidden layer of 10 units)
-    - 784-512-26: 415,258 (EMNIST letters student)
-    - 2-128-128-2: 17,154 (moons)
-    """
+    """A ReLU multilayer perceptron with logits out. Parameters: 784-800-800-10: 1,276,810
+    (Hinton et al.'s student); 784-400-10: 318,010; 784-30-30-10: 24,790; 784-10-10: 7,960;
+    784-512-26: 415,258 (EMNIST letters); 2-128-128-2: 17,154 (moons)."""
     constraint = keras.constraints.MaxNorm(max_norm) if max_norm else None
     model = keras.Sequential(name=name or "mlp_" + "_".join(str(w) for w in hidden))
     model.add(keras.Input(shape=input_shape))
@@ -49,23 +39,19 @@ def mlp(hidden: tuple[int, ...] | list[int], input_shape=MNIST_SHAPE, num_classe
 def hinton_teacher(input_shape=MNIST_SHAPE, num_classes: int = 10, hidden=(1200, 1200),
                    dropout: float = 0.5, input_dropout: float = 0.2,
                    max_norm: float = 3.5) -> keras.Model:
-    """Hinton et al.'s MNIST teacher: 784-1200-1200-10, dropout and max-norm weight constraints.
+    """Hinton et al.'s MNIST teacher: 784-1200-1200-10. Parameters: 2,395,210.
 
-    Parameters: 2,395,210 (784-1200-1200-10).
-
-    Dropout 0.5 on hidden and 0.2 on input units, with a max-norm bound on each unit's
-    incoming weights, is the recipe of Srivastava et al. (2014) that the paper's teacher used;
-    they report bounds of 3 to 4 working best, hence 3.5.
+    Dropout 0.5 on hidden and 0.2 on input units with a max-norm bound on each unit's incoming
+    weights: Srivastava et al.'s (2014) recipe, which the paper's teacher used (bounds of 3-4
+    worked best, hence 3.5).
     """
     return mlp(hidden, input_shape, num_classes, dropout=dropout, input_dropout=input_dropout,
                max_norm=max_norm, name="hinton_teacher")
 
 
 def mnist_cnn(input_shape=MNIST_SHAPE, num_classes: int = 10) -> keras.Model:
-    """Small MNIST CNN: conv32-pool-conv32-pool, four dense layers of 56, then logits.
-
-    Parameters: 64,570 (MNIST).
-    """
+    """Small MNIST CNN: conv32-pool-conv32-pool, four dense layers of 56, logits.
+    Parameters: 64,570."""
     return keras.Sequential([
         keras.Input(shape=input_shape),
         layers.Conv2D(32, 3, activation="relu"),
@@ -79,8 +65,7 @@ def mnist_cnn(input_shape=MNIST_SHAPE, num_classes: int = 10) -> keras.Model:
 
 
 def outputs_probabilities(model: keras.Model) -> bool:
-    """Whether the model's last layer applies softmax or sigmoid (it outputs probabilities, not
-    logits)."""
+    """Whether the model's last layer applies softmax or sigmoid (probabilities, not logits)."""
     last = model.layers[-1] if getattr(model, "layers", None) else model
     if isinstance(last, layers.Softmax):
         return True

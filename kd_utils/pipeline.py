@@ -1,9 +1,6 @@
-"""tf.data pipelines for training: batches of `(x, y)`, or of `(inputs, y)` where cached teacher
-logits ride along as `inputs = {"inputs": x, "teacher_logits": logits}`; the +-2 pixel jitter of
-Hinton, Vinyals & Dean (2015); and the label check every entry point shares.
-
-Cached logits travel inside the inputs, not as a third element of the batch: Keras reads a
-third element as sample weights, so `sample_weight` and `class_weight` keep their meaning.
+"""tf.data pipelines: batches of `(x, y)` or `({"inputs": x, "teacher_logits": logits}, y)`
+(cached logits ride in the inputs: Keras reads a batch's third element as sample weights), the
++-2 pixel jitter of Hinton, Vinyals & Dean (2015), and the input checks every entry point shares.
 """
 
 from __future__ import annotations
@@ -44,8 +41,8 @@ def check_labels(y, num_classes: int, argument: str = "y") -> None:
 
 
 def check_finite(values, argument: str) -> None:
-    """Raise unless every value is finite: one NaN pixel passes a fused MatMul+ReLU as 0 in the
-    forward pass (the loss stays finite) and fills the weights with NaN in the backward pass."""
+    """Raise unless every value is finite (a NaN pixel leaves the loss finite through a fused
+    MatMul+ReLU, and fills the weights with NaN going backward)."""
     values = np.asarray(values)
     if values.dtype.kind in "fc" and not np.isfinite(values).all():
         bad = int(values.size - np.isfinite(values).sum())
@@ -54,15 +51,9 @@ def check_finite(values, argument: str) -> None:
 
 
 def jitter(images, max_shift: int, seed=None):
-    """Translate each image by its own random integer shift in [-max_shift, max_shift] pixels.
-
-    Hinton et al. (2015) jittered MNIST inputs "by up to two pixels in any direction". The
-    shift is exact (zero padding, no interpolation) and vectorised over the batch.
-
-    Args:
-        seed: None for fresh randomness, or a shape-[2] integer tensor for a stateless draw
-            (the same seed always gives the same shifts).
-    """
+    """Shift each image by its own random whole number of pixels in [-max_shift, max_shift]
+    (Hinton et al.: "by up to two pixels in any direction"), zero-padded, over the batch at
+    once; `seed`, a shape-[2] integer tensor, makes the draw stateless (None: fresh)."""
     if max_shift == 0:
         return images
     height, width = images.shape[1], images.shape[2]
@@ -83,11 +74,8 @@ def make_dataset(x, y, teacher_logits=None, batch_size: int = 128, shuffle: bool
                  seed: int | None = None, jitter_pixels: int = 0, num_classes: int | None = None):
     """Batched, prefetched, not autotuned: `(x, y)` or `(with_teacher_logits(x, t), y)` batches.
 
-    Args:
-        teacher_logits: cached teacher outputs, one row per example; the Distiller then skips
-            the teacher forward. Incompatible with jitter (the teacher must see each image).
-        jitter_pixels: random translation of up to this many pixels per image, per epoch.
-        num_classes: when given, labels are checked to lie in 0..num_classes-1.
+    `teacher_logits` (one row per example) spare the Distiller the teacher's forward pass, and
+    exclude `jitter_pixels` (a random shift per image and epoch); `num_classes` checks labels.
     """
     if len(x) != len(y):
         raise ValueError(f"x has {len(x)} examples but y has {len(y)}")
@@ -129,8 +117,7 @@ def make_dataset(x, y, teacher_logits=None, batch_size: int = 128, shuffle: bool
 
 
 def without_autotuning(ds):
-    """`ds` with tf.data's autotuning off (AUTOTUNE knobs take fixed defaults): on 2 cores it
-    made epochs slower (benchmarks/teacher_speed.py). Batches and their order are unchanged."""
+    """`ds` without tf.data's autotuning, which slowed epochs on 2 cores (teacher_speed.py)."""
     options = tf.data.Options()
     options.autotune.enabled = False
     return ds.with_options(options)

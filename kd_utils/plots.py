@@ -1,8 +1,5 @@
-"""Figures: one `save_fig` for every figure, learning curves, soft targets, heatmaps and curves.
-
-Follows handson-ml3's habit: every figure goes through `save_fig(fig_id, figures_dir=...)`, so
-the README's gallery and the notebooks show the same files (the lab passes its figures folder).
-Every function takes plain arrays or pandas frames."""
+"""Figures: `save_fig` (handson-ml3's habit: every figure goes through it, so the README and
+the notebooks show the same files), learning curves and soft targets, from arrays or frames."""
 
 from __future__ import annotations
 
@@ -29,10 +26,8 @@ def figure_path(fig_id: str, figures_dir="figures") -> Path:
 
 def save_fig(fig_id: str, fig=None, figures_dir="figures", tight_layout: bool = True,
              resolution: int = 150) -> None:
-    """Save a figure (the current one by default) as `figure_path(fig_id, figures_dir)`.
-
-    Returns nothing, as handson-ml3's does, so a notebook cell ending with it shows the figure
-    and no path."""
+    """Save a figure (the current one by default) as `figure_path(fig_id, figures_dir)`;
+    returns nothing, so a cell ending with it shows the figure, not a path."""
     fig = fig or plt.gcf()
     path = figure_path(fig_id, figures_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -79,12 +74,8 @@ def plot_learning_curves(histories: dict[str, list[pd.DataFrame]],
 
 
 def plot_soft_targets(logits, images, labels, temperatures=(1.0, 4.0, 20.0)):
-    """The teacher's softened outputs softmax(logits / T) for a few examples, one row each.
-
-    Rows: an example (its image, then one bar chart of class probabilities per temperature).
-    A log scale shows what T does: the "dark knowledge" in the small probabilities.
-    """
-
+    """The teacher's softmax(logits / T) for a few examples: per row an image, then a bar chart
+    per temperature, on a log scale that shows the "dark knowledge" in small probabilities."""
     logits = np.asarray(logits, dtype=np.float64)
     rows, cols = len(logits), 1 + len(temperatures)
     fig, axes = plt.subplots(rows, cols, figsize=(2.3 * cols, 1.7 * rows), squeeze=False)
