@@ -1,10 +1,10 @@
 """kd_utils: the knowledge-distillation library (Hinton, Vinyals & Dean 2015) for Keras 3.
 
 Read from the model to the loss: `distiller` (`Distiller(keras.Model)`, its steps and checks),
-`losses` (one object per method), `distribute` (one step on several replicas); then `models`,
-`data` (IDX files, one's own arrays, validation splits), `pipeline` (tf.data, jitter, cached
-logits), `callbacks` and `plots`. It knows nothing of run records or papers: the lab
-(`kd_lab`) turns configs into records with it; the experiments (`kd_experiments`) use both.
+`losses` (pure functions on logits, one object per method), `distribute` (one step on several
+replicas); then `models`, `data` (IDX files, one's own arrays, validation splits), `pipeline`
+(tf.data, jitter, cached logits), `callbacks` and `plots`. It knows nothing of run records or
+papers: the lab (`kd_lab`) turns configs into records with it; the experiments use both.
 """
 
 import os
@@ -13,8 +13,8 @@ import sys
 
 def _import_tensorflow_quietly() -> None:
     """Import TensorFlow without its C++ start-up lines (oneDNN, CUDA probing), written to file
-    descriptor 2 before `TF_CPP_MIN_LOG_LEVEL` is read: only a redirect silences them.
-    `KD_TF_LOGS=1` keeps them."""
+    descriptor 2 before `TF_CPP_MIN_LOG_LEVEL` is read: only a redirect silences them. Python
+    errors still surface; `KD_TF_LOGS=1` keeps them."""
     if "tensorflow" in sys.modules or os.environ.get("KD_TF_LOGS") == "1":
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

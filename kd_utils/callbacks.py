@@ -1,5 +1,5 @@
 """Keras callbacks for distillation: the student's checkpoint, and every logged metric's
-direction (Keras infers `mode="auto"` only for metrics it compiled; the Distiller's are its
+direction (Keras resolves `mode="auto"` only for metrics it compiled; the Distiller's are its
 own), so that EarlyStopping and the rest work on a Distiller as on any model.
 """
 
@@ -12,7 +12,7 @@ _DOWN = ("loss", "kl_divergence")
 
 
 def metric_direction(name: str) -> str | None:
-    """"max" or "min" for a logged metric of the Distiller (with any `val_` or `s<i>_`
+    """ "max" or "min" for a logged metric of the Distiller (with any `val_` or `s<i>_`
     prefix), None for a name this lab does not log."""
     if name.endswith(_UP):
         return "max"

@@ -2,9 +2,9 @@
 
 `load(name)` returns `Splits`: train, validation (carved from the training set with a fixed
 seed: model selection uses it) and test (reporting only). MNIST and Fashion-MNIST are read
-from the official gzip IDX files, md5-checked, found in `data_dir`, `$KD_DATA_DIR`, the
-repository's `data/`, or last downloaded by keras; `digits` (scikit-learn's 8x8) needs no
-files. `from_arrays(name, train, test)` makes checked splits of one's own data.
+from the official gzip IDX files, md5-checked, looked for in `data_dir`, then `$KD_DATA_DIR`,
+then the repository's `data/`, else downloaded by keras; `digits` (scikit-learn's 8x8) needs
+no files. `from_arrays(name, train, test)` makes checked splits of one's own data.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ def md5sum(path: Path) -> str:
 
 
 def read_idx(path: str | Path) -> np.ndarray:
-    """A (gzip-compressed or raw) IDX file of unsigned bytes as a numpy array, or
-    `DataFileError` if it is not one or is truncated."""
+    """A (gzip-compressed or raw) IDX file of unsigned bytes as a numpy array; raises
+    `DataFileError` if it is not one, or is truncated or padded."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     try:
@@ -66,8 +66,8 @@ def read_idx(path: str | Path) -> np.ndarray:
 
 
 def _idx_files_in(name: str, folders) -> dict[str, Path] | None:
-    """The four verified IDX files of `name` in the first of `folders` (or its `<name>/`)
-    holding any, or None. A corrupt file raises, never skipped for a later folder."""
+    """The four verified IDX files of `name` in the first of `folders` holding any (its
+    `<name>/` subfolder first), or None. A corrupt file raises, never skipped for a later one."""
     expected = IDX_FILES[name]
     for base in folders:
         for folder in (base / name, base):
@@ -126,7 +126,9 @@ class Splits:
 
 def candidate_dirs(data_dir: str | Path | None = None) -> list[Path]:
     """The folders searched for dataset files, in order of precedence."""
-    return [Path(d) for d in (data_dir, os.environ.get("KD_DATA_DIR")) if d] + [REPO_DATA_DIR]
+    env = os.environ.get("KD_DATA_DIR")  # set but empty: unset
+    return [Path(d) for d in ([] if data_dir is None else [data_dir]) + ([env] if env else [])] + [
+        REPO_DATA_DIR]
 
 
 def find_idx_files(name: str, data_dir: str | Path | None = None) -> dict[str, Path] | None:
@@ -236,8 +238,9 @@ def _check_labels_cover(name: str, y_train, y_test, num_classes) -> int:
 def from_arrays(name: str, train, test, num_classes: int | None = None,
                 val_size: int | float = DEFAULT_VAL_SIZE, seed: int = 0) -> Splits:
     """One's own data as checked train / validation / test splits (validation carved from
-    `train`). `train` and `test`: `(x, y)` arrays or a `tf.data.Dataset` of `(x, y)`; labels
-    are class ids 0..K-1, each in `train`; uint8 images are scaled to [0, 1]."""
+    `train`). `train` and `test`: `(x, y)` arrays or a `tf.data.Dataset` of `(x, y)`, batched
+    or not; labels are class ids 0..K-1, each in `train`; uint8 images are scaled to [0, 1],
+    other inputs cast to float32. `name` names the data in errors."""
     (x_train, y_train), (x_test, y_test) = (_as_numpy_pair(name, part, pair) for part, pair
                                             in (("train", train), ("test", test)))
     num_classes = _check_labels_cover(name, y_train, y_test, num_classes)

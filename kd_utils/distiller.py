@@ -158,7 +158,7 @@ class RunningTerms:
         self.soft, self.agree = soft, soft if agreement is None else agreement
         losses_ = ["loss", "student_loss", *(["distillation_loss", *details] if soft else [])]
         self.means = {name: keras.metrics.Mean(name=name) for name in
-                      [*losses_, *["teacher_agreement"] * self.agree, "total_loss"]}
+                      [*losses_, *(["teacher_agreement"] if self.agree else []), "total_loss"]}
         self.accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
         # The history's order: the losses, accuracy, agreement, and keras.distillation's total
         self.metrics = [*(self.means[n] for n in losses_), self.accuracy,
@@ -206,7 +206,7 @@ def _one_of(ours, theirs, our_name: str, their_name: str):
 def _weights(weights, count: int) -> list[float]:
     if weights is None:
         return [1.0] * count
-    weights = list(weights) if not isinstance(weights, (int, float)) else [weights]
+    weights = [weights] if isinstance(weights, (int, float)) else list(weights)
     if len(weights) != count:
         raise ValueError(f"loss_weights has {len(weights)} weights for {count} losses: give "
                          "one weight per loss")
@@ -221,9 +221,11 @@ class Distiller(keras.Model):
     **alpha weights the hard-label loss** (cross-entropy with the labels, at T = 1); the
     distillation losses share 1 - alpha. By default there is one, Hinton et al.'s
     `losses.HintonKD(temperature)`: T^2 * KL(teacher_T || student_T), so
-    `Distiller(student=..., teacher=..., temperature=20, alpha=0.1)` is Hinton KD, as in the
-    Keras example and `keras.distillation.Distiller`, whose keywords and loss objects work here
-    too. Hinton et al. put a "considerably lower weight" on the hard loss.
+    `Distiller(student=..., teacher=..., temperature=20, alpha=0.1)` is Hinton KD; alpha means
+    what it means in the Keras example and `keras.distillation.Distiller`, whose loss objects
+    work here too. Hinton et al. put a "considerably lower weight" on the hard loss. It behaves
+    like any Keras model: callbacks, `sample_weight` and `class_weight` (weighting the hard and
+    soft losses as Keras weights a loss), fit, evaluate and predict.
 
     Args:
         student: the model that learns; outputs logits. Keyword only.
@@ -238,10 +240,13 @@ class Distiller(keras.Model):
             `LabelSmoothing`, one's own `losses.DistillationLoss`, or keras.distillation's).
         loss_weights: one weight >= 0 per loss (default 1 each).
         run_name: named in errors (a NaN loss, say); defaults to the model's name.
+        distillation_losses, distillation_loss_weights, student_loss_weight: keras.distillation's
+            names for losses, loss_weights and alpha.
 
     History (and `val_`): `loss` and `total_loss` (the total), `student_loss` (hard),
     `distillation_loss` (the weighted distillation losses), each loss's own terms (Hinton's
-    `kl_divergence`, without T^2), `accuracy` and `teacher_agreement` (same argmax).
+    `kl_divergence`, without T^2), the student's `accuracy` and `teacher_agreement` (same
+    argmax); no distillation terms with `teacher=None` at alpha = 1.
     """
 
     def __init__(self, *args, student=None, teacher=None, temperature=None, alpha=None,
@@ -323,7 +328,7 @@ class Distiller(keras.Model):
     def compile(self, optimizer="adam", metrics=None, **kwargs):
         """Like `keras.Model.compile` without `loss` (keras.distillation's sparse cross-entropy
         is accepted: it is the hard loss). Accuracy is always tracked; `metrics` are computed
-        on the student's logits; the keras-io example's keywords are refused with their place."""
+        on the student's logits; the keras-io example's keywords raise, saying where they go."""
         for keyword, where in COMPILE_KEYWORDS.items():
             if keyword in kwargs:
                 raise ValueError(f"Distiller.compile: {keyword} is not a compile argument here: "
@@ -590,8 +595,8 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
         raise NonFiniteLossError(f"run {self.run_name!r}: {problem}")
 
     def on_epoch_end(self, epoch, logs=None):
-        # A non-finite validation loss: under XLA, which drops test_step's input check
-        if not np.isfinite(val_loss := float((logs or {}).get("val_loss", 0.0))):
+        val_loss = float((logs or {}).get("val_loss", 0.0))
+        if not np.isfinite(val_loss):  # under XLA, which drops test_step's input check
             self.stop(f"the validation loss is {val_loss} after epoch {epoch + 1}: look for NaN "
                       "or infinite values in the validation data.")
         # NaN inputs can leave the loss finite (a fused MatMul+ReLU maps NaN to 0 going

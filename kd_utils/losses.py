@@ -1,6 +1,7 @@
-"""Distillation losses on logits: Hinton, Vinyals & Dean (2015) and one object per method.
+"""Distillation losses: Hinton, Vinyals & Dean (2015) as pure functions on logits, and one
+object per method.
 
-- Models output logits; every loss applies (log-)softmax itself, so logits of 1e4 stay finite.
+- Models output logits; the losses work from log-softmax, so logits of 1e4 give finite losses.
 - soft loss = T^2 * KL(softmax(teacher / T) || softmax(student / T)), batch mean; the T^2 keeps
   the soft gradients' magnitude roughly constant as T changes (paper, section 2).
 - hard loss = cross-entropy of the student's logits with the labels, at T = 1;
@@ -26,7 +27,7 @@ import tensorflow as tf
 
 def check_number(value, name: str, expected: str, ok=math.isfinite) -> float:
     """`value` as a float, or ValueError("<name> must be <expected>") unless it is a number
-    (not a bool or string) and `ok(value)`."""
+    (not a bool or a string, which float() takes) and `ok(value)`."""
     try:
         number = None if isinstance(value, (bool, str, bytes)) else float(value)
     except (TypeError, ValueError):
@@ -49,7 +50,7 @@ def check_alpha(alpha) -> float:
 
 
 def _reduce(per_example, sample_weight=None) -> tf.Tensor:
-    """The batch mean, or with weights the sum of weight * loss over the batch size (Keras')."""
+    """Batch mean; with weights, Keras' sum(weight * loss) / batch size, not / sum(weights)."""
     if sample_weight is None:
         return tf.reduce_mean(per_example)
     weights = tf.reshape(tf.cast(sample_weight, per_example.dtype), [-1])
@@ -101,9 +102,10 @@ class DistillationTerms(NamedTuple):
 class DistillationLoss:
     """One loss of the Distiller's `(1 - alpha) * sum_i(weight_i * loss_i)`: define `compute`.
 
-    Class attributes say what it needs: `needs_teacher`; `teacher_layer` and `student_layer`,
-    hidden layers whose outputs `compute` receives instead of the logits (the teacher then runs
-    every batch); `details`, the extra terms `describe` derives for the training history.
+    Class attributes say what it needs: `needs_teacher` (False: none, as label smoothing);
+    `teacher_layer` and `student_layer`, names of hidden layers whose outputs `compute` receives
+    instead of the logits (the teacher then runs every batch: cached logits cannot carry them);
+    `details`, the names of the terms `describe` returns, in that order.
     """
 
     needs_teacher = True
@@ -125,7 +127,7 @@ class DistillationLoss:
         return []
 
     def describe(self, value) -> dict:
-        """The extra terms named in `details`, derived from the loss's value."""
+        """The terms named in `details`, in that order (the history reads only the values)."""
         return {}
 
     def uses_features(self) -> bool:
@@ -157,8 +159,8 @@ class DecoupledKD(DistillationLoss):
     T^2 * (target_weight * TCKD + non_target_weight * NCKD).
 
     TCKD: KL between the binary (target class against the rest) distributions at T; NCKD: KL
-    over the non-target classes alone. Hinton's loss is TCKD + (1 - p_target) * NCKD; DKD
-    weights the two freely (the paper's defaults: 1 and 8 at T = 4).
+    over the non-target classes alone. Hinton's loss is TCKD + (1 - p_target) * NCKD, which ties
+    NCKD to the teacher's confidence; DKD weights the two freely (paper: 1 and 8, T = 4).
     """
 
     details = ("tckd", "nckd")
@@ -212,7 +214,7 @@ class HintLoss(DistillationLoss):
 
     The projection (Dense, to the teacher layer's width) trains with the student in one stage
     (FitNets trained the hint first). A layer is named, or given by position: k is the k-th
-    hidden Dense layer (the logits layer is not hidden).
+    hidden Dense layer, 1 the first, whatever Keras named it (the logits layer is not hidden).
     """
 
     details = ()
@@ -233,9 +235,10 @@ class HintLoss(DistillationLoss):
             raise ValueError("HintLoss needs the teacher model (its hidden layer runs every "
                              "batch): pass teacher=...")
         widths = {}
-        for role, model in (("teacher", teacher), ("student", student)):
-            name = _hidden_layer_name(model, getattr(self, f"{role}_layer"), role)
-            setattr(self, f"{role}_layer", name)
+        self.teacher_layer = _hidden_layer_name(teacher, self.teacher_layer, "teacher")
+        self.student_layer = _hidden_layer_name(student, self.student_layer, "student")
+        for role, model, name in (("teacher", teacher, self.teacher_layer),
+                                  ("student", student, self.student_layer)):
             if name not in (names := [layer.name for layer in model.layers]):
                 raise ValueError(f"HintLoss: the {role} {model.name!r} has no layer "
                                  f"{name!r}; its layers are {', '.join(names)}")

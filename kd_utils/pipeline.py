@@ -75,7 +75,8 @@ def make_dataset(x, y, teacher_logits=None, batch_size: int = 128, shuffle: bool
     """Batched, prefetched, not autotuned: `(x, y)` or `(with_teacher_logits(x, t), y)` batches.
 
     `teacher_logits` (one row per example) spare the Distiller the teacher's forward pass, and
-    exclude `jitter_pixels` (a random shift per image and epoch); `num_classes` checks labels.
+    exclude `jitter_pixels` (a shift of up to that many pixels per image and epoch: the teacher
+    must see each jittered image); `num_classes` checks that labels lie in 0..num_classes-1.
     """
     if len(x) != len(y):
         raise ValueError(f"x has {len(x)} examples but y has {len(y)}")
@@ -117,7 +118,8 @@ def make_dataset(x, y, teacher_logits=None, batch_size: int = 128, shuffle: bool
 
 
 def without_autotuning(ds):
-    """`ds` without tf.data's autotuning, which slowed epochs on 2 cores (teacher_speed.py)."""
+    """`ds` without tf.data's autotuning, which slowed epochs on 2 cores
+    (benchmarks/teacher_speed.py); batches and their order are unchanged."""
     options = tf.data.Options()
     options.autotune.enabled = False
     return ds.with_options(options)

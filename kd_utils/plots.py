@@ -94,5 +94,3 @@ def plot_soft_targets(logits, images, labels, temperatures=(1.0, 4.0, 20.0)):
             if row == 0:
                 ax.set_title(f"softmax(teacher logits / {temperature:g})", fontsize=8)
     return fig
-
-

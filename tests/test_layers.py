@@ -14,10 +14,10 @@ import pytest
 from helpers import REPO
 
 LAYERS = ("kd_utils", "kd_lab", "kd_experiments")  # each may import only those before it
-LIBRARY_MAX_LINES = 1690  # about 1,100 lines of code: the losses as objects (five methods, the
-# Keras adapter and boundary checks) and every input checked where the library receives it;
-# the names configs use (registries) and the experiments' datasets live in the lab and the
-# experiments
+LIBRARY_MAX_LINES = 1700  # about 1,100 of them code: the ~1,500 target plus the losses as
+# objects (five methods, the Keras adapter and boundary checks, ~450) and every input checked
+# where the library receives it (~100); the names configs use (registries) and the
+# experiments' datasets live in the lab and the experiments
 MODULES = sorted(p for layer in LAYERS for p in (REPO / layer).glob("*.py"))
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 
