@@ -82,6 +82,7 @@ readings: venv
 benchmark: venv
 	$(PY) benchmarks/distillation_speed.py $(ARGS)
 	$(PY) benchmarks/stacking_speed.py $(ARGS)
+	$(PY) -m kd_experiments.readings
 
 clean-venv:
 	rm -rf $(VENV)

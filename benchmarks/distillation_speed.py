@@ -17,7 +17,8 @@ between two speeds, so every case sees both), on MNIST with the 784-800-800-10 s
 Each case builds fresh models, trains `--epochs` + 1 epochs and drops the first (tracing and
 XLA compilation); a case's figure is the median CPU-seconds per epoch over all its measured
 epochs and the minimum wall seconds. Ratios of CPU-seconds come from the same run, and go to
-`results/benchmarks.csv` with the machine and versions. Not a test: nothing here asserts.
+`results/benchmarks.csv` with the machine and versions (`make readings` puts them in the
+README). Not a test: nothing here asserts.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -233,28 +233,6 @@ def in_child(case: str, args, env=None) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def format_benchmarks(table) -> str:
-    """The README's block: every ratio and rate of `results/benchmarks.csv`, then the setup."""
-    lines = ["| measure | value |", "| --- | --- |"]
-    for row in table.itertuples():
-        if row.kind == "cpu_seconds_per_epoch":
-            value = (f"{row.value:.2f} CPU-s per epoch (min wall "
-                     f"{row.min_wall_seconds_per_epoch:.2f} s)")
-        elif row.kind == "ratio":
-            value = f"{row.value:.3f}"
-        else:
-            value = f"{row.value:.0f}" if abs(row.value) >= 1000 else f"{row.value:.3g}"
-        repetitions = getattr(row, "repetitions", None)
-        if isinstance(repetitions, str):  # the stacking benchmark's figures give their spread
-            value += f" ({repetitions})"
-        lines.append(f"| {row.measure} | {value} |")
-    lines.append("")
-    for machine, versions, setup in table[["machine", "versions", "setup"]].drop_duplicates(
-            ).itertuples(index=False):
-        lines.append(f"Machine: {machine}; {versions}; {setup}.")
-    return "\n".join(lines)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -272,7 +250,7 @@ def main(argv=None) -> int:
         print(json.dumps(child(args.child, args.train_limit, args.epochs)))
         return 0
 
-    import pandas as pd
+    from stacking_speed import write_rows
 
     bench = Bench(args.train_limit, args.epochs)
     np = bench.np
@@ -332,27 +310,17 @@ def main(argv=None) -> int:
         {"measure": "peak RSS, distillation run on cached logits (GB)", "kind": "memory",
          "value": rss["rss_distill"]},
     ]
-    table = pd.DataFrame(rows)
-    import keras
-    import tensorflow as tf
-
-    from kd_lab.records import cpu_model  # the vector extensions too: oneDNN's kernels follow them
-
-    table["machine"] = f"{platform.machine()} {os.cpu_count()} cpus, {cpu_model()}"
-    table["versions"] = f"TF {tf.__version__}, Keras {keras.__version__}"
-    table["setup"] = (f"MNIST {len(bench.x)} training images, batch {BATCH_SIZE}, student "
-                      f"{STUDENT}, teacher {TEACHER}; {args.reps} reps x {args.epochs} epochs")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    if args.out.exists():  # keep the other benchmarks' rows (stacking_speed, teacher_speed)
-        earlier = pd.read_csv(args.out)
-        table = pd.concat([table, earlier[~earlier["setup"].str.startswith("MNIST")]])
-    table.to_csv(args.out, index=False, float_format="%.4g")
+    # This script's rows replace its earlier ones (their setup starts "MNIST"), the other
+    # benchmarks' stay.
+    write_rows(rows, args.out, f"MNIST {len(bench.x)} training images, batch {BATCH_SIZE}, "
+               f"student {STUDENT}, teacher {TEACHER}; {args.reps} reps x {args.epochs} epochs",
+               owner="MNIST")
     print()
     for name, value in ratios.items():
         print(f"{value:7.3f}  {name}")
     print(f"matmul {matmul / 1e9:.1f} GFLOP/s; peak RSS plain {rss['rss_plain']:.2f} GB, "
           f"distillation {rss['rss_distill']:.2f} GB")
-    print(f"wrote {args.out}")
+    print(f"wrote {args.out}; `make readings` puts it in the README")
     return 0
 
 

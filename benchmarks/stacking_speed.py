@@ -18,7 +18,7 @@ stacked cases taken round-robin with the separate ones; these VMs switch between
 (d) peak resident memory (VmHWM) of the process that trains the K = 63 stack.
 
 Rows go to `results/benchmarks.csv` (replacing this script's earlier rows, keeping the other
-benchmark's) and the README's block (`distillation_speed.format_benchmarks`). Not a test.
+benchmarks') and, by `make readings`, the README's block. Not a test.
 """
 
 from __future__ import annotations
@@ -140,14 +140,15 @@ def large_students(train_limit: int | None, epochs: int, count: int = 4) -> tupl
 
 
 def write_rows(rows, out: Path, setup: str, owner: str = OWNER) -> None:
-    """Write `rows` to `out`, replacing the earlier rows whose setup starts with `owner`."""
+    """Write `rows` to `out` (whole or not at all), replacing the earlier rows whose setup
+    starts with `owner`."""
     import platform
 
     import keras
     import pandas as pd
     import tensorflow as tf
 
-    from kd_lab.records import cpu_model  # the vector extensions too: oneDNN's kernels follow them
+    from kd_lab.records import atomic_write_text, cpu_model  # cpu_model: its vector extensions
 
     table = pd.DataFrame(rows)
     table["machine"] = f"{platform.machine()} {os.cpu_count()} cpus, {cpu_model()}"
@@ -156,7 +157,8 @@ def write_rows(rows, out: Path, setup: str, owner: str = OWNER) -> None:
     if out.exists():
         earlier = pd.read_csv(out)
         table = pd.concat([earlier[~earlier["setup"].str.startswith(owner)], table])
-    table.to_csv(out, index=False, float_format="%.4g")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, table.to_csv(index=False, float_format="%.4g"))
 
 
 def summarise(values) -> str:

@@ -27,8 +27,6 @@ from kd_lab.records import RESULTS_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 BLOCKS: dict[str, Callable[[Path], str]] = {}
-# Blocks written elsewhere: the benchmark script writes its own (tests/test_benchmark.py).
-EXTERNAL_BLOCKS = ("benchmarks",)
 HEADER = "### What you should see"
 
 
@@ -224,7 +222,7 @@ def regenerate(results_dir=RESULTS_DIR, repo: Path = REPO, write: bool = True) -
     cache: dict[str, str] = {}
     for path in documents(repo):  # every name first: a typo fails before any table is read
         for name in report.block_names(path.read_text()):
-            if name not in blocks and name not in EXTERNAL_BLOCKS:
+            if name not in blocks:
                 raise ValueError(f"no generator for the block {name!r}; add one to "
                                  "kd_experiments/readings*.py")
 
@@ -236,7 +234,7 @@ def regenerate(results_dir=RESULTS_DIR, repo: Path = REPO, write: bool = True) -
     stale = []
     for path in documents(repo):
         text = path.read_text()
-        names = [n for n in report.block_names(text) if n not in EXTERNAL_BLOCKS]
+        names = report.block_names(text)
         new = text
         for name in names:
             new = report.replace_block(new, name, content(name))

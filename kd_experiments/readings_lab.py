@@ -225,6 +225,31 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
+@generated("benchmarks")
+def benchmarks_block(results_dir: Path) -> str:
+    """Every figure of `results/benchmarks.csv` (the benchmark scripts write it), then each
+    script's machine and setup."""
+    table = pd.read_csv(Path(results_dir) / "benchmarks.csv")
+    lines = ["| measure | value |", "| --- | --- |"]
+    for row in table.itertuples():
+        if row.kind == "cpu_seconds_per_epoch":
+            value = (f"{row.value:.2f} CPU-s per epoch (min wall "
+                     f"{row.min_wall_seconds_per_epoch:.2f} s)")
+        elif row.kind == "ratio":
+            value = f"{row.value:.3f}"
+        else:
+            value = f"{row.value:.0f}" if abs(row.value) >= 1000 else f"{row.value:.3g}"
+        repetitions = getattr(row, "repetitions", None)
+        if isinstance(repetitions, str):  # the stacking benchmark's figures give their spread
+            value += f" ({repetitions})"
+        lines.append(f"| {row.measure} | {value} |")
+    lines.append("")
+    for machine, versions, setup in table[["machine", "versions", "setup"]].drop_duplicates(
+            ).itertuples(index=False):
+        lines.append(f"Machine: {machine}; {versions}; {setup}.")
+    return "\n".join(lines)
+
+
 @generated("benchmark_readings")
 def benchmark_readings_block(results_dir: Path) -> str:
     """What the benchmark's figures say, every number read from `results/benchmarks.csv`."""

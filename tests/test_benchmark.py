@@ -1,4 +1,4 @@
-"""The speed benchmark's baseline is a fair one, and the README quotes its committed numbers.
+"""The speed benchmark's baseline is a fair one, and its committed table holds what the README reads.
 
 The benchmark itself (`benchmarks/distillation_speed.py`) measures time and is never run as a
 test: timings are not behaviour.
@@ -45,7 +45,9 @@ def test_the_keras_example_baseline_minimises_the_same_loss_as_our_distiller(toy
         np.testing.assert_allclose(a, b, atol=1e-5)
 
 
-def test_readme_quotes_the_committed_benchmark():
+def test_the_committed_benchmark_holds_what_the_readme_reads():
+    # The README's block itself is generated and checked with the other blocks
+    # (tests/experiments/test_readings.py).
     csv = REPO / "results" / "benchmarks.csv"
     if not csv.exists():
         pytest.skip("no benchmark committed yet")
@@ -56,11 +58,7 @@ def test_readme_quotes_the_committed_benchmark():
                 "800-800, 4 students: stack throughput / separate runs (target >= 0.95)",
                 "peak RSS, 30-30 stack of 63 (GB, target < 2)"}
     assert expected <= set(table["measure"])
-    block = load_script().format_benchmarks(table)
-    readme = (REPO / "README.md").read_text()
-    assert f"<!-- results:benchmarks -->\n{block}\n<!-- /results:benchmarks -->" in readme, (
-        "README.md's benchmark block differs from results/benchmarks.csv; paste "
-        "format_benchmarks(pd.read_csv(...)) between the <!-- results:benchmarks --> markers")
+    assert "<!-- results:benchmarks -->" in (REPO / "README.md").read_text()
 
 
 def test_the_notebook_timer_runs_each_notebook_on_a_copy_and_counts_live_sections(monkeypatch,
