@@ -237,6 +237,15 @@ def written_claims(path, claims: pd.DataFrame) -> pd.DataFrame:
     return table.loc[list(zip(claims["source"], claims["claim"], strict=True))].reset_index()
 
 
+def write_notebook_claims(claims: pd.DataFrame, results_dir, profile: str) -> str:
+    """Write a notebook's claims (`write_seed_reproductions`; the fast profile's to a table of
+    its own) and return them as written, verdicts Holm-corrected over the whole table, as
+    Markdown."""
+    name = "seed_reproductions" if profile == "full" else "seed_reproductions_fast"
+    written = write_seed_reproductions(claims, results_dir, name)
+    return format_reproductions(written_claims(written, claims), with_source=False)
+
+
 def format_reproductions(table: pd.DataFrame, with_source: bool = True) -> str:
     """`seed_reproductions.csv` as a Markdown table (the README's, or a notebook's without
     the source column)."""

@@ -193,6 +193,20 @@ def show(name: str, results_dir=records.COMMITTED_DIR) -> None:
     display(Markdown("\n".join(kept).strip()))
 
 
+def show_unless_committed(markdown: str, name: str, results_dir=records.COMMITTED_DIR) -> None:
+    """Display a cell's own result, unless the committed block `name` (which the notebook
+    shows below it, `show`) holds each of its lines (a table's rows in any order): then one
+    line says so, and the reader meets the table once."""
+    from IPython.display import Markdown, display
+
+    committed = set(load_blocks()[name](Path(results_dir)).splitlines())
+    if set(markdown.strip().splitlines()) <= committed:
+        print("The same as the committed records give: the table under 'What you should see' "
+              "below.")
+    else:
+        display(Markdown(markdown))
+
+
 def load_blocks() -> dict[str, Callable[[Path], str]]:
     """Every block generator (importing the modules that register them)."""
     from . import (  # noqa: F401  (they fill BLOCKS)

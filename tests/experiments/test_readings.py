@@ -17,6 +17,26 @@ def test_every_generated_block_matches_the_committed_results():
                        + ", ".join(stale))
 
 
+def test_a_cell_s_own_table_shows_only_where_the_committed_block_below_lacks_it(monkeypatch,
+                                                                             capsys):
+    import IPython.display
+
+    block = "| claim | verdict |\n| --- | --- |\n| a | better |\n| b | worse |\n\nA sentence."
+    monkeypatch.setattr(readings, "load_blocks", lambda: {"page": lambda results_dir: block})
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", shown.append)
+    # The same rows in another order: said in one line, not shown twice
+    readings.show_unless_committed("| claim | verdict |\n| --- | --- |\n| b | worse |\n"
+                                   "| a | better |", "page")
+    assert "the table under 'What you should see' below" in capsys.readouterr().out
+    assert shown == []
+    # Another seed's verdict: the cell shows its own table
+    own = "| claim | verdict |\n| --- | --- |\n| a | no detectable difference |"
+    readings.show_unless_committed(own, "page")
+    assert [item.data for item in shown] == [own]
+    assert capsys.readouterr().out == ""
+
+
 def _shown_blocks(path) -> list[str]:
     """The blocks a notebook shows when executed: its `readings.show("NAME", ...)` calls."""
     import json
