@@ -186,11 +186,20 @@ def shift_verdicts(table: pd.DataFrame) -> str:
         return ""
     shifted = table[table["bias"] != "none"]
     parts = [f"{row.transfer_set}: {row.difference:+.1f} errors "
-             f"{stats.interval(row.diff_low, row.diff_high)}, Holm p = {row.p_holm:.3g}: "
-             f"{row.verdict}" for row in shifted.itertuples()]
+             f"{stats.interval(row.diff_low, row.diff_high)}{_in_points(row)}, Holm p = "
+             f"{row.p_holm:.3g}: {row.verdict}" for row in shifted.itertuples()]
     return ("The shift chosen on validation, against no shift (the same runs, a paired t test "
             f"over {int(shifted.errors_count.min())} seeds, Holm over {len(parts)} transfer "
             "sets): " + "; ".join(parts) + ".")
+
+
+def _in_points(row) -> str:
+    # Where the paper gives an error rate, so does the table: the difference in its unit too.
+    if pd.isna(getattr(row, "paper_error_percent", None)):
+        return ""
+    scale = row.error_percent_mean / row.errors_mean  # 100 / the test set's size
+    return (f" (= {scale * row.difference:+.2f} points of test error % "
+            f"{stats.interval(scale * row.diff_low, scale * row.diff_high, 2)})")
 
 
 # -- Figures --------------------------------------------------------------------------------

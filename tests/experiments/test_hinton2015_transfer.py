@@ -77,6 +77,20 @@ def test_the_shift_is_chosen_on_validation_never_on_test():
     assert "paired t test over 2 seeds" in sentence and "omit_3: -5.0 errors" in sentence
 
 
+def test_a_shift_reported_as_an_error_rate_is_also_given_in_points_of_it():
+    import pandas as pd
+
+    row = dict(bias="shift chosen on validation", errors_count=5, difference=-1848.4,
+               diff_low=-2130.6, diff_high=-1566.2, p_holm=0.0001, verdict="better",
+               errors_mean=1116.8, error_percent_mean=11.168)
+    table = pd.DataFrame([{**row, "transfer_set": "only_7_8", "paper_error_percent": 13.2},
+                          {**row, "transfer_set": "omit_3", "paper_error_percent": None}])
+    sentence = hinton2015_transfer.shift_verdicts(table)
+    assert ("only_7_8: -1848.4 errors [-2130.6, -1566.2] (= -18.48 points of test error % "
+            "[-21.31, -15.66]), Holm p" in sentence)
+    assert "omit_3: -1848.4 errors [-2130.6, -1566.2], Holm p" in sentence  # errors alone
+
+
 def test_omitted_class_configs_keep_the_teacher_and_drop_the_classes():
     configs = hinton2015_transfer.omitted_class_configs("omit_3", seeds=(0, 1), profile="full")
     for seed, config in enumerate(configs):
