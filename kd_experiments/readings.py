@@ -179,32 +179,46 @@ def teachers_of(rows: pd.DataFrame) -> str:
     return "each seed distilling the teacher of its own seed"
 
 
-def show(name: str, results_dir=records.COMMITTED_DIR) -> None:
+def show(name: str, results_dir=records.COMMITTED_DIR, shown_above: str = "") -> None:
     """Display block `name` in a notebook: its numbers and sentences as Markdown, from the
     committed records (whatever results folder the notebook itself writes to, FAST or not).
     Its figures are left out (the notebook's own cells draw them above it), and so are its
-    heading and the footer meant for the README's maintainers."""
+    heading and the footer meant for the README's maintainers. `shown_above`: a Markdown table
+    a cell above displayed; where the block holds each of its rows (in any order: the cell ran
+    on the committed records), one line points to it instead of showing it twice."""
     from IPython.display import Markdown, display
 
     text = load_blocks()[name](Path(results_dir)).strip()
     kept = [line for line in text.splitlines()
             if not (line.startswith(HEADER) or line.startswith("*Generated from ")
                     or line.startswith("!["))]
+    above = {line for line in shown_above.splitlines() if line.strip()}
+    if above and above <= set(kept):
+        kept = _pointing_to(kept, above)
     display(Markdown("\n".join(kept).strip()))
 
 
-def show_unless_committed(markdown: str, name: str, results_dir=records.COMMITTED_DIR) -> None:
-    """Display a cell's own result, unless the committed block `name` (which the notebook
-    shows below it, `show`) holds each of its lines (a table's rows in any order): then one
-    line says so, and the reader meets the table once."""
-    from IPython.display import Markdown, display
-
-    committed = set(load_blocks()[name](Path(results_dir)).splitlines())
-    if set(markdown.strip().splitlines()) <= committed:
-        print("The same as the committed records give: the table under 'What you should see' "
-              "below.")
-    else:
-        display(Markdown(markdown))
+def _pointing_to(lines: list[str], above: set[str]) -> list[str]:
+    """`lines` without those in `above` (a code fence holding only such lines goes with its
+    fences), one sentence pointing to the table above where the first of them stood."""
+    kept, pointer, i = [], ("The cell above showed this reading's table, from the same committed "
+                               "records."), 0
+    while i < len(lines):
+        line, end = lines[i], i + 1
+        if line.startswith("```"):
+            close = next((j for j in range(i + 1, len(lines)) if lines[j].startswith("```")),
+                         None)
+            if close is not None and all(x in above or not x.strip()
+                                         for x in lines[i + 1:close]):
+                line, end = next(iter(above)), close + 1  # the fenced table, as one line
+        if line in above:
+            if pointer:
+                kept.append(pointer)
+                pointer = ""
+        else:
+            kept.append(line)
+        i = end
+    return kept
 
 
 def load_blocks() -> dict[str, Callable[[Path], str]]:

@@ -255,6 +255,10 @@ def omitted_block(results_dir: Path) -> str:
         HEADER, figure("08_bias_shift_omit_3_paper", "errors against the bias shift, no 3s"),
         figure("08_bias_shift_only_7_8_paper", "errors against the bias shift, only 7s and 8s"),
         paper, " ".join(filter(None, [f"Best validation epochs kept, per seed: {kept}.",
+                                      _budget_sentence(
+                                          int(records.best_in_last_tenth(listed).sum()),
+                                          len(listed), int(listed.epochs.max()),
+                                          early_stopping=bool(listed.patience.max())),
                                       hinton2015_transfer.shift_verdicts(table),
                                       readme_family.RESTATED])),
         source_line("tables/08_omitted_class_paper.csv", "summary.csv")])

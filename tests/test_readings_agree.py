@@ -48,7 +48,7 @@ class Agreement(NamedTuple):
 
 
 def show(notebook: str, name: str, comparison: str) -> Printed:
-    return Printed(notebook, f'readings.show("{name}")', comparison)
+    return Printed(notebook, f'readings.show("{name}"', comparison)  # shown_above=... or not
 
 
 def grid04(student: str, temperature: float, alpha: float) -> GridCell:
@@ -275,8 +275,14 @@ def output_text(prefix: str, cell: str) -> str:
     found = ([c for c in code if "".join(c["source"]).strip() == cell]
              or [c for c in code if cell in "".join(c["source"])])
     assert len(found) == 1, f"notebook {prefix}: {len(found)} code cells match {cell!r}"
+    # A reading that points to the table a cell above showed (`readings.show(...,
+    # shown_above=name)`) means that cell's table: read it first.
+    above = re.search(r"shown_above=(.+)\)", "".join(found[0]["source"]))
+    names = re.findall(r"\b[a-z_]+\b", above.group(1)) if above else []
+    shown = [c for name in names for c in code
+             if re.search(rf"^ *{name} = ", "".join(c["source"]), re.MULTILINE)]
     texts = []
-    for output in found[0]["outputs"]:
+    for output in [o for c in shown for o in c["outputs"]] + found[0]["outputs"]:
         data = output.get("data", {})
         text = output.get("text") or data.get("text/markdown") or data.get("text/plain") or ""
         texts.append("".join(text) if isinstance(text, list) else text)

@@ -17,24 +17,30 @@ def test_every_generated_block_matches_the_committed_results():
                        + ", ".join(stale))
 
 
-def test_a_cell_s_own_table_shows_only_where_the_committed_block_below_lacks_it(monkeypatch,
-                                                                             capsys):
+def test_a_block_points_to_the_table_a_cell_above_showed_instead_of_repeating_it(monkeypatch):
     import IPython.display
 
-    block = "| claim | verdict |\n| --- | --- |\n| a | better |\n| b | worse |\n\nA sentence."
+    block = ("### What you should see\n\n| claim | verdict |\n| --- | --- |\n| a | better |\n"
+             "| b | worse |\n\nA sentence.")
     monkeypatch.setattr(readings, "load_blocks", lambda: {"page": lambda results_dir: block})
     shown = []
-    monkeypatch.setattr(IPython.display, "display", shown.append)
-    # The same rows in another order: said in one line, not shown twice
-    readings.show_unless_committed("| claim | verdict |\n| --- | --- |\n| b | worse |\n"
-                                   "| a | better |", "page")
-    assert "the table under 'What you should see' below" in capsys.readouterr().out
-    assert shown == []
-    # Another seed's verdict: the cell shows its own table
-    own = "| claim | verdict |\n| --- | --- |\n| a | no detectable difference |"
-    readings.show_unless_committed(own, "page")
-    assert [item.data for item in shown] == [own]
-    assert capsys.readouterr().out == ""
+    monkeypatch.setattr(IPython.display, "display", lambda item: shown.append(item.data))
+    # The cell above showed the same rows (in another order): pointed to, not repeated
+    readings.show("page", shown_above="| claim | verdict |\n| --- | --- |\n| b | worse |\n"
+                                      "| a | better |")
+    pointer = "The cell above showed this reading's table, from the same committed records."
+    assert shown[-1] == f"{pointer}\n\nA sentence."
+    # Another seed's verdict above (FAST mode, other seeds): the committed table is shown too
+    readings.show("page", shown_above="| claim | verdict |\n| --- | --- |\n| a | no detectable "
+                                      "difference |")
+    assert shown[-1] == block.removeprefix("### What you should see\n\n")
+    readings.show("page")
+    assert shown[-1] == shown[-2]
+    # A printed table that the block holds in a code fence: the fence goes with it
+    fenced = "Before.\n\n```\nmodel  errors\nteacher  70\n```\n\nAfter."
+    monkeypatch.setattr(readings, "load_blocks", lambda: {"page": lambda results_dir: fenced})
+    readings.show("page", shown_above="model  errors\nteacher  70\n")
+    assert shown[-1] == f"Before.\n\n{pointer}\n\nAfter."
 
 
 def _shown_blocks(path) -> list[str]:
