@@ -198,25 +198,28 @@ def show(name: str, results_dir=records.COMMITTED_DIR, shown_above: str = "") ->
     display(Markdown("\n".join(kept).strip()))
 
 
+POINTER = "The cell above showed this reading's table, from the same committed records."
+
+
 def _pointing_to(lines: list[str], above: set[str]) -> list[str]:
     """`lines` without those in `above` (a code fence holding only such lines goes with its
-    fences), one sentence pointing to the table above where the first of them stood."""
-    kept, pointer, i = [], ("The cell above showed this reading's table, from the same committed "
-                               "records."), 0
+    fences), `POINTER` where the first of them stood."""
+    kept, i = [], 0
     while i < len(lines):
-        line, end = lines[i], i + 1
-        if line.startswith("```"):
-            close = next((j for j in range(i + 1, len(lines)) if lines[j].startswith("```")),
-                         None)
-            if close is not None and all(x in above or not x.strip()
-                                         for x in lines[i + 1:close]):
-                line, end = next(iter(above)), close + 1  # the fenced table, as one line
-        if line in above:
-            if pointer:
-                kept.append(pointer)
-                pointer = ""
-        else:
-            kept.append(line)
+        end = i + 1
+        if lines[i].startswith("```"):
+            close = next((j for j in range(end, len(lines)) if lines[j].startswith("```")), None)
+            if close is None or not all(x in above or not x.strip() for x in lines[end:close]):
+                kept.append(lines[i])
+                i = end
+                continue
+            end = close + 1
+        elif lines[i] not in above:
+            kept.append(lines[i])
+            i = end
+            continue
+        if POINTER not in kept:
+            kept.append(POINTER)
         i = end
     return kept
 
